@@ -1,0 +1,267 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/lvsmon/lvsmon/collector"
+	"github.com/lvsmon/lvsmon/config"
+	"github.com/lvsmon/lvsmon/lvs"
+	"github.com/lvsmon/lvsmon/web"
+)
+
+// errInvalidConfig: the config did not validate; its problems have been
+// printed already.
+var errInvalidConfig = errors.New("invalid config")
+
+func cmdCheckConfig(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintln(stderr, "usage: lvsmon check-config FILE") }
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errUsage
+	}
+	cfg, err := config.Load(fs.Arg(0))
+	if err != nil {
+		printConfigErrors(stderr, err)
+		return errInvalidConfig
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
+	fmt.Fprintf(stdout, "%s: valid (%d virtual services, %d real servers)\n", fs.Arg(0), len(cfg.VirtualServices), countReals(cfg))
+	return nil
+}
+
+func printConfigErrors(w io.Writer, err error) {
+	var errs config.Errors
+	if errors.As(err, &errs) {
+		for _, p := range errs {
+			fmt.Fprintf(w, "error: %s\n", p)
+		}
+		fmt.Fprintf(w, "%d error(s)\n", len(errs))
+		return
+	}
+	fmt.Fprintf(w, "error: %v\n", err)
+}
+
+func countReals(cfg *config.Config) int {
+	n := 0
+	for _, vs := range cfg.VirtualServices {
+		n += len(vs.Reals)
+	}
+	return n
+}
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c common
+	c.register(fs, "")
+	path := fs.String("config", "/etc/lvsmon/lvsmon.yaml", "config file")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprintf(stderr, "run: unexpected arguments %q\n", fs.Args())
+		return errUsage
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return errUsage
+	}
+	load := func() (*config.Config, error) {
+		cfg, err := config.Load(*path)
+		if err != nil {
+			return nil, err
+		}
+		c.override(cfg)
+		return cfg, nil
+	}
+	cfg, err := load()
+	if err != nil {
+		printConfigErrors(stderr, err)
+		return errInvalidConfig
+	}
+	backend, err := openBackend(cfg)
+	if err != nil {
+		return err
+	}
+	defer backend.Close()
+	return serve(ctx, daemonOpts{cfg: cfg, reader: backend, load: load, log: log})
+}
+
+// override applies command-line flags over the config.
+func (c *common) override(cfg *config.Config) {
+	if c.listen != "" {
+		cfg.Listen = c.listen
+	}
+	if c.dataDir != "" {
+		cfg.DataDir = c.dataDir
+	}
+}
+
+// openBackend opens the IPVS backend the config names. The fake backend
+// of a daemon starts empty: it is for dry runs and tests.
+func openBackend(cfg *config.Config) (lvs.Reader, error) {
+	switch cfg.IPVS.Backend {
+	case config.BackendNetlink:
+		n, err := lvs.NewNetlink()
+		if err != nil {
+			return nil, err
+		}
+		return n, nil
+	case config.BackendProcfs:
+		return lvs.NewProcfs(cfg.IPVS.ProcRoot), nil
+	case config.BackendFake:
+		return lvs.NewFake(lvs.Table{}), nil
+	}
+	return nil, fmt.Errorf("unknown backend %q", cfg.IPVS.Backend)
+}
+
+// daemonOpts is what serve needs; run and demo fill it differently.
+type daemonOpts struct {
+	cfg    *config.Config
+	reader lvs.Reader
+	// load re-reads the config on SIGHUP; nil when there is no file.
+	load func() (*config.Config, error)
+	log  *slog.Logger
+	// ready, if set, is called with the web listener's address once the
+	// daemon answers (tests use it to learn the port).
+	ready func(addr net.Addr)
+	// extra goroutines to run alongside (the demo's simulation).
+	extra []func(ctx context.Context)
+}
+
+// serve runs the collector and the web server until SIGINT/SIGTERM or
+// ctx ends. On SIGHUP it reloads the config: an invalid config is logged
+// and the running one kept. Nothing is written to IPVS on the way out.
+func serve(ctx context.Context, o daemonOpts) error {
+	log := o.log
+	for _, w := range o.cfg.Warnings {
+		log.Warn("config warning", "problem", w.String())
+	}
+	if err := os.MkdirAll(o.cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	var cur atomic.Pointer[config.Config]
+	cur.Store(o.cfg)
+
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	coll := collector.New(o.reader, o.cfg.Step.D(), log.With("component", "collector"))
+	srv := web.New(web.Source{
+		Snapshot: coll.Snapshot, Health: coll.Health, Config: cur.Load, Version: buildVersion(),
+	}, log.With("component", "web"))
+
+	ln, err := net.Listen("tcp", o.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", o.cfg.Listen, err)
+	}
+	log.Info("lvsmon started", "version", buildVersion(), "director", o.cfg.Director, "listen", ln.Addr().String(),
+		"backend", o.cfg.IPVS.Backend, "step", o.cfg.Step.D(), "services", len(o.cfg.VirtualServices), "data_dir", o.cfg.DataDir)
+
+	var wg sync.WaitGroup
+	errc := make(chan error, 1)
+	wg.Add(2)
+	go func() { defer wg.Done(); coll.Run(ctx) }()
+	go func() {
+		defer wg.Done()
+		if err := srv.Serve(ctx, ln); err != nil {
+			select {
+			case errc <- err:
+			default:
+			}
+			stop()
+		}
+	}()
+	for _, fn := range o.extra {
+		wg.Add(1)
+		go func() { defer wg.Done(); fn(ctx) }()
+	}
+	if o.ready != nil {
+		o.ready(ln.Addr())
+	}
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-hup:
+			reload(&cur, o.load, coll, log)
+		}
+	}
+	log.Info("lvsmon stopping", "reason", context.Cause(ctx))
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+	}
+	log.Info("lvsmon stopped; the IPVS table was left as it is")
+	return nil
+}
+
+// reload swaps in a new config if it validates. Settings bound at start
+// (listen address, data dir, backend) keep their running values until a
+// restart, and the log says so; everything else takes effect at once.
+func reload(cur *atomic.Pointer[config.Config], load func() (*config.Config, error), coll *collector.Collector, log *slog.Logger) {
+	if load == nil {
+		log.Warn("SIGHUP ignored: this director has no config file to reload")
+		return
+	}
+	old := cur.Load()
+	next, err := load()
+	if err != nil {
+		var errs config.Errors
+		if errors.As(err, &errs) {
+			for _, p := range errs {
+				log.Error("config reload rejected", "problem", p.String())
+			}
+		} else {
+			log.Error("config reload rejected", "err", err)
+		}
+		log.Warn("keeping the running config", "file", old.File)
+		return
+	}
+	for _, f := range []struct {
+		name      string
+		old, next *string
+	}{
+		{"listen", &old.Listen, &next.Listen},
+		{"data_dir", &old.DataDir, &next.DataDir},
+		{"ipvs.backend", &old.IPVS.Backend, &next.IPVS.Backend},
+		{"ipvs.proc_root", &old.IPVS.ProcRoot, &next.IPVS.ProcRoot},
+	} {
+		if *f.old != *f.next {
+			log.Warn("setting changed; it takes effect at the next restart", "key", f.name, "running", *f.old, "configured", *f.next)
+			*f.next = *f.old
+		}
+	}
+	for _, w := range next.Warnings {
+		log.Warn("config warning", "problem", w.String())
+	}
+	cur.Store(next)
+	coll.SetStep(next.Step.D())
+	log.Info("config reloaded", "file", next.File, "services", len(next.VirtualServices), "step", next.Step.D())
+}

@@ -1,0 +1,320 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var binary string
+
+// TestMain builds the real binary once: the daemon tests run it as a
+// process so that signals, exit codes and output are the real ones.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "lvsmon-bin-")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "lvsmon")
+	if out, err := exec.Command("go", "build", "-race", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestCheckConfig(t *testing.T) {
+	good := writeFile(t, "good.yaml", "virtual_services:\n  - {address: 10.0.0.1, port: 80, real_servers: [{address: 10.0.1.1}]}\n")
+	bad := writeFile(t, "bad.yaml", "step: 1s\nlisten: nowhere\nvirtual_services:\n  - {address: 10.0.0.1, port: 80, colour: red}\n  - {address: 10.0.0.1, port: 80}\n")
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		out, err []string
+	}{
+		{"valid", []string{"check-config", good}, 0, []string{"valid (1 virtual services, 1 real servers)"}, nil},
+		{"every error with its line", []string{"check-config", bad}, 1, nil, []string{
+			`bad.yaml:2: listen: "nowhere" is not host:port`, `bad.yaml:4: virtual_services[0].colour: unknown key`,
+			`bad.yaml:5: virtual_services[1]: service TCP 10.0.0.1:80 is defined twice (first at line 4)`, "3 error(s)"}},
+		{"type errors stop before validation", []string{"check-config", writeFile(t, "t.yaml", "step: 1\n")}, 1, nil, []string{`t.yaml:1: "1" is not a duration`, "1 error(s)"}},
+		{"missing file", []string{"check-config", "/nonexistent.yaml"}, 1, nil, []string{"no such file"}},
+		{"no argument", []string{"check-config"}, 2, nil, []string{"usage: lvsmon check-config FILE"}},
+		{"version", []string{"version"}, 0, []string{"lvsmon "}, nil},
+		{"unknown command", []string{"frobnicate"}, 2, nil, []string{`unknown command "frobnicate"`}},
+		{"bad log level", []string{"demo", "--log-level", "loud"}, 2, nil, []string{"--log-level"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := run(context.Background(), tc.args, &out, &errb)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, out.String(), errb.String())
+			}
+			for _, w := range tc.out {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("stdout lacks %q: %s", w, out.String())
+				}
+			}
+			for _, w := range tc.err {
+				if !strings.Contains(errb.String(), w) {
+					t.Errorf("stderr lacks %q: %s", w, errb.String())
+				}
+			}
+		})
+	}
+}
+
+// daemon is a running lvsmon process with its log captured.
+type daemon struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	log  bytes.Buffer
+	addr chan string
+	done chan error
+}
+
+var listenRe = regexp.MustCompile(`listen=(\S+)`)
+
+func startDaemon(t *testing.T, args ...string) *daemon {
+	t.Helper()
+	d := &daemon{cmd: exec.Command(binary, args...), addr: make(chan string, 1), done: make(chan error, 1)}
+	stderr, err := d.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.cmd.Stdout = io.Discard
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			d.mu.Lock()
+			d.log.WriteString(line + "\n")
+			d.mu.Unlock()
+			if m := listenRe.FindStringSubmatch(line); m != nil && strings.Contains(line, "lvsmon started") {
+				d.addr <- m[1]
+			}
+		}
+		d.done <- d.cmd.Wait()
+	}()
+	t.Cleanup(func() { d.cmd.Process.Kill() })
+	return d
+}
+
+func (d *daemon) url(t *testing.T) string {
+	t.Helper()
+	select {
+	case a := <-d.addr:
+		return "http://" + a
+	case <-time.After(30 * time.Second):
+		t.Fatalf("daemon did not start; log:\n%s", d.logText())
+	}
+	return ""
+}
+
+func (d *daemon) logText() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.log.String()
+}
+
+// waitLog waits until the log contains s.
+func (d *daemon) waitLog(t *testing.T, s string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if strings.Contains(d.logText(), s) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("log never showed %q:\n%s", s, d.logText())
+}
+
+func (d *daemon) stop(t *testing.T) {
+	t.Helper()
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-d.done:
+		if err != nil {
+			t.Errorf("daemon exited with %v; log:\n%s", err, d.logText())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("daemon did not stop on SIGTERM; log:\n%s", d.logText())
+	}
+}
+
+type statusBody struct {
+	Director  string `json:"director"`
+	Collector struct {
+		Samples uint64 `json:"samples"`
+	} `json:"collector"`
+	Totals struct {
+		Conns uint64 `json:"conns"`
+	} `json:"totals"`
+	Services []struct {
+		Name        string `json:"name"`
+		InKernel    bool   `json:"in_kernel"`
+		RealServers []struct {
+			ID     string `json:"id"`
+			Weight *int   `json:"weight"`
+		} `json:"real_servers"`
+	} `json:"virtual_services"`
+}
+
+func getStatus(t *testing.T, base string) statusBody {
+	t.Helper()
+	resp, err := http.Get(base + "/api/v1/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st statusBody
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func TestRunReloadsOnSIGHUP(t *testing.T) {
+	cfgPath := writeFile(t, "lvsmon.yaml", "director: first\nstep: 1s\nipvs: {backend: fake}\nvirtual_services:\n  - {name: web, address: 10.0.0.1, port: 80}\n")
+	d := startDaemon(t, "run", "--config", cfgPath, "--listen", "127.0.0.1:0", "--data-dir", t.TempDir())
+	base := d.url(t)
+	if st := getStatus(t, base); st.Director != "first" || len(st.Services) != 1 {
+		t.Fatalf("status = %+v", st)
+	}
+
+	// An invalid config is rejected with its errors and changes nothing.
+	os.WriteFile(cfgPath, []byte("director: second\nstep: soon\n"), 0o644)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.waitLog(t, "keeping the running config")
+	if !strings.Contains(d.logText(), `lvsmon.yaml:2: \"soon\" is not a duration`) {
+		t.Errorf("rejection does not name the line:\n%s", d.logText())
+	}
+	if st := getStatus(t, base); st.Director != "first" {
+		t.Errorf("invalid reload changed the director to %q", st.Director)
+	}
+
+	// A valid one is swapped in whole; the listen address stays.
+	os.WriteFile(cfgPath, []byte("director: second\nstep: 2s\nipvs: {backend: fake, proc_root: /elsewhere}\nvirtual_services:\n  - {name: web, address: 10.0.0.1, port: 80}\n  - {name: dns, address: 10.0.0.1, port: 53, protocol: udp}\n"), 0o644)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.waitLog(t, "config reloaded")
+	d.waitLog(t, "takes effect at the next restart")
+	st := getStatus(t, base)
+	if st.Director != "second" || len(st.Services) != 2 {
+		t.Errorf("after reload: %+v", st)
+	}
+	d.stop(t)
+	if !strings.Contains(d.logText(), "the IPVS table was left as it is") {
+		t.Errorf("no clean-stop line:\n%s", d.logText())
+	}
+}
+
+func TestRunRejectsInvalidConfigAtStart(t *testing.T) {
+	cfgPath := writeFile(t, "bad.yaml", "ipvs: {backend: ipvsadm}\n")
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"run", "--config", cfgPath}, &out, &errb)
+	if code != 1 || !strings.Contains(errb.String(), `bad.yaml:1: ipvs.backend: unknown backend "ipvsadm"`) {
+		t.Errorf("exit %d, stderr %s", code, errb.String())
+	}
+}
+
+func TestDemoCountersMove(t *testing.T) {
+	d := startDaemon(t, "demo", "--listen", "127.0.0.1:0", "--step", "1s", "--speed", "60")
+	base := d.url(t)
+	var first statusBody
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		first = getStatus(t, base)
+		if first.Collector.Samples >= 1 && first.Totals.Conns > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no traffic: %+v", first)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if first.Director != "demo-director" || len(first.Services) != 3 {
+		t.Fatalf("demo status = %+v", first)
+	}
+	for _, s := range first.Services {
+		if !s.InKernel || len(s.RealServers) < 2 {
+			t.Errorf("service %s: %+v", s.Name, s)
+		}
+	}
+	var second statusBody
+	for {
+		second = getStatus(t, base)
+		if second.Collector.Samples > first.Collector.Samples+1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("collector stopped sampling")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if second.Totals.Conns <= first.Totals.Conns {
+		t.Errorf("counters did not move: %d then %d", first.Totals.Conns, second.Totals.Conns)
+	}
+	// At 60x, the timeline's first outage (2 simulated minutes in) comes
+	// after 2 real seconds.
+	d.waitLog(t, "demo timeline: real server goes down")
+	resp, err := http.Get(base + "/")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("page: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	d.stop(t)
+}
+
+func TestDemoTimeline(t *testing.T) {
+	tests := []struct {
+		at   time.Duration
+		down []string
+	}{
+		{0, nil},
+		{2*time.Minute + time.Second, []string{"web2"}},
+		{5*time.Minute + 30*time.Second, []string{"api1"}},
+		{7 * time.Minute, []string{"web1", "web2", "web3"}},
+		{8 * time.Minute, nil},
+		{demoCycle + 3*time.Minute, []string{"web2"}},
+	}
+	for _, tc := range tests {
+		got := downAt(tc.at)
+		if len(got) != len(tc.down) {
+			t.Errorf("at %v: down %v, want %v", tc.at, got, tc.down)
+			continue
+		}
+		for _, s := range tc.down {
+			if _, ok := got[s]; !ok {
+				t.Errorf("at %v: %s not down", tc.at, s)
+			}
+		}
+	}
+}

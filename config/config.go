@@ -1,0 +1,614 @@
+// Package config reads, defaults and validates lvsmon's YAML config.
+//
+// The file is strict: an unknown key is an error that names its line, so
+// a typo never silently turns a setting off. Every problem in a file is
+// reported at once, each with file, line and field. A Config returned by
+// Load is complete (defaults applied) and valid, and is never modified
+// afterwards: a reload builds a new one and swaps it in whole.
+//
+// The top-level names check, alerting, ha and web are reserved for the
+// checker, alerting, HA-role and dashboard sections.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/lvsmon/lvsmon/lvs"
+)
+
+// Config is a whole lvsmon configuration.
+type Config struct {
+	// Director names this director in the UI, metrics and mail; it
+	// defaults to the host name.
+	Director        string           `yaml:"director"`
+	Listen          string           `yaml:"listen"`
+	DataDir         string           `yaml:"data_dir"`
+	Step            Duration         `yaml:"step"`
+	IPVS            IPVS             `yaml:"ipvs"`
+	VirtualServices []VirtualService `yaml:"virtual_services"`
+
+	// File is the path the config was read from ("" when built in code).
+	File string `yaml:"-"`
+	// Warnings are problems that do not stop the config from being used.
+	Warnings []Problem `yaml:"-"`
+}
+
+// IPVS selects how the kernel table is reached.
+type IPVS struct {
+	// Backend is netlink (the kernel, read and write), procfs (read only,
+	// from ProcRoot) or fake (in memory, for tests and dry runs).
+	Backend string `yaml:"backend"`
+	// ProcRoot is where the procfs backend finds net/ip_vs; a synced copy
+	// of another director's files works too. Default /proc.
+	ProcRoot string `yaml:"proc_root"`
+}
+
+// Backends lvsmon knows.
+const (
+	BackendNetlink = "netlink"
+	BackendProcfs  = "procfs"
+	BackendFake    = "fake"
+)
+
+// VirtualService is one IPVS virtual service and the real servers it
+// should have.
+type VirtualService struct {
+	Name string `yaml:"name"`
+	// Protocol, Address and Port select an address service; FWMark (with
+	// Family) selects a firewall-mark service instead.
+	Protocol string `yaml:"protocol"`
+	Address  string `yaml:"address"`
+	Port     int    `yaml:"port"`
+	FWMark   uint32 `yaml:"fwmark"`
+	Family   string `yaml:"family"` // inet | inet6, for fwmark services
+
+	Scheduler          string   `yaml:"scheduler"`
+	Persistence        Duration `yaml:"persistence"`
+	PersistenceNetmask int      `yaml:"persistence_netmask"`
+	// Managed false: lvsmon observes and graphs the service but never
+	// writes to it in the kernel.
+	Managed   *bool          `yaml:"managed"`
+	OnFailure string         `yaml:"on_failure"` // quiescent | remove
+	Sorry     *RealServer    `yaml:"sorry_server"`
+	Check     *Check         `yaml:"check"`
+	Reals     []RealServer   `yaml:"real_servers"`
+	Key       lvs.ServiceKey `yaml:"-"` // derived at load
+}
+
+// IsManaged reports whether lvsmon may write this service to the kernel.
+func (v *VirtualService) IsManaged() bool { return v.Managed == nil || *v.Managed }
+
+// RealServer is one real server (or the sorry server) of a service.
+type RealServer struct {
+	Address        string `yaml:"address"`
+	Port           int    `yaml:"port"` // default: the service's port
+	Weight         *int   `yaml:"weight"`
+	Forward        string `yaml:"forward"` // dr | nat | tun
+	UpperThreshold uint32 `yaml:"upper_threshold"`
+	LowerThreshold uint32 `yaml:"lower_threshold"`
+
+	Key lvs.DestKey `yaml:"-"` // derived at load
+	Fwd lvs.Forward `yaml:"-"` // derived at load
+}
+
+// ConfiguredWeight is the weight the config asks for (default 1).
+func (r *RealServer) ConfiguredWeight() int32 {
+	if r.Weight == nil {
+		return 1
+	}
+	return int32(*r.Weight)
+}
+
+// Check is how a service's real servers are health-checked.
+type Check struct {
+	Type     string   `yaml:"type"`
+	Path     string   `yaml:"path"`
+	Expect   string   `yaml:"expect"`
+	Interval Duration `yaml:"interval"`
+	Timeout  Duration `yaml:"timeout"`
+	Rise     int      `yaml:"rise"`
+	Fall     int      `yaml:"fall"`
+	// Address and Port override where the check connects (default: the
+	// real server's own address and port).
+	Address string `yaml:"address"`
+	Port    int    `yaml:"port"`
+}
+
+// CheckTypes are the check types lvsmon knows.
+var CheckTypes = []string{"tcp", "http", "https", "udp", "dns", "smtp", "ftp", "pop3", "imap", "simpletcp", "ping", "external", "none"}
+
+// Defaults.
+const (
+	DefaultListen    = ":9160"
+	DefaultDataDir   = "/var/lib/lvsmon"
+	DefaultStep      = 10 * time.Second
+	DefaultScheduler = "wlc"
+	DefaultInterval  = 5 * time.Second
+	DefaultTimeout   = 3 * time.Second
+)
+
+// Schedulers are the IPVS schedulers of Linux 6.x.
+var Schedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos"}
+
+// Duration is a time.Duration written as "10s", "1m30s".
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// UnmarshalYAML reads a Go duration string. A bare number is refused:
+// "step: 10" could mean seconds or nanoseconds, and guessing wrong would
+// be silent.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: want a duration like 10s, got a %s", n.Line, kindName(n.Kind))}}
+	}
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not a duration (write it with a unit, like 10s or 1m)", n.Line, n.Value)}}
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration back as a string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+func kindName(k yaml.Kind) string {
+	switch k {
+	case yaml.MappingNode:
+		return "mapping"
+	case yaml.SequenceNode:
+		return "list"
+	}
+	return "value"
+}
+
+// Load reads, defaults and validates a config file.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, b)
+}
+
+// Parse is Load on bytes already read; name is used in error messages.
+// The error, when the config is invalid, is an Errors holding every
+// problem found.
+func Parse(name string, data []byte) (*Config, error) {
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, Errors{{File: name, Msg: "the file is empty"}}
+		}
+		return nil, yamlProblems(name, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, Errors{{File: name, Line: extra.Line, Msg: "more than one YAML document; lvsmon reads one"}}
+	}
+	pos := positions{}
+	var errs Errors
+	walk(&root, reflect.TypeFor[Config](), "", pos, name, &errs)
+	cfg := &Config{File: name}
+	if err := root.Decode(cfg); err != nil {
+		// Values that did not decode are zero: validating them would
+		// only add confusing follow-up errors.
+		errs = append(errs, yamlProblems(name, err)...)
+		sortProblems(errs)
+		return nil, errs
+	}
+	// Unknown keys do not stop validation: what was understood is checked
+	// too, so one run of check-config shows everything to fix.
+	cfg.applyDefaults()
+	v := validator{file: name, pos: pos, errs: errs}
+	v.config(cfg)
+	if len(v.errs) > 0 {
+		sortProblems(v.errs)
+		return nil, v.errs
+	}
+	sortProblems(v.warns)
+	cfg.Warnings = v.warns
+	return cfg, nil
+}
+
+// splitHostPort checks a listen address like ":9160" or "[::1]:9160".
+func splitHostPort(s string) (string, int, error) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", 0, fmt.Errorf("%q is not host:port: %w", s, err)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return "", 0, fmt.Errorf("%q: port %q is not a number in 0-65535", s, port)
+	}
+	return host, n, nil
+}
+
+func (c *Config) applyDefaults() {
+	if c.Director == "" {
+		c.Director, _ = os.Hostname()
+		if c.Director == "" {
+			c.Director = "director"
+		}
+	}
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if c.Step == 0 {
+		c.Step = Duration(DefaultStep)
+	}
+	if c.IPVS.Backend == "" {
+		c.IPVS.Backend = BackendNetlink
+	}
+	if c.IPVS.ProcRoot == "" {
+		c.IPVS.ProcRoot = "/proc"
+	}
+	for i := range c.VirtualServices {
+		vs := &c.VirtualServices[i]
+		if vs.Scheduler == "" {
+			vs.Scheduler = DefaultScheduler
+		}
+		if vs.Protocol == "" && vs.FWMark == 0 {
+			vs.Protocol = "tcp"
+		}
+		if vs.Family == "" {
+			vs.Family = "inet"
+		}
+		if vs.OnFailure == "" {
+			vs.OnFailure = "quiescent"
+		}
+		for j := range vs.Reals {
+			defaultReal(&vs.Reals[j], vs.Port)
+		}
+		if vs.Sorry != nil {
+			defaultReal(vs.Sorry, vs.Port)
+		}
+		if c := vs.Check; c != nil {
+			if c.Interval == 0 {
+				c.Interval = Duration(DefaultInterval)
+			}
+			if c.Timeout == 0 {
+				c.Timeout = Duration(DefaultTimeout)
+			}
+			if c.Rise == 0 {
+				c.Rise = 1
+			}
+			if c.Fall == 0 {
+				c.Fall = 1
+			}
+			if c.Type == "http" || c.Type == "https" {
+				if c.Path == "" {
+					c.Path = "/"
+				}
+			}
+		}
+	}
+}
+
+func defaultReal(r *RealServer, port int) {
+	if r.Port == 0 {
+		r.Port = port
+	}
+	if r.Forward == "" {
+		r.Forward = "dr"
+	}
+}
+
+// Service returns the configured service with key k, or nil.
+func (c *Config) Service(k lvs.ServiceKey) *VirtualService {
+	for i := range c.VirtualServices {
+		if c.VirtualServices[i].Key == k {
+			return &c.VirtualServices[i]
+		}
+	}
+	return nil
+}
+
+// Real returns the configured real server d of service v, or nil.
+func (v *VirtualService) Real(d lvs.DestKey) *RealServer {
+	for i := range v.Reals {
+		if v.Reals[i].Key == d {
+			return &v.Reals[i]
+		}
+	}
+	return nil
+}
+
+// validator collects every problem in one pass over a defaulted config.
+type validator struct {
+	// backend is the config's IPVS backend: some warnings are about the
+	// real kernel and mean nothing for the fake.
+	backend string
+	file    string
+	pos     positions
+	errs    Errors
+	warns   Errors
+}
+
+func (v *validator) errf(path, format string, args ...any) {
+	v.errs = append(v.errs, Problem{File: v.file, Line: v.pos.line(path), Field: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) warnf(path, format string, args ...any) {
+	v.warns = append(v.warns, Problem{File: v.file, Line: v.pos.line(path), Field: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) config(c *Config) {
+	v.backend = c.IPVS.Backend
+	if c.Step.D() < time.Second {
+		v.errf("step", "%s is too short: IPVS counters and RRD files work at 1s resolution at best", c.Step.D())
+	} else if c.Step.D() > time.Hour {
+		v.errf("step", "%s is too long: at most 1h", c.Step.D())
+	} else if c.Step.D()%time.Second != 0 {
+		v.errf("step", "%s is not a whole number of seconds (RRD steps are seconds)", c.Step.D())
+	}
+	switch c.IPVS.Backend {
+	case BackendNetlink, BackendProcfs, BackendFake:
+	default:
+		v.errf("ipvs.backend", "unknown backend %q (want netlink, procfs or fake)", c.IPVS.Backend)
+	}
+	if c.Listen != "" {
+		if _, _, err := splitHostPort(c.Listen); err != nil {
+			v.errf("listen", "%v", err)
+		}
+	}
+	seen := map[lvs.ServiceKey]string{}
+	names := map[string]string{}
+	for i := range c.VirtualServices {
+		p := fmt.Sprintf("virtual_services[%d]", i)
+		vs := &c.VirtualServices[i]
+		v.service(p, vs)
+		if !vs.Key.Addr.IsValid() && !vs.Key.IsFWMark() {
+			continue // already reported
+		}
+		if prev, ok := seen[vs.Key]; ok {
+			v.errf(p, "service %s is defined twice (first at %s)", vs.Key, prev)
+		} else {
+			seen[vs.Key] = v.where(p)
+		}
+		if vs.Name != "" {
+			if prev, ok := names[vs.Name]; ok {
+				v.errf(p+".name", "name %q is used twice (first at %s)", vs.Name, prev)
+			} else {
+				names[vs.Name] = v.where(p)
+			}
+		}
+		if c.IPVS.Backend == BackendProcfs && vs.IsManaged() {
+			v.warnf(p+".managed", "the procfs backend is read-only: this service will be observed, never written")
+		}
+	}
+}
+
+func (v *validator) where(path string) string {
+	if l := v.pos.line(path); l > 0 {
+		return fmt.Sprintf("line %d", l)
+	}
+	return path
+}
+
+func (v *validator) service(p string, vs *VirtualService) {
+	var fam lvs.Family
+	if vs.FWMark != 0 {
+		if vs.Address != "" {
+			v.errf(p+".address", "a service has either fwmark or address, not both")
+		}
+		if vs.Port != 0 {
+			v.errf(p+".port", "a fwmark service has no port (the mark selects the traffic); set the port on each real server")
+		}
+		switch vs.Family {
+		case "inet":
+			fam = lvs.IPv4
+		case "inet6":
+			fam = lvs.IPv6
+		default:
+			v.errf(p+".family", "unknown family %q (want inet or inet6)", vs.Family)
+			return
+		}
+		vs.Key = lvs.MarkKey(vs.FWMark, fam)
+	} else {
+		proto, err := lvs.ParseProtocol(vs.Protocol)
+		if err != nil {
+			v.errf(p+".protocol", "%v", err)
+		}
+		if vs.Address == "" {
+			v.errf(p, "missing address (or fwmark)")
+			return
+		}
+		addr, err := parseAddr(vs.Address)
+		if err != nil {
+			v.errf(p+".address", "%v", err)
+			return
+		}
+		if vs.Port < 0 || vs.Port > 65535 {
+			v.errf(p+".port", "port %d is out of range 0-65535", vs.Port)
+		} else if vs.Port == 0 && vs.Persistence == 0 {
+			v.errf(p+".port", "missing port (port 0, all ports, only makes sense with persistence)")
+		}
+		vs.Key = lvs.AddrKey(proto, addr, uint16(max(0, min(vs.Port, 65535))))
+		fam = vs.Key.Family
+	}
+	if !contains(Schedulers, vs.Scheduler) {
+		v.errf(p+".scheduler", "unknown scheduler %q (want one of %s)", vs.Scheduler, strings.Join(Schedulers, ", "))
+	}
+	if vs.Persistence < 0 {
+		v.errf(p+".persistence", "negative persistence")
+	} else if vs.Persistence.D()%time.Second != 0 {
+		v.errf(p+".persistence", "%s is not a whole number of seconds", vs.Persistence.D())
+	}
+	if vs.PersistenceNetmask != 0 {
+		bits := 32
+		if fam == lvs.IPv6 {
+			bits = 128
+		}
+		if vs.Persistence == 0 {
+			v.errf(p+".persistence_netmask", "only makes sense with persistence")
+		} else if vs.PersistenceNetmask < 1 || vs.PersistenceNetmask > bits {
+			v.errf(p+".persistence_netmask", "prefix length %d is out of range 1-%d", vs.PersistenceNetmask, bits)
+		}
+	}
+	switch vs.OnFailure {
+	case "quiescent", "remove":
+	default:
+		v.errf(p+".on_failure", "unknown value %q (want quiescent or remove)", vs.OnFailure)
+	}
+	if vs.Check != nil {
+		v.check(p+".check", vs.Check)
+	}
+	seen := map[lvs.DestKey]string{}
+	for j := range vs.Reals {
+		rp := fmt.Sprintf("%s.real_servers[%d]", p, j)
+		r := &vs.Reals[j]
+		if !v.real(rp, r, vs, fam) {
+			continue
+		}
+		if prev, ok := seen[r.Key]; ok {
+			v.errf(rp, "real server %s is listed twice in this service (first at %s)", r.Key, prev)
+		} else {
+			seen[r.Key] = v.where(rp)
+		}
+	}
+	if vs.Sorry != nil {
+		sp := p + ".sorry_server"
+		if v.real(sp, vs.Sorry, vs, fam) {
+			if prev, ok := seen[vs.Sorry.Key]; ok {
+				v.errf(sp, "the sorry server %s is also a real server of this service (at %s)", vs.Sorry.Key, prev)
+			}
+		}
+	}
+}
+
+// real validates one real server; it reports whether its key is usable.
+func (v *validator) real(p string, r *RealServer, vs *VirtualService, fam lvs.Family) bool {
+	ok := true
+	if r.Address == "" {
+		v.errf(p, "missing address")
+		return false
+	}
+	addr, err := parseAddr(r.Address)
+	if err != nil {
+		v.errf(p+".address", "%v", err)
+		return false
+	}
+	if (fam == lvs.IPv6) != addr.Is6() {
+		v.errf(p+".address", "%s is not in the service's address family (%s)", addr, fam)
+		ok = false
+	}
+	if r.Port < 0 || r.Port > 65535 {
+		v.errf(p+".port", "port %d is out of range 0-65535", r.Port)
+		return false
+	}
+	if r.Port == 0 && (vs.FWMark != 0 || vs.Port != 0) {
+		v.errf(p+".port", "missing port")
+		ok = false
+	}
+	if r.Weight != nil && (*r.Weight < 0 || *r.Weight > 65535) {
+		v.errf(p+".weight", "weight %d is out of range 0-65535", *r.Weight)
+		ok = false
+	}
+	fwd, err := lvs.ParseForward(r.Forward)
+	if err != nil {
+		v.errf(p+".forward", "%v", err)
+		ok = false
+	}
+	if r.LowerThreshold > 0 && r.UpperThreshold > 0 && r.LowerThreshold > r.UpperThreshold {
+		v.errf(p+".lower_threshold", "lower threshold %d is above the upper threshold %d", r.LowerThreshold, r.UpperThreshold)
+	}
+	if fwd == lvs.NAT && addr.IsLoopback() && v.backend != BackendFake {
+		v.warnf(p+".forward", "NAT to the loopback address %s: the kernel drops such traffic; a sorry server on the director needs forward: dr and a server listening on 0.0.0.0", addr)
+	}
+	if fwd != lvs.NAT && !vs.Key.IsFWMark() && vs.Port != 0 && r.Port != vs.Port {
+		v.errf(p+".port", "port %d differs from the service's port %d: only NAT can rewrite ports (dr and tun keep the destination port)", r.Port, vs.Port)
+		ok = false
+	}
+	r.Key = lvs.DestKey{Addr: addr, Port: uint16(r.Port)}
+	r.Fwd = fwd
+	return ok
+}
+
+func (v *validator) check(p string, c *Check) {
+	if c.Type == "" {
+		v.errf(p+".type", "missing check type (one of %s)", strings.Join(CheckTypes, ", "))
+	} else if !contains(CheckTypes, c.Type) {
+		v.errf(p+".type", "unknown check type %q (want one of %s)", c.Type, strings.Join(CheckTypes, ", "))
+	}
+	if c.Interval < 0 {
+		v.errf(p+".interval", "negative interval")
+	} else if c.Interval.D() < 100*time.Millisecond {
+		v.errf(p+".interval", "%s is too short: at least 100ms", c.Interval.D())
+	}
+	// A timeout longer than the interval is allowed (the spec's own
+	// example has 1s/3s, as keepalived and ldirectord allow): the next
+	// check of a server simply waits for the one in flight.
+	if c.Timeout <= 0 {
+		v.errf(p+".timeout", "timeout must be positive")
+	}
+	if c.Rise < 1 || c.Rise > 100 {
+		v.errf(p+".rise", "rise %d is out of range 1-100", c.Rise)
+	}
+	if c.Fall < 1 || c.Fall > 100 {
+		v.errf(p+".fall", "fall %d is out of range 1-100", c.Fall)
+	}
+	if c.Port < 0 || c.Port > 65535 {
+		v.errf(p+".port", "port %d is out of range 0-65535", c.Port)
+	}
+	if c.Address != "" {
+		if _, err := parseAddr(c.Address); err != nil {
+			v.errf(p+".address", "%v", err)
+		}
+	}
+	if c.Path != "" && !strings.HasPrefix(c.Path, "/") {
+		v.errf(p+".path", "path %q must start with /", c.Path)
+	}
+}
+
+// parseAddr accepts an IPv4 or IPv6 address, without brackets, port or
+// zone (IPVS has no notion of zones).
+func parseAddr(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(strings.TrimSpace(s))
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("%q is not an IP address", s)
+	}
+	if a.Zone() != "" {
+		return netip.Addr{}, fmt.Errorf("%q has a zone; IPVS addresses have none", s)
+	}
+	if a.IsUnspecified() || a.IsMulticast() {
+		return netip.Addr{}, fmt.Errorf("%s cannot be a service or server address", a)
+	}
+	return a.Unmap(), nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func sortProblems(ps Errors) {
+	// Stable by line: problems found in one pass come out in file order.
+	for i := 1; i < len(ps); i++ {
+		for j := i; j > 0 && ps[j].Line < ps[j-1].Line; j-- {
+			ps[j], ps[j-1] = ps[j-1], ps[j]
+		}
+	}
+}

@@ -1,0 +1,228 @@
+package config
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lvsmon/lvsmon/lvs"
+)
+
+// The example from the project's spec, verbatim in shape.
+const example = `listen: ":9160"
+data_dir: /var/lib/lvsmon
+step: 10s                  # collector sampling / RRD step
+ipvs:
+  backend: netlink         # netlink | procfs | fake
+virtual_services:
+  - name: web
+    protocol: tcp
+    address: 10.0.0.100
+    port: 80
+    scheduler: wrr
+    persistence: 0s
+    managed: true
+    on_failure: quiescent
+    sorry_server: {address: 127.0.0.1, port: 80, forward: dr}
+    check: {type: http, path: /.health.html, expect: "OK", interval: 1s, timeout: 3s, rise: 1, fall: 1}
+    real_servers:
+      - {address: 10.0.1.13, port: 80, weight: 1, forward: dr}
+`
+
+func TestParseExample(t *testing.T) {
+	c, err := Parse("example.yaml", []byte(example))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if len(c.Warnings) != 0 {
+		t.Errorf("warnings: %v", c.Warnings)
+	}
+	if c.Step.D() != 10*time.Second || c.Listen != ":9160" || c.IPVS.Backend != "netlink" {
+		t.Errorf("top level = %+v", c)
+	}
+	vs := c.VirtualServices[0]
+	want := lvs.AddrKey(lvs.TCP, netip.MustParseAddr("10.0.0.100"), 80)
+	if vs.Key != want || !vs.IsManaged() || vs.Check.Interval.D() != time.Second {
+		t.Errorf("service = %+v", vs)
+	}
+	r := vs.Reals[0]
+	if r.Key != (lvs.DestKey{Addr: netip.MustParseAddr("10.0.1.13"), Port: 80}) || r.ConfiguredWeight() != 1 || r.Fwd != lvs.DR {
+		t.Errorf("real = %+v", r)
+	}
+	if c.Service(want) == nil || c.Service(want).Real(r.Key) == nil {
+		t.Error("lookups failed")
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Parse("d.yaml", []byte(`virtual_services:
+  - address: "2001:db8::1"
+    port: 443
+    check: {type: https}
+    real_servers:
+      - address: "2001:db8::10"
+  - fwmark: 10
+    family: inet6
+    real_servers:
+      - {address: "2001:db8::11", port: 8080}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != DefaultListen || c.DataDir != DefaultDataDir || c.Step.D() != DefaultStep || c.Director == "" {
+		t.Errorf("defaults not applied: %+v", c)
+	}
+	vs := c.VirtualServices[0]
+	if vs.Scheduler != "wlc" || vs.Protocol != "tcp" || vs.OnFailure != "quiescent" || vs.Reals[0].Port != 443 || vs.Reals[0].Fwd != lvs.DR {
+		t.Errorf("service defaults: %+v", vs)
+	}
+	if ch := vs.Check; ch.Interval.D() != DefaultInterval || ch.Timeout.D() != DefaultTimeout || ch.Rise != 1 || ch.Fall != 1 || ch.Path != "/" {
+		t.Errorf("check defaults: %+v", ch)
+	}
+	fw := c.VirtualServices[1]
+	if fw.Key != lvs.MarkKey(10, lvs.IPv6) {
+		t.Errorf("fwmark key = %v", fw.Key)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string // substrings of the error, one per expected problem, in order
+	}{
+		{"unknown top-level key", "lisen: x\n", []string{`t.yaml:1: lisen: unknown key "lisen" (did you mean "listen"?)`}},
+		{"unknown nested keys all reported", `virtual_services:
+  - address: 10.0.0.1
+    port: 80
+    colour: red
+    real_servers:
+      - {address: 10.0.1.1, wieght: 2}
+`, []string{`t.yaml:4: virtual_services[0].colour: unknown key`, `t.yaml:6: virtual_services[0].real_servers[0].wieght: unknown key "wieght" (did you mean "weight"?)`}},
+		{"syntax error has a line", "listen: [\n", []string{"t.yaml:1: did not find expected node content"}},
+		{"type error has a line", "virtual_services:\n  - address: 10.0.0.1\n    port: eighty\n", []string{"t.yaml:3: cannot unmarshal"}},
+		{"bad duration", "step: 10\n", []string{`t.yaml:1: "10" is not a duration`}},
+		{"step too short", "step: 500ms\n", []string{"t.yaml:1: step: 500ms is too short"}},
+		{"fractional step", "step: 1500ms\n", []string{"not a whole number of seconds"}},
+		{"bad backend", "ipvs:\n  backend: ipvsadm\n", []string{`t.yaml:2: ipvs.backend: unknown backend "ipvsadm"`}},
+		{"bad listen", "listen: 9160\n", []string{"t.yaml:1: listen:"}},
+		{"bad address", "virtual_services:\n  - {address: 10.0.0.300, port: 80}\n", []string{`t.yaml:2: virtual_services[0].address: "10.0.0.300" is not an IP address`}},
+		{"port out of range", "virtual_services:\n  - {address: 10.0.0.1, port: 70000}\n", []string{"port 70000 is out of range"}},
+		{"port zero without persistence", "virtual_services:\n  - {address: 10.0.0.1}\n", []string{"missing port"}},
+		{"bad protocol", "virtual_services:\n  - {address: 10.0.0.1, port: 80, protocol: icmp}\n", []string{`unknown protocol "icmp"`}},
+		{"bad scheduler", "virtual_services:\n  - {address: 10.0.0.1, port: 80, scheduler: fastest}\n", []string{`unknown scheduler "fastest"`}},
+		{"fwmark with port", "virtual_services:\n  - {fwmark: 5, port: 80}\n", []string{"a fwmark service has no port"}},
+		{"fwmark real without port", "virtual_services:\n  - fwmark: 5\n    real_servers: [{address: 10.0.1.1}]\n", []string{"t.yaml:3: virtual_services[0].real_servers[0].port: missing port"}},
+		{"duplicate service", `virtual_services:
+  - {address: 10.0.0.1, port: 80}
+  - {address: 10.0.0.1, port: 80, name: other}
+`, []string{"t.yaml:3: virtual_services[1]: service TCP 10.0.0.1:80 is defined twice (first at line 2)"}},
+		{"same address other protocol is fine, same name is not", `virtual_services:
+  - {name: a, address: 10.0.0.1, port: 53, protocol: udp}
+  - {name: a, address: 10.0.0.1, port: 53, protocol: tcp}
+`, []string{`t.yaml:3: virtual_services[1].name: name "a" is used twice`}},
+		{"duplicate real server", `virtual_services:
+  - address: 10.0.0.1
+    port: 80
+    real_servers:
+      - {address: 10.0.1.1}
+      - {address: 10.0.1.1, port: 80}
+`, []string{"t.yaml:6: virtual_services[0].real_servers[1]: real server 10.0.1.1:80 is listed twice"}},
+		{"family mismatch", `virtual_services:
+  - address: 10.0.0.1
+    port: 80
+    real_servers: [{address: "2001:db8::1"}]
+`, []string{"is not in the service's address family (inet)"}},
+		{"dr cannot change port", `virtual_services:
+  - address: 10.0.0.1
+    port: 80
+    real_servers: [{address: 10.0.1.1, port: 8080}]
+`, []string{"only NAT can rewrite ports"}},
+		{"weight range", "virtual_services:\n  - address: 10.0.0.1\n    port: 80\n    real_servers: [{address: 10.0.1.1, weight: -1}]\n", []string{"weight -1 is out of range"}},
+		{"bad forward", "virtual_services:\n  - address: 10.0.0.1\n    port: 80\n    real_servers: [{address: 10.0.1.1, forward: magic}]\n", []string{`unknown forwarding method "magic"`}},
+		{"check problems all reported", `virtual_services:
+  - address: 10.0.0.1
+    port: 80
+    check: {type: gopher, interval: 10ms, timeout: -1s, rise: 0, fall: 200, path: health}
+`, []string{`unknown check type "gopher"`, "10ms is too short", "timeout must be positive", "fall 200 is out of range", `path "health" must start with /`}},
+		{"sorry server that is also a real server", `virtual_services:
+  - address: 10.0.0.1
+    port: 80
+    sorry_server: {address: 10.0.1.1}
+    real_servers: [{address: 10.0.1.1}]
+`, []string{"the sorry server 10.0.1.1:80 is also a real server"}},
+		{"two documents", "listen: ':1'\n---\nlisten: ':2'\n", []string{"more than one YAML document"}},
+		{"empty", "", []string{"the file is empty"}},
+		{"on_failure", "virtual_services:\n  - {address: 10.0.0.1, port: 80, on_failure: panic}\n", []string{`unknown value "panic"`}},
+		{"netmask without persistence", "virtual_services:\n  - {address: 10.0.0.1, port: 80, persistence_netmask: 24}\n", []string{"only makes sense with persistence"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("t.yaml", []byte(tc.yaml))
+			if err == nil {
+				t.Fatal("Parse succeeded, want errors")
+			}
+			var errs Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("error %T is not Errors: %v", err, err)
+			}
+			if len(errs) != len(tc.want) {
+				t.Fatalf("got %d problems, want %d:\n%v", len(errs), len(tc.want), err)
+			}
+			for i, w := range tc.want {
+				if !strings.Contains(errs[i].String(), w) {
+					t.Errorf("problem %d = %q, want it to contain %q", i, errs[i].String(), w)
+				}
+			}
+		})
+	}
+}
+
+func TestWarnings(t *testing.T) {
+	c, err := Parse("w.yaml", []byte(`virtual_services:
+  - address: 10.0.0.1
+    port: 80
+    check: {type: http, interval: 1s, timeout: 5s}
+    sorry_server: {address: 127.0.0.1, forward: nat}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Warnings) != 1 {
+		t.Fatalf("warnings = %v", c.Warnings)
+	}
+	if !strings.Contains(c.Warnings[0].String(), "w.yaml:5: virtual_services[0].sorry_server.forward: NAT to the loopback address") {
+		t.Errorf("warning 0 = %s", c.Warnings[0])
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(example))
+	f.Add([]byte("virtual_services:\n  - {fwmark: 1, family: inet6, real_servers: [{address: '::1', port: 1}]}\n"))
+	f.Add([]byte("a: &x {b: 1}\nc: *x\n"))
+	f.Add([]byte("virtual_services: [{<<: {address: 10.0.0.1}, port: 80}]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse("fuzz.yaml", data)
+		if err == nil {
+			if c == nil {
+				t.Fatal("nil config without error")
+			}
+			return
+		}
+		var errs Errors
+		if !errors.As(err, &errs) || len(errs) == 0 {
+			t.Fatalf("error is not a non-empty Errors: %T %v", err, err)
+		}
+	})
+}

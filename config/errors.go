@@ -1,0 +1,207 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Problem is one error or warning about a config file, located by file,
+// line and the dotted path of the field (virtual_services[0].port).
+type Problem struct {
+	File  string
+	Line  int // 0 when unknown (a missing field of an absent section)
+	Field string
+	Msg   string
+}
+
+func (p Problem) String() string {
+	var b strings.Builder
+	b.WriteString(p.File)
+	if p.Line > 0 {
+		b.WriteString(":" + strconv.Itoa(p.Line))
+	}
+	b.WriteString(": ")
+	if p.Field != "" {
+		b.WriteString(p.Field + ": ")
+	}
+	b.WriteString(p.Msg)
+	return b.String()
+}
+
+// Errors is every problem that makes a config invalid, in file order. It
+// is returned whole, so an operator fixes a file in one round rather than
+// one error per attempt.
+type Errors []Problem
+
+func (e Errors) Error() string {
+	lines := make([]string, len(e))
+	for i, p := range e {
+		lines[i] = p.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// positions maps field paths to the line they are written on, so that
+// validation, which works on decoded values, can still point at the file.
+type positions map[string]int
+
+// line returns the line of path, or of its nearest written parent, so an
+// error about a missing field points at the block that lacks it.
+func (p positions) line(path string) int {
+	for path != "" {
+		if l, ok := p[path]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			break
+		}
+		path = path[:i]
+	}
+	return 0
+}
+
+var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+
+// walk records the line of every field under n and reports every mapping
+// key that the target type t does not have. yaml's own KnownFields would
+// stop at the first unknown key and cannot name the path; this reports all
+// of them, each with its line.
+func walk(n *yaml.Node, t reflect.Type, path string, pos positions, file string, errs *Errors) {
+	if n.Kind == yaml.DocumentNode {
+		for _, c := range n.Content {
+			walk(c, t, path, pos, file, errs)
+		}
+		return
+	}
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	if path != "" {
+		if _, ok := pos[path]; !ok {
+			pos[path] = n.Line
+		}
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		return
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			return // the decoder reports the type mismatch
+		}
+		fields := yamlFields(t)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Value == "<<" { // merge key: its fields belong here
+				walk(v, t, path, pos, file, errs)
+				continue
+			}
+			sub := k.Value
+			if path != "" {
+				sub = path + "." + k.Value
+			}
+			ft, ok := fields[k.Value]
+			if !ok {
+				*errs = append(*errs, Problem{File: file, Line: k.Line, Field: sub, Msg: fmt.Sprintf("unknown key %q%s", k.Value, suggest(k.Value, fields))})
+				continue
+			}
+			pos[sub] = k.Line
+			walk(v, ft, sub, pos, file, errs)
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			return
+		}
+		for i, c := range n.Content {
+			walk(c, t.Elem(), path+"["+strconv.Itoa(i)+"]", pos, file, errs)
+		}
+	}
+}
+
+func yamlFields(t reflect.Type) map[string]reflect.Type {
+	m := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		m[name] = f.Type
+	}
+	return m
+}
+
+// suggest names the closest known key, for typos like "real_server".
+func suggest(k string, fields map[string]reflect.Type) string {
+	best, bestD := "", 3
+	names := make([]string, 0, len(fields))
+	for n := range fields {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if d := editDistance(k, n); d < bestD {
+			best, bestD = n, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			c := 1
+			if a[i-1] == b[j-1] {
+				c = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+var yamlLineRe = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+// yamlProblems turns a yaml error (syntax or type) into problems with
+// their line numbers.
+func yamlProblems(file string, err error) Errors {
+	var msgs []string
+	if te, ok := err.(*yaml.TypeError); ok {
+		msgs = te.Errors
+	} else {
+		msgs = []string{err.Error()}
+	}
+	var out Errors
+	for _, m := range msgs {
+		p := Problem{File: file, Msg: strings.TrimPrefix(m, "yaml: ")}
+		if sm := yamlLineRe.FindStringSubmatch(m); sm != nil {
+			p.Line, _ = strconv.Atoi(sm[1])
+			p.Msg = sm[2]
+		}
+		out = append(out, p)
+	}
+	return out
+}

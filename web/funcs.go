@@ -1,0 +1,88 @@
+package web
+
+import (
+	"fmt"
+	"html/template"
+	"math"
+	"time"
+)
+
+// funcs are the status page's formatting helpers: human units, because
+// the page is read by a person at a glance, while the API keeps raw
+// numbers.
+var funcs = template.FuncMap{
+	"si":       si,
+	"bytes":    bytesHuman,
+	"rate":     rate,
+	"brate":    brate,
+	"ago":      ago,
+	"refresh":  refresh,
+	"deref":    func(p *int32) int32 { return *p },
+	"isNilW":   func(p *int32) bool { return p == nil },
+	"portText": func(p *uint16) string { return fmt.Sprint(*p) },
+}
+
+// si formats a count with k/M/G/T suffixes.
+func si(v uint64) string {
+	f := float64(v)
+	for _, u := range []string{"", "k", "M", "G", "T", "P"} {
+		if f < 1000 {
+			if u == "" {
+				return fmt.Sprintf("%d", uint64(f))
+			}
+			return fmt.Sprintf("%.1f%s", f, u)
+		}
+		f /= 1000
+	}
+	return fmt.Sprintf("%.1fE", f)
+}
+
+// bytesHuman formats a byte count in binary units.
+func bytesHuman(v uint64) string {
+	f := float64(v)
+	for _, u := range []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB"} {
+		if f < 1024 {
+			if u == "B" {
+				return fmt.Sprintf("%d B", v)
+			}
+			return fmt.Sprintf("%.1f %s", f, u)
+		}
+		f /= 1024
+	}
+	return fmt.Sprintf("%.1f EiB", f)
+}
+
+// rate formats a per-second rate; unknown rates (first sample, counter
+// reset) show as a dash rather than a misleading zero.
+func rate(valid bool, v float64) string {
+	if !valid || math.IsNaN(v) {
+		return "–"
+	}
+	switch {
+	case v >= 1e6:
+		return fmt.Sprintf("%.1fM/s", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.1fk/s", v/1e3)
+	case v >= 10 || v == 0:
+		return fmt.Sprintf("%.0f/s", v)
+	}
+	return fmt.Sprintf("%.1f/s", v)
+}
+
+func ago(t *time.Time) string {
+	if t == nil {
+		return "never"
+	}
+	return time.Since(*t).Round(time.Second).String() + " ago"
+}
+
+// refresh is the page's reload interval in seconds: one step, at least 1.
+func refresh(step float64) int { return max(1, int(math.Ceil(step))) }
+
+// brate formats a byte rate in binary units per second.
+func brate(valid bool, v float64) string {
+	if !valid || math.IsNaN(v) {
+		return "–"
+	}
+	return bytesHuman(uint64(v+0.5)) + "/s"
+}

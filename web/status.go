@@ -1,0 +1,166 @@
+package web
+
+import (
+	"time"
+
+	"github.com/lvsmon/lvsmon/collector"
+	"github.com/lvsmon/lvsmon/config"
+	"github.com/lvsmon/lvsmon/lvs"
+)
+
+// Status is the body of GET /api/v1/status: the latest snapshot of the
+// kernel table joined with the config, so an operator sees both what is
+// and what should be (a configured server missing from the kernel is
+// listed with in_kernel false).
+type Status struct {
+	Director    string           `json:"director"`
+	Version     string           `json:"version"`
+	Backend     string           `json:"backend"`
+	SampledAt   *time.Time       `json:"sampled_at"`
+	StepSeconds float64          `json:"step_seconds"`
+	Collector   collector.Health `json:"collector"`
+	Totals      Counters         `json:"totals"`
+	Services    []ServiceStatus  `json:"virtual_services"`
+}
+
+// Counters are cumulative counters with their latest per-second rates.
+type Counters struct {
+	lvs.Stats
+	Rates collector.Rates `json:"rates"`
+}
+
+// ServiceStatus is one virtual service.
+type ServiceStatus struct {
+	ID                 string             `json:"id"`
+	Name               string             `json:"name,omitempty"`
+	Protocol           string             `json:"protocol,omitempty"`
+	Address            string             `json:"address,omitempty"`
+	Port               *uint16            `json:"port,omitempty"`
+	FWMark             uint32             `json:"fwmark,omitempty"`
+	Family             string             `json:"family"`
+	Scheduler          string             `json:"scheduler"`
+	PersistenceSeconds float64            `json:"persistence_seconds"`
+	Configured         bool               `json:"configured"`
+	Managed            bool               `json:"managed"`
+	InKernel           bool               `json:"in_kernel"`
+	ActiveConns        uint64             `json:"active_conns"`
+	InactiveConns      uint64             `json:"inactive_conns"`
+	Stats              Counters           `json:"stats"`
+	RealServers        []RealServerStatus `json:"real_servers"`
+}
+
+// RealServerStatus is one real server of a service.
+type RealServerStatus struct {
+	ID               string   `json:"id"`
+	Address          string   `json:"address"`
+	Port             uint16   `json:"port"`
+	Forward          string   `json:"forward"`
+	Weight           *int32   `json:"weight"` // nil when not in the kernel
+	ConfiguredWeight *int32   `json:"configured_weight"`
+	Sorry            bool     `json:"sorry_server,omitempty"`
+	Configured       bool     `json:"configured"`
+	InKernel         bool     `json:"in_kernel"`
+	ActiveConns      uint32   `json:"active_conns"`
+	InactiveConns    uint32   `json:"inactive_conns"`
+	PersistentConns  uint32   `json:"persistent_conns"`
+	Stats            Counters `json:"stats"`
+}
+
+// buildStatus joins a snapshot (possibly nil, before the first sample)
+// with the config.
+func buildStatus(cfg *config.Config, snap *collector.Snapshot, h collector.Health, version string) Status {
+	st := Status{
+		Director: cfg.Director, Version: version, Backend: cfg.IPVS.Backend,
+		StepSeconds: h.Step.Seconds(), Collector: h,
+		Services: []ServiceStatus{},
+	}
+	var tab lvs.Table
+	if snap != nil {
+		t := snap.Time
+		st.SampledAt = &t
+		tab = snap.Table
+		st.Totals = Counters{Stats: tab.Totals, Rates: snap.TotalRates}
+	}
+	seen := map[lvs.ServiceKey]bool{}
+	for i := range tab.Services {
+		svc := &tab.Services[i]
+		seen[svc.Key] = true
+		vs := cfg.Service(svc.Key)
+		ss := serviceHead(svc.Key, vs)
+		ss.InKernel = true
+		ss.Scheduler = svc.Scheduler
+		ss.PersistenceSeconds = svc.Persistence.Seconds()
+		ss.Stats = Counters{Stats: svc.Stats, Rates: snap.ServiceRates[i]}
+		listed := map[lvs.DestKey]bool{}
+		for j := range svc.Dests {
+			d := &svc.Dests[j]
+			listed[d.Key] = true
+			w := d.Weight
+			rs := RealServerStatus{
+				ID: lvs.DestID(svc.Key, d.Key), Address: d.Key.Addr.String(), Port: d.Key.Port,
+				Forward: d.Forward.String(), Weight: &w, InKernel: true,
+				ActiveConns: d.ActiveConns, InactiveConns: d.InactiveConns, PersistentConns: d.PersistentConns,
+				Stats: Counters{Stats: d.Stats, Rates: snap.DestRates[i][j]},
+			}
+			if vs != nil {
+				if r := vs.Real(d.Key); r != nil {
+					cw := r.ConfiguredWeight()
+					rs.ConfiguredWeight, rs.Configured = &cw, true
+				} else if vs.Sorry != nil && vs.Sorry.Key == d.Key {
+					rs.Sorry, rs.Configured = true, true
+				}
+			}
+			ss.ActiveConns += uint64(d.ActiveConns)
+			ss.InactiveConns += uint64(d.InactiveConns)
+			ss.RealServers = append(ss.RealServers, rs)
+		}
+		if vs != nil {
+			ss.RealServers = append(ss.RealServers, missingReals(svc.Key, vs, listed)...)
+		}
+		st.Services = append(st.Services, ss)
+	}
+	// Configured services the kernel does not have, after the rest.
+	for i := range cfg.VirtualServices {
+		vs := &cfg.VirtualServices[i]
+		if seen[vs.Key] {
+			continue
+		}
+		ss := serviceHead(vs.Key, vs)
+		ss.Scheduler = vs.Scheduler
+		ss.PersistenceSeconds = vs.Persistence.D().Seconds()
+		ss.RealServers = missingReals(vs.Key, vs, nil)
+		st.Services = append(st.Services, ss)
+	}
+	return st
+}
+
+func serviceHead(k lvs.ServiceKey, vs *config.VirtualService) ServiceStatus {
+	ss := ServiceStatus{ID: k.ID(), Family: k.Family.String(), RealServers: []RealServerStatus{}}
+	if k.IsFWMark() {
+		ss.FWMark = k.FWMark
+	} else {
+		port := k.Port
+		ss.Protocol, ss.Address, ss.Port = k.Protocol.String(), k.Addr.String(), &port
+	}
+	if vs != nil {
+		ss.Name, ss.Configured, ss.Managed = vs.Name, true, vs.IsManaged()
+	}
+	return ss
+}
+
+// missingReals lists the configured real servers not in the kernel.
+func missingReals(k lvs.ServiceKey, vs *config.VirtualService, listed map[lvs.DestKey]bool) []RealServerStatus {
+	var out []RealServerStatus
+	for i := range vs.Reals {
+		r := &vs.Reals[i]
+		if listed[r.Key] {
+			continue
+		}
+		cw := r.ConfiguredWeight()
+		out = append(out, RealServerStatus{
+			ID: lvs.DestID(k, r.Key), Address: r.Key.Addr.String(), Port: r.Key.Port,
+			Forward: r.Fwd.String(), ConfiguredWeight: &cw, Configured: true,
+		})
+	}
+	return out
+}

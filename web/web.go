@@ -1,0 +1,129 @@
+// Package web serves lvsmon's HTTP interface on one port (9160 by
+// default): the status dashboard, the JSON API and health endpoints. It
+// only reads shared state (the collector's latest snapshot and the current
+// config); it never reaches the kernel itself, so a burst of requests
+// cannot load the director's IPVS.
+package web
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/lvsmon/lvsmon/collector"
+	"github.com/lvsmon/lvsmon/config"
+)
+
+// Source is what the web server reads: the latest snapshot and health of
+// the collector, and the config in force (it changes on reload).
+type Source struct {
+	Snapshot func() *collector.Snapshot
+	Health   func() collector.Health
+	Config   func() *config.Config
+	Version  string
+}
+
+// Server is the HTTP interface.
+type Server struct {
+	src    Source
+	log    *slog.Logger
+	engine *gin.Engine
+	page   *template.Template
+	start  time.Time
+}
+
+//go:embed templates/*.html
+var templates embed.FS
+
+// New builds the server and its routes.
+func New(src Source, log *slog.Logger) *Server {
+	gin.SetMode(gin.ReleaseMode)
+	s := &Server{src: src, log: log, engine: gin.New(), start: time.Now()}
+	s.page = template.Must(template.New("").Funcs(funcs).ParseFS(templates, "templates/*.html"))
+	s.engine.Use(gin.Recovery(), s.accessLog)
+	s.engine.HandleMethodNotAllowed = true
+	s.engine.NoRoute(func(c *gin.Context) { apiError(c, http.StatusNotFound, "no such page: "+c.Request.URL.Path) })
+	s.engine.NoMethod(func(c *gin.Context) {
+		apiError(c, http.StatusMethodNotAllowed, c.Request.Method+" is not allowed on "+c.Request.URL.Path)
+	})
+	s.engine.GET("/healthz", s.healthz)
+	s.engine.GET("/api/v1/status", s.status)
+	s.engine.GET("/", s.index)
+	return s
+}
+
+// Handler returns the HTTP handler, for tests and for mounting.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+// Serve answers on ln until ctx ends, then shuts down gracefully (open
+// requests get five seconds).
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{Handler: s.engine, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("web: serve %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("web: shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("web: serve %s: %w", ln.Addr(), err)
+	}
+	return nil
+}
+
+func (s *Server) accessLog(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	s.log.Debug("http request", "method", c.Request.Method, "path", c.Request.URL.Path,
+		"status", c.Writer.Status(), "duration", time.Since(start), "remote", c.ClientIP())
+}
+
+// apiError answers with a JSON error body, so API clients never have to
+// parse an HTML error page.
+func apiError(c *gin.Context, code int, msg string) {
+	c.AbortWithStatusJSON(code, gin.H{"error": msg, "status": code})
+}
+
+// healthz is healthy while the collector keeps sampling: a daemon whose
+// kernel reads fail for three steps in a row is alive but useless, and a
+// supervisor or load balancer should know.
+func (s *Server) healthz(c *gin.Context) {
+	h := s.src.Health()
+	step := h.Step
+	last := h.LastSample
+	if last.IsZero() {
+		last = s.start
+	}
+	if age := time.Since(last); age > 3*step+time.Second {
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "stale", "last_sample": h.LastSample, "last_error": h.LastError,
+			"detail": fmt.Sprintf("no successful IPVS sample for %s (step %s)", age.Round(time.Second), step)})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ok", "last_sample": h.LastSample})
+}
+
+func (s *Server) status(c *gin.Context) {
+	c.JSON(http.StatusOK, buildStatus(s.src.Config(), s.src.Snapshot(), s.src.Health(), s.src.Version))
+}
+
+func (s *Server) index(c *gin.Context) {
+	st := buildStatus(s.src.Config(), s.src.Snapshot(), s.src.Health(), s.src.Version)
+	c.Header("Content-Type", "text/html; charset=utf-8")
+	if err := s.page.ExecuteTemplate(c.Writer, "index.html", st); err != nil {
+		s.log.Error("rendering the status page failed", "err", err)
+	}
+}
