@@ -195,19 +195,22 @@ func nlServiceID(k ServiceKey) ipvs.Service {
 func toNLService(s Service) ipvs.Service {
 	ns := nlServiceID(s.Key)
 	ns.Scheduler = s.Scheduler
+	// The kernel refuses a full service without a netmask attribute
+	// (EINVAL), and the library sends none for a zero Mask: always send
+	// one, the host mask unless persistence asks for a wider one.
+	bits := 32
+	if s.Key.Family == IPv6 {
+		bits = 128
+	}
+	ones := bits
 	if s.Persistence > 0 {
 		ns.Flags |= ipvs.ServicePersistent
 		ns.Timeout = uint32(s.Persistence / time.Second)
-		bits := 32
-		if s.Key.Family == IPv6 {
-			bits = 128
-		}
-		ones := bits
 		if s.Netmask > 0 && s.Netmask < bits {
 			ones = s.Netmask
 		}
-		ns.Netmask = netmask.MaskFrom(ones, bits)
 	}
+	ns.Netmask = netmask.MaskFrom(ones, bits)
 	if s.OnePacket {
 		ns.Flags |= ipvs.ServiceOnePacket
 	}

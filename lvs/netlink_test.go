@@ -52,6 +52,10 @@ func (k *kernelClient) Service(s ipvs.Service) (ipvs.ServiceExtended, error) {
 	return ipvs.ServiceExtended{}, os.ErrNotExist
 }
 func (k *kernelClient) CreateService(s ipvs.Service) error {
+	if !s.Netmask.Is4() && !s.Netmask.Is6() {
+		// The kernel wants a netmask attribute in every full service.
+		return syscall.EINVAL
+	}
 	if k.find(s) >= 0 {
 		return syscall.EEXIST
 	}
@@ -60,6 +64,9 @@ func (k *kernelClient) CreateService(s ipvs.Service) error {
 	return nil
 }
 func (k *kernelClient) UpdateService(s ipvs.Service) error {
+	if !s.Netmask.Is4() && !s.Netmask.Is6() {
+		return syscall.EINVAL
+	}
 	i := k.find(s)
 	if i < 0 {
 		return syscall.ESRCH

@@ -1,0 +1,57 @@
+# lvsmon — see README.md. Every target installs what it needs first.
+SHELL := /bin/bash
+export PATH := $(PATH):/usr/local/go/bin
+GO ?= go
+LISTEN ?= :9160
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
+LDFLAGS := -X main.version=$(VERSION)
+VMEXEC := $(CURDIR)/test/vm/vmexec.sh
+
+.PHONY: all build demo test test-unit test-kernel fuzz bench lint clean deps-build deps-test
+
+all: build
+
+deps-build:
+	@scripts/deps.sh build
+
+deps-test:
+	@scripts/deps.sh test
+
+build: deps-build
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/lvsmon ./cmd/lvsmon
+
+## demo: a simulated director on http://localhost:9160 (no root, no IPVS needed)
+demo: build
+	bin/lvsmon demo --listen $(LISTEN)
+
+## test: every test — unit and integration with -race, then the real-kernel
+## tests inside qemu. Nothing is skipped: a missing tool is installed or fails.
+test: deps-test lint test-unit test-kernel
+	@echo "make test: all suites passed"
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags ipvskernel ./lvs/
+
+test-unit: deps-build
+	$(GO) test -race -count=1 ./...
+
+## test-kernel: the netlink backend against Debian's own kernel in qemu
+test-kernel: deps-test
+	test/vm/setup.sh
+	CGO_ENABLED=0 $(GO) test -tags ipvskernel -exec $(VMEXEC) -count=1 -v -run '^TestKernel' ./lvs/
+
+## fuzz: run every fuzz target for FUZZTIME each (seed corpora run in test-unit)
+FUZZTIME ?= 30s
+fuzz: deps-build
+	$(GO) test -run '^$$' -fuzz '^FuzzParseIPVS$$' -fuzztime $(FUZZTIME) ./lvs/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseIPVSStats$$' -fuzztime $(FUZZTIME) ./lvs/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./config/
+
+## bench: benchmarks with memory figures
+bench: deps-build
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin

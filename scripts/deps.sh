@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# deps.sh — install what lvsmon's build, demo or tests need on Debian 12,
+# and nothing that is already there. Called by the Makefile; safe to re-run.
+#
+#   scripts/deps.sh build   Go toolchain check and Go modules
+#   scripts/deps.sh test    + Debian packages the tests use (qemu, busybox, ...)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+what=${1:-build}
+
+need_go="1.26"
+if ! command -v go >/dev/null 2>&1; then
+	if [[ -x /usr/local/go/bin/go ]]; then
+		export PATH=/usr/local/go/bin:$PATH
+	else
+		echo "deps: Go $need_go or newer is required (https://go.dev/dl/); Debian 12's golang package is too old" >&2
+		exit 1
+	fi
+fi
+have=$(go env GOVERSION | sed 's/^go//')
+if [[ "$(printf '%s\n%s\n' "$need_go" "$have" | sort -V | head -1)" != "$need_go" ]]; then
+	echo "deps: Go $need_go or newer is required, found $have" >&2
+	exit 1
+fi
+
+# Debian packages per purpose. Each list is only what that purpose needs.
+pkgs=()
+case $what in
+build) ;;
+test) pkgs+=(qemu-system-x86 busybox-static kmod cpio iproute2 ipvsadm file) ;;
+*)
+	echo "deps: unknown purpose $what (build or test)" >&2
+	exit 2
+	;;
+esac
+
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	echo "deps: installing ${missing[*]}"
+	sudo=""
+	[[ $(id -u) == 0 ]] || sudo=sudo
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+go mod download
