@@ -1,6 +1,9 @@
 # lvsmon — see README.md. Every target installs what it needs first.
 SHELL := /bin/bash
 export PATH := $(PATH):/usr/local/go/bin
+# ziutek/rrd v0.0.4 declares librrd 1.9 prototypes; Debian 12 ships 1.7.2, whose
+# older (non-const) prototypes make gcc warn on every build. The calls are ABI-identical.
+export CGO_CFLAGS := -O2 -g -Wno-incompatible-pointer-types
 GO ?= go
 LISTEN ?= :9160
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)

@@ -1,0 +1,287 @@
+// Package events is lvsmon's event log: a small, persistent, bounded,
+// append-only record of things that happened on the director (a real
+// server went down or came back, the sorry server switched, the HA role
+// changed, a config reload was applied or rejected). The checker, the HA
+// role sources and the demo write to it; graphs draw its entries as
+// marked vertical lines; alerting turns them into mail; the web lists them.
+//
+// The file is JSON lines in the data directory. Each Append is one
+// write(2) of one line followed by fsync, so a crash loses at most the
+// line being written, and a torn last line is skipped (and reported) on
+// the next start. The log keeps at most Max events: when the file holds
+// twice that, it is rewritten with the newest Max, atomically (write to a
+// temporary file, fsync, rename).
+package events
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// Kinds of events. Producers may add their own; these are the ones the
+// graphs mark specially.
+const (
+	ServerDown   = "server_down"
+	ServerUp     = "server_up"
+	SorryOn      = "sorry_on"
+	SorryOff     = "sorry_off"
+	RoleChange   = "role_change"
+	Disagreement = "role_disagreement"
+	Override     = "override"
+	Reload       = "reload"
+	// SimulatedDown and SimulatedUp are written by the demo director's
+	// timeline when it breaks or mends a stand-in real server: they say
+	// what the simulation did, not what a checker detected.
+	SimulatedDown = "simulated_down"
+	SimulatedUp   = "simulated_up"
+)
+
+// Event is one entry. Service and Server are the ids used everywhere in
+// lvsmon (lvs.ServiceKey.ID, lvs.DestID); either may be empty for
+// director-wide events.
+type Event struct {
+	Seq     uint64    `json:"seq"`
+	Time    time.Time `json:"time"`
+	Kind    string    `json:"kind"`
+	Service string    `json:"service,omitempty"`
+	Server  string    `json:"server,omitempty"`
+	Message string    `json:"message"`
+}
+
+// DefaultMax is how many events are kept when the caller does not say.
+const DefaultMax = 100_000
+
+// Log is the event log. It is safe for concurrent use.
+type Log struct {
+	path string
+	max  int
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	f       *os.File
+	events  []Event // oldest first, at most max after compaction
+	lines   int     // lines in the file
+	nextSeq uint64
+	subs    []chan<- Event
+	now     func() time.Time
+	torn    bool // the file ends inside a line (a crash mid-write)
+}
+
+// Open reads (or creates) the log at dir/events.jsonl.
+func Open(dir string, max int, log *slog.Logger) (*Log, error) {
+	if max <= 0 {
+		max = DefaultMax
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("event log: %w", err)
+	}
+	l := &Log{path: filepath.Join(dir, "events.jsonl"), max: max, log: log, nextSeq: 1, now: time.Now}
+	if err := l.load(); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("event log: %w", err)
+	}
+	l.f = f
+	if l.torn {
+		// End the torn line so the next event starts on a line of its own.
+		if _, err := f.Write([]byte{'\n'}); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("event log: %w", err)
+		}
+	}
+	return l, nil
+}
+
+func (l *Log) load() error {
+	b, err := os.ReadFile(l.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("event log: %w", err)
+	}
+	l.torn = len(b) > 0 && b[len(b)-1] != '\n'
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := sc.Bytes()
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var e Event
+		if err := json.Unmarshal(line, &e); err != nil || e.Time.IsZero() || e.Kind == "" {
+			// A torn line from a crash mid-write, or damage: skip it, say so.
+			l.log.Warn("event log: skipping an unreadable line", "file", l.path, "line", n, "err", err)
+			continue
+		}
+		l.events = append(l.events, e)
+		if e.Seq >= l.nextSeq {
+			l.nextSeq = e.Seq + 1
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("event log: %s: %w", l.path, err)
+	}
+	l.lines = n
+	if len(l.events) > l.max {
+		l.events = l.events[len(l.events)-l.max:]
+	}
+	return nil
+}
+
+// Append records e (Time defaults to now; Seq is assigned) and hands it
+// to subscribers. The event is kept in memory even when the disk write
+// fails, and the error is returned so the caller can report it.
+func (l *Log) Append(e Event) (Event, error) {
+	if e.Kind == "" {
+		return e, errors.New("event log: an event needs a kind")
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e.Time.IsZero() {
+		e.Time = l.now()
+	}
+	e.Time = e.Time.UTC()
+	e.Seq = l.nextSeq
+	l.nextSeq++
+	l.events = append(l.events, e)
+	if len(l.events) > l.max {
+		l.events = append(l.events[:0:0], l.events[len(l.events)-l.max:]...)
+	}
+	for _, s := range l.subs {
+		select {
+		case s <- e:
+		default:
+			l.log.Warn("event log: a subscriber is not keeping up; event not delivered to it", "seq", e.Seq)
+		}
+	}
+	line, err := json.Marshal(e)
+	if err != nil {
+		return e, fmt.Errorf("event log: %w", err)
+	}
+	line = append(line, '\n')
+	if _, err := l.f.Write(line); err != nil {
+		return e, fmt.Errorf("event log: write %s: %w", l.path, err)
+	}
+	if err := l.f.Sync(); err != nil {
+		return e, fmt.Errorf("event log: sync %s: %w", l.path, err)
+	}
+	l.lines++
+	if l.lines >= 2*l.max {
+		if err := l.compact(); err != nil {
+			return e, err
+		}
+	}
+	return e, nil
+}
+
+// compact rewrites the file with the events held in memory.
+func (l *Log) compact() error {
+	tmp := l.path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return fmt.Errorf("event log: compact: %w", err)
+	}
+	w := bufio.NewWriter(f)
+	enc := json.NewEncoder(w)
+	for _, e := range l.events {
+		if err := enc.Encode(e); err != nil {
+			f.Close()
+			return fmt.Errorf("event log: compact: %w", err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return fmt.Errorf("event log: compact: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("event log: compact: %w", err)
+	}
+	f.Close()
+	if err := os.Rename(tmp, l.path); err != nil {
+		return fmt.Errorf("event log: compact: %w", err)
+	}
+	nf, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return fmt.Errorf("event log: reopen after compaction: %w", err)
+	}
+	l.f.Close()
+	l.f = nf
+	l.lines = len(l.events)
+	return nil
+}
+
+// Filter selects events. Zero fields match everything.
+type Filter struct {
+	From, To time.Time // inclusive bounds on Time
+	Service  string    // events of this service or of any of its servers
+	Server   string    // events of this server only
+	// Director includes director-wide events (no service and no server)
+	// alongside a Service or Server filter: a role change matters on
+	// every graph.
+	Director bool
+	Limit    int // newest first when limited
+}
+
+func (f Filter) match(e *Event) bool {
+	if !f.From.IsZero() && e.Time.Before(f.From) || !f.To.IsZero() && e.Time.After(f.To) {
+		return false
+	}
+	if f.Service == "" && f.Server == "" {
+		return true
+	}
+	if f.Director && e.Service == "" && e.Server == "" {
+		return true
+	}
+	if f.Server != "" {
+		return e.Server == f.Server
+	}
+	return e.Service == f.Service
+}
+
+// Query returns the matching events, oldest first (the newest Limit when
+// Limit is set).
+func (l *Log) Query(f Filter) []Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	// A linear scan: at most Max events, and a clock jump can leave them
+	// out of time order, which would defeat a binary search.
+	var out []Event
+	for i := range l.events {
+		if f.match(&l.events[i]) {
+			out = append(out, l.events[i])
+		}
+	}
+	if f.Limit > 0 && len(out) > f.Limit {
+		out = out[len(out)-f.Limit:]
+	}
+	return out
+}
+
+// Subscribe delivers every later event to ch without blocking: a full
+// channel misses the event (and the log says so), so give it room.
+func (l *Log) Subscribe(ch chan<- Event) {
+	l.mu.Lock()
+	l.subs = append(l.subs, ch)
+	l.mu.Unlock()
+}
+
+// Close closes the file.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.f.Close()
+}

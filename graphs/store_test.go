@@ -1,0 +1,244 @@
+package graphs
+
+import (
+	"io"
+	"log/slog"
+	"math"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ziutek/rrd"
+
+	"github.com/lvsmon/lvsmon/collector"
+	"github.com/lvsmon/lvsmon/lvs"
+)
+
+var (
+	quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+	web   = lvs.AddrKey(lvs.TCP, netip.MustParseAddr("198.51.100.10"), 80)
+	web6  = lvs.AddrKey(lvs.TCP, netip.MustParseAddr("2001:db8::10"), 443)
+	rs1   = lvs.DestKey{Addr: netip.MustParseAddr("10.1.1.2"), Port: 80}
+	rs2   = lvs.DestKey{Addr: netip.MustParseAddr("10.1.2.2"), Port: 80}
+	rs6   = lvs.DestKey{Addr: netip.MustParseAddr("2001:db8::1:2"), Port: 443}
+)
+
+// snap builds a snapshot at unix second t where every counter of rs1 is
+// c and of rs2 is 2c.
+func snap(t int64, c uint64) *collector.Snapshot {
+	st := func(n uint64) lvs.Stats { return lvs.Stats{Conns: n, InPkts: 10 * n, OutPkts: 12 * n, InBytes: 1000 * n, OutBytes: 9000 * n} }
+	tab := lvs.Table{Services: []lvs.Service{
+		{Key: web, Scheduler: "wrr", Stats: st(3 * c), Dests: []lvs.Dest{
+			{Key: rs1, Weight: 2, ActiveConns: 5, InactiveConns: 1, Stats: st(c)},
+			{Key: rs2, Weight: 1, ActiveConns: 7, InactiveConns: 2, Stats: st(2 * c)},
+		}},
+		{Key: web6, Scheduler: "rr", Stats: st(c), Dests: []lvs.Dest{{Key: rs6, Weight: 1, ActiveConns: 1, Stats: st(c)}}},
+	}}
+	tab.SumTotals()
+	return &collector.Snapshot{Time: time.Unix(t, 0), Table: tab}
+}
+
+func newStore(t *testing.T, step time.Duration) *Store {
+	t.Helper()
+	s, err := NewStore(StoreOptions{Dir: filepath.Join(t.TempDir(), "rrd"), Step: step, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// fetch reads one data source of a file at the step resolution.
+func fetch(t *testing.T, path, ds string, from, to int64, step time.Duration) []float64 {
+	t.Helper()
+	r, err := rrd.Fetch(path, "AVERAGE", time.Unix(from, 0), time.Unix(to, 0), step)
+	if err != nil {
+		t.Fatalf("fetch %s: %v", path, err)
+	}
+	defer r.FreeValues()
+	idx := -1
+	for i, n := range r.DsNames {
+		if n == ds {
+			idx = i
+		}
+	}
+	if idx < 0 {
+		t.Fatalf("no ds %s in %v", ds, r.DsNames)
+	}
+	var out []float64
+	for row := 0; row < r.RowCnt; row++ {
+		out = append(out, r.ValueAt(idx, row))
+	}
+	return out
+}
+
+func TestValuesComeBackOut(t *testing.T) {
+	s := newStore(t, 10*time.Second)
+	t0 := int64(1_800_000_000) // a multiple of 10
+	// 10 new connections per step on rs1 (1/s), a reset at step 4.
+	counts := []uint64{100, 110, 120, 130, 5, 15, 25}
+	for i, c := range counts {
+		s.Update(snap(t0+int64(i)*10, c))
+	}
+	h := s.Health()
+	if h.Errors != 0 || h.Files != 6 || len(h.FailingFiles) != 0 {
+		t.Fatalf("health = %+v", h)
+	}
+	f := serverFile(s.Dir(), web, rs1)
+	conns := fetch(t, f, "conns", t0+10, t0+60, 10*time.Second)
+	// A fetch from t0+10 returns rows ending at t0+20, t0+30...: rates
+	// of 1/s, except the step of the reset (t0+40), which is unknown.
+	want := []float64{1, 1, math.NaN(), 1, 1}
+	if len(conns) < len(want) {
+		t.Fatalf("rows = %v", conns)
+	}
+	for i, w := range want {
+		g := conns[i]
+		if math.IsNaN(w) != math.IsNaN(g) || (!math.IsNaN(w) && math.Abs(g-w) > 1e-9) {
+			t.Errorf("conns row %d = %v, want %v (all %v)", i, g, w, conns)
+		}
+	}
+	if v := fetch(t, f, "inbytes", t0+20, t0+30, 10*time.Second)[0]; v != 1000 {
+		t.Errorf("inbytes/s = %v, want 1000", v)
+	}
+	if v := fetch(t, f, "active", t0+20, t0+30, 10*time.Second)[0]; v != 5 {
+		t.Errorf("active = %v, want 5", v)
+	}
+	if v := fetch(t, serviceFile(s.Dir(), web), "weight", t0+20, t0+30, 10*time.Second)[0]; v != 3 {
+		t.Errorf("service weight = %v, want 3", v)
+	}
+	if v := fetch(t, serviceFile(s.Dir(), web), "active", t0+20, t0+30, 10*time.Second)[0]; v != 12 {
+		t.Errorf("service active = %v, want 12", v)
+	}
+	if v := fetch(t, directorFile(s.Dir()), "conns", t0+20, t0+30, 10*time.Second)[0]; v != 4 {
+		t.Errorf("director conns/s = %v, want 4 (3 web + 1 web6)", v)
+	}
+	if _, err := os.Stat(serverFile(s.Dir(), web6, rs6)); err != nil {
+		t.Errorf("IPv6 server file: %v", err)
+	}
+	if !strings.Contains(serverFile(s.Dir(), web6, rs6), "tcp_2001-db8--10_443/2001-db8--1-2_443.rrd") {
+		t.Errorf("IPv6 file name %s", serverFile(s.Dir(), web6, rs6))
+	}
+}
+
+func TestLayoutWithRrdtoolInfo(t *testing.T) {
+	s := newStore(t, 10*time.Second)
+	s.Update(snap(1_800_000_000, 1))
+	out, err := exec.Command("rrdtool", "info", directorFile(s.Dir())).Output()
+	if err != nil {
+		t.Fatalf("rrdtool info: %v", err)
+	}
+	info := string(out)
+	for _, want := range []string{
+		"step = 10", `ds[active].type = "GAUGE"`, `ds[weight].type = "GAUGE"`, `ds[conns].type = "DERIVE"`,
+		`ds[outbytes].type = "DERIVE"`, "ds[conns].min = 0.0000000000e+00", "ds[conns].minimal_heartbeat = 20",
+		// step for a day, 1 min for a week, 5 min for a month, 1 h for 13 months, 1 day for 5 years
+		"rra[0].cf = \"AVERAGE\"", "rra[0].rows = 8640", "rra[0].pdp_per_row = 1", "rra[1].cf = \"MAX\"",
+		"rra[2].rows = 10080", "rra[2].pdp_per_row = 6",
+		"rra[4].rows = 8928", "rra[4].pdp_per_row = 30",
+		"rra[6].rows = 9504", "rra[6].pdp_per_row = 360",
+		"rra[8].rows = 1830", "rra[8].pdp_per_row = 8640", `rra[9].cf = "MAX"`,
+	} {
+		if !strings.Contains(info, want+"\n") {
+			t.Errorf("rrdtool info lacks %q", want)
+		}
+	}
+	if strings.Contains(info, "rra[10]") {
+		t.Error("more RRAs than asked for")
+	}
+}
+
+func TestRRAsPerStep(t *testing.T) {
+	tests := []struct {
+		step time.Duration
+		want []rra
+	}{
+		{time.Second, []rra{{1, 86400}, {60, 10080}, {300, 8928}, {3600, 9504}, {86400, 1830}}},
+		{60 * time.Second, []rra{{1, 10080}, {5, 8928}, {60, 9504}, {1440, 1830}}},
+		{7 * time.Second, []rra{{1, 12343}, {9, 9600}, {43, 8899}, {514, 9510}, {12343, 1830}}},
+	}
+	for _, tc := range tests {
+		got := rras(tc.step, DefaultArchives)
+		if len(got) != len(tc.want) {
+			t.Errorf("step %v: %v, want %v", tc.step, got, tc.want)
+			continue
+		}
+		for i := range got {
+			if got[i] != tc.want[i] {
+				t.Errorf("step %v: rra %d = %v, want %v", tc.step, i, got[i], tc.want[i])
+			}
+		}
+	}
+}
+
+func TestSameSecondAndClockJumps(t *testing.T) {
+	s := newStore(t, time.Second)
+	t0 := int64(1_800_000_000)
+	s.Update(snap(t0, 1))
+	s.Update(snap(t0, 2))   // same second: rrdtool would refuse it
+	s.Update(snap(t0-5, 3)) // the clock jumped back
+	if h := s.Health(); h.Errors != 0 || h.Updates != 6 {
+		t.Fatalf("health = %+v", h)
+	}
+	s.Update(snap(t0+1, 4))
+	if h := s.Health(); h.Errors != 0 || h.Updates != 12 {
+		t.Fatalf("health after time moved on = %+v", h)
+	}
+}
+
+func TestDamagedFilesAreReportedAndTheRestUpdate(t *testing.T) {
+	s := newStore(t, 10*time.Second)
+	t0 := int64(1_800_000_000)
+	s.Update(snap(t0, 1))
+	bad := serverFile(s.Dir(), web, rs1)
+	// Truncate one file and make another service's directory unwritable
+	// by replacing it with a file.
+	if err := os.Truncate(bad, 100); err != nil {
+		t.Fatal(err)
+	}
+	s2 := newStore(t, 10*time.Second) // a restart: files are opened anew
+	s2.opt.Dir = s.Dir()
+	os.RemoveAll(filepath.Join(s.Dir(), web6.ID()))
+	os.WriteFile(filepath.Join(s.Dir(), web6.ID()), []byte("not a directory"), 0o644)
+	s2.Update(snap(t0+10, 2))
+	h := s2.Health()
+	if h.Errors != 3 || len(h.FailingFiles) != 3 {
+		t.Fatalf("health = %+v", h)
+	}
+	var paths []string
+	for _, f := range h.FailingFiles {
+		paths = append(paths, f.Path)
+	}
+	joined := strings.Join(paths, " ")
+	for _, want := range []string{bad, serviceFile(s.Dir(), web6), serverFile(s.Dir(), web6, rs6)} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("failing files %v lack %s", paths, want)
+		}
+	}
+	// rs2, the web service and the director kept updating.
+	if v := fetch(t, serverFile(s.Dir(), web, rs2), "conns", t0, t0+10, 10*time.Second)[0]; v != 0.2 {
+		t.Errorf("rs2 conns/s = %v, want 0.2", v)
+	}
+	// Mending the disk mends the store on the next step.
+	os.Remove(filepath.Join(s.Dir(), web6.ID()))
+	os.Remove(bad)
+	s2.Update(snap(t0+20, 3))
+	if h := s2.Health(); len(h.FailingFiles) != 0 || h.Errors != 3 {
+		t.Errorf("after repair: %+v", h)
+	}
+}
+
+func TestValidID(t *testing.T) {
+	for id, ok := range map[string]bool{
+		"tcp_198.51.100.10_80": true, "tcp_2001-db8--10_443": true, "fwm_7_inet6": true,
+		"": false, "..": false, "../etc": false, "a/b": false, "TCP": false, "a..b": false, "x\x00": false,
+	} {
+		if validID(id) != ok {
+			t.Errorf("validID(%q) = %v", id, !ok)
+		}
+	}
+}
