@@ -2,7 +2,9 @@ package lvs
 
 import (
 	"bufio"
+	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -176,8 +179,9 @@ const procfsCtxEvery = 1024
 //     (IPv4 on a tie). A fwmark service without real servers is IPv4,
 //     unless its persistence netmask only reads as IPv6 or is 80000000
 //     (how a little-endian kernel prints the /128 default; a /1 IPv4 mask
-//     is implausible), or unless a service with the same mark already
-//     holds that family, as dual-stack directors have.
+//     is implausible), or unless another service with the same mark needs
+//     that family: dual-stack directors keep an inet and an inet6 service
+//     per mark, and two such services always get one family each.
 //   - The persistence netmask of an IPv4 service is the kernel's %08X of a
 //     contiguous mask. For IPv6 the kernel stores a prefix length and
 //     prints it through ntohl, so 128 shows as 80000000 on little-endian
@@ -228,36 +232,61 @@ func ParseProcfs(ctx context.Context, r io.Reader, name string, hz int) (Table, 
 
 // procfsParser holds the state of one ParseProcfs call.
 //
-// Real servers are stored in chunks shared by consecutive services, each
-// service's run contiguous within one chunk. A full chunk is never grown
-// (which for a 50 000-server table would copy megabytes of pointerful
-// structs again and again); the next one is allocated, twice as large up
-// to procfsMaxChunk, and only the current service's run moves into it.
-// That keeps a whole table to a few dozen allocations, instead of several
-// per service with one slice each.
+// The real servers of the service being read collect in rs, a compact
+// record without pointers, where sorting them and finding duplicates is
+// cheap (a Dest is 104 bytes and holds a pointer, so moving Dests around
+// costs write barriers). When the service ends they become Dests, in
+// order, in a chunk shared by consecutive services: a whole 50 000-server
+// table takes a few dozen allocations instead of several per service, and
+// no slice of Dests is ever regrown and copied.
 type procfsParser struct {
 	name  string
 	hz    uint64
 	line  int
 	svcs  []Service
 	metas []procfsMeta // parallel to svcs
-	chunk []Dest       // current chunk; the last service's run starts at run
-	run   int
-	ndest int     // real servers so far
-	dline []int32 // line of each real server, in file order
+	rs    []procfsRS   // real servers of the last service, as read
+	chunk []Dest       // where Dests are carved from
+	ndest int          // real servers so far
 
-	// The sorters live here, not on the stack of each call: handing a
-	// pointer to sort.Sort moves it to the heap, and this way that happens
-	// once per parse instead of once per service.
-	ds procfsDestSorter
+	// The sorter lives here, not on the stack of finish: handing a pointer
+	// to sort.Sort moves it to the heap.
 	ss procfsSvcSorter
+}
+
+// procfsRS is a real server as read. The address is 128 bits big-endian
+// (hi, lo); an IPv4 address is in the low 32 bits of lo, so that ordering
+// by (v6, hi, lo, port) is DestKey.Less.
+type procfsRS struct {
+	hi, lo   uint64
+	v6       bool
+	fwd      Forward
+	port     uint16
+	weight   int32
+	active   uint32
+	inactive uint32
+	line     int32
+}
+
+func procfsCmpRS(a, b procfsRS) int {
+	switch {
+	case a.v6 != b.v6:
+		if b.v6 {
+			return -1
+		}
+		return 1
+	case a.hi != b.hi:
+		return cmp.Compare(a.hi, b.hi)
+	case a.lo != b.lo:
+		return cmp.Compare(a.lo, b.lo)
+	}
+	return cmp.Compare(a.port, b.port)
 }
 
 // procfsMeta is what the parser remembers of a service line until the end
 // of the file, when fwmark families and duplicates can be decided.
 type procfsMeta struct {
 	line       int32
-	start, end int32 // the service's real servers' lines in dline
 	fwm        bool
 	persistent bool
 	mask       procfsMask // fwmark services only: interpreted in finish
@@ -308,8 +337,10 @@ func (p *procfsParser) service(f [][]byte) error {
 		return p.errorf(p.line, "too many services")
 	}
 	var s Service
-	p.endRun()
-	m := procfsMeta{line: int32(p.line), start: int32(p.ndest), end: int32(p.ndest)}
+	if err := p.endService(); err != nil {
+		return err
+	}
+	m := procfsMeta{line: int32(p.line)}
 	if len(f) < 3 {
 		return p.errorf(p.line, "service line has %d fields, want protocol, address or mark, and scheduler", len(f))
 	}
@@ -323,12 +354,12 @@ func (p *procfsParser) service(f [][]byte) error {
 		case "SCTP":
 			pr = SCTP
 		}
-		addr, port, v6, ok := procfsAddrPort(f[1])
+		hi, lo, v6, port, ok := procfsAddrPort(f[1])
 		if !ok {
 			return p.errorf(p.line, "bad service address %s (want HHHHHHHH:PPPP or [IPv6]:PPPP in hex)", procfsQuote(f[1]))
 		}
-		v6line, mapped = v6, addr.Is4In6()
-		s.Key = AddrKey(pr, addr, port)
+		v6line, mapped = v6, v6 && procfsMapped(hi, lo)
+		s.Key = AddrKey(pr, procfsAddr(hi, lo, v6), port)
 	case "FWM":
 		mark, ok := procfsHexN(f[1], 8)
 		if !ok {
@@ -366,7 +397,9 @@ func (p *procfsParser) service(f [][]byte) error {
 			return p.errorf(p.line, "bad persistence netmask %s (want 8 hex digits or a decimal prefix length)", procfsQuote(rest[2]))
 		}
 		if jiffies > 0 {
-			s.Persistence = time.Duration(uint64(jiffies) * uint64(time.Second) / p.hz)
+			// At least 1ns even for an absurd hz: a persistent service must
+			// have a Persistence, or it would render as not persistent.
+			s.Persistence = max(time.Duration(uint64(jiffies)*uint64(time.Second)/p.hz), 1)
 			m.persistent = true
 			if m.fwm {
 				m.mask = mask
@@ -394,7 +427,7 @@ func (p *procfsParser) dest(f [][]byte) error {
 	if p.ndest >= math.MaxInt32 {
 		return p.errorf(p.line, "too many real servers")
 	}
-	addr, port, _, ok := procfsAddrPort(f[1])
+	hi, lo, v6, port, ok := procfsAddrPort(f[1])
 	if !ok {
 		return p.errorf(p.line, "bad real server address %s (want HHHHHHHH:PPPP or [IPv6]:PPPP in hex)", procfsQuote(f[1]))
 	}
@@ -425,19 +458,16 @@ func (p *procfsParser) dest(f [][]byte) error {
 	if !ok {
 		return p.errorf(p.line, "bad InActConn %s (want a decimal 32-bit integer)", procfsQuote(f[5]))
 	}
-	if len(p.chunk) == cap(p.chunk) {
-		p.newChunk()
+	if v6 && procfsMapped(hi, lo) {
+		// Unmapped, as the netlink backend reports real servers.
+		v6, hi, lo = false, 0, lo&0xFFFFFFFF
 	}
-	p.chunk = append(p.chunk, Dest{
-		Key:           DestKey{Addr: addr.Unmap(), Port: port},
-		Forward:       fwd,
-		Weight:        int32(w),
-		ActiveConns:   ac,
-		InactiveConns: ic,
+	p.rs = append(p.rs, procfsRS{
+		hi: hi, lo: lo, v6: v6, port: port,
+		fwd: fwd, weight: int32(w), active: ac, inactive: ic,
+		line: int32(p.line),
 	})
-	p.dline = append(p.dline, int32(p.line))
 	p.ndest++
-	p.metas[len(p.metas)-1].end = int32(p.ndest)
 	return nil
 }
 
@@ -448,36 +478,61 @@ const (
 	procfsMaxChunk = 8192
 )
 
-// newChunk starts a chunk and moves the current service's run into it.
-func (p *procfsParser) newChunk() {
-	run := p.chunk[p.run:]
-	n := max(procfsMinChunk, min(2*cap(p.chunk), procfsMaxChunk), 2*len(run))
-	c := make([]Dest, len(run), n)
-	copy(c, run)
-	clear(run) // the old chunk's tail is garbage; drop its pointers
-	p.chunk, p.run = c, 0
-}
-
-// endRun hands the last service its real servers, now that no more follow.
-// Capacity is cut so that a caller appending to one service's real servers
-// cannot overwrite the next service's.
-func (p *procfsParser) endRun() {
-	if len(p.svcs) > 0 && len(p.chunk) > p.run {
-		p.svcs[len(p.svcs)-1].Dests = p.chunk[p.run:len(p.chunk):len(p.chunk)]
+// endService sorts the last service's real servers, rejects duplicates,
+// and hands the service its Dests, now that no more follow.
+func (p *procfsParser) endService() error {
+	rs := p.rs
+	if len(rs) == 0 {
+		return nil
 	}
-	p.run = len(p.chunk)
+	p.rs = rs[:0]
+	sorted := true
+	for i := 1; i < len(rs); i++ {
+		if procfsCmpRS(rs[i-1], rs[i]) >= 0 {
+			sorted = false
+			break
+		}
+	}
+	if !sorted {
+		slices.SortFunc(rs, procfsCmpRS)
+		for i := 1; i < len(rs); i++ {
+			if procfsCmpRS(rs[i-1], rs[i]) == 0 {
+				a, b := min(rs[i-1].line, rs[i].line), max(rs[i-1].line, rs[i].line)
+				k := DestKey{Addr: procfsAddr(rs[i].hi, rs[i].lo, rs[i].v6), Port: rs[i].port}
+				return p.errorf(int(b), "duplicate real server %s in service at line %d (also at line %d)", k, p.metas[len(p.metas)-1].line, a)
+			}
+		}
+	}
+	if cap(p.chunk)-len(p.chunk) < len(rs) {
+		p.chunk = make([]Dest, 0, max(procfsMinChunk, min(2*cap(p.chunk), procfsMaxChunk), len(rs)))
+	}
+	start := len(p.chunk)
+	for i := range rs {
+		r := &rs[i]
+		p.chunk = append(p.chunk, Dest{
+			Key:           DestKey{Addr: procfsAddr(r.hi, r.lo, r.v6), Port: r.port},
+			Forward:       r.fwd,
+			Weight:        r.weight,
+			ActiveConns:   r.active,
+			InactiveConns: r.inactive,
+		})
+	}
+	// Capacity is cut so that a caller appending to one service's real
+	// servers cannot overwrite the next service's.
+	end := len(p.chunk)
+	p.svcs[len(p.svcs)-1].Dests = p.chunk[start:end:end]
+	return nil
 }
 
 // finish hands out the real servers, decides fwmark families, sorts, and
 // rejects duplicates, which can only be told once everything is read.
 func (p *procfsParser) finish() (Table, error) {
-	p.endRun()
+	if err := p.endService(); err != nil {
+		return Table{}, err
+	}
 	var undecided []int // fwmark services without real servers
 	for i := range p.svcs {
 		s, m := &p.svcs[i], &p.metas[i]
-		if err := p.sortDests(s, m); err != nil {
-			return Table{}, err
-		}
 		if !m.fwm {
 			continue
 		}
@@ -528,29 +583,6 @@ func (p *procfsParser) finish() (Table, error) {
 	return t, nil
 }
 
-// sortDests sorts a service's real servers (carrying their line numbers
-// along) and rejects duplicates, which sorting makes adjacent.
-func (p *procfsParser) sortDests(s *Service, m *procfsMeta) error {
-	if len(s.Dests) < 2 {
-		return nil
-	}
-	p.ds = procfsDestSorter{d: s.Dests, l: p.dline[m.start:m.end]}
-	ds := &p.ds
-	if !sort.IsSorted(ds) {
-		sort.Sort(ds)
-	}
-	for i := 1; i < len(ds.d); i++ {
-		if ds.d[i].Key == ds.d[i-1].Key {
-			a, b := ds.l[i-1], ds.l[i]
-			if a > b {
-				a, b = b, a
-			}
-			return p.errorf(int(b), "duplicate real server %s in service at line %d (also at line %d)", ds.d[i].Key, m.line, a)
-		}
-	}
-	return nil
-}
-
 // fwmNetmask interprets a fwmark service's netmask once its family is known.
 func (p *procfsParser) fwmNetmask(s *Service, m *procfsMeta) error {
 	if !m.persistent {
@@ -564,11 +596,18 @@ func (p *procfsParser) fwmNetmask(s *Service, m *procfsMeta) error {
 	return nil
 }
 
-// decideFamilies gives the fwmark services without real servers a family:
-// the one their netmask suggests, else the other one if a service with the
-// same mark has it already (dual-stack directors keep an inet and an inet6
-// service per mark). Services with real servers have been decided first,
-// so they are never displaced.
+// decideFamilies gives the fwmark services without real servers a family.
+// Alone, such a service takes the family its netmask suggests (IPv4
+// unless the mask reads only as IPv6 or is 80000000), or the other one if
+// a service with the same mark holds that family already. Two with the
+// same mark (dual-stack directors keep an inet and an inet6 service per
+// mark) get one family each, the way that satisfies the most suggestions,
+// the earlier line taking IPv4 on a tie. The decision depends only on the
+// masks and, on a tie, on the order, which is what makes it stable: the
+// writer prints the IPv4 service of a mark first and each mask in its
+// family's canonical form, and that reads back the same way. Services
+// with real servers were decided first and are never displaced; more
+// services than free families is a duplicate, reported by finish.
 func (p *procfsParser) decideFamilies(undecided []int) error {
 	taken := make(map[ServiceKey]bool)
 	for i := range p.svcs {
@@ -576,32 +615,88 @@ func (p *procfsParser) decideFamilies(undecided []int) error {
 			taken[p.svcs[i].Key] = true
 		}
 	}
+	byMark := make(map[uint32][]int)
+	var marks []uint32
 	for _, i := range undecided {
-		s, m := &p.svcs[i], &p.metas[i]
-		fam := IPv4
-		if m.persistent {
-			p4, ok4 := procfsPrefix(m.mask, false)
-			_, ok6 := procfsPrefix(m.mask, true)
-			if ok6 && (!ok4 || p4 == 1) {
-				fam = IPv6
+		mark := p.svcs[i].Key.FWMark
+		if byMark[mark] == nil {
+			marks = append(marks, mark)
+		}
+		byMark[mark] = append(byMark[mark], i)
+	}
+	for _, mark := range marks {
+		u := byMark[mark]
+		free := func(f Family) bool { return !taken[MarkKey(mark, f)] }
+		fams := make([]Family, len(u))
+		for j, i := range u {
+			fams[j] = p.suggested(i)
+		}
+		switch {
+		case len(u) == 1:
+			if o := procfsOther(fams[0]); !(free(fams[0]) && p.allows(u[0], fams[0])) && free(o) && p.allows(u[0], o) {
+				fams[0] = o
+			}
+		case len(u) == 2 && free(IPv4) && free(IPv6):
+			score := func(fa, fb Family) int {
+				if !p.allows(u[0], fa) || !p.allows(u[1], fb) {
+					return -1
+				}
+				n := 0
+				if fa == fams[0] {
+					n++
+				}
+				if fb == fams[1] {
+					n++
+				}
+				return n
+			}
+			s4, s6 := score(IPv4, IPv6), score(IPv6, IPv4)
+			switch {
+			case s6 > s4:
+				fams[0], fams[1] = IPv6, IPv4
+			case s4 >= 0:
+				fams[0], fams[1] = IPv4, IPv6
 			}
 		}
-		other := IPv6
-		if fam == IPv6 {
-			other = IPv4
-		}
-		if taken[MarkKey(s.Key.FWMark, fam)] && !taken[MarkKey(s.Key.FWMark, other)] {
-			if _, ok := procfsPrefix(m.mask, other == IPv6); ok || !m.persistent {
-				fam = other
+		for j, i := range u {
+			s := &p.svcs[i]
+			s.Key = MarkKey(mark, fams[j])
+			if err := p.fwmNetmask(s, &p.metas[i]); err != nil {
+				return err
 			}
-		}
-		s.Key = MarkKey(s.Key.FWMark, fam)
-		taken[s.Key] = true // a third service with this mark is a duplicate
-		if err := p.fwmNetmask(s, m); err != nil {
-			return err
 		}
 	}
 	return nil
+}
+
+// suggested is the family the netmask of a fwmark service without real
+// servers suggests: IPv4, unless the mask reads only as IPv6 or reads as
+// /1 for IPv4, which is implausible, while 80000000 is how little-endian
+// kernels print the IPv6 default /128.
+func (p *procfsParser) suggested(i int) Family {
+	m := &p.metas[i]
+	if !m.persistent {
+		return IPv4
+	}
+	p4, ok4 := procfsPrefix(m.mask, false)
+	if _, ok6 := procfsPrefix(m.mask, true); ok6 && (!ok4 || p4 == 1) {
+		return IPv6
+	}
+	return IPv4
+}
+
+// allows reports whether service i's netmask is valid in family f.
+func (p *procfsParser) allows(i int, f Family) bool {
+	m := &p.metas[i]
+	_, ok := procfsPrefix(m.mask, f == IPv6)
+	return !m.persistent || ok
+}
+
+func procfsOther(f Family) Family {
+	if f == IPv6 {
+		return IPv4
+	}
+	return IPv6
 }
 
 func (p *procfsParser) errorf(line int, format string, args ...any) error {
@@ -611,19 +706,6 @@ func (p *procfsParser) errorf(line int, format string, args ...any) error {
 		Object:  p.name + ":" + strconv.Itoa(line),
 		Err:     fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...),
 	}
-}
-
-// procfsDestSorter sorts real servers with their line numbers.
-type procfsDestSorter struct {
-	d []Dest
-	l []int32
-}
-
-func (s *procfsDestSorter) Len() int           { return len(s.d) }
-func (s *procfsDestSorter) Less(i, j int) bool { return s.d[i].Key.Less(s.d[j].Key) }
-func (s *procfsDestSorter) Swap(i, j int) {
-	s.d[i], s.d[j] = s.d[j], s.d[i]
-	s.l[i], s.l[j] = s.l[j], s.l[i]
 }
 
 // procfsSvcSorter sorts services with their line numbers.
@@ -664,41 +746,52 @@ func procfsSplit(b []byte, f *[procfsMaxFields][]byte) int {
 	}
 }
 
-func procfsBlank(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'
-}
+// procfsBlanks are the bytes that separate fields. A table is faster
+// than a chain of comparisons on lines that are mostly padding.
+var procfsBlanks = [256]bool{' ': true, '\t': true, '\r': true, '\v': true, '\f': true}
+
+func procfsBlank(c byte) bool { return procfsBlanks[c] }
 
 // procfsAddrPort reads "HHHHHHHH:PPPP" (IPv4 as %08X of the host-order
-// address) or "[xxxx:...:xxxx]:PPPP" (%pI6, always the full form).
-func procfsAddrPort(b []byte) (addr netip.Addr, port uint16, v6, ok bool) {
+// address) or "[xxxx:...:xxxx]:PPPP" (%pI6, always the full form). The
+// address comes back as 128 bits big-endian, IPv4 in the low 32.
+func procfsAddrPort(b []byte) (hi, lo uint64, v6 bool, port uint16, ok bool) {
 	switch {
 	case len(b) == 13 && b[8] == ':':
 		a, ok1 := procfsHexN(b[:8], 8)
 		pt, ok2 := procfsHexN(b[9:], 4)
-		if !ok1 || !ok2 {
-			return addr, 0, false, false
-		}
-		return netip.AddrFrom4([4]byte{byte(a >> 24), byte(a >> 16), byte(a >> 8), byte(a)}), uint16(pt), false, true
+		return 0, a, false, uint16(pt), ok1 && ok2
 	case len(b) == 46 && b[0] == '[' && b[40] == ']' && b[41] == ':':
-		var a [16]byte
 		for g := 0; g < 8; g++ {
 			o := 1 + 5*g
 			if g < 7 && b[o+4] != ':' {
-				return addr, 0, false, false
+				return 0, 0, false, 0, false
 			}
 			v, ok := procfsHexN(b[o:o+4], 4)
 			if !ok {
-				return addr, 0, false, false
+				return 0, 0, false, 0, false
 			}
-			a[2*g], a[2*g+1] = byte(v>>8), byte(v)
+			hi = hi<<16 | lo>>48
+			lo = lo<<16 | v
 		}
 		pt, ok := procfsHexN(b[42:], 4)
-		if !ok {
-			return addr, 0, false, false
-		}
-		return netip.AddrFrom16(a), uint16(pt), true, true
+		return hi, lo, true, uint16(pt), ok
 	}
-	return addr, 0, false, false
+	return 0, 0, false, 0, false
+}
+
+// procfsMapped reports whether an IPv6 address is IPv4-mapped.
+func procfsMapped(hi, lo uint64) bool { return hi == 0 && lo>>32 == 0xFFFF }
+
+// procfsAddr builds the netip.Addr of what procfsAddrPort read.
+func procfsAddr(hi, lo uint64, v6 bool) netip.Addr {
+	if !v6 {
+		return netip.AddrFrom4([4]byte{byte(lo >> 24), byte(lo >> 16), byte(lo >> 8), byte(lo)})
+	}
+	var a [16]byte
+	binary.BigEndian.PutUint64(a[:8], hi)
+	binary.BigEndian.PutUint64(a[8:], lo)
+	return netip.AddrFrom16(a)
 }
 
 // procfsHexN reads exactly n hex digits (either case).
