@@ -1,16 +1,24 @@
-# lvsmon container image: build with the Go toolchain, run on Debian slim.
+# lvsmon container image. The build stage compiles with cgo, because the
+# RRD graphs link librrd; the runtime stage has librrd and nothing to
+# build with. docker-compose.yml runs it next to Prometheus and Grafana.
 FROM golang:1.26-bookworm AS build
+RUN apt-get update && apt-get install -y --no-install-recommends librrd-dev pkg-config \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN go build -trimpath -o /out/lvsmon ./cmd/lvsmon
+ARG VERSION=devel
+RUN CGO_ENABLED=1 go build -trimpath -ldflags "-X main.version=${VERSION}" -o /out/lvsmon ./cmd/lvsmon
 
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates librrd8 \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/lvsmon /usr/local/bin/lvsmon
+COPY scripts/docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
 VOLUME /var/lib/lvsmon
 EXPOSE 9160
-ENTRYPOINT ["/usr/local/bin/lvsmon"]
-CMD ["demo", "--data-dir", "/var/lib/lvsmon"]
+# lvsmon run --config /etc/lvsmon/lvsmon.yaml when that file is mounted,
+# lvsmon demo otherwise; CMD holds flags for either.
+ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]
+CMD ["--data-dir", "/var/lib/lvsmon"]

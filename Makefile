@@ -52,9 +52,10 @@ fuzz: deps-build
 	$(GO) test -run '^$$' -fuzz '^FuzzParseIPVSStats$$' -fuzztime $(FUZZTIME) ./lvs/
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./config/
 
-## bench: benchmarks with memory figures
-bench: deps-build
+## bench: Go benchmarks, then the measurements against the anchor tools
+bench: deps-test
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) run ./bench/graphs
 
 clean:
 	rm -rf bin

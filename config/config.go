@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/robfig/cron/v3"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/lvsmon/lvsmon/lvs"
@@ -37,6 +38,8 @@ type Config struct {
 	DataDir         string           `yaml:"data_dir"`
 	Step            Duration         `yaml:"step"`
 	IPVS            IPVS             `yaml:"ipvs"`
+	Graphs          Graphs           `yaml:"graphs"`
+	Metrics         Metrics          `yaml:"metrics"`
 	VirtualServices []VirtualService `yaml:"virtual_services"`
 
 	// File is the path the config was read from ("" when built in code).
@@ -53,6 +56,43 @@ type IPVS struct {
 	// ProcRoot is where the procfs backend finds net/ip_vs; a synced copy
 	// of another director's files works too. Default /proc.
 	ProcRoot string `yaml:"proc_root"`
+	// ProcHZ is CONFIG_HZ of the kernel that wrote the procfs files: the
+	// kernel prints persistence timeouts in jiffies. Default 250 (Debian).
+	ProcHZ int `yaml:"proc_hz"`
+}
+
+// Graphs configures the RRD files and their upkeep.
+type Graphs struct {
+	// Rrdcached sends updates through rrdcached ("unix:/path" or
+	// "host:port"), for directors with thousands of real servers.
+	Rrdcached string `yaml:"rrdcached"`
+	// ArchiveAfter: files of services and real servers not updated for
+	// this long (gone from the table) move to rrd/archive/<date>/.
+	ArchiveAfter Duration `yaml:"archive_after"`
+	// ArchiveSchedule is when the archive job runs (cron syntax).
+	ArchiveSchedule string `yaml:"archive_schedule"`
+	// WriteEvery batches RRD writes: each file is written once per
+	// WriteEvery with all its rows since, spread over the steps. Default:
+	// every step. On directors with tens of thousands of real servers,
+	// 1m cuts the disk work per step about sixfold; a crash then loses
+	// at most that much. Ignored with rrdcached, which batches itself.
+	WriteEvery Duration `yaml:"write_every"`
+}
+
+// Batch is how many steps one RRD write covers.
+func (c *Config) Batch() int {
+	if c.Graphs.WriteEvery <= c.Step {
+		return 1
+	}
+	return int(c.Graphs.WriteEvery / c.Step)
+}
+
+// Metrics shapes the Prometheus exporter on /metrics.
+type Metrics struct {
+	// NodeExporterCompatible also exports node_exporter's node_ipvs_*
+	// names and labels, so dashboards and alerts written for node_exporter
+	// keep working after a switch to lvsmon.
+	NodeExporterCompatible bool `yaml:"node_exporter_compatible"`
 }
 
 // Backends lvsmon knows.
@@ -137,6 +177,12 @@ const (
 	DefaultScheduler = "wlc"
 	DefaultInterval  = 5 * time.Second
 	DefaultTimeout   = 3 * time.Second
+	// DefaultArchiveAfter is how long a vanished object's RRD files stay
+	// among the live graphs.
+	DefaultArchiveAfter = 30 * 24 * time.Hour
+	// DefaultArchiveSchedule runs the archive job daily at 03:17, off the
+	// hour when cron jobs pile up.
+	DefaultArchiveSchedule = "17 3 * * *"
 )
 
 // Schedulers are the IPVS schedulers of Linux 6.x.
@@ -261,6 +307,15 @@ func (c *Config) applyDefaults() {
 	if c.IPVS.ProcRoot == "" {
 		c.IPVS.ProcRoot = "/proc"
 	}
+	if c.IPVS.ProcHZ == 0 {
+		c.IPVS.ProcHZ = 250
+	}
+	if c.Graphs.ArchiveAfter == 0 {
+		c.Graphs.ArchiveAfter = Duration(DefaultArchiveAfter)
+	}
+	if c.Graphs.ArchiveSchedule == "" {
+		c.Graphs.ArchiveSchedule = DefaultArchiveSchedule
+	}
 	for i := range c.VirtualServices {
 		vs := &c.VirtualServices[i]
 		if vs.Scheduler == "" {
@@ -364,6 +419,25 @@ func (v *validator) config(c *Config) {
 	case BackendNetlink, BackendProcfs, BackendFake:
 	default:
 		v.errf("ipvs.backend", "unknown backend %q (want netlink, procfs or fake)", c.IPVS.Backend)
+	}
+	switch c.IPVS.ProcHZ {
+	case 100, 250, 300, 1000:
+	default:
+		v.errf("ipvs.proc_hz", "%d is not a Linux CONFIG_HZ (100, 250, 300 or 1000)", c.IPVS.ProcHZ)
+	}
+	if w := c.Graphs.WriteEvery.D(); w != 0 && (w < c.Step.D() || w > 10*time.Minute || w%c.Step.D() != 0) {
+		v.errf("graphs.write_every", "%s must be a multiple of the step (%s), at most 10m", w, c.Step.D())
+	}
+	if c.Graphs.ArchiveAfter.D() < time.Hour {
+		v.errf("graphs.archive_after", "%s is too short: at least 1h, or graphs of a server rebooting for maintenance would be archived", c.Graphs.ArchiveAfter.D())
+	}
+	if _, err := cron.ParseStandard(c.Graphs.ArchiveSchedule); err != nil {
+		v.errf("graphs.archive_schedule", "%q is not a cron schedule: %v", c.Graphs.ArchiveSchedule, err)
+	}
+	if r := c.Graphs.Rrdcached; r != "" && !strings.HasPrefix(r, "unix:") && !strings.HasPrefix(r, "/") {
+		if _, _, err := net.SplitHostPort(r); err != nil {
+			v.errf("graphs.rrdcached", "%q: want unix:/path/to/socket or host:port", r)
+		}
 	}
 	if c.Listen != "" {
 		if _, _, err := splitHostPort(c.Listen); err != nil {

@@ -157,6 +157,9 @@ func TestParseErrors(t *testing.T) {
 `, []string{"the sorry server 10.0.1.1:80 is also a real server"}},
 		{"two documents", "listen: ':1'\n---\nlisten: ':2'\n", []string{"more than one YAML document"}},
 		{"empty", "", []string{"the file is empty"}},
+		{"graphs section", "ipvs: {proc_hz: 123}\ngraphs:\n  rrdcached: nowhere\n  archive_after: 5m\n  archive_schedule: daily\n", []string{
+			"t.yaml:1: ipvs.proc_hz: 123 is not a Linux CONFIG_HZ", "t.yaml:3: graphs.rrdcached:", "t.yaml:4: graphs.archive_after: 5m0s is too short", `t.yaml:5: graphs.archive_schedule: "daily" is not a cron schedule`}},
+		{"write_every", "step: 10s\ngraphs: {write_every: 15s}\n", []string{"t.yaml:2: graphs.write_every: 15s must be a multiple of the step (10s)"}},
 		{"on_failure", "virtual_services:\n  - {address: 10.0.0.1, port: 80, on_failure: panic}\n", []string{`unknown value "panic"`}},
 		{"netmask without persistence", "virtual_services:\n  - {address: 10.0.0.1, port: 80, persistence_netmask: 24}\n", []string{"only makes sense with persistence"}},
 	}
@@ -225,4 +228,34 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("error is not a non-empty Errors: %T %v", err, err)
 		}
 	})
+}
+
+func TestMetricsSection(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		compat     bool
+		err        string
+	}{
+		{"absent: lvsmon names only", "step: 10s\n", false, ""},
+		{"node_exporter names too", "metrics:\n  node_exporter_compatible: true\n", true, ""},
+		{"typo is an error with its line", "metrics:\n  node_exporter_compatibel: true\n", false,
+			`t.yaml:2: metrics.node_exporter_compatibel: unknown key "node_exporter_compatibel" (did you mean "node_exporter_compatible"?)`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse("t.yaml", []byte(tc.yaml))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Metrics.NodeExporterCompatible != tc.compat {
+				t.Errorf("node_exporter_compatible = %v, want %v", c.Metrics.NodeExporterCompatible, tc.compat)
+			}
+		})
+	}
 }

@@ -38,15 +38,15 @@ var dataSources = []struct{ name, kind string }{
 	{"outbytes", "DERIVE"},
 }
 
-// archive is one resolution kept: res per row for span.
-type archive struct {
-	res, span time.Duration
+// Archive is one resolution kept: Res per row for Span (Res 0 is the step).
+type Archive struct {
+	Res, Span time.Duration
 }
 
 // DefaultArchives are the resolutions every file keeps, each with AVERAGE
 // and MAX: the step for a day, 1 min for a week, 5 min for a month, 1 h
 // for 13 months, 1 day for 5 years.
-var DefaultArchives = []archive{
+var DefaultArchives = []Archive{
 	{0, 24 * time.Hour}, // 0: the step itself
 	{time.Minute, 7 * 24 * time.Hour},
 	{5 * time.Minute, 31 * 24 * time.Hour},
@@ -62,15 +62,15 @@ type rra struct {
 // rras turns archives into RRA (steps per row, rows) for a step. A
 // resolution finer than the step becomes the step; two archives with the
 // same resolution merge into the longer.
-func rras(step time.Duration, archives []archive) []rra {
+func rras(step time.Duration, archives []Archive) []rra {
 	var out []rra
 	for _, a := range archives {
 		steps := 1
-		if a.res > step {
-			steps = int((a.res + step/2) / step)
+		if a.Res > step {
+			steps = int((a.Res + step/2) / step)
 		}
 		rowDur := time.Duration(steps) * step
-		rows := int((a.span + rowDur - 1) / rowDur)
+		rows := int((a.Span + rowDur - 1) / rowDur)
 		merged := false
 		for i := range out {
 			if out[i].steps == steps {

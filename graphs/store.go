@@ -15,7 +15,6 @@ import (
 
 	"github.com/ziutek/rrd"
 
-	"github.com/lvsmon/lvsmon/collector"
 	"github.com/lvsmon/lvsmon/lvs"
 )
 
@@ -29,10 +28,18 @@ type StoreOptions struct {
 	// Workers update files in parallel (librrd's update is reentrant);
 	// default: the number of CPUs.
 	Workers int
+	// Batch > 1 writes each file every Batch steps, several rows in one
+	// librrd call, with the files spread evenly over the steps. Opening
+	// and mapping a file costs far more than writing a row, so this
+	// divides the store's cost per step by about Batch, as rrdcached does,
+	// at the price of up to Batch steps lost in a crash. Graphs flush the
+	// files they draw first, so they are never behind. Ignored with
+	// Rrdcached (the daemon batches).
+	Batch int
 	// Archives override DefaultArchives (benchmarks use shorter spans to
 	// keep 50,000 files on a test disk; the update cost per file is the
 	// same, since it depends on the number of RRAs, not their length).
-	Archives []archive
+	Archives []Archive
 	Log      *slog.Logger
 }
 
@@ -59,6 +66,10 @@ type StoreHealth struct {
 type fileState struct {
 	last int64 // unix second of the last accepted update
 	err  *FileError
+	slot int // the step (mod Batch) at which this file is written
+
+	fm      sync.Mutex // guards pending and the file's writes
+	pending []string   // accepted rows not yet written
 }
 
 // Store writes snapshots into RRD files. Update is meant to be called from
@@ -73,6 +84,7 @@ type Store struct {
 	mu    sync.Mutex
 	files map[string]*fileState
 	h     StoreHealth
+	steps int // snapshots written, for spreading batched writes
 
 	errors atomic.Uint64
 	// updated is the unix second of the newest snapshot written, for the
@@ -87,6 +99,9 @@ func NewStore(opt StoreOptions) (*Store, error) {
 	}
 	if opt.Workers <= 0 {
 		opt.Workers = runtime.NumCPU()
+	}
+	if opt.Batch < 1 || opt.Rrdcached != "" {
+		opt.Batch = 1
 	}
 	if opt.Archives == nil {
 		opt.Archives = DefaultArchives
@@ -142,9 +157,12 @@ type job struct {
 // goroutine, so a slow disk never delays sampling. When the store falls
 // behind, it skips to the newest snapshot (the skipped steps become
 // unknown in the RRDs, which is what they are).
-func (s *Store) Run(ctx context.Context, c *collector.Collector) {
-	ch := make(chan *collector.Snapshot, 1)
-	c.Subscribe(func(snap *collector.Snapshot) {
+//
+// subscribe registers a callback for new snapshots (the collector's
+// Subscribe); graphs does not import the collector itself.
+func (s *Store) Run(ctx context.Context, subscribe func(func(*lvs.Snapshot))) {
+	ch := make(chan *lvs.Snapshot, 1)
+	subscribe(func(snap *lvs.Snapshot) {
 		for {
 			select {
 			case ch <- snap:
@@ -164,6 +182,9 @@ func (s *Store) Run(ctx context.Context, c *collector.Collector) {
 	for {
 		select {
 		case <-ctx.Done():
+			if err := s.Flush(); err != nil {
+				s.log.Error("writing pending RRD rows at shutdown failed", "err", err)
+			}
 			return
 		case snap := <-ch:
 			s.Update(snap)
@@ -173,9 +194,13 @@ func (s *Store) Run(ctx context.Context, c *collector.Collector) {
 
 // Update writes one snapshot: one line into the director's file, each
 // service's and each real server's, creating files on first sight.
-func (s *Store) Update(snap *collector.Snapshot) {
+func (s *Store) Update(snap *lvs.Snapshot) {
 	start := time.Now()
 	t := snap.Time.Unix()
+	s.mu.Lock()
+	s.steps++
+	seq := s.steps
+	s.mu.Unlock()
 	jobs := make([]job, 0, 1+len(snap.Table.Services)*8)
 	var dirActive, dirInactive uint64
 	var dirWeight int64
@@ -210,7 +235,7 @@ func (s *Store) Update(snap *collector.Snapshot) {
 				if i >= len(jobs) {
 					return
 				}
-				ok, err := s.write(&jobs[i], buf)
+				ok, err := s.write(&jobs[i], buf, seq)
 				s.record(jobs[i].path, t, ok, err)
 				if err != nil {
 					failed.Add(1)
@@ -238,42 +263,98 @@ func (s *Store) Update(snap *collector.Snapshot) {
 // an error when the update is skipped: rrdtool refuses two updates in one
 // second, and after the clock jumps back the time must first pass the
 // last update again.
-func (s *Store) write(j *job, buf []byte) (bool, error) {
+func (s *Store) write(j *job, buf []byte, seq int) (bool, error) {
 	s.mu.Lock()
 	st := s.files[j.path]
 	if st == nil {
-		st = &fileState{}
+		st = &fileState{slot: len(s.files) % s.opt.Batch}
 		s.files[j.path] = st
 	}
-	last := st.last
 	s.mu.Unlock()
-	if last == 0 {
+	st.fm.Lock()
+	defer st.fm.Unlock()
+	if st.last == 0 {
 		l, err := s.open(j.path, j.t)
 		if err != nil {
 			return false, err
 		}
-		last = l
-		s.mu.Lock()
 		st.last = l
-		s.mu.Unlock()
 	}
-	if j.t <= last {
+	if j.t <= st.last {
 		return false, nil
 	}
-	line := updateLine(buf, j.t, j.active, j.inactive, j.weight, j.stats)
+	st.pending = append(st.pending, string(updateLine(buf, j.t, j.active, j.inactive, j.weight, j.stats)))
+	st.last = j.t
+	if len(st.pending) >= s.opt.Batch || seq%s.opt.Batch == st.slot {
+		if err := s.flushLocked(j.path, st); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// flushLocked writes a file's pending rows, with st.fm held. On failure
+// the rows are dropped (the error says how many) and the file is opened
+// anew next time, since its real last update is then unknown.
+func (s *Store) flushLocked(path string, st *fileState) error {
+	if len(st.pending) == 0 {
+		return nil
+	}
+	rows := st.pending
+	st.pending = st.pending[:0]
 	var err error
 	if s.cd != nil {
-		err = s.cd.update(j.path, string(line))
+		for _, r := range rows {
+			if err = s.cd.update(path, r); err != nil {
+				break
+			}
+		}
 	} else {
-		err = rrd.NewUpdater(j.path).Update(string(line))
+		u := rrd.NewUpdater(path)
+		for _, r := range rows {
+			u.Cache(r)
+		}
+		err = u.Update()
 	}
 	if err != nil {
-		return false, fmt.Errorf("update %s: %w", j.path, err)
+		st.last = 0
+		return fmt.Errorf("update %s (%d rows lost): %w", path, len(rows), err)
 	}
+	return nil
+}
+
+// Flush writes the pending rows of the given files (graphs call it on the
+// files they draw) or, with no paths, of every file (on shutdown).
+func (s *Store) Flush(paths ...string) error {
 	s.mu.Lock()
-	st.last = j.t
+	var sts []*fileState
+	var ps []string
+	if len(paths) == 0 {
+		for p, st := range s.files {
+			sts, ps = append(sts, st), append(ps, p)
+		}
+	} else {
+		for _, p := range paths {
+			if st := s.files[p]; st != nil {
+				sts, ps = append(sts, st), append(ps, p)
+			}
+		}
+	}
 	s.mu.Unlock()
-	return true, nil
+	var errs []error
+	for i, st := range sts {
+		st.fm.Lock()
+		if err := s.flushLocked(ps[i], st); err != nil {
+			errs = append(errs, err)
+		}
+		st.fm.Unlock()
+		if s.cd != nil {
+			if err := s.cd.flush(ps[i]); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // open makes sure the file exists and returns its last update time: a new
@@ -340,11 +421,6 @@ func (s *Store) record(path string, t int64, ok bool, err error) {
 	}
 	st.err.Count++
 	st.err.Error = err.Error()
-	if st.last == 0 {
-		// Never opened successfully: try again from scratch next step.
-		delete(s.files, path)
-		s.files[path] = &fileState{err: st.err}
-	}
 }
 
 // Health returns the store's health with the failing files (at most 50,

@@ -14,7 +14,6 @@ import (
 
 	"github.com/ziutek/rrd"
 
-	"github.com/lvsmon/lvsmon/collector"
 	"github.com/lvsmon/lvsmon/lvs"
 )
 
@@ -29,8 +28,10 @@ var (
 
 // snap builds a snapshot at unix second t where every counter of rs1 is
 // c and of rs2 is 2c.
-func snap(t int64, c uint64) *collector.Snapshot {
-	st := func(n uint64) lvs.Stats { return lvs.Stats{Conns: n, InPkts: 10 * n, OutPkts: 12 * n, InBytes: 1000 * n, OutBytes: 9000 * n} }
+func snap(t int64, c uint64) *lvs.Snapshot {
+	st := func(n uint64) lvs.Stats {
+		return lvs.Stats{Conns: n, InPkts: 10 * n, OutPkts: 12 * n, InBytes: 1000 * n, OutBytes: 9000 * n}
+	}
 	tab := lvs.Table{Services: []lvs.Service{
 		{Key: web, Scheduler: "wrr", Stats: st(3 * c), Dests: []lvs.Dest{
 			{Key: rs1, Weight: 2, ActiveConns: 5, InactiveConns: 1, Stats: st(c)},
@@ -39,7 +40,7 @@ func snap(t int64, c uint64) *collector.Snapshot {
 		{Key: web6, Scheduler: "rr", Stats: st(c), Dests: []lvs.Dest{{Key: rs6, Weight: 1, ActiveConns: 1, Stats: st(c)}}},
 	}}
 	tab.SumTotals()
-	return &collector.Snapshot{Time: time.Unix(t, 0), Table: tab}
+	return &lvs.Snapshot{Time: time.Unix(t, 0), Table: tab}
 }
 
 func newStore(t *testing.T, step time.Duration) *Store {
@@ -240,5 +241,98 @@ func TestValidID(t *testing.T) {
 		if validID(id) != ok {
 			t.Errorf("validID(%q) = %v", id, !ok)
 		}
+	}
+}
+
+func TestArchive(t *testing.T) {
+	s := newStore(t, 10*time.Second)
+	now := time.Now()
+	s.Update(snap(now.Unix()-10, 1))
+	old := serverFile(s.Dir(), web, rs2)
+	gone := serviceFile(s.Dir(), web6)
+	gone2 := serverFile(s.Dir(), web6, rs6)
+	for _, f := range []string{old, gone, gone2} {
+		if err := os.Chtimes(f, now.Add(-40*24*time.Hour), now.Add(-40*24*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := s.Archive(now, 30*24*time.Hour)
+	if err != nil || n != 3 {
+		t.Fatalf("Archive = %d, %v", n, err)
+	}
+	day := now.Format("2006-01-02")
+	for _, f := range []string{old, gone, gone2} {
+		if _, err := os.Stat(f); !os.IsNotExist(err) {
+			t.Errorf("%s still in place", f)
+		}
+		rel, _ := filepath.Rel(s.Dir(), f)
+		if _, err := os.Stat(filepath.Join(s.Dir(), ArchiveDir, day, rel)); err != nil {
+			t.Errorf("%s not archived: %v", rel, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(s.Dir(), web6.ID())); !os.IsNotExist(err) {
+		t.Error("the emptied service directory was kept")
+	}
+	for _, f := range []string{serverFile(s.Dir(), web, rs1), serviceFile(s.Dir(), web), directorFile(s.Dir())} {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("a live file was archived: %s", f)
+		}
+	}
+	// The server returns: a new file starts.
+	s.Update(snap(now.Unix(), 2))
+	if _, err := os.Stat(old); err != nil {
+		t.Errorf("returning server has no new file: %v", err)
+	}
+	if err := s.RunArchiver(t.Context(), "every day", time.Hour, quiet); err == nil {
+		t.Error("a bad schedule was accepted")
+	}
+}
+
+func TestBatchedWrites(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "rrd")
+	s, err := NewStore(StoreOptions{Dir: dir, Step: 10 * time.Second, Batch: 3, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := int64(1_800_000_000)
+	for i := range 3 {
+		s.Update(snap(t0+int64(i)*10, uint64(100+10*i)))
+	}
+	f := serverFile(s.Dir(), web, rs1)
+	info, err := rrd.Info(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := int64(info["last_update"].(uint))
+	// With three steps per write, some rows may still wait in memory.
+	if last > t0+20 || last < t0-1 {
+		t.Fatalf("last_update = %d", last)
+	}
+	if err := s.Flush(f); err != nil {
+		t.Fatal(err)
+	}
+	info, _ = rrd.Info(f)
+	if got := int64(info["last_update"].(uint)); got != t0+20 {
+		t.Fatalf("after Flush last_update = %d, want %d", got, t0+20)
+	}
+	if v := fetch(t, f, "conns", t0+10, t0+20, 10*time.Second)[0]; v != 1 {
+		t.Errorf("conns/s = %v, want 1", v)
+	}
+	// Every file is written at least once every Batch steps.
+	for i := 3; i < 6; i++ {
+		s.Update(snap(t0+int64(i)*10, uint64(100+10*i)))
+	}
+	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() {
+			return err
+		}
+		info, _ := rrd.Info(p)
+		if got := int64(info["last_update"].(uint)); got < t0+30 {
+			t.Errorf("%s last written at %d: more than Batch steps behind", p, got)
+		}
+		return nil
+	})
+	if h := s.Health(); h.Errors != 0 || h.Updates != 36 {
+		t.Errorf("health = %+v", h)
 	}
 }

@@ -24,10 +24,11 @@ if [[ "$(printf '%s\n%s\n' "$need_go" "$have" | sort -V | head -1)" != "$need_go
 fi
 
 # Debian packages per purpose. Each list is only what that purpose needs.
-pkgs=()
+# graphs/ links librrd through cgo, so even a build needs its headers.
+pkgs=(gcc pkg-config librrd-dev)
 case $what in
 build) ;;
-test) pkgs+=(qemu-system-x86 busybox-static kmod cpio iproute2 ipvsadm file) ;;
+test) pkgs+=(qemu-system-x86 busybox-static kmod cpio iproute2 ipvsadm file rrdtool rrdcached) ;;
 *)
 	echo "deps: unknown purpose $what (build or test)" >&2
 	exit 2

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html/template"
 	"math"
+	"net/netip"
 	"time"
 )
 
@@ -20,6 +21,9 @@ var funcs = template.FuncMap{
 	"deref":    func(p *int32) int32 { return *p },
 	"isNilW":   func(p *int32) bool { return p == nil },
 	"portText": func(p *uint16) string { return fmt.Sprint(*p) },
+	"hostport": func(addr string, port uint16) string {
+		return netip.AddrPortFrom(netip.MustParseAddr(addr), port).String()
+	},
 }
 
 // si formats a count with k/M/G/T suffixes.

@@ -3,7 +3,6 @@ package web
 import (
 	"time"
 
-	"github.com/lvsmon/lvsmon/collector"
 	"github.com/lvsmon/lvsmon/config"
 	"github.com/lvsmon/lvsmon/lvs"
 )
@@ -13,67 +12,74 @@ import (
 // and what should be (a configured server missing from the kernel is
 // listed with in_kernel false).
 type Status struct {
-	Director    string           `json:"director"`
-	Version     string           `json:"version"`
-	Backend     string           `json:"backend"`
-	SampledAt   *time.Time       `json:"sampled_at"`
-	StepSeconds float64          `json:"step_seconds"`
-	Collector   collector.Health `json:"collector"`
-	Totals      Counters         `json:"totals"`
-	Services    []ServiceStatus  `json:"virtual_services"`
+	Director    string              `json:"director"`
+	Version     string              `json:"version"`
+	Backend     string              `json:"backend"`
+	SampledAt   *time.Time          `json:"sampled_at"`
+	StepSeconds float64             `json:"step_seconds"`
+	Collector   lvs.CollectorHealth `json:"collector"`
+	Totals      Counters            `json:"totals"`
+	// Graphs are the director's graph URLs: range -> graph -> URL.
+	Graphs   map[string]map[string]string `json:"graphs,omitempty"`
+	Services []ServiceStatus              `json:"virtual_services"`
 }
 
 // Counters are cumulative counters with their latest per-second rates.
 type Counters struct {
 	lvs.Stats
-	Rates collector.Rates `json:"rates"`
+	Rates lvs.Rates `json:"rates"`
 }
 
 // ServiceStatus is one virtual service.
 type ServiceStatus struct {
-	ID                 string             `json:"id"`
-	Name               string             `json:"name,omitempty"`
-	Protocol           string             `json:"protocol,omitempty"`
-	Address            string             `json:"address,omitempty"`
-	Port               *uint16            `json:"port,omitempty"`
-	FWMark             uint32             `json:"fwmark,omitempty"`
-	Family             string             `json:"family"`
-	Scheduler          string             `json:"scheduler"`
-	PersistenceSeconds float64            `json:"persistence_seconds"`
-	Configured         bool               `json:"configured"`
-	Managed            bool               `json:"managed"`
-	InKernel           bool               `json:"in_kernel"`
-	ActiveConns        uint64             `json:"active_conns"`
-	InactiveConns      uint64             `json:"inactive_conns"`
-	Stats              Counters           `json:"stats"`
-	RealServers        []RealServerStatus `json:"real_servers"`
+	ID                 string                       `json:"id"`
+	Name               string                       `json:"name,omitempty"`
+	Protocol           string                       `json:"protocol,omitempty"`
+	Address            string                       `json:"address,omitempty"`
+	Port               *uint16                      `json:"port,omitempty"`
+	FWMark             uint32                       `json:"fwmark,omitempty"`
+	Family             string                       `json:"family"`
+	Scheduler          string                       `json:"scheduler"`
+	PersistenceSeconds float64                      `json:"persistence_seconds"`
+	Configured         bool                         `json:"configured"`
+	Managed            bool                         `json:"managed"`
+	InKernel           bool                         `json:"in_kernel"`
+	ActiveConns        uint64                       `json:"active_conns"`
+	InactiveConns      uint64                       `json:"inactive_conns"`
+	Stats              Counters                     `json:"stats"`
+	Graphs             map[string]map[string]string `json:"graphs,omitempty"`
+	RealServers        []RealServerStatus           `json:"real_servers"`
 }
 
 // RealServerStatus is one real server of a service.
 type RealServerStatus struct {
-	ID               string   `json:"id"`
-	Address          string   `json:"address"`
-	Port             uint16   `json:"port"`
-	Forward          string   `json:"forward"`
-	Weight           *int32   `json:"weight"` // nil when not in the kernel
-	ConfiguredWeight *int32   `json:"configured_weight"`
-	Sorry            bool     `json:"sorry_server,omitempty"`
-	Configured       bool     `json:"configured"`
-	InKernel         bool     `json:"in_kernel"`
-	ActiveConns      uint32   `json:"active_conns"`
-	InactiveConns    uint32   `json:"inactive_conns"`
-	PersistentConns  uint32   `json:"persistent_conns"`
-	Stats            Counters `json:"stats"`
+	ID               string                       `json:"id"`
+	Address          string                       `json:"address"`
+	Port             uint16                       `json:"port"`
+	Forward          string                       `json:"forward"`
+	Weight           *int32                       `json:"weight"` // nil when not in the kernel
+	ConfiguredWeight *int32                       `json:"configured_weight"`
+	Sorry            bool                         `json:"sorry_server,omitempty"`
+	Configured       bool                         `json:"configured"`
+	InKernel         bool                         `json:"in_kernel"`
+	ActiveConns      uint32                       `json:"active_conns"`
+	InactiveConns    uint32                       `json:"inactive_conns"`
+	PersistentConns  uint32                       `json:"persistent_conns"`
+	Stats            Counters                     `json:"stats"`
+	Graphs           map[string]map[string]string `json:"graphs,omitempty"`
 }
 
 // buildStatus joins a snapshot (possibly nil, before the first sample)
 // with the config.
-func buildStatus(cfg *config.Config, snap *collector.Snapshot, h collector.Health, version string) Status {
+// urls gives graph URLs (range -> graph -> URL) of a kind and id; nil
+// when graphs are off.
+func buildStatus(cfg *config.Config, snap *lvs.Snapshot, h lvs.CollectorHealth, version string, urls func(kind, id string) map[string]map[string]string) Status {
 	st := Status{
 		Director: cfg.Director, Version: version, Backend: cfg.IPVS.Backend,
 		StepSeconds: h.Step.Seconds(), Collector: h,
-		Services: []ServiceStatus{},
+		Services: []ServiceStatus{}, Graphs: urls("director", ""),
 	}
+
 	var tab lvs.Table
 	if snap != nil {
 		t := snap.Time
@@ -130,6 +136,13 @@ func buildStatus(cfg *config.Config, snap *collector.Snapshot, h collector.Healt
 		ss.PersistenceSeconds = vs.Persistence.D().Seconds()
 		ss.RealServers = missingReals(vs.Key, vs, nil)
 		st.Services = append(st.Services, ss)
+	}
+	for i := range st.Services {
+		ss := &st.Services[i]
+		ss.Graphs = urls("service", ss.ID)
+		for j := range ss.RealServers {
+			ss.RealServers[j].Graphs = urls("server", ss.RealServers[j].ID)
+		}
 	}
 	return st
 }

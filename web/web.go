@@ -18,17 +18,24 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/lvsmon/lvsmon/collector"
 	"github.com/lvsmon/lvsmon/config"
+	"github.com/lvsmon/lvsmon/events"
+	"github.com/lvsmon/lvsmon/lvs"
 )
 
 // Source is what the web server reads: the latest snapshot and health of
 // the collector, and the config in force (it changes on reload).
 type Source struct {
-	Snapshot func() *collector.Snapshot
-	Health   func() collector.Health
+	Snapshot func() *lvs.Snapshot
+	Health   func() lvs.CollectorHealth
 	Config   func() *config.Config
 	Version  string
+	// Graphs draws graph images; nil when graphs are off.
+	Graphs Grapher
+	// Events is the event log; nil when there is none.
+	Events *events.Log
+	// Metrics serves /metrics for Prometheus; nil: no /metrics.
+	Metrics http.Handler
 }
 
 // Server is the HTTP interface.
@@ -55,8 +62,12 @@ func New(src Source, log *slog.Logger) *Server {
 		apiError(c, http.StatusMethodNotAllowed, c.Request.Method+" is not allowed on "+c.Request.URL.Path)
 	})
 	s.engine.GET("/healthz", s.healthz)
-	s.engine.GET("/api/v1/status", s.status)
+	s.engine.GET("/api/v1/status", s.statusAPI)
 	s.engine.GET("/", s.index)
+	if src.Metrics != nil {
+		s.engine.GET("/metrics", gin.WrapH(src.Metrics))
+	}
+	s.graphRoutes()
 	return s
 }
 
@@ -116,14 +127,19 @@ func (s *Server) healthz(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"status": "ok", "last_sample": h.LastSample})
 }
 
-func (s *Server) status(c *gin.Context) {
-	c.JSON(http.StatusOK, buildStatus(s.src.Config(), s.src.Snapshot(), s.src.Health(), s.src.Version))
+func (s *Server) statusAPI(c *gin.Context) {
+	c.JSON(http.StatusOK, s.status())
 }
 
 func (s *Server) index(c *gin.Context) {
-	st := buildStatus(s.src.Config(), s.src.Snapshot(), s.src.Health(), s.src.Version)
+	st := s.status()
 	c.Header("Content-Type", "text/html; charset=utf-8")
 	if err := s.page.ExecuteTemplate(c.Writer, "index.html", st); err != nil {
 		s.log.Error("rendering the status page failed", "err", err)
 	}
+}
+
+// status builds the status of this moment.
+func (s *Server) status() Status {
+	return buildStatus(s.src.Config(), s.src.Snapshot(), s.src.Health(), s.src.Version, s.graphURLs)
 }

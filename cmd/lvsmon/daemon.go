@@ -10,12 +10,14 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
 
 	"github.com/lvsmon/lvsmon/collector"
 	"github.com/lvsmon/lvsmon/config"
+	"github.com/lvsmon/lvsmon/events"
 	"github.com/lvsmon/lvsmon/lvs"
 	"github.com/lvsmon/lvsmon/web"
 )
@@ -114,6 +116,9 @@ func (c *common) override(cfg *config.Config) {
 	if c.dataDir != "" {
 		cfg.DataDir = c.dataDir
 	}
+	if c.nodeExporterCompat {
+		cfg.Metrics.NodeExporterCompatible = true
+	}
 }
 
 // openBackend opens the IPVS backend the config names. The fake backend
@@ -127,7 +132,9 @@ func openBackend(cfg *config.Config) (lvs.Reader, error) {
 		}
 		return n, nil
 	case config.BackendProcfs:
-		return lvs.NewProcfs(cfg.IPVS.ProcRoot), nil
+		p := lvs.NewProcfs(cfg.IPVS.ProcRoot)
+		p.HZ = cfg.IPVS.ProcHZ
+		return p, nil
 	case config.BackendFake:
 		return lvs.NewFake(lvs.Table{}), nil
 	}
@@ -145,7 +152,7 @@ type daemonOpts struct {
 	// daemon answers (tests use it to learn the port).
 	ready func(addr net.Addr)
 	// extra goroutines to run alongside (the demo's simulation).
-	extra []func(ctx context.Context)
+	extra []func(ctx context.Context, ev *events.Log)
 }
 
 // serve runs the collector and the web server until SIGINT/SIGTERM or
@@ -166,8 +173,27 @@ func serve(ctx context.Context, o daemonOpts) error {
 	defer stop()
 
 	coll := collector.New(o.reader, o.cfg.Step.D(), log.With("component", "collector"))
+	ev, err := events.Open(filepath.Join(o.cfg.DataDir, "events"), events.DefaultMax, log.With("component", "events"))
+	if err != nil {
+		return err
+	}
+	defer ev.Close()
+	var wg sync.WaitGroup
+	goFn := func(fn func()) {
+		wg.Add(1)
+		go func() { defer wg.Done(); fn() }()
+	}
+	store, renderer, err := startGraphs(ctx, o.cfg, cur.Load, coll, ev, log.With("component", "graphs"), goFn)
+	if err != nil {
+		stop()
+		wg.Wait()
+		return err
+	}
+	defer store.Close()
 	srv := web.New(web.Source{
 		Snapshot: coll.Snapshot, Health: coll.Health, Config: cur.Load, Version: buildVersion(),
+		Graphs: grapher{renderer}, Events: ev,
+		Metrics: metricsHandler(coll, cur.Load, log.With("component", "metrics")),
 	}, log.With("component", "web"))
 
 	ln, err := net.Listen("tcp", o.cfg.Listen)
@@ -177,7 +203,6 @@ func serve(ctx context.Context, o daemonOpts) error {
 	log.Info("lvsmon started", "version", buildVersion(), "director", o.cfg.Director, "listen", ln.Addr().String(),
 		"backend", o.cfg.IPVS.Backend, "step", o.cfg.Step.D(), "services", len(o.cfg.VirtualServices), "data_dir", o.cfg.DataDir)
 
-	var wg sync.WaitGroup
 	errc := make(chan error, 1)
 	wg.Add(2)
 	go func() { defer wg.Done(); coll.Run(ctx) }()
@@ -192,8 +217,7 @@ func serve(ctx context.Context, o daemonOpts) error {
 		}
 	}()
 	for _, fn := range o.extra {
-		wg.Add(1)
-		go func() { defer wg.Done(); fn(ctx) }()
+		goFn(func() { fn(ctx, ev) })
 	}
 	if o.ready != nil {
 		o.ready(ln.Addr())
@@ -260,6 +284,9 @@ func reload(cur *atomic.Pointer[config.Config], load func() (*config.Config, err
 	}
 	for _, w := range next.Warnings {
 		log.Warn("config warning", "problem", w.String())
+	}
+	if next.Step != old.Step {
+		log.Warn("step changed: sampling follows at once; existing RRD files keep the step they were created with", "old", old.Step.D(), "new", next.Step.D())
 	}
 	cur.Store(next)
 	coll.SetStep(next.Step.D())

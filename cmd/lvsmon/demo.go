@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/lvsmon/lvsmon/config"
+	"github.com/lvsmon/lvsmon/events"
 	"github.com/lvsmon/lvsmon/lvs"
 )
 
@@ -178,7 +179,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	tl := &demoRunner{sim: sim, cfg: cfg, servers: servers, speed: *speed, log: log.With("component", "demo")}
 	return serve(ctx, daemonOpts{
 		cfg: cfg, reader: fake, log: log,
-		extra: []func(context.Context){tl.run},
+		extra: []func(context.Context, *events.Log){tl.run},
 		ready: func(addr net.Addr) {
 			fmt.Fprintf(stdout, "lvsmon demo: a simulated director with %d virtual services is on http://%s/ (Ctrl-C stops it)\n",
 				len(cfg.VirtualServices), displayAddr(addr))
@@ -230,13 +231,15 @@ type demoRunner struct {
 	servers map[string]*demoServer
 	speed   float64
 	log     *slog.Logger
+	ev      *events.Log
 }
 
 // tick is how often the simulation advances in real time; small enough
 // that counters move smoothly between two collector samples.
 const demoTick = 250 * time.Millisecond
 
-func (d *demoRunner) run(ctx context.Context) {
+func (d *demoRunner) run(ctx context.Context, ev *events.Log) {
+	d.ev = ev
 	t := time.NewTicker(demoTick)
 	defer t.Stop()
 	var simElapsed time.Duration
@@ -273,10 +276,18 @@ func (d *demoRunner) apply(prev, next map[string]string) {
 		if ok {
 			d.sim.SetReachable(key, dest, !is)
 		}
+		e := events.Event{Kind: events.SimulatedUp, Message: fmt.Sprintf("demo timeline: %s (%s) answers again", name, s.ln.Addr())}
 		if is {
+			e = events.Event{Kind: events.SimulatedDown, Message: fmt.Sprintf("demo timeline: %s (%s) stops answering: %s", name, s.ln.Addr(), why)}
 			d.log.Info("demo timeline: real server goes down", "server", name, "why", why, "address", s.ln.Addr().String())
 		} else {
 			d.log.Info("demo timeline: real server is back", "server", name, "address", s.ln.Addr().String())
+		}
+		if ok {
+			e.Service, e.Server = key.ID(), lvs.DestID(key, dest)
+		}
+		if _, err := d.ev.Append(e); err != nil {
+			d.log.Error("writing a demo event failed", "err", err)
 		}
 	}
 }

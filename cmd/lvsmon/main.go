@@ -105,6 +105,8 @@ type common struct {
 	dataDir   string
 	logLevel  string
 	logFormat string
+	// nodeExporterCompat also exports node_exporter's node_ipvs_* families.
+	nodeExporterCompat bool
 }
 
 func (c *common) register(fs *flag.FlagSet, defListen string) {
@@ -112,6 +114,8 @@ func (c *common) register(fs *flag.FlagSet, defListen string) {
 	fs.StringVar(&c.dataDir, "data-dir", "", "directory for RRD files, the event log and state (overrides the config)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
+	fs.BoolVar(&c.nodeExporterCompat, "metrics.node-exporter-compatible", false,
+		"on /metrics, also export node_exporter's node_ipvs_* names and labels (or metrics.node_exporter_compatible in the config)")
 }
 
 // logger builds the process logger from the flags.

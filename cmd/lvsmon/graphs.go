@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/lvsmon/lvsmon/collector"
+	"github.com/lvsmon/lvsmon/config"
+	"github.com/lvsmon/lvsmon/events"
+	"github.com/lvsmon/lvsmon/graphs"
+	"github.com/lvsmon/lvsmon/web"
+)
+
+// grapher adapts the graphs package's renderer to the web's Grapher, so
+// that neither package imports the other.
+type grapher struct{ r *graphs.Renderer }
+
+var graphKinds = map[string]graphs.Kind{"director": graphs.DirectorFile, "service": graphs.ServiceFile, "server": graphs.ServerFile}
+
+func (g grapher) Graph(req web.GraphRequest) ([]byte, string, error) {
+	kind, ok := graphKinds[req.Kind]
+	if !ok {
+		return nil, "", fmt.Errorf("%w: kind %q", web.ErrBadGraphRequest, req.Kind)
+	}
+	gr := graphs.Request{Kind: kind, Service: req.Service, Server: req.Server, Graph: req.Graph, Range: req.Range,
+		Start: req.Start, End: req.End, Width: req.Width, Height: req.Height, Format: req.Format}
+	img, err := g.r.Render(gr)
+	switch {
+	case errors.Is(err, graphs.ErrBadRequest):
+		return nil, "", fmt.Errorf("%w: %w", web.ErrBadGraphRequest, err)
+	case errors.Is(err, graphs.ErrNoData):
+		return nil, "", fmt.Errorf("%w: %w", web.ErrNoGraphData, err)
+	case err != nil:
+		return nil, "", err
+	}
+	_ = gr.Validate() // fills the default format for the content type
+	return img, gr.ContentType(), nil
+}
+
+func (g grapher) Names(kind string) []string { return graphs.Graphs[graphKinds[kind]] }
+
+func (g grapher) Ranges() []string { return graphs.RangeNames }
+
+// startGraphs opens the RRD store under the data dir, feeds it from the
+// collector and schedules the archive job. The returned renderer draws
+// from it.
+func startGraphs(ctx context.Context, cfg *config.Config, cur func() *config.Config, coll *collector.Collector, ev *events.Log, log *slog.Logger, goFn func(func())) (*graphs.Store, *graphs.Renderer, error) {
+	store, err := graphs.NewStore(graphs.StoreOptions{
+		Dir: filepath.Join(cfg.DataDir, "rrd"), Step: cfg.Step.D(), Rrdcached: cfg.Graphs.Rrdcached, Batch: cfg.Batch(), Log: log,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	goFn(func() { store.Run(ctx, coll.Subscribe) })
+	goFn(func() {
+		if err := store.RunArchiver(ctx, cfg.Graphs.ArchiveSchedule, cfg.Graphs.ArchiveAfter.D(), log); err != nil {
+			log.Error("the RRD archive job cannot run", "err", err)
+		}
+	})
+	r := graphs.NewRenderer(store, ev)
+	r.Name = func(id string) string {
+		for _, vs := range cur().VirtualServices {
+			if vs.Key.ID() == id {
+				return vs.Name
+			}
+		}
+		return ""
+	}
+	return store, r, nil
+}

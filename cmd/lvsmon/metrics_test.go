@@ -1,0 +1,299 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"flag"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lvsmon/lvsmon/config"
+	"github.com/lvsmon/lvsmon/lvs"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/ from this run's output")
+
+func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// metricsFixture is the table of the golden test: every kind of service
+// and real server the exporter labels differently.
+func metricsFixture() lvs.Table {
+	web := lvs.AddrKey(lvs.TCP, addr("192.0.2.10"), 80)
+	dns6 := lvs.AddrKey(lvs.UDP, addr("2001:db8::53"), 53)
+	t := lvs.Table{Services: []lvs.Service{
+		{Key: web, Scheduler: "wrr",
+			Dests: []lvs.Dest{
+				{Key: lvs.DestKey{Addr: addr("10.0.1.1"), Port: 80}, Forward: lvs.NAT, Weight: 3, ActiveConns: 17, InactiveConns: 120,
+					Stats: lvs.Stats{Conns: 61000, InPkts: 732000, OutPkts: 1098000, InBytes: 85400000, OutBytes: 2928000000}},
+				// Quiesced by hand: configured 2, weight 0 in the kernel.
+				{Key: lvs.DestKey{Addr: addr("10.0.1.2"), Port: 80}, Forward: lvs.NAT, Weight: 0, ActiveConns: 0, InactiveConns: 3,
+					Stats: lvs.Stats{Conns: 40000, InPkts: 480000, OutPkts: 720000, InBytes: 56000000, OutBytes: 1920000000}},
+				// Added with ipvsadm, not in the config.
+				{Key: lvs.DestKey{Addr: addr("10.0.1.9"), Port: 80}, Forward: lvs.NAT, Weight: 1},
+			}},
+		{Key: lvs.AddrKey(lvs.TCP, addr("192.0.2.10"), 443), Scheduler: "wlc", Persistence: 300 * time.Second,
+			Dests: []lvs.Dest{
+				{Key: lvs.DestKey{Addr: addr("10.0.2.1"), Port: 443}, Weight: 1, ActiveConns: 40, InactiveConns: 12, PersistentConns: 85,
+					Stats: lvs.Stats{Conns: 9000, InPkts: 270000, OutPkts: 0, InBytes: 81000000, OutBytes: 0}},
+				{Key: lvs.DestKey{Addr: addr("10.0.2.2"), Port: 443}, Weight: 1, ActiveConns: 38, InactiveConns: 10, PersistentConns: 80,
+					Stats: lvs.Stats{Conns: 8800, InPkts: 264000, OutPkts: 0, InBytes: 79200000, OutBytes: 0}},
+			}},
+		{Key: dns6, Scheduler: "rr",
+			Dests: []lvs.Dest{
+				{Key: lvs.DestKey{Addr: addr("2001:db8::1:1"), Port: 53}, Forward: lvs.NAT, Weight: 1, InactiveConns: 310,
+					Stats: lvs.Stats{Conns: 150000, InPkts: 150000, OutPkts: 150000, InBytes: 10500000, OutBytes: 27000000}},
+				{Key: lvs.DestKey{Addr: addr("2001:db8::1:2"), Port: 53}, Forward: lvs.NAT, Weight: 1, InactiveConns: 305,
+					Stats: lvs.Stats{Conns: 150000, InPkts: 150000, OutPkts: 150000, InBytes: 10500000, OutBytes: 27000000}},
+			}},
+		// Not in the config: observed only, no name.
+		{Key: lvs.MarkKey(10, lvs.IPv4), Scheduler: "sh",
+			Dests: []lvs.Dest{
+				{Key: lvs.DestKey{Addr: addr("10.0.3.1")}, Forward: lvs.Tunnel, Weight: 5, ActiveConns: 2,
+					Stats: lvs.Stats{Conns: 12, InPkts: 1200, InBytes: 1 << 40}},
+			}},
+	}}
+	for i := range t.Services {
+		for _, d := range t.Services[i].Dests {
+			t.Services[i].Stats = t.Services[i].Stats.Add(d.Stats)
+		}
+	}
+	t.SumTotals()
+	return t
+}
+
+// runForMetrics runs the daemon's own serve on a config and a reader, and
+// returns /metrics once the first sample is in.
+func runForMetrics(t *testing.T, cfg *config.Config, reader lvs.Reader) []byte {
+	t.Helper()
+	cfg.DataDir = t.TempDir()
+	cfg.Listen = "127.0.0.1:0"
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	var logBuf syncBuffer
+	go func() {
+		done <- serve(ctx, daemonOpts{cfg: cfg, reader: reader, log: slog.New(slog.NewTextHandler(&logBuf, nil)),
+			ready: func(a net.Addr) { addr <- a }})
+	}()
+	defer func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Errorf("serve did not stop; log:\n%s", logBuf.String())
+		}
+	}()
+	var base string
+	select {
+	case a := <-addr:
+		base = "http://" + a.String()
+	case err := <-done:
+		t.Fatalf("serve: %v; log:\n%s", err, logBuf.String())
+	case <-time.After(20 * time.Second):
+		t.Fatalf("daemon did not start; log:\n%s", logBuf.String())
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET /metrics: %v %d %s", err, resp.StatusCode, body)
+		}
+		if bytes.Contains(body, []byte("\nlvsmon_director_connections_total ")) {
+			return body
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no sample in /metrics after 20s:\n%s\nlog:\n%s", body, logBuf.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// volatileFamilies change from run to run or with the Go version: their
+// sample lines are dropped from golden files (their HELP and TYPE stay, so
+// the golden file still lists every lvsmon family).
+var volatileFamilies = []string{
+	"lvsmon_build_info",
+	"lvsmon_collector_last_sample_timestamp_seconds",
+	"lvsmon_collector_last_sample_duration_seconds",
+	"lvsmon_collector_samples_total",
+}
+
+// foreignPrefixes are families that are not lvsmon's own (the Go runtime's
+// and the process's): dropped whole.
+var foreignPrefixes = []string{"go_", "process_", "promhttp_"}
+
+func stable(body []byte) []byte {
+	var out bytes.Buffer
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		name := line
+		if rest, ok := strings.CutPrefix(line, "# HELP "); ok {
+			name = rest
+		} else if rest, ok := strings.CutPrefix(line, "# TYPE "); ok {
+			name = rest
+		}
+		name, _, _ = strings.Cut(name, " ")
+		name, _, _ = strings.Cut(name, "{")
+		if hasAnyPrefix(name, foreignPrefixes) {
+			continue
+		}
+		if !strings.HasPrefix(line, "#") && contains(volatileFamilies, name) {
+			continue
+		}
+		out.WriteString(line + "\n")
+	}
+	return out.Bytes()
+}
+
+func hasAnyPrefix(s string, ps []string) bool {
+	for _, p := range ps {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// TestMetricsGolden runs lvsmon on a fixture table, fetches /metrics and
+// compares it, volatile lines dropped, with testdata/metrics/*.prom (go
+// test -run TestMetricsGolden -update rewrites them). The full output must
+// also pass promtool check metrics.
+func TestMetricsGolden(t *testing.T) {
+	tests := []struct {
+		golden string
+		setup  func(t *testing.T, cfg *config.Config) lvs.Reader
+	}{
+		{"fake.prom", func(t *testing.T, cfg *config.Config) lvs.Reader { return lvs.NewFake(metricsFixture()) }},
+		{"node-exporter-compatible.prom", func(t *testing.T, cfg *config.Config) lvs.Reader {
+			// As --metrics.node-exporter-compatible does it.
+			(&common{nodeExporterCompat: true}).override(cfg)
+			return lvs.NewFake(metricsFixture())
+		}},
+		{"procfs.prom", func(t *testing.T, cfg *config.Config) lvs.Reader {
+			// The same table as the kernel prints it under /proc: no
+			// per-object counters there.
+			root := t.TempDir()
+			os.Mkdir(filepath.Join(root, "net"), 0o755)
+			tab := metricsFixture()
+			var ipvs, stats bytes.Buffer
+			if err := lvs.WriteProcfs(&ipvs, tab); err != nil {
+				t.Fatal(err)
+			}
+			if err := lvs.WriteProcfsStats(&stats, tab.Totals); err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(filepath.Join(root, "net", "ip_vs"), ipvs.Bytes(), 0o644)
+			os.WriteFile(filepath.Join(root, "net", "ip_vs_stats"), stats.Bytes(), 0o644)
+			cfg.IPVS.Backend, cfg.IPVS.ProcRoot = config.BackendProcfs, root
+			r, err := openBackend(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(strings.TrimSuffix(tc.golden, ".prom"), func(t *testing.T) {
+			cfg, err := config.Load(filepath.Join("testdata", "metrics", "lvsmon.yaml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := runForMetrics(t, cfg, tc.setup(t, cfg))
+
+			check := exec.Command("promtool", "check", "metrics")
+			check.Stdin = bytes.NewReader(body)
+			if out, err := check.CombinedOutput(); err != nil {
+				t.Errorf("promtool check metrics: %v\n%s", err, out)
+			}
+
+			got := stable(body)
+			path := filepath.Join("testdata", "metrics", tc.golden)
+			if *update {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("/metrics differs from %s (run go test -run TestMetricsGolden -update to accept):\n%s", path, lineDiff(string(want), string(got)))
+			}
+		})
+	}
+}
+
+// lineDiff lists the lines only in want (-) and only in got (+).
+func lineDiff(want, got string) string {
+	count := map[string]int{}
+	for _, l := range strings.Split(want, "\n") {
+		count[l]++
+	}
+	for _, l := range strings.Split(got, "\n") {
+		count[l]--
+	}
+	var b strings.Builder
+	for _, l := range strings.Split(want, "\n") {
+		if count[l] > 0 {
+			b.WriteString("- " + l + "\n")
+			count[l]--
+		}
+	}
+	for _, l := range strings.Split(got, "\n") {
+		if count[l] < 0 {
+			b.WriteString("+ " + l + "\n")
+			count[l]++
+		}
+	}
+	return b.String()
+}
+
+// syncBuffer is a log sink the daemon's goroutines and the test share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

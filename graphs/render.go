@@ -1,0 +1,504 @@
+package graphs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ziutek/rrd"
+
+	"github.com/lvsmon/lvsmon/events"
+)
+
+// Graph names.
+const (
+	GraphConns   = "conns"   // active connections (stacked by real server for a service)
+	GraphRate    = "rate"    // new connections per second
+	GraphTraffic = "traffic" // bits per second in and out
+	GraphWeight  = "weight"  // current weight (real servers)
+)
+
+// Graphs lists the graphs of each kind of object, in page order.
+var Graphs = map[Kind][]string{
+	DirectorFile: {GraphConns, GraphRate, GraphTraffic},
+	ServiceFile:  {GraphConns, GraphRate, GraphTraffic},
+	ServerFile:   {GraphConns, GraphRate, GraphTraffic, GraphWeight},
+}
+
+// Ranges are the named ranges and their length.
+var Ranges = map[string]time.Duration{
+	"hour":  time.Hour,
+	"day":   24 * time.Hour,
+	"week":  7 * 24 * time.Hour,
+	"month": 31 * 24 * time.Hour,
+	"year":  366 * 24 * time.Hour,
+}
+
+// RangeNames are the named ranges in display order.
+var RangeNames = []string{"hour", "day", "week", "month", "year"}
+
+// Limits on requested images, so a URL cannot ask librrd for a gigapixel.
+const (
+	MinWidth, MaxWidth   = 200, 3000
+	MinHeight, MaxHeight = 80, 1500
+	DefaultWidth         = 800
+	DefaultHeight        = 300
+	maxSpan              = 10 * 366 * 24 * time.Hour
+	cacheEntries         = 512
+)
+
+// Request says which graph to draw.
+type Request struct {
+	Kind    Kind
+	Service string // service id (ServiceFile, ServerFile)
+	Server  string // real server id within the service (ServerFile)
+	Graph   string
+	// Range is a named range ending now, or "" with Start and End set.
+	Range      string
+	Start, End time.Time
+	Width      int
+	Height     int
+	Format     string // "png" or "svg"
+}
+
+// ErrBadRequest wraps every problem with a Request; ErrNoData says the
+// object has no RRD file (unknown id, or never sampled).
+var (
+	ErrBadRequest = errors.New("bad graph request")
+	ErrNoData     = errors.New("no data for this object")
+)
+
+// Validate checks a request and fills its defaults.
+func (r *Request) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrBadRequest, fmt.Sprintf(format, args...))
+	}
+	switch r.Kind {
+	case DirectorFile:
+	case ServiceFile, ServerFile:
+		if !validID(r.Service) {
+			return bad("malformed service id %q", r.Service)
+		}
+		if r.Kind == ServerFile && !validID(r.Server) {
+			return bad("malformed real server id %q", r.Server)
+		}
+	default:
+		return bad("unknown kind %d", r.Kind)
+	}
+	ok := false
+	for _, g := range Graphs[r.Kind] {
+		ok = ok || g == r.Graph
+	}
+	if !ok {
+		return bad("no graph %q here (have %s)", r.Graph, strings.Join(Graphs[r.Kind], ", "))
+	}
+	if r.Range != "" {
+		if _, ok := Ranges[r.Range]; !ok {
+			return bad("unknown range %q (want %s, or start and end)", r.Range, strings.Join(RangeNames, ", "))
+		}
+	} else {
+		if r.Start.IsZero() || r.End.IsZero() {
+			return bad("give a range, or both start and end")
+		}
+		if !r.End.After(r.Start) {
+			return bad("end %s is not after start %s", r.End.Format(time.RFC3339), r.Start.Format(time.RFC3339))
+		}
+		if r.End.Sub(r.Start) < time.Minute || r.End.Sub(r.Start) > maxSpan {
+			return bad("the span must be between 1 minute and 10 years")
+		}
+	}
+	if r.Width == 0 {
+		r.Width = DefaultWidth
+	}
+	if r.Height == 0 {
+		r.Height = DefaultHeight
+	}
+	if r.Width < MinWidth || r.Width > MaxWidth {
+		return bad("width %d is outside %d-%d", r.Width, MinWidth, MaxWidth)
+	}
+	if r.Height < MinHeight || r.Height > MaxHeight {
+		return bad("height %d is outside %d-%d", r.Height, MinHeight, MaxHeight)
+	}
+	switch r.Format {
+	case "":
+		r.Format = "png"
+	case "png", "svg":
+	default:
+		return bad("format %q (want png or svg)", r.Format)
+	}
+	return nil
+}
+
+// ContentType is the MIME type of the request's image.
+func (r *Request) ContentType() string {
+	if r.Format == "svg" {
+		return "image/svg+xml"
+	}
+	return "image/png"
+}
+
+type cacheKey struct {
+	kind                  Kind
+	service, server, name string
+	rng                   string
+	start, end            int64
+	w, h                  int
+	format                string
+}
+
+type cacheEntry struct {
+	updated int64 // the store's Updated() when drawn
+	img     []byte
+	used    time.Time
+}
+
+// Renderer draws graphs from the store's files, marking events. librrd
+// 1.7's graphing is not thread safe, so drawing is serialized; images are
+// cached per (graph, range, size) until the store writes the next step.
+type Renderer struct {
+	store  *Store
+	events *events.Log // may be nil
+	now    func() time.Time
+	// Name, when set, gives a service id's configured name for titles.
+	Name func(serviceID string) string
+
+	mu    sync.Mutex
+	cache map[cacheKey]*cacheEntry
+}
+
+// NewRenderer draws from store, with markers from ev (may be nil).
+func NewRenderer(store *Store, ev *events.Log) *Renderer {
+	return &Renderer{store: store, events: ev, now: time.Now, cache: map[cacheKey]*cacheEntry{}}
+}
+
+// Render returns the image for a validated request.
+func (g *Renderer) Render(r Request) ([]byte, error) {
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	key := cacheKey{r.Kind, r.Service, r.Server, r.Graph, r.Range, r.Start.Unix(), r.End.Unix(), r.Width, r.Height, r.Format}
+	if r.Range != "" {
+		key.start, key.end = 0, 0
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	updated := g.store.Updated()
+	if e, ok := g.cache[key]; ok && (e.updated == updated || r.Range == "" && r.End.Unix() < e.updated) {
+		e.used = g.now()
+		return e.img, nil
+	}
+	img, err := g.draw(r)
+	if err != nil {
+		return nil, err
+	}
+	if len(g.cache) >= cacheEntries {
+		g.evict()
+	}
+	g.cache[key] = &cacheEntry{updated: updated, img: img, used: g.now()}
+	return img, nil
+}
+
+// evict drops the least recently used quarter of the cache.
+func (g *Renderer) evict() {
+	type kv struct {
+		k cacheKey
+		t time.Time
+	}
+	all := make([]kv, 0, len(g.cache))
+	for k, e := range g.cache {
+		all = append(all, kv{k, e.used})
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].t.Before(all[j].t) })
+	for _, x := range all[:len(all)/4+1] {
+		delete(g.cache, x.k)
+	}
+}
+
+// series is one stacked or drawn object: a file and its legend.
+type series struct {
+	file, label string
+}
+
+// palette for stacked series; distinct enough side by side.
+var palette = []string{"1f77b4", "ff7f0e", "2ca02c", "d62728", "9467bd", "8c564b", "e377c2", "7f7f7f", "bcbd22", "17becf"}
+
+// eventStyle is how each event kind is marked.
+var eventStyle = map[string]struct{ color, legend string }{
+	events.ServerDown:    {"ff0000", "server down"},
+	events.ServerUp:      {"00cc00", "server up"},
+	events.SorryOn:       {"ff8800", "sorry server on"},
+	events.SorryOff:      {"886600", "sorry server off"},
+	events.RoleChange:    {"aa00ff", "HA role change"},
+	events.Disagreement:  {"ff00aa", "HA sources disagree"},
+	events.Override:      {"0088aa", "manual override"},
+	events.Reload:        {"444444", "config reload"},
+	events.SimulatedDown: {"ff0000", "demo: server broken"},
+	events.SimulatedUp:   {"00cc00", "demo: server mended"},
+}
+
+func (g *Renderer) draw(r Request) ([]byte, error) {
+	end := r.End
+	start := r.Start
+	if r.Range != "" {
+		end = g.now()
+		start = end.Add(-Ranges[r.Range])
+	}
+	gr := rrd.NewGrapher()
+	gr.SetSize(uint(r.Width), uint(r.Height))
+	// The image, legend included, is exactly the size asked for.
+	gr.AddOptions("--full-size-mode")
+	gr.SetImageFormat(strings.ToUpper(r.Format))
+	gr.SetSlopeMode()
+	gr.SetLowerLimit(0)
+	gr.SetColor("BACK", "FFFFFF")
+	gr.SetColor("CANVAS", "FFFFFF")
+	gr.SetColor("SHADEA", "FFFFFF")
+	gr.SetColor("SHADEB", "FFFFFF")
+	gr.SetBorder(0)
+
+	var files []string
+	var evf events.Filter
+	switch r.Kind {
+	case DirectorFile:
+		own := directorFile(g.store.Dir())
+		files = append(files, own)
+		parts, err := g.serviceFiles()
+		if err != nil {
+			return nil, err
+		}
+		if err := g.plot(gr, r.Graph, "director", own, parts); err != nil {
+			return nil, err
+		}
+		for _, p := range parts {
+			files = append(files, p.file)
+		}
+	case ServiceFile:
+		own := filepath.Join(g.store.Dir(), r.Service, "service.rrd")
+		parts, err := g.serverFiles(r.Service)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, own)
+		for _, p := range parts {
+			files = append(files, p.file)
+		}
+		if err := g.plot(gr, r.Graph, g.title(r.Service), own, parts); err != nil {
+			return nil, err
+		}
+		evf = events.Filter{Service: r.Service, Director: true}
+	case ServerFile:
+		own := filepath.Join(g.store.Dir(), r.Service, r.Server+".rrd")
+		files = append(files, own)
+		if err := g.plot(gr, r.Graph, g.title(r.Service)+" → "+labelFromDestID(r.Server), own, nil); err != nil {
+			return nil, err
+		}
+		evf = events.Filter{Server: r.Service + "__" + r.Server, Director: true}
+	}
+	if _, err := os.Stat(files[0]); errors.Is(err, os.ErrNotExist) {
+		return nil, ErrNoData
+	}
+	// Rows batched in memory or held by rrdcached reach the files first.
+	if err := g.store.Flush(files...); err != nil {
+		return nil, err
+	}
+	if g.events != nil {
+		evf.From, evf.To = start, end
+		g.markEvents(gr, g.events.Query(evf))
+	}
+	_, img, err := gr.Graph(start, end)
+	if err != nil {
+		return nil, fmt.Errorf("graphs: draw %s %s: %w", r.Graph, files[0], err)
+	}
+	return img, nil
+}
+
+// title names a service by its configured name and its key.
+func (g *Renderer) title(serviceID string) string {
+	l := labelFromServiceID(serviceID)
+	if g.Name != nil {
+		if n := g.Name(serviceID); n != "" {
+			return n + " (" + l + ")"
+		}
+	}
+	return l
+}
+
+// markEvents draws each event as a dashed vertical line, with one legend
+// entry per kind.
+func (g *Renderer) markEvents(gr *rrd.Grapher, evs []events.Event) {
+	seen := map[string]bool{}
+	for _, e := range evs {
+		st, ok := eventStyle[e.Kind]
+		if !ok {
+			st.color, st.legend = "555555", e.Kind
+		}
+		if seen[e.Kind] {
+			gr.VRule(e.Time, st.color, "", "dashes=4,2")
+		} else {
+			seen[e.Kind] = true
+			gr.VRule(e.Time, st.color, strings.ReplaceAll(st.legend, ":", "\\:"), "dashes=4,2")
+		}
+	}
+}
+
+// plot adds the definitions of one graph. own is the object's file;
+// parts are the files it is made of (servers of a service, services of
+// the director), stacked where that makes sense.
+func (g *Renderer) plot(gr *rrd.Grapher, name, title, own string, parts []series) error {
+	switch name {
+	case GraphConns:
+		gr.SetTitle(title + " – active connections")
+		gr.SetVLabel("connections")
+		if len(parts) == 0 {
+			gr.Def("a", own, "active", "AVERAGE")
+			gr.Def("i", own, "inactive", "AVERAGE")
+			gr.Area("a", "1f77b4", "active")
+			gr.Line(1, "i", "ff7f0e", "inactive")
+			gprint(gr, "a")
+			return nil
+		}
+		for i, p := range parts {
+			v := "a" + strconv.Itoa(i)
+			gr.Def(v, p.file, "active", "AVERAGE")
+			opts := []string{}
+			if i > 0 {
+				opts = append(opts, "STACK")
+			}
+			gr.Area(v, palette[i%len(palette)], append([]string{pad(p.label)}, opts...)...)
+			gprint(gr, v)
+		}
+	case GraphRate:
+		gr.SetTitle(title + " – new connections per second")
+		gr.SetVLabel("conns/s")
+		if len(parts) == 0 {
+			gr.Def("c", own, "conns", "AVERAGE")
+			gr.Def("cm", own, "conns", "MAX")
+			gr.Area("c", "2ca02c", "average")
+			gr.Line(1, "cm", "d62728", "maximum")
+			gprint(gr, "c")
+			return nil
+		}
+		for i, p := range parts {
+			v := "c" + strconv.Itoa(i)
+			gr.Def(v, p.file, "conns", "AVERAGE")
+			gr.Line(2, v, palette[i%len(palette)], pad(p.label))
+			gprint(gr, v)
+		}
+	case GraphTraffic:
+		gr.SetTitle(title + " – traffic")
+		gr.SetVLabel("bits/s")
+		gr.SetBase(1000)
+		gr.Def("ib", own, "inbytes", "AVERAGE")
+		gr.Def("ob", own, "outbytes", "AVERAGE")
+		gr.CDef("in", "ib,8,*")
+		gr.CDef("out", "ob,8,*")
+		gr.Area("in", "2ca02c", pad("in"))
+		gprint(gr, "in")
+		gr.Line(2, "out", "1f77b4", pad("out"))
+		gprint(gr, "out")
+	case GraphWeight:
+		gr.SetTitle(title + " – weight")
+		gr.SetVLabel("weight")
+		gr.Def("w", own, "weight", "AVERAGE")
+		gr.Def("wmin", own, "weight", "MAX")
+		gr.Area("w", "9467bd", "weight")
+		gprint(gr, "w")
+	default:
+		return fmt.Errorf("%w: graph %q", ErrBadRequest, name)
+	}
+	return nil
+}
+
+// gprint adds last/average/max figures of v to the legend.
+func gprint(gr *rrd.Grapher, v string) {
+	gr.VDef(v+"_last", v+",LAST")
+	gr.VDef(v+"_avg", v+",AVERAGE")
+	gr.VDef(v+"_max", v+",MAXIMUM")
+	gr.GPrint(v+"_last", "last %7.2lf%s")
+	gr.GPrint(v+"_avg", "avg %7.2lf%s")
+	gr.GPrint(v+"_max", "max %7.2lf%s\\l")
+}
+
+// pad aligns legends; rrdtool legends cannot contain a colon unescaped.
+func pad(s string) string {
+	s = strings.ReplaceAll(s, ":", "\\:")
+	if n := 28 - len(s); n > 0 {
+		s += strings.Repeat(" ", n)
+	}
+	return s
+}
+
+// serverFiles lists a service's real-server files, including servers no
+// longer in the kernel whose files are not archived yet (their lines are
+// simply empty where they had no data).
+func (g *Renderer) serverFiles(serviceID string) ([]series, error) {
+	dir := filepath.Join(g.store.Dir(), serviceID)
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, ErrNoData
+	}
+	if err != nil {
+		return nil, fmt.Errorf("graphs: %w", err)
+	}
+	var out []series
+	for _, e := range ents {
+		n := e.Name()
+		if e.IsDir() || !strings.HasSuffix(n, ".rrd") || n == "service.rrd" {
+			continue
+		}
+		id := strings.TrimSuffix(n, ".rrd")
+		out = append(out, series{filepath.Join(dir, n), labelFromDestID(id)})
+	}
+	return out, nil
+}
+
+// serviceFiles lists every service's file, for the director's graphs.
+func (g *Renderer) serviceFiles() ([]series, error) {
+	ents, err := os.ReadDir(g.store.Dir())
+	if err != nil {
+		return nil, fmt.Errorf("graphs: %w", err)
+	}
+	var out []series
+	for _, e := range ents {
+		if !e.IsDir() || !validID(e.Name()) {
+			continue
+		}
+		f := filepath.Join(g.store.Dir(), e.Name(), "service.rrd")
+		if _, err := os.Stat(f); err == nil {
+			out = append(out, series{f, labelFromServiceID(e.Name())})
+		}
+	}
+	return out, nil
+}
+
+// labelFromDestID turns "10.1.1.2_80" into "10.1.1.2:80" and
+// "2001-db8--1_80" into "[2001:db8::1]:80".
+func labelFromDestID(id string) string {
+	i := strings.LastIndexByte(id, '_')
+	if i < 0 {
+		return id
+	}
+	addr, port := id[:i], id[i+1:]
+	if strings.Contains(addr, "-") {
+		return "[" + strings.ReplaceAll(addr, "-", ":") + "]:" + port
+	}
+	return addr + ":" + port
+}
+
+// labelFromServiceID turns "tcp_10.0.0.1_80" into "TCP 10.0.0.1:80".
+func labelFromServiceID(id string) string {
+	proto, rest, ok := strings.Cut(id, "_")
+	if !ok {
+		return id
+	}
+	if proto == "fwm" {
+		return "FWM " + strings.ReplaceAll(rest, "_", " ")
+	}
+	return strings.ToUpper(proto) + " " + labelFromDestID(rest)
+}

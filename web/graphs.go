@@ -1,0 +1,319 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/lvsmon/lvsmon/events"
+	"github.com/lvsmon/lvsmon/lvs"
+)
+
+// GraphRequest names one graph image. Kind is "director", "service" or
+// "server"; Range is a named range or "" with Start and End.
+type GraphRequest struct {
+	Kind, Service, Server, Graph, Range string
+	Start, End                          time.Time
+	Width, Height                       int
+	Format                              string
+}
+
+// Grapher draws graph images. The web package does not draw itself: cmd
+// hands it the graphs package's renderer behind this interface, so web
+// stays free of cgo and of the RRD layout.
+type Grapher interface {
+	Graph(r GraphRequest) (img []byte, contentType string, err error)
+	// Names lists the graphs of a kind, in page order.
+	Names(kind string) []string
+	// Ranges lists the named ranges, shortest first.
+	Ranges() []string
+}
+
+// Errors a Grapher wraps so the web can answer 400 or 404.
+var (
+	ErrBadGraphRequest = errors.New("bad graph request")
+	ErrNoGraphData     = errors.New("no graph data")
+)
+
+func (s *Server) graphRoutes() {
+	s.engine.GET("/graphs/director/:file", func(c *gin.Context) { s.graphImage(c, "director", "", "") })
+	s.engine.GET("/graphs/service/:id/:file", func(c *gin.Context) { s.graphImage(c, "service", c.Param("id"), "") })
+	s.engine.GET("/graphs/server/:id/:file", func(c *gin.Context) {
+		svc, srv, ok := lvs.ParseDestID(c.Param("id"))
+		if !ok {
+			apiError(c, http.StatusBadRequest, fmt.Sprintf("malformed real server id %q (want <service id>__<server id>)", c.Param("id")))
+			return
+		}
+		s.graphImage(c, "server", svc, srv)
+	})
+	s.engine.GET("/service/:id", s.servicePage)
+	s.engine.GET("/server/:id", s.serverPage)
+	s.engine.GET("/api/v1/events", s.eventsAPI)
+}
+
+// graphImage answers /graphs/...: the file part is "<graph>.<png|svg>",
+// the query gives range (or start and end, unix seconds or RFC 3339),
+// width and height.
+func (s *Server) graphImage(c *gin.Context, kind, svc, srv string) {
+	if s.src.Graphs == nil {
+		apiError(c, http.StatusNotFound, "graphs are not enabled on this director")
+		return
+	}
+	name, format, ok := strings.Cut(c.Param("file"), ".")
+	if !ok {
+		apiError(c, http.StatusBadRequest, fmt.Sprintf("graph file %q: want <graph>.png or <graph>.svg", c.Param("file")))
+		return
+	}
+	req := GraphRequest{Kind: kind, Service: svc, Server: srv, Graph: name, Format: format}
+	if err := parseGraphQuery(c.Request.URL.Query(), &req); err != nil {
+		apiError(c, http.StatusBadRequest, err.Error())
+		return
+	}
+	img, ctype, err := s.src.Graphs.Graph(req)
+	switch {
+	case errors.Is(err, ErrBadGraphRequest):
+		apiError(c, http.StatusBadRequest, err.Error())
+		return
+	case errors.Is(err, ErrNoGraphData):
+		apiError(c, http.StatusNotFound, err.Error())
+		return
+	case err != nil:
+		s.log.Error("drawing a graph failed", "kind", kind, "service", svc, "server", srv, "graph", name, "err", err)
+		apiError(c, http.StatusInternalServerError, "drawing the graph failed; see the log")
+		return
+	}
+	c.Header("Cache-Control", "no-cache")
+	c.Data(http.StatusOK, ctype, img)
+}
+
+// parseGraphQuery reads range, start, end, width and height.
+func parseGraphQuery(q url.Values, r *GraphRequest) error {
+	for k := range q {
+		switch k {
+		case "range", "start", "end", "width", "height":
+		default:
+			return fmt.Errorf("unknown query parameter %q (want range, start, end, width, height)", k)
+		}
+	}
+	r.Range = q.Get("range")
+	start, end := q.Get("start"), q.Get("end")
+	if start != "" || end != "" {
+		if r.Range != "" {
+			return errors.New("give either range or start and end, not both")
+		}
+		var err error
+		if r.Start, err = parseTime("start", start); err != nil {
+			return err
+		}
+		if r.End, err = parseTime("end", end); err != nil {
+			return err
+		}
+	} else if r.Range == "" {
+		r.Range = "day"
+	}
+	for _, p := range []struct {
+		name string
+		v    *int
+	}{{"width", &r.Width}, {"height", &r.Height}} {
+		if v := q.Get(p.name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("%s %q is not a whole number", p.name, v)
+			}
+			*p.v = n
+		}
+	}
+	return nil
+}
+
+// parseTime accepts unix seconds or RFC 3339.
+func parseTime(name, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, fmt.Errorf("%s is missing (start and end go together)", name)
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return time.Unix(n, 0), nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s %q is neither unix seconds nor RFC 3339", name, v)
+	}
+	return t, nil
+}
+
+// graphURLs lists an object's graph URLs as range -> graph -> URL.
+func (s *Server) graphURLs(kind, id string) map[string]map[string]string {
+	if s.src.Graphs == nil {
+		return nil
+	}
+	out := map[string]map[string]string{}
+	for _, r := range s.src.Graphs.Ranges() {
+		m := map[string]string{}
+		for _, g := range s.src.Graphs.Names(kind) {
+			p := "/graphs/" + kind + "/"
+			if id != "" {
+				p += url.PathEscape(id) + "/"
+			}
+			m[g] = p + g + ".png?range=" + r
+		}
+		out[r] = m
+	}
+	return out
+}
+
+// graphPage is what the per-object page template needs.
+type graphPage struct {
+	Title    string
+	Subtitle string
+	Back     string
+	Range    string
+	Ranges   []string
+	Images   []string
+	Events   []events.Event
+	Director string
+}
+
+func (s *Server) pageRange(c *gin.Context) (string, bool) {
+	r := c.DefaultQuery("range", "day")
+	for _, x := range s.src.Graphs.Ranges() {
+		if x == r {
+			return r, true
+		}
+	}
+	apiError(c, http.StatusBadRequest, fmt.Sprintf("unknown range %q (want %s)", r, strings.Join(s.src.Graphs.Ranges(), ", ")))
+	return "", false
+}
+
+func (s *Server) servicePage(c *gin.Context) {
+	if s.src.Graphs == nil {
+		apiError(c, http.StatusNotFound, "graphs are not enabled on this director")
+		return
+	}
+	st := s.status()
+	id := c.Param("id")
+	for _, svc := range st.Services {
+		if svc.ID != id {
+			continue
+		}
+		rng, ok := s.pageRange(c)
+		if !ok {
+			return
+		}
+		p := graphPage{Title: serviceTitle(svc), Subtitle: "virtual service " + svc.ID, Back: "/#" + svc.ID, Range: rng,
+			Ranges: s.src.Graphs.Ranges(), Images: imagesFor(s.graphURLs("service", svc.ID)[rng], s.src.Graphs.Names("service")),
+			Director: st.Director}
+		if s.src.Events != nil {
+			p.Events = s.src.Events.Query(events.Filter{Service: svc.ID, Director: true, Limit: 50})
+		}
+		s.renderPage(c, p)
+		return
+	}
+	apiError(c, http.StatusNotFound, fmt.Sprintf("no virtual service %q", id))
+}
+
+func (s *Server) serverPage(c *gin.Context) {
+	if s.src.Graphs == nil {
+		apiError(c, http.StatusNotFound, "graphs are not enabled on this director")
+		return
+	}
+	st := s.status()
+	id := c.Param("id")
+	for _, svc := range st.Services {
+		for _, rs := range svc.RealServers {
+			if rs.ID != id {
+				continue
+			}
+			rng, ok := s.pageRange(c)
+			if !ok {
+				return
+			}
+			p := graphPage{Title: fmt.Sprintf("%s → %s", serviceTitle(svc), lvs.DestKey{Addr: mustAddr(rs.Address), Port: rs.Port}),
+				Subtitle: "real server " + rs.ID, Back: "/service/" + svc.ID + "?range=" + rng, Range: rng,
+				Ranges: s.src.Graphs.Ranges(), Images: imagesFor(s.graphURLs("server", rs.ID)[rng], s.src.Graphs.Names("server")),
+				Director: st.Director}
+			if s.src.Events != nil {
+				p.Events = s.src.Events.Query(events.Filter{Server: rs.ID, Director: true, Limit: 50})
+			}
+			s.renderPage(c, p)
+			return
+		}
+	}
+	apiError(c, http.StatusNotFound, fmt.Sprintf("no real server %q", id))
+}
+
+func (s *Server) renderPage(c *gin.Context, p graphPage) {
+	c.Header("Content-Type", "text/html; charset=utf-8")
+	if err := s.page.ExecuteTemplate(c.Writer, "graphs.html", p); err != nil {
+		s.log.Error("rendering a graph page failed", "err", err)
+	}
+}
+
+func imagesFor(byGraph map[string]string, order []string) []string {
+	var out []string
+	for _, g := range order {
+		if u, ok := byGraph[g]; ok {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+func serviceTitle(svc ServiceStatus) string {
+	var k string
+	if svc.FWMark != 0 {
+		k = fmt.Sprintf("FWM %d %s", svc.FWMark, svc.Family)
+	} else {
+		k = fmt.Sprintf("%s %s", strings.ToUpper(svc.Protocol), lvs.DestKey{Addr: mustAddr(svc.Address), Port: *svc.Port})
+	}
+	if svc.Name != "" {
+		return svc.Name + " (" + k + ")"
+	}
+	return k
+}
+
+// eventsAPI answers GET /api/v1/events?service=&server=&since=&limit=.
+func (s *Server) eventsAPI(c *gin.Context) {
+	if s.src.Events == nil {
+		c.JSON(http.StatusOK, gin.H{"events": []events.Event{}})
+		return
+	}
+	f := events.Filter{Service: c.Query("service"), Server: c.Query("server"), Limit: 1000, Director: c.Query("director") != "false"}
+	for k := range c.Request.URL.Query() {
+		switch k {
+		case "service", "server", "since", "limit", "director":
+		default:
+			apiError(c, http.StatusBadRequest, fmt.Sprintf("unknown query parameter %q (want service, server, since, limit, director)", k))
+			return
+		}
+	}
+	if v := c.Query("since"); v != "" {
+		t, err := parseTime("since", v)
+		if err != nil {
+			apiError(c, http.StatusBadRequest, err.Error())
+			return
+		}
+		f.From = t
+	}
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000 {
+			apiError(c, http.StatusBadRequest, fmt.Sprintf("limit %q: want 1-10000", v))
+			return
+		}
+		f.Limit = n
+	}
+	evs := s.src.Events.Query(f)
+	if evs == nil {
+		evs = []events.Event{}
+	}
+	c.JSON(http.StatusOK, gin.H{"events": evs})
+}
+
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
