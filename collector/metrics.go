@@ -35,6 +35,7 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/lvsmon/lvsmon/config"
@@ -884,6 +885,20 @@ var gzipHeader = []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255}
 // textFormat is the one exposition format lvsmon serves: every Prometheus
 // version and most other scrapers read it.
 var textFormat = expfmt.NewFormat(expfmt.TypeTextPlain)
+
+// MetricsHandler is the /metrics handler lvsmon serves: the exporter of
+// c's snapshots plus the Go runtime and process collectors. These live in
+// a registry of the handler's own rather than the global one, so that
+// nothing a library registers as a side effect ends up on a director's
+// dashboards.
+func MetricsHandler(c *Collector, cfg func() *config.Config, opts MetricsOptions, log *slog.Logger) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return NewMetrics(c, cfg, opts).Handler(reg, log)
+}
 
 // Handler serves /metrics: the table's families, lvsmon's self-metrics,
 // and every family extra gathers (the Go and process collectors; it must

@@ -18,6 +18,7 @@ type Status struct {
 	SampledAt   *time.Time          `json:"sampled_at"`
 	StepSeconds float64             `json:"step_seconds"`
 	Collector   lvs.CollectorHealth `json:"collector"`
+	RRD         any                 `json:"rrd,omitempty"`
 	Totals      Counters            `json:"totals"`
 	// Graphs are the director's graph URLs: range -> graph -> URL.
 	Graphs   map[string]map[string]string `json:"graphs,omitempty"`

@@ -34,6 +34,9 @@ type Source struct {
 	Graphs Grapher
 	// Events is the event log; nil when there is none.
 	Events *events.Log
+	// RRD reports the RRD store's health (files, errors, failing files)
+	// for the status API; nil when graphs are off.
+	RRD func() any
 	// Metrics serves /metrics for Prometheus; nil: no /metrics.
 	Metrics http.Handler
 }
@@ -141,5 +144,9 @@ func (s *Server) index(c *gin.Context) {
 
 // status builds the status of this moment.
 func (s *Server) status() Status {
-	return buildStatus(s.src.Config(), s.src.Snapshot(), s.src.Health(), s.src.Version, s.graphURLs)
+	st := buildStatus(s.src.Config(), s.src.Snapshot(), s.src.Health(), s.src.Version, s.graphURLs)
+	if s.src.RRD != nil {
+		st.RRD = s.src.RRD()
+	}
+	return st
 }

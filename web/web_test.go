@@ -188,3 +188,5 @@ func TestHealthz(t *testing.T) {
 		t.Errorf("healthz with failing reads: %d %s", rec.Code, rec.Body.String())
 	}
 }
+
+var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))

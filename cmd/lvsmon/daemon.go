@@ -192,8 +192,8 @@ func serve(ctx context.Context, o daemonOpts) error {
 	defer store.Close()
 	srv := web.New(web.Source{
 		Snapshot: coll.Snapshot, Health: coll.Health, Config: cur.Load, Version: buildVersion(),
-		Graphs: grapher{renderer}, Events: ev,
-		Metrics: metricsHandler(coll, cur.Load, log.With("component", "metrics")),
+		Graphs: grapher{renderer}, Events: ev, RRD: func() any { return store.Health() },
+		Metrics: collector.MetricsHandler(coll, cur.Load, collector.MetricsOptions{Version: buildVersion()}, log.With("component", "metrics")),
 	}, log.With("component", "web"))
 
 	ln, err := net.Listen("tcp", o.cfg.Listen)

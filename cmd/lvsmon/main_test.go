@@ -285,11 +285,30 @@ func TestDemoCountersMove(t *testing.T) {
 	// At 60x, the timeline's first outage (2 simulated minutes in) comes
 	// after 2 real seconds.
 	d.waitLog(t, "demo timeline: real server goes down")
-	resp, err := http.Get(base + "/")
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("page: %v %v", err, resp)
+	for _, path := range []string{"/", "/graphs/director/conns.png?range=hour", "/service/tcp_198.51.100.10_80?range=hour",
+		"/graphs/service/tcp_198.51.100.10_80/rate.svg?range=hour&width=600&height=200", "/api/v1/events"} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || len(body) < 100 {
+			t.Errorf("GET %s: %d %.200s", path, resp.StatusCode, body)
+		}
+		if strings.HasSuffix(strings.Split(path, "?")[0], ".png") && !bytes.HasPrefix(body, []byte("\x89PNG")) {
+			t.Errorf("GET %s: not a PNG", path)
+		}
 	}
+	var ev struct {
+		Events []struct{ Kind, Server string } `json:"events"`
+	}
+	resp, _ := http.Get(base + "/api/v1/events")
+	json.NewDecoder(resp.Body).Decode(&ev)
 	resp.Body.Close()
+	if len(ev.Events) == 0 || ev.Events[0].Kind != "simulated_down" || ev.Events[0].Server == "" {
+		t.Errorf("demo events = %+v", ev.Events)
+	}
 	d.stop(t)
 }
 

@@ -1,0 +1,121 @@
+package web
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lvsmon/lvsmon/events"
+)
+
+// fakeGrapher records requests and answers like the graphs package: ids
+// it knows draw, others have no data.
+type fakeGrapher struct{ got []GraphRequest }
+
+func (f *fakeGrapher) Graph(r GraphRequest) ([]byte, string, error) {
+	f.got = append(f.got, r)
+	if r.Graph == "pie" {
+		return nil, "", fmt.Errorf("%w: no graph %q", ErrBadGraphRequest, r.Graph)
+	}
+	if r.Service == "tcp_10.9.9.9_80" {
+		return nil, "", ErrNoGraphData
+	}
+	return []byte("\x89PNG..."), "image/png", nil
+}
+func (f *fakeGrapher) Names(kind string) []string {
+	if kind == "server" {
+		return []string{"conns", "weight"}
+	}
+	return []string{"conns", "rate"}
+}
+func (f *fakeGrapher) Ranges() []string { return []string{"hour", "day"} }
+
+func TestGraphRoutes(t *testing.T) {
+	s, c, _ := fixture(t)
+	fg := &fakeGrapher{}
+	s.src.Graphs = fg
+	c.Sample(t.Context())
+	tests := []struct {
+		path string
+		code int
+		want string
+	}{
+		{"/graphs/director/conns.png", 200, ""},
+		{"/graphs/service/tcp_198.51.100.10_80/rate.svg?range=hour&width=400&height=100", 200, ""},
+		{"/graphs/server/tcp_198.51.100.10_80__10.1.1.2_80/weight.png?start=1800000000&end=2026-01-01T00:00:00Z", 200, ""},
+		{"/graphs/service/tcp_10.9.9.9_80/rate.png", 404, "no graph data"},
+		{"/graphs/service/tcp_198.51.100.10_80/pie.png", 400, `no graph "pie"`},
+		{"/graphs/service/tcp_198.51.100.10_80/rate", 400, "want <graph>.png"},
+		{"/graphs/server/nodoubleunderscore/conns.png", 400, "malformed real server id"},
+		{"/graphs/service/x/conns.png?range=day&start=1", 400, "not both"},
+		{"/graphs/service/x/conns.png?start=1", 400, "end is missing"},
+		{"/graphs/service/x/conns.png?start=yesterday&end=1", 400, "neither unix seconds nor RFC 3339"},
+		{"/graphs/service/x/conns.png?width=wide", 400, "not a whole number"},
+		{"/graphs/service/x/conns.png?colour=red", 400, `unknown query parameter "colour"`},
+		{"/graphs/service/..%2F..%2Fetc/conns.png", 404, ""},
+		{"/service/tcp_198.51.100.10_80?range=hour", 200, "/graphs/service/tcp_198.51.100.10_80/rate.png?range=hour"},
+		{"/service/tcp_198.51.100.10_80?range=decade", 400, "unknown range"},
+		{"/service/tcp_10.9.9.9_80", 404, "no virtual service"},
+		{"/server/tcp_198.51.100.10_80__10.1.1.2_80", 200, "/graphs/server/tcp_198.51.100.10_80__10.1.1.2_80/weight.png?range=day"},
+		{"/server/tcp_198.51.100.10_80__10.9.9.9_80", 404, "no real server"},
+	}
+	for _, tc := range tests {
+		rec := get(t, s.Handler(), "GET", tc.path)
+		text := rec.Body.String()
+		var e struct{ Error string }
+		if json.Unmarshal(rec.Body.Bytes(), &e) == nil && e.Error != "" {
+			text = e.Error
+		}
+		if rec.Code != tc.code || !strings.Contains(text, tc.want) {
+			t.Errorf("GET %s: %d %.300q, want %d containing %q", tc.path, rec.Code, text, tc.code, tc.want)
+		}
+	}
+	// What reached the grapher is parsed correctly.
+	r := fg.got[1]
+	if r.Kind != "service" || r.Service != "tcp_198.51.100.10_80" || r.Graph != "rate" || r.Format != "svg" || r.Range != "hour" || r.Width != 400 || r.Height != 100 {
+		t.Errorf("request = %+v", r)
+	}
+	r = fg.got[2]
+	if r.Server != "10.1.1.2_80" || r.Start.Unix() != 1800000000 || !r.End.Equal(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) || r.Range != "" {
+		t.Errorf("custom range request = %+v", r)
+	}
+	if fg.got[0].Range != "day" {
+		t.Errorf("default range = %q", fg.got[0].Range)
+	}
+	// The status lists every object's graph URLs by range.
+	var st Status
+	json.Unmarshal(get(t, s.Handler(), "GET", "/api/v1/status").Body.Bytes(), &st)
+	if st.Graphs["hour"]["conns"] != "/graphs/director/conns.png?range=hour" ||
+		st.Services[0].Graphs["day"]["rate"] != "/graphs/service/tcp_198.51.100.10_80/rate.png?range=day" ||
+		st.Services[0].RealServers[0].Graphs["hour"]["weight"] != "/graphs/server/tcp_198.51.100.10_80__10.1.1.2_80/weight.png?range=hour" {
+		t.Errorf("graph URLs: %+v / %+v", st.Graphs, st.Services[0].Graphs)
+	}
+}
+
+func TestEventsAPI(t *testing.T) {
+	s, _, _ := fixture(t)
+	ev, err := events.Open(t.TempDir(), 100, quietLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.src.Events = ev
+	ev.Append(events.Event{Kind: events.ServerDown, Service: "tcp_198.51.100.10_80", Server: "tcp_198.51.100.10_80__10.1.1.2_80", Message: "http: 503"})
+	ev.Append(events.Event{Kind: events.RoleChange, Message: "BACKUP -> MASTER"})
+	for _, tc := range []struct {
+		q    string
+		code int
+		n    int
+	}{
+		{"", 200, 2}, {"?service=tcp_198.51.100.10_80&director=false", 200, 1}, {"?limit=1", 200, 1},
+		{"?limit=0", 400, 0}, {"?since=soon", 400, 0}, {"?kind=x", 400, 0},
+	} {
+		rec := get(t, s.Handler(), "GET", "/api/v1/events"+tc.q)
+		var body struct{ Events []events.Event }
+		json.Unmarshal(rec.Body.Bytes(), &body)
+		if rec.Code != tc.code || len(body.Events) != tc.n {
+			t.Errorf("events%s: %d, %d events: %s", tc.q, rec.Code, len(body.Events), rec.Body.String())
+		}
+	}
+}
