@@ -172,6 +172,11 @@ func (d *daemon) stop(t *testing.T) {
 
 type statusBody struct {
 	Director  string `json:"director"`
+	RRD       struct {
+		Files   int    `json:"files"`
+		Updates uint64 `json:"updates"`
+		Errors  uint64 `json:"errors"`
+	} `json:"rrd"`
 	Collector struct {
 		Samples uint64 `json:"samples"`
 	} `json:"collector"`
@@ -278,6 +283,10 @@ func TestDemoCountersMove(t *testing.T) {
 			t.Fatal("collector stopped sampling")
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+	// 3 services with 7 real servers, plus the director: 11 RRD files.
+	if second.RRD.Files != 11 || second.RRD.Updates == 0 || second.RRD.Errors != 0 {
+		t.Errorf("RRD store in the demo: %+v", second.RRD)
 	}
 	if second.Totals.Conns <= first.Totals.Conns {
 		t.Errorf("counters did not move: %d then %d", first.Totals.Conns, second.Totals.Conns)
