@@ -119,12 +119,33 @@ type VirtualService struct {
 	PersistenceNetmask int      `yaml:"persistence_netmask"`
 	// Managed false: lvsmon observes and graphs the service but never
 	// writes to it in the kernel.
-	Managed   *bool          `yaml:"managed"`
-	OnFailure string         `yaml:"on_failure"` // quiescent | remove
-	Sorry     *RealServer    `yaml:"sorry_server"`
-	Check     *Check         `yaml:"check"`
-	Reals     []RealServer   `yaml:"real_servers"`
-	Key       lvs.ServiceKey `yaml:"-"` // derived at load
+	Managed   *bool  `yaml:"managed"`
+	OnFailure string `yaml:"on_failure"` // quiescent | remove
+	// Startup is what an unchecked real server counts as: up (the
+	// default, as keepalived without alpha: a restart of lvsmon changes
+	// nothing) or down (keepalived's alpha: traffic only after a pass).
+	Startup string `yaml:"startup"`
+	// Quorum is the live weight below which the sorry server comes in
+	// (default 1: when every real server is out); Hysteresis widens the
+	// band so a weight hovering at the quorum does not flap it.
+	Quorum     int            `yaml:"quorum"`
+	Hysteresis int            `yaml:"hysteresis"`
+	Sorry      *RealServer    `yaml:"sorry_server"`
+	Check      *Check         `yaml:"check"`
+	Reals      []RealServer   `yaml:"real_servers"`
+	Key        lvs.ServiceKey `yaml:"-"` // derived at load
+}
+
+// AssumeUp reports whether a real server without a check result yet
+// counts as up.
+func (v *VirtualService) AssumeUp() bool { return v.Startup != "down" }
+
+// QuorumOrDefault is the quorum, 1 when unset.
+func (v *VirtualService) QuorumOrDefault() int {
+	if v.Quorum == 0 {
+		return 1
+	}
+	return v.Quorum
 }
 
 // IsManaged reports whether lvsmon may write this service to the kernel.
@@ -542,6 +563,16 @@ func (v *validator) service(p string, vs *VirtualService) {
 	case "quiescent", "remove":
 	default:
 		v.errf(p+".on_failure", "unknown value %q (want quiescent or remove)", vs.OnFailure)
+	}
+	switch vs.Startup {
+	case "", "up", "down":
+	default:
+		v.errf(p+".startup", "unknown value %q (want up or down)", vs.Startup)
+	}
+	if vs.Quorum < 0 || vs.Hysteresis < 0 {
+		v.errf(p+".quorum", "quorum and hysteresis cannot be negative")
+	} else if vs.Hysteresis > 0 && vs.Hysteresis >= vs.QuorumOrDefault() {
+		v.errf(p+".hysteresis", "hysteresis %d must be below the quorum %d", vs.Hysteresis, vs.QuorumOrDefault())
 	}
 	if vs.Check != nil {
 		v.check(p+".check", vs.Check)

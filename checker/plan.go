@@ -1,0 +1,215 @@
+package checker
+
+import (
+	"fmt"
+
+	"github.com/lvsmon/lvsmon/config"
+	"github.com/lvsmon/lvsmon/lvs"
+)
+
+// Health is what the checker knows of one real server.
+type Health int
+
+// Health states. Unknown is the state before the first result; what it
+// means for traffic is the service's startup policy.
+const (
+	Unknown Health = iota
+	Up
+	Down
+)
+
+func (h Health) String() string {
+	switch h {
+	case Up:
+		return "up"
+	case Down:
+		return "down"
+	}
+	return "unknown"
+}
+
+// Override is an operator's manual decision about a real server; it wins
+// over health.
+type Override string
+
+// Overrides.
+const (
+	NoOverride Override = ""
+	Drain      Override = "drain"   // weight 0, keep checking, keep connections
+	Disable    Override = "disable" // remove from the kernel table
+)
+
+// Op is a kind of IPVS write.
+type Op string
+
+// Ops, in the order plan emits them for one service.
+const (
+	OpCreateService Op = "create-service"
+	OpUpdateService Op = "update-service"
+	OpCreateDest    Op = "create-dest"
+	OpUpdateDest    Op = "update-dest"
+	OpSetWeight     Op = "set-weight"
+	OpDeleteDest    Op = "delete-dest"
+)
+
+// Action is one IPVS write and why it is needed.
+type Action struct {
+	Op      Op
+	Service lvs.Service // Key always; the rest for service ops
+	Dest    lvs.Dest    // for dest ops
+	Reason  string
+}
+
+func (a Action) String() string {
+	switch a.Op {
+	case OpCreateService, OpUpdateService:
+		return fmt.Sprintf("%s %s scheduler %s: %s", a.Op, a.Service.Key, a.Service.Scheduler, a.Reason)
+	case OpSetWeight:
+		return fmt.Sprintf("%s %s -> %s weight %d: %s", a.Op, a.Service.Key, a.Dest.Key, a.Dest.Weight, a.Reason)
+	}
+	return fmt.Sprintf("%s %s -> %s (%s, weight %d): %s", a.Op, a.Service.Key, a.Dest.Key, a.Dest.Forward, a.Dest.Weight, a.Reason)
+}
+
+// State is everything plan decides from besides the config and the
+// kernel table. It is plain data so plan stays a pure function.
+type State struct {
+	Health    map[string]Health   // by lvs.DestID
+	Overrides map[string]Override // by lvs.DestID
+	// SorryActive says, per service id, whether the sorry server was in
+	// use after the previous round: quorum hysteresis needs memory.
+	SorryActive map[string]bool
+	// Act is false on a node that must not write (a backup director with
+	// ha.act_only_on: master); plan then returns no actions.
+	Act bool
+}
+
+// Result is plan's answer: the actions, in order, and the sorry-server
+// state per service after them.
+type Result struct {
+	Actions     []Action
+	SorryActive map[string]bool
+}
+
+// Plan compares the desired state (config, health, overrides) with the
+// kernel's table and returns the writes that close the gap, and nothing
+// else: a table that matches gives no actions. Services that are not in
+// the config, or not managed, are never touched.
+func Plan(cfg *config.Config, cur lvs.Table, st State) Result {
+	res := Result{SorryActive: map[string]bool{}}
+	for i := range cfg.VirtualServices {
+		vs := &cfg.VirtualServices[i]
+		if !vs.IsManaged() {
+			continue
+		}
+		res.SorryActive[vs.Key.ID()] = st.SorryActive[vs.Key.ID()]
+		if !st.Act {
+			continue
+		}
+		sorry := planService(vs, cur.Service(vs.Key), st, &res.Actions)
+		res.SorryActive[vs.Key.ID()] = sorry
+	}
+	return res
+}
+
+// desired is what one real server should look like in the kernel.
+type desired struct {
+	present bool
+	dest    lvs.Dest
+	why     string
+}
+
+func planService(vs *config.VirtualService, ks *lvs.Service, st State, acts *[]Action) bool {
+	want := lvs.Service{Key: vs.Key, Scheduler: vs.Scheduler, Persistence: vs.Persistence.D(), Netmask: vs.PersistenceNetmask}
+	switch {
+	case ks == nil:
+		*acts = append(*acts, Action{Op: OpCreateService, Service: want, Reason: "configured but not in the kernel table"})
+	case ks.Scheduler != want.Scheduler || ks.Persistence != want.Persistence || ks.Netmask != want.Netmask:
+		*acts = append(*acts, Action{Op: OpUpdateService, Service: want,
+			Reason: fmt.Sprintf("kernel has scheduler %s persistence %s, config says %s %s", ks.Scheduler, ks.Persistence, want.Scheduler, want.Persistence)})
+	}
+	// The desired state of every configured real server.
+	var live int64
+	wants := make([]desired, len(vs.Reals))
+	for i := range vs.Reals {
+		r := &vs.Reals[i]
+		id := lvs.DestID(vs.Key, r.Key)
+		d := lvs.Dest{Key: r.Key, Forward: r.Fwd, Weight: r.ConfiguredWeight(), UpperThreshold: r.UpperThreshold, LowerThreshold: r.LowerThreshold}
+		h := st.Health[id]
+		if h == Unknown {
+			if vs.AssumeUp() {
+				h = Up
+			} else {
+				h = Down
+			}
+		}
+		switch {
+		case st.Overrides[id] == Disable:
+			wants[i] = desired{present: false, dest: d, why: "disabled by an operator"}
+		case st.Overrides[id] == Drain:
+			d.Weight = 0
+			wants[i] = desired{present: true, dest: d, why: "drained by an operator"}
+		case h == Down && vs.OnFailure == "remove":
+			wants[i] = desired{present: false, dest: d, why: "health check failing (on_failure: remove)"}
+		case h == Down:
+			d.Weight = 0
+			wants[i] = desired{present: true, dest: d, why: "health check failing (quiescent)"}
+		default:
+			wants[i] = desired{present: true, dest: d, why: "healthy"}
+			live += int64(d.Weight)
+		}
+	}
+	// The sorry server: in when the live weight is below the quorum, out
+	// when it is back above quorum plus hysteresis (keepalived's rule;
+	// with the defaults, quorum 1 and hysteresis 0: when every real
+	// server is out).
+	q, hy := int64(vs.QuorumOrDefault()), int64(vs.Hysteresis)
+	sorry := false
+	switch {
+	case vs.Sorry == nil:
+	case st.SorryActive[vs.Key.ID()]:
+		sorry = live < q+hy // stays in until the live weight clears the band
+	default:
+		sorry = live < q-hy
+	}
+	for i := range vs.Reals {
+		planDest(vs, ks, wants[i], acts)
+	}
+	if vs.Sorry != nil {
+		sd := lvs.Dest{Key: vs.Sorry.Key, Forward: vs.Sorry.Fwd, Weight: 1}
+		why := fmt.Sprintf("live weight %d is below the quorum %d", live, q)
+		if !sorry {
+			why = fmt.Sprintf("live weight %d reached the quorum", live)
+		}
+		planDest(vs, ks, desired{present: sorry, dest: sd, why: "sorry server: " + why}, acts)
+	}
+	// Real servers in the kernel that the config does not list.
+	if ks != nil {
+		for _, d := range ks.Dests {
+			if vs.Real(d.Key) == nil && (vs.Sorry == nil || vs.Sorry.Key != d.Key) {
+				*acts = append(*acts, Action{Op: OpDeleteDest, Service: lvs.Service{Key: vs.Key}, Dest: d, Reason: "not in the config"})
+			}
+		}
+	}
+	return sorry
+}
+
+func planDest(vs *config.VirtualService, ks *lvs.Service, w desired, acts *[]Action) {
+	var cur *lvs.Dest
+	if ks != nil {
+		cur = ks.Dest(w.dest.Key)
+	}
+	svc := lvs.Service{Key: vs.Key}
+	switch {
+	case cur == nil && w.present:
+		*acts = append(*acts, Action{Op: OpCreateDest, Service: svc, Dest: w.dest, Reason: w.why})
+	case cur != nil && !w.present:
+		*acts = append(*acts, Action{Op: OpDeleteDest, Service: svc, Dest: *cur, Reason: w.why})
+	case cur == nil || !w.present:
+	case cur.Forward != w.dest.Forward || cur.UpperThreshold != w.dest.UpperThreshold || cur.LowerThreshold != w.dest.LowerThreshold:
+		*acts = append(*acts, Action{Op: OpUpdateDest, Service: svc, Dest: w.dest,
+			Reason: fmt.Sprintf("kernel has %s thresholds %d/%d, want %s %d/%d (%s)", cur.Forward, cur.LowerThreshold, cur.UpperThreshold, w.dest.Forward, w.dest.LowerThreshold, w.dest.UpperThreshold, w.why)})
+	case cur.Weight != w.dest.Weight:
+		*acts = append(*acts, Action{Op: OpSetWeight, Service: svc, Dest: w.dest,
+			Reason: fmt.Sprintf("weight %d -> %d: %s", cur.Weight, w.dest.Weight, w.why)})
+	}
+}

@@ -1,0 +1,200 @@
+package checker
+
+import (
+	"strings"
+	"testing"
+	"net/netip"
+	"strconv"
+
+	"github.com/lvsmon/lvsmon/config"
+	"github.com/lvsmon/lvsmon/lvs"
+)
+
+const planYAML = `ipvs: {backend: fake}
+virtual_services:
+  - name: web
+    address: 10.0.0.100
+    port: 80
+    scheduler: wrr
+    on_failure: %s
+    sorry_server: {address: 127.0.0.1, port: 80}
+    real_servers:
+      - {address: 10.0.1.13, weight: 3}
+      - {address: 10.0.1.14, weight: 2, upper_threshold: 100}
+  - name: observed
+    address: 10.0.0.101
+    port: 80
+    managed: false
+    real_servers: [{address: 10.0.1.20}]
+`
+
+func planConfig(t *testing.T, onFailure string) *config.Config {
+	t.Helper()
+	c, err := config.Parse("plan.yaml", []byte(strings.Replace(planYAML, "%s", onFailure, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// apply runs actions against a fake, as the reconciler would.
+func apply(t *testing.T, f *lvs.Fake, acts []Action) {
+	t.Helper()
+	for _, a := range acts {
+		if err := do(t.Context(), f, a); err != nil {
+			t.Fatalf("%s: %v", a, err)
+		}
+	}
+}
+
+func ops(acts []Action) string {
+	var b []string
+	for _, a := range acts {
+		s := string(a.Op) + " " + a.Service.Key.String()
+		if a.Dest.Key.Addr.IsValid() {
+			s += " " + a.Dest.Key.String()
+			if a.Op == OpSetWeight || a.Op == OpCreateDest {
+				s += " w" + strconv.Itoa(int(a.Dest.Weight))
+			}
+		}
+		b = append(b, s)
+	}
+	return strings.Join(b, "; ")
+}
+
+
+const (
+	svc = "TCP 10.0.0.100:80"
+	rs1 = "tcp_10.0.0.100_80__10.0.1.13_80"
+	rs2 = "tcp_10.0.0.100_80__10.0.1.14_80"
+)
+
+// TestPlanStepByStep walks a service through the classic story: start
+// from an empty kernel, one server fails, both fail (sorry server in), one
+// recovers (sorry out), an operator drains and disables, and a stranger
+// real server appears in the kernel. Each step applies the plan to a fake
+// kernel and checks that planning again gives nothing.
+func TestPlanStepByStep(t *testing.T) {
+	for _, mode := range []string{"quiescent", "remove"} {
+		t.Run(mode, func(t *testing.T) {
+			cfg := planConfig(t, mode)
+			f := lvs.NewFake(lvs.Table{Services: []lvs.Service{{Key: lvs.AddrKey(lvs.TCP, mustAddr("10.0.0.101"), 80), Scheduler: "rr"}}})
+			st := State{Health: map[string]Health{}, Overrides: map[string]Override{}, SorryActive: map[string]bool{}, Act: true}
+			down1 := "set-weight " + svc + " 10.0.1.13:80 w0"
+			down2 := "set-weight " + svc + " 10.0.1.14:80 w0"
+			up1 := "set-weight " + svc + " 10.0.1.13:80 w3"
+			if mode == "remove" {
+				down1 = "delete-dest " + svc + " 10.0.1.13:80"
+				down2 = "delete-dest " + svc + " 10.0.1.14:80"
+				up1 = "create-dest " + svc + " 10.0.1.13:80 w3"
+			}
+			steps := []struct {
+				name   string
+				change func()
+				want   string
+				sorry  bool
+			}{
+				{"empty kernel: create all", func() {},
+					"create-service " + svc + "; create-dest " + svc + " 10.0.1.13:80 w3; create-dest " + svc + " 10.0.1.14:80 w2", false},
+				{"rs1 fails", func() { st.Health[rs1] = Down }, down1, false},
+				{"rs2 fails too: sorry server in", func() { st.Health[rs2] = Down }, down2 + "; create-dest " + svc + " 127.0.0.1:80 w1", true},
+				{"rs1 recovers: sorry server out", func() { st.Health[rs1] = Up }, up1 + "; delete-dest " + svc + " 127.0.0.1:80", false},
+				{"rs2 recovers", func() { st.Health[rs2] = Up }, strings.NewReplacer("13", "14", "w3", "w2").Replace(up1), false},
+				{"drain rs1", func() { st.Overrides[rs1] = Drain }, "set-weight " + svc + " 10.0.1.13:80 w0", false},
+				{"disable rs1", func() { st.Overrides[rs1] = Disable }, "delete-dest " + svc + " 10.0.1.13:80", false},
+				{"enable rs1", func() { delete(st.Overrides, rs1) }, "create-dest " + svc + " 10.0.1.13:80 w3", false},
+				{"a stranger in the kernel is removed", func() {
+					f.CreateDest(t.Context(), lvs.AddrKey(lvs.TCP, mustAddr("10.0.0.100"), 80), lvs.Dest{Key: lvs.DestKey{Addr: mustAddr("10.0.9.9"), Port: 80}, Weight: 1})
+				}, "delete-dest " + svc + " 10.0.9.9:80", false},
+				{"someone changes a weight and a scheduler by hand", func() {
+					f.SetWeight(t.Context(), lvs.AddrKey(lvs.TCP, mustAddr("10.0.0.100"), 80), lvs.DestKey{Addr: mustAddr("10.0.1.14"), Port: 80}, 9)
+					f.UpdateService(t.Context(), lvs.Service{Key: lvs.AddrKey(lvs.TCP, mustAddr("10.0.0.100"), 80), Scheduler: "rr"})
+				}, "update-service " + svc + "; set-weight " + svc + " 10.0.1.14:80 w2", false},
+			}
+			for _, step := range steps {
+				step.change()
+				tab, _ := f.Table(t.Context())
+				res := Plan(cfg, tab, st)
+				if got := ops(res.Actions); got != step.want {
+					t.Fatalf("%s:\n got  %s\n want %s", step.name, got, step.want)
+				}
+				if res.SorryActive["tcp_10.0.0.100_80"] != step.sorry {
+					t.Fatalf("%s: sorry active = %v", step.name, !step.sorry)
+				}
+				apply(t, f, res.Actions)
+				st.SorryActive = res.SorryActive
+				tab, _ = f.Table(t.Context())
+				if again := Plan(cfg, tab, st); len(again.Actions) != 0 {
+					t.Fatalf("%s: not converged, then %s", step.name, ops(again.Actions))
+				}
+			}
+			// The unmanaged service was never touched.
+			tab, _ := f.Table(t.Context())
+			if s := tab.Service(lvs.AddrKey(lvs.TCP, mustAddr("10.0.0.101"), 80)); s == nil || s.Scheduler != "rr" || len(s.Dests) != 0 {
+				t.Errorf("unmanaged service changed: %+v", s)
+			}
+		})
+	}
+}
+
+func TestPlanThresholdsRestoredAndWeightsExact(t *testing.T) {
+	cfg := planConfig(t, "quiescent")
+	f := lvs.NewFake(lvs.Table{})
+	st := State{Act: true}
+	r := Plan(cfg, lvs.Table{}, st)
+	apply(t, f, r.Actions)
+	k := lvs.AddrKey(lvs.TCP, mustAddr("10.0.0.100"), 80)
+	f.UpdateDest(t.Context(), k, lvs.Dest{Key: lvs.DestKey{Addr: mustAddr("10.0.1.14"), Port: 80}, Forward: lvs.NAT, Weight: 0})
+	tab, _ := f.Table(t.Context())
+	got := ops(Plan(cfg, tab, st).Actions)
+	if got != "update-dest "+svc+" 10.0.1.14:80" {
+		t.Fatalf("got %s", got)
+	}
+	apply(t, f, Plan(cfg, tab, st).Actions)
+	tab, _ = f.Table(t.Context())
+	d := tab.Service(k).Dest(lvs.DestKey{Addr: mustAddr("10.0.1.14"), Port: 80})
+	if d.Weight != 2 || d.Forward != lvs.DR || d.UpperThreshold != 100 {
+		t.Errorf("restored dest = %+v", d)
+	}
+}
+
+func TestPlanStartupPolicyAndRole(t *testing.T) {
+	cfg := planConfig(t, "quiescent")
+	tab := lvs.Table{}
+	if got := ops(Plan(cfg, tab, State{Act: false}).Actions); got != "" {
+		t.Errorf("a node that must not act planned %s", got)
+	}
+	cfg.VirtualServices[0].Startup = "down"
+	got := ops(Plan(cfg, tab, State{Act: true}).Actions)
+	want := "create-service " + svc + "; create-dest " + svc + " 10.0.1.13:80 w0; create-dest " + svc + " 10.0.1.14:80 w0; create-dest " + svc + " 127.0.0.1:80 w1"
+	if got != want {
+		t.Errorf("startup down:\n got  %s\n want %s", got, want)
+	}
+}
+
+func TestPlanQuorumHysteresis(t *testing.T) {
+	cfg := planConfig(t, "quiescent")
+	vs := &cfg.VirtualServices[0]
+	vs.Quorum, vs.Hysteresis = 3, 1 // weights 3 and 2: in below 2, out at 4 or more
+	tests := []struct {
+		h1, h2 Health
+		was    bool
+		want   bool
+	}{
+		{Up, Up, false, false},    // live 5
+		{Down, Up, false, false},  // live 2: not below q-h = 2
+		{Up, Down, false, false},  // live 3
+		{Down, Down, false, true}, // live 0
+		{Down, Up, true, true},    // live 2: still below q+h = 4
+		{Up, Down, true, true},    // live 3: still below 4
+		{Up, Up, true, false},     // live 5
+	}
+	for _, tc := range tests {
+		st := State{Act: true, Health: map[string]Health{rs1: tc.h1, rs2: tc.h2}, SorryActive: map[string]bool{"tcp_10.0.0.100_80": tc.was}}
+		if got := Plan(cfg, lvs.Table{}, st).SorryActive["tcp_10.0.0.100_80"]; got != tc.want {
+			t.Errorf("%v %v was %v: sorry %v, want %v", tc.h1, tc.h2, tc.was, got, tc.want)
+		}
+	}
+}
+
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
