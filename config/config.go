@@ -181,6 +181,9 @@ type Check struct {
 	Timeout  Duration `yaml:"timeout"`
 	Rise     int      `yaml:"rise"`
 	Fall     int      `yaml:"fall"`
+	// Retries are extra attempts within one check before it counts as
+	// failed, each with the full timeout.
+	Retries int `yaml:"retries"`
 	// Address and Port override where the check connects (default: the
 	// real server's own address and port).
 	Address string `yaml:"address"`
@@ -670,6 +673,9 @@ func (v *validator) check(p string, c *Check) {
 	}
 	if c.Fall < 1 || c.Fall > 100 {
 		v.errf(p+".fall", "fall %d is out of range 1-100", c.Fall)
+	}
+	if c.Retries < 0 || c.Retries > 10 {
+		v.errf(p+".retries", "retries %d is out of range 0-10", c.Retries)
 	}
 	if c.Port < 0 || c.Port > 65535 {
 		v.errf(p+".port", "port %d is out of range 0-65535", c.Port)

@@ -1,0 +1,310 @@
+// Package checker is lvsmon's embedded health checker and reconciler:
+// what ldirectord and keepalived's checkers do, in process. Every real
+// server's checks run on their own schedule in their own goroutine (a
+// hanging server delays nobody else), rise and fall thresholds turn
+// results into up and down, and a single reconciler goroutine turns the
+// config, the health and the operators' overrides into the least set of
+// IPVS writes (quiescent or remove, sorry server, restored weights).
+package checker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"reflect"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/lvsmon/lvsmon/config"
+	"github.com/lvsmon/lvsmon/events"
+	"github.com/lvsmon/lvsmon/lvs"
+)
+
+// ProbeFunc checks one real server once (with the check's retries) and
+// returns nil when it is healthy, or why not. It must return by the
+// deadline of ctx.
+type ProbeFunc func(ctx context.Context, vs *config.VirtualService, r *config.RealServer) error
+
+// ServerStatus is what the checker shows of one real server.
+type ServerStatus struct {
+	ID         string        `json:"id"`
+	Health     string        `json:"health"`
+	Since      time.Time     `json:"since,omitzero"`
+	LastTime   time.Time     `json:"last_check,omitzero"`
+	LastOK     bool          `json:"last_ok"`
+	LastMsg    string        `json:"last_message,omitempty"`
+	LastDur    time.Duration `json:"last_duration_ns"`
+	Successes  uint64        `json:"successes"`
+	Failures   uint64        `json:"failures"`
+	Stalled    bool          `json:"stalled"`
+	CheckType  string        `json:"check_type"`
+	IntervalNS time.Duration `json:"interval_ns"`
+}
+
+type serverState struct {
+	ServerStatus
+	health  Health
+	okRun   int
+	failRun int
+	rise    int
+	fall    int
+	timeout time.Duration
+	started time.Time
+}
+
+// worker is one server's check loop.
+type worker struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	vs     config.VirtualService // the config it runs with
+	r      config.RealServer
+}
+
+// Checker schedules the checks and keeps the health.
+type Checker struct {
+	probe    ProbeFunc
+	ev       *events.Log
+	log      *slog.Logger
+	onChange func() // a server changed between up and down
+
+	mu      sync.Mutex
+	ctx     context.Context
+	state   map[string]*serverState
+	workers map[string]*worker
+}
+
+// New returns a checker; call Run, then Apply with each config.
+func New(probe ProbeFunc, ev *events.Log, log *slog.Logger, onChange func()) *Checker {
+	if onChange == nil {
+		onChange = func() {}
+	}
+	return &Checker{probe: probe, ev: ev, log: log, onChange: onChange, state: map[string]*serverState{}, workers: map[string]*worker{}}
+}
+
+// Run runs the watchdog until ctx ends, then stops every check loop.
+// Apply may be called before or after Run starts.
+func (c *Checker) Run(ctx context.Context) {
+	c.mu.Lock()
+	c.ctx = ctx
+	c.mu.Unlock()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			c.mu.Lock()
+			ws := c.workers
+			c.workers = map[string]*worker{}
+			c.mu.Unlock()
+			for _, w := range ws {
+				w.cancel()
+				<-w.done
+			}
+			return
+		case now := <-t.C:
+			c.watchdog(now)
+		}
+	}
+}
+
+// watchdog flags checks that have not reported for three intervals plus
+// their timeout: a check loop that froze is said, not silent.
+func (c *Checker) watchdog(now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, st := range c.state {
+		if _, running := c.workers[id]; !running {
+			continue
+		}
+		last := st.LastTime
+		if last.IsZero() {
+			last = st.started
+		}
+		limit := 3*st.IntervalNS + st.timeout + time.Second
+		stalled := now.Sub(last) > limit
+		if stalled && !st.Stalled {
+			c.log.Error("a health check has stopped reporting", "server", id, "last_report", last, "limit", limit)
+		}
+		st.Stalled = stalled
+	}
+}
+
+// Apply starts, stops and restarts check loops to match cfg. A server
+// whose check did not change keeps its loop and its health; one whose
+// check changed keeps its health (a reload must not flap weights) and
+// restarts its loop.
+func (c *Checker) Apply(cfg *config.Config) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	want := map[string]bool{}
+	for i := range cfg.VirtualServices {
+		vs := cfg.VirtualServices[i]
+		if vs.Check == nil {
+			continue
+		}
+		for _, r := range vs.Reals {
+			id := lvs.DestID(vs.Key, r.Key)
+			want[id] = true
+			if w, ok := c.workers[id]; ok {
+				if reflect.DeepEqual(*w.vs.Check, *vs.Check) && w.vs.Key == vs.Key && w.r.Key == r.Key {
+					continue
+				}
+				w.cancel()
+				delete(c.workers, id)
+			}
+			st := c.state[id]
+			if st == nil {
+				st = &serverState{ServerStatus: ServerStatus{ID: id, Health: Unknown.String()}}
+				c.state[id] = st
+			}
+			st.CheckType, st.IntervalNS, st.timeout = vs.Check.Type, vs.Check.Interval.D(), vs.Check.Timeout.D()
+			st.rise, st.fall, st.started = vs.Check.Rise, vs.Check.Fall, time.Now()
+			c.start(id, vs, r)
+		}
+	}
+	for id, w := range c.workers {
+		if !want[id] {
+			w.cancel()
+			delete(c.workers, id)
+			delete(c.state, id)
+		}
+	}
+	for id := range c.state {
+		if !want[id] {
+			delete(c.state, id)
+		}
+	}
+}
+
+// start launches one loop; c.mu is held.
+func (c *Checker) start(id string, vs config.VirtualService, r config.RealServer) {
+	parent := c.ctx
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, cancel := context.WithCancel(parent)
+	w := &worker{cancel: cancel, done: make(chan struct{}), vs: vs, r: r}
+	c.workers[id] = w
+	go func() {
+		defer close(w.done)
+		c.loop(ctx, id, &w.vs, &w.r)
+	}()
+}
+
+// loop checks one server every interval. The first check waits a random
+// part of the interval, so a thousand servers configured at once do not
+// all connect in the same millisecond.
+func (c *Checker) loop(ctx context.Context, id string, vs *config.VirtualService, r *config.RealServer) {
+	interval, timeout := vs.Check.Interval.D(), vs.Check.Timeout.D()
+	wait := time.Duration(rand.Int64N(int64(interval)))
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		start := time.Now()
+		pctx, cancel := context.WithTimeout(ctx, timeout*time.Duration(1+max(0, vs.Check.Retries)))
+		err := c.probe(pctx, vs, r)
+		cancel()
+		if ctx.Err() != nil {
+			return // stopped mid-check: the result means nothing
+		}
+		c.report(id, vs, r, start, time.Since(start), err)
+		next := interval - time.Since(start)
+		if next < 0 {
+			next = 0 // the check took longer than the interval: go again now
+		}
+		t.Reset(next)
+	}
+}
+
+// report records a result and applies rise and fall.
+func (c *Checker) report(id string, vs *config.VirtualService, r *config.RealServer, at time.Time, d time.Duration, err error) {
+	c.mu.Lock()
+	st := c.state[id]
+	if st == nil || c.workers[id] == nil {
+		c.mu.Unlock()
+		return
+	}
+	st.LastTime, st.LastDur, st.LastOK, st.Stalled = at, d, err == nil, false
+	if err == nil {
+		st.Successes++
+		st.okRun++
+		st.failRun = 0
+		st.LastMsg = ""
+	} else {
+		st.Failures++
+		st.failRun++
+		st.okRun = 0
+		st.LastMsg = err.Error()
+	}
+	prev := st.health
+	switch {
+	case prev != Up && st.okRun >= st.rise:
+		st.health = Up
+	case prev != Down && st.failRun >= st.fall:
+		st.health = Down
+	}
+	changed := st.health != prev
+	if changed {
+		st.Since = at
+		st.Health = st.health.String()
+	}
+	msg := st.LastMsg
+	c.mu.Unlock()
+	if !changed {
+		return
+	}
+	name := vs.Name
+	if name == "" {
+		name = vs.Key.String()
+	}
+	var e events.Event
+	switch {
+	case st.health == Down:
+		c.log.Warn("real server down", "service", name, "server", r.Key.String(), "reason", msg)
+		e = events.Event{Kind: events.ServerDown, Message: fmt.Sprintf("%s: %s is down: %s", name, r.Key, msg)}
+	case prev == Down || !vs.AssumeUp():
+		c.log.Info("real server up", "service", name, "server", r.Key.String())
+		e = events.Event{Kind: events.ServerUp, Message: fmt.Sprintf("%s: %s is up", name, r.Key)}
+	default:
+		// Unknown -> up with startup: up changes nothing in the kernel.
+		c.onChange()
+		return
+	}
+	e.Service, e.Server = vs.Key.ID(), id
+	if c.ev != nil {
+		if _, err := c.ev.Append(e); err != nil {
+			c.log.Error("writing an event failed", "err", err)
+		}
+	}
+	c.onChange()
+}
+
+// Health returns every checked server's health by id.
+func (c *Checker) Health() map[string]Health {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]Health, len(c.state))
+	for id, st := range c.state {
+		out[id] = st.health
+	}
+	return out
+}
+
+// Status returns every checked server's status, sorted by id.
+func (c *Checker) Status() []ServerStatus {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]ServerStatus, 0, len(c.state))
+	for _, st := range c.state {
+		out = append(out, st.ServerStatus)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}

@@ -1,0 +1,189 @@
+package checker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lvsmon/lvsmon/config"
+	"github.com/lvsmon/lvsmon/events"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// scripted is a probe whose answer per server the test sets.
+type scripted struct {
+	mu    sync.Mutex
+	fail  map[string]error // by real server address
+	hang  map[string]bool
+	calls map[string]int
+}
+
+func newScripted() *scripted {
+	return &scripted{fail: map[string]error{}, hang: map[string]bool{}, calls: map[string]int{}}
+}
+
+func (s *scripted) probe(ctx context.Context, vs *config.VirtualService, r *config.RealServer) error {
+	a := r.Key.Addr.String()
+	s.mu.Lock()
+	s.calls[a]++
+	err, hang := s.fail[a], s.hang[a]
+	s.mu.Unlock()
+	if hang {
+		<-ctx.Done()
+		return fmt.Errorf("tcp: %w", ctx.Err())
+	}
+	return err
+}
+
+func (s *scripted) set(addr string, err error) {
+	s.mu.Lock()
+	s.fail[addr] = err
+	s.mu.Unlock()
+}
+
+func (s *scripted) count(addr string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[addr]
+}
+
+func checkConfig(t *testing.T, n int, rise, fall int) *config.Config {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "virtual_services:\n  - name: web\n    address: 10.0.0.100\n    port: 80\n    check: {type: tcp, interval: 100ms, timeout: 300ms, rise: %d, fall: %d}\n    real_servers:\n", rise, fall)
+	for i := range n {
+		fmt.Fprintf(&b, "      - {address: 10.0.%d.%d}\n", 1+i/250, 1+i%250)
+	}
+	c, err := config.Parse("c.yaml", []byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// waitFor polls cond; the bound is for correctness (the thing must
+// happen), not a speed assertion.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("never happened: %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestRiseFallAndEvents(t *testing.T) {
+	p := newScripted()
+	ev, _ := events.Open(t.TempDir(), 100, quiet)
+	var changes atomic.Int32
+	c := New(p.probe, ev, quiet, func() { changes.Add(1) })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.Run(ctx)
+	c.Apply(checkConfig(t, 2, 2, 3))
+	id1, id2 := "tcp_10.0.0.100_80__10.0.1.1_80", "tcp_10.0.0.100_80__10.0.1.2_80"
+	health := func(id string) Health { return c.Health()[id] }
+	waitFor(t, "both servers up after rise 2", func() bool { return health(id1) == Up && health(id2) == Up })
+	if n := len(ev.Query(events.Filter{})); n != 0 {
+		t.Errorf("unknown -> up with startup up wrote %d events", n)
+	}
+	p.set("10.0.1.1", errors.New("tcp: connect 10.0.1.1:80: connection refused"))
+	waitFor(t, "rs1 down after fall 3", func() bool { return health(id1) == Down })
+	var st ServerStatus
+	for _, s := range c.Status() {
+		if s.ID == id1 {
+			st = s
+		}
+	}
+	if st.Failures < 3 || st.LastOK || !strings.Contains(st.LastMsg, "connection refused") || st.Health != "down" || st.CheckType != "tcp" {
+		t.Errorf("status = %+v", st)
+	}
+	p.set("10.0.1.1", nil)
+	waitFor(t, "rs1 up again after rise 2", func() bool { return health(id1) == Up })
+	evs := ev.Query(events.Filter{Server: id1})
+	if len(evs) != 2 || evs[0].Kind != events.ServerDown || !strings.Contains(evs[0].Message, "connection refused") || evs[1].Kind != events.ServerUp {
+		t.Errorf("events = %+v", evs)
+	}
+	if health(id2) != Up || changes.Load() < 2 {
+		t.Errorf("rs2 %v, changes %d", health(id2), changes.Load())
+	}
+}
+
+// TestHangingServersDelayNobody: 200 servers that never answer (each
+// check runs to its timeout) beside one healthy server, which is still
+// checked every interval.
+func TestHangingServersDelayNobody(t *testing.T) {
+	p := newScripted()
+	cfg := checkConfig(t, 201, 1, 1)
+	for _, r := range cfg.VirtualServices[0].Reals[1:] {
+		p.hang[r.Key.Addr.String()] = true
+	}
+	c := New(p.probe, nil, quiet, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.Run(ctx)
+	c.Apply(cfg)
+	healthy := cfg.VirtualServices[0].Reals[0].Key.Addr.String()
+	// In the time one hanging check takes (300 ms), the healthy server
+	// is checked about three times (every 100 ms).
+	waitFor(t, "the healthy server checked 5 times", func() bool { return p.count(healthy) >= 5 })
+	if h := c.Health()["tcp_10.0.0.100_80__10.0.1.1_80"]; h != Up {
+		t.Errorf("healthy server is %v", h)
+	}
+}
+
+func TestWatchdogFlagsAFrozenCheck(t *testing.T) {
+	c := New(func(ctx context.Context, vs *config.VirtualService, r *config.RealServer) error {
+		select {} // a probe that ignores its context: a frozen check loop
+	}, nil, quiet, nil)
+	c.Apply(checkConfig(t, 1, 1, 1))
+	id := "tcp_10.0.0.100_80__10.0.1.1_80"
+	c.watchdog(time.Now())
+	if c.Status()[0].Stalled {
+		t.Fatal("stalled at once")
+	}
+	c.watchdog(time.Now().Add(3 * time.Second)) // > 3 × 100ms + 300ms + 1s
+	if st := c.Status()[0]; !st.Stalled || st.ID != id {
+		t.Errorf("status = %+v", st)
+	}
+}
+
+func TestApplyKeepsHealthAcrossReloads(t *testing.T) {
+	p := newScripted()
+	p.set("10.0.1.1", errors.New("down"))
+	c := New(p.probe, nil, quiet, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.Run(ctx)
+	cfg := checkConfig(t, 2, 1, 1)
+	c.Apply(cfg)
+	id1, id2 := "tcp_10.0.0.100_80__10.0.1.1_80", "tcp_10.0.0.100_80__10.0.1.2_80"
+	waitFor(t, "first results", func() bool { h := c.Health(); return h[id1] == Down && h[id2] == Up })
+	// A reload that changes the check keeps the health: no flap to unknown.
+	cfg2 := checkConfig(t, 2, 1, 1)
+	cfg2.VirtualServices[0].Check.Interval = config.Duration(200 * time.Millisecond)
+	c.Apply(cfg2)
+	if h := c.Health(); h[id1] != Down || h[id2] != Up {
+		t.Errorf("health after reload = %v", h)
+	}
+	// Removing a server stops its checks and forgets it.
+	c.Apply(checkConfig(t, 1, 1, 1))
+	if _, ok := c.Health()[id2]; ok {
+		t.Error("a removed server is still checked")
+	}
+	n := p.count("10.0.1.2")
+	time.Sleep(300 * time.Millisecond)
+	if p.count("10.0.1.2") > n+1 {
+		t.Error("checks of a removed server go on")
+	}
+}
