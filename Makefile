@@ -10,7 +10,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
 LDFLAGS := -X main.version=$(VERSION)
 VMEXEC := $(CURDIR)/test/vm/vmexec.sh
 
-.PHONY: all build demo test test-unit test-kernel fuzz bench lint clean deps-build deps-test
+.PHONY: all build demo test test-unit test-kernel fuzz bench lint clean deps-build deps-test deps-bench
 
 all: build
 
@@ -19,6 +19,9 @@ deps-build:
 
 deps-test:
 	@scripts/deps.sh test
+
+deps-bench:
+	@scripts/deps.sh bench
 
 build: deps-build
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/lvsmon ./cmd/lvsmon
@@ -53,9 +56,10 @@ fuzz: deps-build
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./config/
 
 ## bench: Go benchmarks, then the measurements against the anchor tools
-bench: deps-test
+bench: deps-test deps-bench
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./bench/graphs
+	$(GO) run ./bench/scrape
 
 clean:
 	rm -rf bin

@@ -1,10 +1,10 @@
 package checker
 
 import (
-	"strings"
-	"testing"
 	"net/netip"
 	"strconv"
+	"strings"
+	"testing"
 
 	"github.com/lvsmon/lvsmon/config"
 	"github.com/lvsmon/lvsmon/lvs"
@@ -61,7 +61,6 @@ func ops(acts []Action) string {
 	}
 	return strings.Join(b, "; ")
 }
-
 
 const (
 	svc = "TCP 10.0.0.100:80"

@@ -376,14 +376,14 @@ type svcView struct {
 }
 
 // realView is one real server of a service: in the kernel, in the
-// config, or both.
+// config, or both. Its labels are written from key when needed: a big
+// table has tens of thousands of real servers, and label strings kept for
+// each would be most of the exporter's memory.
 type realView struct {
 	key        lvs.DestKey
 	d          *lvs.Dest // nil when only configured
 	configured bool
 	cfgWeight  int32
-	addr, port string
-	text       string // `,real_address="…",real_port="…",`
 }
 
 // nodeBackend is one node_exporter backend row. node_exporter sums real
@@ -433,6 +433,9 @@ func (m *Metrics) view() *view {
 	if v := m.cur; v != nil && v.snap == snap && v.cfg == cfg {
 		return v
 	}
+	// Let the old view (and the snapshot it holds) go before building the
+	// new one: scrapes still writing it keep their own reference.
+	m.cur = nil
 	v := buildView(snap, cfg, m.index(cfg))
 	m.cur = v
 	m.builds++
@@ -525,7 +528,7 @@ func (sv *svcView) addMissingReals(vs *config.VirtualService) {
 	}
 }
 
-// finish renders the service's and its real servers' labels.
+// finish renders the service's labels.
 func (sv *svcView) finish(vs *config.VirtualService, ports *portNames) {
 	k := sv.key
 	var addr, fwmark, name, port, proto string
@@ -549,16 +552,17 @@ func (sv *svcView) finish(vs *config.VirtualService, ports *portNames) {
 	}
 	sv.open = string(b)
 	sv.close = string(appendLabel(nil, "service", sv.values[5])) + "}"
-	for j := range sv.reals {
-		r := &sv.reals[j]
-		r.addr, r.port = r.key.Addr.String(), ports.get(r.key.Port)
-		b = append(b[:0], ',')
-		b = appendLabel(b, "real_address", r.addr)
-		b = append(b, ',')
-		b = appendLabel(b, "real_port", r.port)
-		b = append(b, ',')
-		r.text = string(b)
-	}
+}
+
+// appendRealLabels appends `,real_address="…",real_port="…",`: the real
+// server's labels between its service's. Addresses and ports need no
+// escaping.
+func appendRealLabels(b []byte, k lvs.DestKey) []byte {
+	b = append(b, `,real_address="`...)
+	b = k.Addr.AppendTo(b)
+	b = append(b, `",real_port="`...)
+	b = strconv.AppendUint(b, uint64(k.Port), 10)
+	return append(b, `",`...)
 }
 
 // buildNode computes node_exporter's backend rows: its labels, and sums
@@ -664,7 +668,8 @@ func (v *view) collect(fams []*family, ch chan<- prometheus.Metric) {
 				for j := range s.reals {
 					r := &s.reals[j]
 					if val, ok := f.real(r); ok {
-						send(f, val, s.values[0], s.values[1], s.values[2], s.values[3], s.values[4], r.addr, r.port, s.values[5])
+						send(f, val, s.values[0], s.values[1], s.values[2], s.values[3], s.values[4],
+							r.key.Addr.String(), strconv.Itoa(int(r.key.Port)), s.values[5])
 					}
 				}
 			}
@@ -705,7 +710,7 @@ func (v *view) writeText(fams []*family, w io.Writer) error {
 				for j := range s.reals {
 					r := &s.reals[j]
 					if val, ok := f.real(r); ok {
-						tw.series(f, s.open, r.text, s.close, val)
+						tw.real(f, s.open, r.key, s.close, val)
 					}
 				}
 			}
@@ -734,6 +739,25 @@ type textWriter struct {
 func (t *textWriter) family(f *family) { t.pending = f }
 
 func (t *textWriter) series(f *family, a, b, c string, val float64) {
+	t.header()
+	t.buf = append(t.buf, f.name...)
+	t.buf = append(t.buf, a...)
+	t.buf = append(t.buf, b...)
+	t.buf = append(t.buf, c...)
+	t.value(val)
+}
+
+// real writes a real server's series: its service's labels around its own.
+func (t *textWriter) real(f *family, open string, k lvs.DestKey, close string, val float64) {
+	t.header()
+	t.buf = append(t.buf, f.name...)
+	t.buf = append(t.buf, open...)
+	t.buf = appendRealLabels(t.buf, k)
+	t.buf = append(t.buf, close...)
+	t.value(val)
+}
+
+func (t *textWriter) header() {
 	if t.pending != nil {
 		p := t.pending
 		t.pending = nil
@@ -749,10 +773,9 @@ func (t *textWriter) series(f *family, a, b, c string, val float64) {
 			t.buf = append(t.buf, " gauge\n"...)
 		}
 	}
-	t.buf = append(t.buf, f.name...)
-	t.buf = append(t.buf, a...)
-	t.buf = append(t.buf, b...)
-	t.buf = append(t.buf, c...)
+}
+
+func (t *textWriter) value(val float64) {
 	t.buf = append(t.buf, ' ')
 	t.buf = appendValue(t.buf, val)
 	t.buf = append(t.buf, '\n')

@@ -4,6 +4,7 @@
 #
 #   scripts/deps.sh build   Go toolchain check and Go modules
 #   scripts/deps.sh test    + Debian packages the tests use (qemu, busybox, ...)
+#   scripts/deps.sh bench   + what make bench compares lvsmon with (node_exporter)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 what=${1:-build}
@@ -28,9 +29,13 @@ fi
 pkgs=(gcc pkg-config librrd-dev)
 case $what in
 build) ;;
-test) pkgs+=(qemu-system-x86 busybox-static kmod cpio iproute2 ipvsadm file rrdtool rrdcached) ;;
+test) pkgs+=(qemu-system-x86 busybox-static kmod cpio iproute2 ipvsadm file rrdtool rrdcached
+	# promtool and a real Prometheus for the exporter's and the rules' tests;
+	# docker-compose validates docker-compose.yml (no Docker engine needed).
+	prometheus docker-compose) ;;
+bench) pkgs+=(prometheus-node-exporter) ;;
 *)
-	echo "deps: unknown purpose $what (build or test)" >&2
+	echo "deps: unknown purpose $what (build, test or bench)" >&2
 	exit 2
 	;;
 esac
