@@ -59,6 +59,9 @@ var (
 type MetricsOptions struct {
 	// Version is reported by lvsmon_build_info.
 	Version string
+	// Extra collectors of other parts of lvsmon (the RRD store, the
+	// checker), gathered on every scrape beside the self-metrics.
+	Extra []prometheus.Collector
 }
 
 // Metrics exports a Collector's snapshots for Prometheus. It is safe for
@@ -920,6 +923,7 @@ func MetricsHandler(c *Collector, cfg func() *config.Config, opts MetricsOptions
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	reg.MustRegister(opts.Extra...)
 	return NewMetrics(c, cfg, opts).Handler(reg, log)
 }
 

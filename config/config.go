@@ -12,6 +12,7 @@ package config
 
 import (
 	"bytes"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"net/netip"
 	"os"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +42,7 @@ type Config struct {
 	IPVS            IPVS             `yaml:"ipvs"`
 	Graphs          Graphs           `yaml:"graphs"`
 	Metrics         Metrics          `yaml:"metrics"`
+	Web             Web              `yaml:"web"`
 	VirtualServices []VirtualService `yaml:"virtual_services"`
 
 	// File is the path the config was read from ("" when built in code).
@@ -93,6 +96,36 @@ type Metrics struct {
 	// names and labels, so dashboards and alerts written for node_exporter
 	// keep working after a switch to lvsmon.
 	NodeExporterCompatible bool `yaml:"node_exporter_compatible"`
+}
+
+// Web configures the HTTP interface's write API.
+type Web struct {
+	// APITokenFile holds the bearer token that the write API (drain,
+	// disable, enable, reload) requires. Without a token those calls are
+	// refused: reading is open, changing the director is not.
+	APITokenFile string `yaml:"api_token_file"`
+	// APIToken is the token itself, for tests and demos; prefer the file,
+	// which keeps the secret out of the config.
+	APIToken string `yaml:"api_token"`
+}
+
+// Token returns the write API's token ("" when none is configured).
+func (w Web) Token() (string, error) {
+	if w.APIToken != "" {
+		return w.APIToken, nil
+	}
+	if w.APITokenFile == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(w.APITokenFile)
+	if err != nil {
+		return "", fmt.Errorf("web.api_token_file: %w", err)
+	}
+	t := strings.TrimSpace(string(b))
+	if t == "" {
+		return "", fmt.Errorf("web.api_token_file: %s is empty", w.APITokenFile)
+	}
+	return t, nil
 }
 
 // Backends lvsmon knows.
@@ -172,10 +205,21 @@ func (r *RealServer) ConfiguredWeight() int32 {
 	return int32(*r.Weight)
 }
 
-// Check is how a service's real servers are health-checked.
+// Check is how a service's real servers are health-checked. The keys
+// each type reads are listed in check.go (CheckKeys); a type-specific key
+// on a check of another type is an error, because it would silently do
+// nothing.
 type Check struct {
-	Type     string   `yaml:"type"`
-	Path     string   `yaml:"path"`
+	Type string `yaml:"type"`
+	Path string `yaml:"path"`
+	// Expect is what a healthy answer looks like. For http and https it
+	// is a regular expression searched in the body; for udp in the reply
+	// datagram; for simpletcp in what the server sends back; for smtp,
+	// ftp, pop3 and imap in the greeting banner. For dns it is a value
+	// one answer must have, as written in a zone file (192.0.2.1,
+	// "10 mail.example.org"). Empty: any well-formed answer will do.
+	// Regular expressions are Go's (RE2) and match text: \xHH is a
+	// character, so a binary reply can be matched in its ASCII bytes only.
 	Expect   string   `yaml:"expect"`
 	Interval Duration `yaml:"interval"`
 	Timeout  Duration `yaml:"timeout"`
@@ -188,6 +232,54 @@ type Check struct {
 	// real server's own address and port).
 	Address string `yaml:"address"`
 	Port    int    `yaml:"port"`
+
+	// Method is the HTTP method, GET (default) or HEAD.
+	Method string `yaml:"method"`
+	// Host is the HTTP Host header (ldirectord's virtualhost); default
+	// the address and port connected to.
+	Host string `yaml:"host"`
+	// Status lists the HTTP status codes that count as healthy, as codes
+	// and ranges: "200-299,301". Default 200-299. Redirects are not
+	// followed: a 302 is healthy only if listed.
+	Status string `yaml:"status"`
+	// TLSVerify checks the https server's certificate against the
+	// system's roots (or TLSCA) and the name in SNI or Host. Off by
+	// default, as in ldirectord: real servers are checked by address and
+	// their certificates carry the service's name.
+	TLSVerify bool `yaml:"tls_verify"`
+	// TLSCA is a PEM file of CA certificates to verify against instead
+	// of the system's roots (needs tls_verify).
+	TLSCA string `yaml:"tls_ca"`
+	// SNI is the TLS server name sent; default Host without its port.
+	SNI string `yaml:"sni"`
+	// MaxBody caps the bytes read from an http(s) body or a simpletcp
+	// answer (default 1 MiB). A longer answer fails the check: a health
+	// page that large is a fault, and a check never reads without bound.
+	MaxBody int64 `yaml:"max_body"`
+	// Send is the payload of a udp or simpletcp check. The escapes \n,
+	// \r, \t, \\ and \xHH are understood in any YAML quoting, so
+	// send: 'PING\r\n' works as well as send: "PING\r\n".
+	Send string `yaml:"send"`
+	// QueryName and QueryType are a dns check's question (type default
+	// A; one of DNSQueryTypes).
+	QueryName string `yaml:"query_name"`
+	QueryType string `yaml:"query_type"`
+	// Command is an external check's program; lvsmon runs it as
+	// "command args... VIP VPORT RIP RPORT" (ldirectord's arguments; a
+	// fwmark service passes its mark as VIP and 0 as VPORT) and its exit
+	// status decides: 0 is healthy. At the timeout the command's whole
+	// process group is killed.
+	Command string   `yaml:"command"`
+	Args    []string `yaml:"args"`
+	// EHLO is the name an smtp check greets with (default: the host name).
+	EHLO string `yaml:"ehlo"`
+
+	// Derived at load from the fields above; nil or empty when the Check
+	// was built in code, in which case the checker derives them itself.
+	ExpectRE *regexp.Regexp `yaml:"-"`
+	Statuses []StatusRange  `yaml:"-"`
+	Payload  []byte         `yaml:"-"`
+	TLSRoots *x509.CertPool `yaml:"-"`
 }
 
 // CheckTypes are the check types lvsmon knows.
@@ -378,6 +470,7 @@ func (c *Config) applyDefaults() {
 					c.Path = "/"
 				}
 			}
+			c.applyTypeDefaults()
 		}
 	}
 }
@@ -462,6 +555,13 @@ func (v *validator) config(c *Config) {
 		if _, _, err := net.SplitHostPort(r); err != nil {
 			v.errf("graphs.rrdcached", "%q: want unix:/path/to/socket or host:port", r)
 		}
+	}
+	if c.Web.APIToken != "" && c.Web.APITokenFile != "" {
+		v.errf("web.api_token", "set api_token or api_token_file, not both")
+	} else if _, err := c.Web.Token(); err != nil {
+		v.errf("web.api_token_file", "%v", err)
+	} else if t := c.Web.APIToken; t != "" && len(t) < 16 {
+		v.errf("web.api_token", "the token is too short to be a secret (at least 16 characters)")
 	}
 	if c.Listen != "" {
 		if _, _, err := splitHostPort(c.Listen); err != nil {
@@ -579,6 +679,7 @@ func (v *validator) service(p string, vs *VirtualService) {
 	}
 	if vs.Check != nil {
 		v.check(p+".check", vs.Check)
+		v.checkPort(p+".check", vs)
 	}
 	seen := map[lvs.DestKey]string{}
 	for j := range vs.Reals {
@@ -687,6 +788,9 @@ func (v *validator) check(p string, c *Check) {
 	}
 	if c.Path != "" && !strings.HasPrefix(c.Path, "/") {
 		v.errf(p+".path", "path %q must start with /", c.Path)
+	}
+	if contains(CheckTypes, c.Type) {
+		v.checkType(p, c)
 	}
 }
 

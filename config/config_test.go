@@ -162,6 +162,68 @@ func TestParseErrors(t *testing.T) {
 		{"write_every", "step: 10s\ngraphs: {write_every: 15s}\n", []string{"t.yaml:2: graphs.write_every: 15s must be a multiple of the step (10s)"}},
 		{"on_failure", "virtual_services:\n  - {address: 10.0.0.1, port: 80, on_failure: panic}\n", []string{`unknown value "panic"`}},
 		{"netmask without persistence", "virtual_services:\n  - {address: 10.0.0.1, port: 80, persistence_netmask: 24}\n", []string{"only makes sense with persistence"}},
+		{"http check fields", `virtual_services:
+  - address: 10.0.0.1
+    port: 80
+    check:
+      type: http
+      method: POST
+      status: 200-299,abc
+      expect: "(unclosed"
+      max_body: -1
+      host: "www.example.org/path"
+      retries: 11
+`, []string{
+			`t.yaml:6: virtual_services[0].check.method: unknown method "POST" (want GET or HEAD)`,
+			`t.yaml:7: virtual_services[0].check.status: "abc" is not a status code or range`,
+			`t.yaml:8: virtual_services[0].check.expect: "(unclosed" is not a regular expression: error parsing regexp: missing closing )`,
+			`t.yaml:9: virtual_services[0].check.max_body: -1 bytes is out of range 1-67108864`,
+			`t.yaml:10: virtual_services[0].check.host: "www.example.org/path" is not a Host header value`,
+			`t.yaml:11: virtual_services[0].check.retries: retries 11 is out of range 0-10`}},
+		{"HEAD has no body to match", "virtual_services:\n  - address: 10.0.0.1\n    port: 80\n    check: {type: http, method: head, expect: OK}\n", []string{
+			"t.yaml:4: virtual_services[0].check.expect: a HEAD request gets no body to match; use method: GET"}},
+		{"status out of range", "virtual_services:\n  - address: 10.0.0.1\n    port: 80\n    check: {type: http, status: 299-200}\n", []string{`"299-200" is not a range of status codes within 100-599`}},
+		{"https fields", `virtual_services:
+  - address: 10.0.0.1
+    port: 443
+    check: {type: https, sni: 10.0.0.1, tls_ca: /nonexistent/ca.pem}
+`, []string{
+			"t.yaml:4: virtual_services[0].check.sni: 10.0.0.1 is an address; SNI carries a host name",
+			"t.yaml:4: virtual_services[0].check.tls_ca: a CA file does nothing without tls_verify: true",
+			"t.yaml:4: virtual_services[0].check.tls_ca: open /nonexistent/ca.pem: no such file or directory"}},
+		{"keys another type reads", `virtual_services:
+  - address: 10.0.0.1
+    port: 80
+    check:
+      type: tcp
+      expect: OK
+      path: /
+      sni: www.example.org
+`, []string{
+			"t.yaml:6: virtual_services[0].check.expect: expect does nothing for a tcp check (it is read by http, https, udp, dns, smtp, ftp, pop3, imap, simpletcp)",
+			"t.yaml:7: virtual_services[0].check.path: path does nothing for a tcp check (it is read by http, https)",
+			"t.yaml:8: virtual_services[0].check.sni: sni does nothing for a tcp check (it is read by https)"}},
+		{"dns fields", `virtual_services:
+  - address: 10.0.0.1
+    port: 53
+    protocol: udp
+    check: {type: dns, query_type: ANY, expect: 192.0.2.1}
+  - address: 10.0.0.2
+    port: 53
+    protocol: udp
+    check: {type: dns, query_name: "www..example.org", expect: "2001:db8::1"}
+`, []string{
+			`t.yaml:5: virtual_services[0].check.query_type: unknown query type "ANY"`,
+			`t.yaml:5: virtual_services[0].check.query_name: a dns check needs the name to ask for`,
+			`t.yaml:9: virtual_services[1].check.query_name: "www..example.org" is not a domain name`,
+			`t.yaml:9: virtual_services[1].check.expect: "2001:db8::1" is not an IPv4 address, as an A record holds`}},
+		{"send escapes", "virtual_services:\n  - address: 10.0.0.1\n    port: 7\n    protocol: udp\n    check: {type: udp, send: 'PING\\q'}\n", []string{`t.yaml:5: virtual_services[0].check.send: "PING\\q": unknown escape \q`}},
+		{"external without command", "virtual_services:\n  - address: 10.0.0.1\n    port: 80\n    check: {type: external, args: [-v]}\n  - address: 10.0.0.2\n    port: 80\n    check: {type: external, command: bin/check}\n", []string{
+			"t.yaml:4: virtual_services[0].check.command: an external check needs a command",
+			`t.yaml:7: virtual_services[1].check.command: "bin/check" is relative to wherever lvsmon was started`}},
+		{"smtp ehlo", "virtual_services:\n  - address: 10.0.0.1\n    port: 25\n    check: {type: smtp, ehlo: 'two words'}\n", []string{`t.yaml:4: virtual_services[0].check.ehlo: "two words" is not a host name to greet with`}},
+		{"check port on an all-ports service", "virtual_services:\n  - address: 10.0.0.1\n    persistence: 300s\n    check: {type: http}\n    real_servers: [{address: 10.0.1.1}]\n", []string{
+			"t.yaml:4: virtual_services[0].check.port: http checks connect to a port, and the real servers of an all-ports service have none: set the check's port"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -19,6 +19,7 @@ type Status struct {
 	StepSeconds float64             `json:"step_seconds"`
 	Collector   lvs.CollectorHealth `json:"collector"`
 	RRD         any                 `json:"rrd,omitempty"`
+	Reconciler  any                 `json:"reconciler,omitempty"`
 	Totals      Counters            `json:"totals"`
 	// Graphs are the director's graph URLs: range -> graph -> URL.
 	Graphs   map[string]map[string]string `json:"graphs,omitempty"`
@@ -45,6 +46,7 @@ type ServiceStatus struct {
 	Configured         bool                         `json:"configured"`
 	Managed            bool                         `json:"managed"`
 	InKernel           bool                         `json:"in_kernel"`
+	SorryActive        bool                         `json:"sorry_active"`
 	ActiveConns        uint64                       `json:"active_conns"`
 	InactiveConns      uint64                       `json:"inactive_conns"`
 	Stats              Counters                     `json:"stats"`
@@ -63,6 +65,9 @@ type RealServerStatus struct {
 	Sorry            bool                         `json:"sorry_server,omitempty"`
 	Configured       bool                         `json:"configured"`
 	InKernel         bool                         `json:"in_kernel"`
+	Health           string                       `json:"health,omitempty"` // up, down, unknown; empty without a check
+	Check            any                          `json:"check,omitempty"`  // the checker\'s last result and counts
+	Override         any                          `json:"override,omitempty"`
 	ActiveConns      uint32                       `json:"active_conns"`
 	InactiveConns    uint32                       `json:"inactive_conns"`
 	PersistentConns  uint32                       `json:"persistent_conns"`

@@ -34,6 +34,14 @@ type Source struct {
 	Graphs Grapher
 	// Events is the event log; nil when there is none.
 	Events *events.Log
+	// Control is the write API's target; nil: no write API.
+	Control Control
+	// Servers gives the checker's view by real-server id; nil: no checker.
+	Servers func() map[string]ServerInfo
+	// SorryActive reports whether a service's sorry server is in use.
+	SorryActive func(serviceID string) bool
+	// Reconciler reports the reconciler's counters for the status API.
+	Reconciler func() any
 	// RRD reports the RRD store's health (files, errors, failing files)
 	// for the status API; nil when graphs are off.
 	RRD func() any
@@ -71,6 +79,7 @@ func New(src Source, log *slog.Logger) *Server {
 		s.engine.GET("/metrics", gin.WrapH(src.Metrics))
 	}
 	s.graphRoutes()
+	s.controlRoutes()
 	return s
 }
 
@@ -147,6 +156,24 @@ func (s *Server) status() Status {
 	st := buildStatus(s.src.Config(), s.src.Snapshot(), s.src.Health(), s.src.Version, s.graphURLs)
 	if s.src.RRD != nil {
 		st.RRD = s.src.RRD()
+	}
+	if s.src.Reconciler != nil {
+		st.Reconciler = s.src.Reconciler()
+	}
+	var info map[string]ServerInfo
+	if s.src.Servers != nil {
+		info = s.src.Servers()
+	}
+	for i := range st.Services {
+		ss := &st.Services[i]
+		if s.src.SorryActive != nil {
+			ss.SorryActive = s.src.SorryActive(ss.ID)
+		}
+		for j := range ss.RealServers {
+			if in, ok := info[ss.RealServers[j].ID]; ok {
+				ss.RealServers[j].Health, ss.RealServers[j].Check, ss.RealServers[j].Override = in.Health, in.Check, in.Override
+			}
+		}
 	}
 	return st
 }

@@ -14,7 +14,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lvsmon/lvsmon/checker"
 	"github.com/lvsmon/lvsmon/collector"
 	"github.com/lvsmon/lvsmon/config"
 	"github.com/lvsmon/lvsmon/events"
@@ -75,6 +79,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var c common
 	c.register(fs, "")
 	path := fs.String("config", "/etc/lvsmon/lvsmon.yaml", "config file")
+	dryRun := fs.Bool("dry-run", false, "check and plan, but log the IPVS changes instead of making them")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -105,7 +110,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer backend.Close()
-	return serve(ctx, daemonOpts{cfg: cfg, reader: backend, load: load, log: log})
+	return serve(ctx, daemonOpts{cfg: cfg, reader: backend, load: load, log: log, dryRun: *dryRun, cfgPath: *path})
 }
 
 // override applies command-line flags over the config.
@@ -153,6 +158,12 @@ type daemonOpts struct {
 	ready func(addr net.Addr)
 	// extra goroutines to run alongside (the demo's simulation).
 	extra []func(ctx context.Context, ev *events.Log)
+	// probe checks one real server; nil means the real check types.
+	probe checker.ProbeFunc
+	// dryRun logs the reconciler's plan instead of applying it.
+	dryRun bool
+	// cfgPath is watched for changes (reload on change); "" for none.
+	cfgPath string
 }
 
 // serve runs the collector and the web server until SIGINT/SIGTERM or
@@ -190,10 +201,25 @@ func serve(ctx context.Context, o daemonOpts) error {
 		return err
 	}
 	defer store.Close()
+	probe := o.probe
+	if probe == nil {
+		probe = checker.ProbeServer
+	}
+	d, err := startChecker(ctx, &cur, o.reader, probe, o.dryRun, ev, log, goFn)
+	if err != nil {
+		stop()
+		wg.Wait()
+		return err
+	}
+	d.load, d.coll = o.load, coll
+	if o.cfgPath != "" {
+		goFn(func() { d.watchConfig(ctx, o.cfgPath, 2*time.Second) })
+	}
 	srv := web.New(web.Source{
+		Control: d, Servers: d.servers, SorryActive: d.sorryActive, Reconciler: d.reconcilerStats,
 		Snapshot: coll.Snapshot, Health: coll.Health, Config: cur.Load, Version: buildVersion(),
 		Graphs: grapher{renderer}, Events: ev, RRD: func() any { return store.Health() },
-		Metrics: collector.MetricsHandler(coll, cur.Load, collector.MetricsOptions{Version: buildVersion()}, log.With("component", "metrics")),
+		Metrics: collector.MetricsHandler(coll, cur.Load, collector.MetricsOptions{Version: buildVersion(), Extra: []prometheus.Collector{newRRDMetrics(store)}}, log.With("component", "metrics")),
 	}, log.With("component", "web"))
 
 	ln, err := net.Listen("tcp", o.cfg.Listen)
@@ -232,7 +258,7 @@ loop:
 		case <-ctx.Done():
 			break loop
 		case <-hup:
-			reload(&cur, o.load, coll, log)
+			d.Reload()
 		}
 	}
 	log.Info("lvsmon stopping", "reason", context.Cause(ctx))
@@ -244,51 +270,4 @@ loop:
 	}
 	log.Info("lvsmon stopped; the IPVS table was left as it is")
 	return nil
-}
-
-// reload swaps in a new config if it validates. Settings bound at start
-// (listen address, data dir, backend) keep their running values until a
-// restart, and the log says so; everything else takes effect at once.
-func reload(cur *atomic.Pointer[config.Config], load func() (*config.Config, error), coll *collector.Collector, log *slog.Logger) {
-	if load == nil {
-		log.Warn("SIGHUP ignored: this director has no config file to reload")
-		return
-	}
-	old := cur.Load()
-	next, err := load()
-	if err != nil {
-		var errs config.Errors
-		if errors.As(err, &errs) {
-			for _, p := range errs {
-				log.Error("config reload rejected", "problem", p.String())
-			}
-		} else {
-			log.Error("config reload rejected", "err", err)
-		}
-		log.Warn("keeping the running config", "file", old.File)
-		return
-	}
-	for _, f := range []struct {
-		name      string
-		old, next *string
-	}{
-		{"listen", &old.Listen, &next.Listen},
-		{"data_dir", &old.DataDir, &next.DataDir},
-		{"ipvs.backend", &old.IPVS.Backend, &next.IPVS.Backend},
-		{"ipvs.proc_root", &old.IPVS.ProcRoot, &next.IPVS.ProcRoot},
-	} {
-		if *f.old != *f.next {
-			log.Warn("setting changed; it takes effect at the next restart", "key", f.name, "running", *f.old, "configured", *f.next)
-			*f.next = *f.old
-		}
-	}
-	for _, w := range next.Warnings {
-		log.Warn("config warning", "problem", w.String())
-	}
-	if next.Step != old.Step {
-		log.Warn("step changed: sampling follows at once; existing RRD files keep the step they were created with", "old", old.Step.D(), "new", next.Step.D())
-	}
-	cur.Store(next)
-	coll.SetStep(next.Step.D())
-	log.Info("config reloaded", "file", next.File, "services", len(next.VirtualServices), "step", next.Step.D())
 }

@@ -167,10 +167,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		cfg.DataDir = dir
 	}
 
+	// The simulated kernel starts empty, as a freshly booted director's:
+	// the reconciler creates the configured services and real servers.
 	fake := lvs.NewFake(lvs.Table{})
-	if err := seedFake(ctx, fake, cfg); err != nil {
-		return err
-	}
 	start := time.Now()
 	sim := lvs.NewSim(fake, *seed, start)
 	for _, vs := range cfg.VirtualServices {
@@ -204,24 +203,6 @@ var demoProfiles = map[string]lvs.Profile{
 	"web": {ConnsPerSec: 120, ConnDuration: 3 * time.Second, InPkts: 12, OutPkts: 18, InBytes: 1400, OutBytes: 48000},
 	"api": {ConnsPerSec: 40, ConnDuration: 20 * time.Second, InPkts: 30, OutPkts: 28, InBytes: 9000, OutBytes: 16000},
 	"dns": {ConnsPerSec: 300, ConnDuration: 0, InPkts: 1, OutPkts: 1, InBytes: 70, OutBytes: 180},
-}
-
-// seedFake writes the configured services into the simulated kernel, as
-// an operator's start script (or, later, the reconciler) would.
-func seedFake(ctx context.Context, f *lvs.Fake, cfg *config.Config) error {
-	for _, vs := range cfg.VirtualServices {
-		svc := lvs.Service{Key: vs.Key, Scheduler: vs.Scheduler, Persistence: vs.Persistence.D(), Netmask: vs.PersistenceNetmask}
-		if err := f.CreateService(ctx, svc); err != nil {
-			return fmt.Errorf("demo: %w", err)
-		}
-		for _, r := range vs.Reals {
-			d := lvs.Dest{Key: r.Key, Forward: r.Fwd, Weight: r.ConfiguredWeight(), UpperThreshold: r.UpperThreshold, LowerThreshold: r.LowerThreshold}
-			if err := f.CreateDest(ctx, vs.Key, d); err != nil {
-				return fmt.Errorf("demo: %w", err)
-			}
-		}
-	}
-	return nil
 }
 
 // demoRunner advances the simulation and plays the timeline.

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"path/filepath"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/lvsmon/lvsmon/collector"
 	"github.com/lvsmon/lvsmon/config"
 	"github.com/lvsmon/lvsmon/events"
@@ -70,4 +72,35 @@ func startGraphs(ctx context.Context, cfg *config.Config, cur func() *config.Con
 		return ""
 	}
 	return store, r, nil
+}
+
+// rrdMetrics exports the RRD store's health: a damaged or unwritable
+// file is logged and shown in the status, and counted here for alerts.
+type rrdMetrics struct {
+	s                               *graphs.Store
+	files, updates, errors, failing *prometheus.Desc
+}
+
+func newRRDMetrics(s *graphs.Store) *rrdMetrics {
+	return &rrdMetrics{s: s,
+		files:   prometheus.NewDesc("lvsmon_rrd_files", "RRD files the store writes (director, services, real servers).", nil, nil),
+		updates: prometheus.NewDesc("lvsmon_rrd_updates_total", "Rows accepted into RRD files.", nil, nil),
+		errors:  prometheus.NewDesc("lvsmon_rrd_update_errors_total", "Failed RRD file updates or creations; each failing file is in the status API.", nil, nil),
+		failing: prometheus.NewDesc("lvsmon_rrd_failing_files", "RRD files whose last update failed (damaged, unwritable, disk full).", nil, nil),
+	}
+}
+
+func (m *rrdMetrics) Describe(ch chan<- *prometheus.Desc) {
+	ch <- m.files
+	ch <- m.updates
+	ch <- m.errors
+	ch <- m.failing
+}
+
+func (m *rrdMetrics) Collect(ch chan<- prometheus.Metric) {
+	h := m.s.Health()
+	ch <- prometheus.MustNewConstMetric(m.files, prometheus.GaugeValue, float64(h.Files))
+	ch <- prometheus.MustNewConstMetric(m.updates, prometheus.CounterValue, float64(h.Updates))
+	ch <- prometheus.MustNewConstMetric(m.errors, prometheus.CounterValue, float64(h.Errors))
+	ch <- prometheus.MustNewConstMetric(m.failing, prometheus.GaugeValue, float64(len(h.FailingFiles)))
 }

@@ -171,8 +171,8 @@ func (d *daemon) stop(t *testing.T) {
 }
 
 type statusBody struct {
-	Director  string `json:"director"`
-	RRD       struct {
+	Director string `json:"director"`
+	RRD      struct {
 		Files   int    `json:"files"`
 		Updates uint64 `json:"updates"`
 		Errors  uint64 `json:"errors"`

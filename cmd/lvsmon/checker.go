@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lvsmon/lvsmon/checker"
+	"github.com/lvsmon/lvsmon/collector"
+	"github.com/lvsmon/lvsmon/config"
+	"github.com/lvsmon/lvsmon/events"
+	"github.com/lvsmon/lvsmon/lvs"
+	"github.com/lvsmon/lvsmon/web"
+)
+
+// director ties the running pieces that a reload or an operator changes:
+// the config in force, the checker, the reconciler and the overrides. It
+// implements web.Control.
+type director struct {
+	cur  *atomic.Pointer[config.Config]
+	load func() (*config.Config, error)
+	coll *collector.Collector
+	ev   *events.Log
+	log  *slog.Logger
+
+	chk *checker.Checker
+	rec *checker.Reconciler // nil when the backend cannot write
+	ovr *checker.Overrides
+
+	reloadMu sync.Mutex
+}
+
+// startChecker opens the overrides, starts the checker and, when the
+// backend can write, the reconciler.
+func startChecker(ctx context.Context, cur *atomic.Pointer[config.Config], reader lvs.Reader, probe checker.ProbeFunc, dryRun bool,
+	ev *events.Log, log *slog.Logger, goFn func(func())) (*director, error) {
+	cfg := cur.Load()
+	ovr, err := checker.OpenOverrides(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	d := &director{cur: cur, ev: ev, log: log, ovr: ovr}
+	kick := func() {
+		if d.rec != nil {
+			d.rec.Kick()
+		}
+	}
+	d.chk = checker.New(probe, ev, log.With("component", "checker"), kick)
+	if b, ok := reader.(lvs.Backend); ok && cfg.IPVS.Backend != config.BackendProcfs {
+		d.rec = checker.NewReconciler(b, cur.Load, d.chk.Health, ovr, ev, log.With("component", "reconciler"), dryRun)
+		goFn(func() { d.rec.Run(ctx, cfg.Step.D()) })
+	} else {
+		log.Info("the IPVS backend is read-only: health is checked and shown, the table is never written", "backend", cfg.IPVS.Backend)
+	}
+	d.chk.Apply(cfg)
+	goFn(func() { d.chk.Run(ctx) })
+	return d, nil
+}
+
+// SetOverride implements web.Control.
+func (d *director) SetOverride(id, mode, by string) error {
+	cfg := d.cur.Load()
+	var found *config.VirtualService
+	for i := range cfg.VirtualServices {
+		vs := &cfg.VirtualServices[i]
+		for _, r := range vs.Reals {
+			if lvs.DestID(vs.Key, r.Key) == id {
+				found = vs
+			}
+		}
+	}
+	if found == nil {
+		return fmt.Errorf("%w: %q", web.ErrUnknownServer, id)
+	}
+	if err := d.ovr.Set(id, checker.Override(mode), by); err != nil {
+		return err
+	}
+	kind, msg := events.Override, fmt.Sprintf("%s: %s set by %s", found.Name, mode, by)
+	if mode == "" {
+		msg = fmt.Sprintf("%s: override cleared (enabled) by %s", found.Name, by)
+	}
+	if _, err := d.ev.Append(events.Event{Kind: kind, Service: found.Key.ID(), Server: id, Message: msg}); err != nil {
+		d.log.Error("writing an event failed", "err", err)
+	}
+	if d.rec != nil {
+		d.rec.Kick()
+	}
+	return nil
+}
+
+// servers merges health, last check and override per real server.
+func (d *director) servers() map[string]web.ServerInfo {
+	out := map[string]web.ServerInfo{}
+	for _, st := range d.chk.Status() {
+		out[st.ID] = web.ServerInfo{Health: st.Health, Check: st}
+	}
+	for id, e := range d.ovr.Entries() {
+		in := out[id]
+		in.Override = map[string]any{"mode": string(e.Mode), "since": e.Since, "by": e.By}
+		out[id] = in
+	}
+	return out
+}
+
+func (d *director) sorryActive(id string) bool { return d.rec != nil && d.rec.SorryActive(id) }
+
+func (d *director) reconcilerStats() any {
+	if d.rec == nil {
+		return nil
+	}
+	return d.rec.Stats()
+}
+
+// Reload implements web.Control: re-read the config, and swap it in whole
+// if it validates. Settings bound at start (listen address, data dir,
+// backend) keep their running values until a restart, and the log says
+// so; everything else takes effect at once.
+func (d *director) Reload() error {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	log := d.log
+	if d.load == nil {
+		return errors.New("this director has no config file to reload")
+	}
+	old := d.cur.Load()
+	next, err := d.load()
+	if err != nil {
+		var errs config.Errors
+		if errors.As(err, &errs) {
+			for _, p := range errs {
+				log.Error("config reload rejected", "problem", p.String())
+			}
+		} else {
+			log.Error("config reload rejected", "err", err)
+		}
+		log.Warn("keeping the running config", "file", old.File)
+		d.event(events.Reload, fmt.Sprintf("config reload rejected, running config kept: %v", firstLine(err)))
+		return err
+	}
+	for _, f := range []struct {
+		name      string
+		old, next *string
+	}{
+		{"listen", &old.Listen, &next.Listen},
+		{"data_dir", &old.DataDir, &next.DataDir},
+		{"ipvs.backend", &old.IPVS.Backend, &next.IPVS.Backend},
+		{"ipvs.proc_root", &old.IPVS.ProcRoot, &next.IPVS.ProcRoot},
+	} {
+		if *f.old != *f.next {
+			log.Warn("setting changed; it takes effect at the next restart", "key", f.name, "running", *f.old, "configured", *f.next)
+			*f.next = *f.old
+		}
+	}
+	for _, w := range next.Warnings {
+		log.Warn("config warning", "problem", w.String())
+	}
+	if next.Step != old.Step {
+		log.Warn("step changed: sampling follows at once; existing RRD files keep the step they were created with", "old", old.Step.D(), "new", next.Step.D())
+	}
+	d.cur.Store(next)
+	d.coll.SetStep(next.Step.D())
+	d.chk.Apply(next)
+	if d.rec != nil {
+		d.rec.Kick()
+	}
+	log.Info("config reloaded", "file", next.File, "services", len(next.VirtualServices), "step", next.Step.D())
+	d.event(events.Reload, fmt.Sprintf("config reloaded: %d virtual services", len(next.VirtualServices)))
+	return nil
+}
+
+func (d *director) event(kind, msg string) {
+	if _, err := d.ev.Append(events.Event{Kind: kind, Message: msg}); err != nil {
+		d.log.Error("writing an event failed", "err", err)
+	}
+}
+
+func firstLine(err error) string {
+	s := err.Error()
+	for i, c := range s {
+		if c == '\n' {
+			return s[:i] + " (and more)"
+		}
+	}
+	return s
+}
+
+// watchConfig reloads when the file's content changes, checked every
+// interval. Content, not mtime, decides (as ldirectord's autoreload), so a
+// touch does nothing and an editor's rename-and-replace is seen.
+func (d *director) watchConfig(ctx context.Context, path string, interval time.Duration) {
+	sum := func() [32]byte {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return [32]byte{}
+		}
+		return sha256.Sum256(b)
+	}
+	last := sum()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if s := sum(); s != last && s != ([32]byte{}) {
+			last = s
+			d.log.Info("the config file changed; reloading", "file", path)
+			d.Reload()
+		}
+	}
+}

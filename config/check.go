@@ -1,0 +1,356 @@
+package config
+
+// Health-check settings by check type: which keys each type reads, their
+// defaults, and their validation. Everything that can be wrong in a check
+// (a bad regex, a status list that does not parse, a CA file that holds
+// no certificate) is found here at load, with its line, rather than at
+// the first check of a running director.
+
+import (
+	"crypto/x509"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+)
+
+// CheckKeys lists, per check type, the type-specific keys it reads. The
+// keys every type has (type, interval, timeout, rise, fall, retries,
+// address, port) are not listed.
+var CheckKeys = map[string][]string{
+	"tcp":       {},
+	"http":      {"path", "method", "host", "status", "expect", "max_body"},
+	"https":     {"path", "method", "host", "status", "expect", "max_body", "tls_verify", "tls_ca", "sni"},
+	"udp":       {"send", "expect"},
+	"dns":       {"query_name", "query_type", "expect"},
+	"smtp":      {"ehlo", "expect"},
+	"ftp":       {"expect"},
+	"pop3":      {"expect"},
+	"imap":      {"expect"},
+	"simpletcp": {"send", "expect", "max_body"},
+	"ping":      {},
+	"external":  {"command", "args"},
+	"none":      {},
+}
+
+// regexpExpect are the types whose expect is a regular expression (dns
+// compares values instead).
+var regexpExpect = []string{"http", "https", "udp", "smtp", "ftp", "pop3", "imap", "simpletcp"}
+
+// DNSQueryTypes are the record types a dns check can ask for.
+var DNSQueryTypes = []string{"A", "AAAA", "CNAME", "MX", "NS", "PTR", "SOA", "SRV", "TXT"}
+
+// Check defaults and limits.
+const (
+	DefaultMethod = "GET"
+	DefaultStatus = "200-299"
+	// DefaultMaxBody is generous for a health page and still bounds the
+	// memory of thousands of checks in flight.
+	DefaultMaxBody = 1 << 20
+	MaxMaxBody     = 64 << 20
+	// MaxUDPPayload is the largest datagram IPv4 can carry.
+	MaxUDPPayload = 65507
+)
+
+// StatusRange is an inclusive range of HTTP status codes.
+type StatusRange struct{ Lo, Hi int }
+
+// ParseStatus reads a status list like "200-299,301" (codes and ranges,
+// comma separated, each within 100-599).
+func ParseStatus(s string) ([]StatusRange, error) {
+	var out []StatusRange
+	for part := range strings.SplitSeq(s, ",") {
+		part = strings.TrimSpace(part)
+		lo, hi, isRange := strings.Cut(part, "-")
+		if !isRange {
+			hi = lo
+		}
+		a, errA := strconv.Atoi(strings.TrimSpace(lo))
+		b, errB := strconv.Atoi(strings.TrimSpace(hi))
+		switch {
+		case part == "":
+			return nil, fmt.Errorf("%q has an empty entry", s)
+		case errA != nil || errB != nil:
+			return nil, fmt.Errorf("%q is not a status code or range like 200-299", part)
+		case a < 100 || b > 599 || a > b:
+			return nil, fmt.Errorf("%q is not a range of status codes within 100-599", part)
+		}
+		out = append(out, StatusRange{a, b})
+	}
+	return out, nil
+}
+
+// StatusIn reports whether code is in one of the ranges.
+func StatusIn(code int, ranges []StatusRange) bool {
+	for _, r := range ranges {
+		if code >= r.Lo && code <= r.Hi {
+			return true
+		}
+	}
+	return false
+}
+
+// ParsePayload turns a send string into bytes, understanding the escapes
+// \n, \r, \t, \0, \\ and \xHH. YAML's double quotes already understand
+// them; doing it here too means plain and single-quoted strings (where
+// YAML leaves backslashes alone) mean the same.
+func ParsePayload(s string) ([]byte, error) {
+	if !strings.Contains(s, `\`) {
+		return []byte(s), nil
+	}
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' {
+			out = append(out, s[i])
+			continue
+		}
+		if i+1 == len(s) {
+			return nil, fmt.Errorf("%q ends in a lone backslash (write \\\\ for one)", s)
+		}
+		i++
+		switch s[i] {
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case '0':
+			out = append(out, 0)
+		case '\\':
+			out = append(out, '\\')
+		case 'x':
+			if i+2 >= len(s) {
+				return nil, fmt.Errorf("%q: \\x needs two hex digits", s)
+			}
+			b, err := strconv.ParseUint(s[i+1:i+3], 16, 8)
+			if err != nil {
+				return nil, fmt.Errorf("%q: \\x%s is not two hex digits", s, s[i+1:i+3])
+			}
+			out = append(out, byte(b))
+			i += 2
+		default:
+			return nil, fmt.Errorf("%q: unknown escape \\%c (known: \\n \\r \\t \\0 \\\\ \\xHH)", s, s[i])
+		}
+	}
+	return out, nil
+}
+
+// applyTypeDefaults fills the defaults of the keys c's type reads.
+func (c *Check) applyTypeDefaults() {
+	switch c.Type {
+	case "http", "https":
+		c.Method = strings.ToUpper(c.Method)
+		if c.Method == "" {
+			c.Method = DefaultMethod
+		}
+		if c.Status == "" {
+			c.Status = DefaultStatus
+		}
+		if c.MaxBody == 0 {
+			c.MaxBody = DefaultMaxBody
+		}
+	case "simpletcp":
+		if c.MaxBody == 0 {
+			c.MaxBody = DefaultMaxBody
+		}
+	case "dns":
+		c.QueryType = strings.ToUpper(c.QueryType)
+		if c.QueryType == "" {
+			c.QueryType = "A"
+		}
+	case "smtp":
+		if c.EHLO == "" {
+			c.EHLO, _ = os.Hostname()
+			if c.EHLO == "" {
+				c.EHLO = "localhost"
+			}
+		}
+	}
+}
+
+// written reports whether path was written in the file (defaults are not).
+func (v *validator) written(path string) bool {
+	_, ok := v.pos[path]
+	return ok
+}
+
+// checkType validates the type-specific keys of a check of a known type
+// and derives ExpectRE, Statuses, Payload and TLSRoots.
+func (v *validator) checkType(p string, c *Check) {
+	var all []string
+	for _, keys := range CheckKeys {
+		all = append(all, keys...)
+	}
+	slices.Sort(all)
+	for _, k := range slices.Compact(all) {
+		if v.written(p+"."+k) && !slices.Contains(CheckKeys[c.Type], k) {
+			v.errf(p+"."+k, "%s does nothing for a %s check (it is read by %s)", k, c.Type, strings.Join(typesReading(k), ", "))
+		}
+	}
+	if slices.Contains(regexpExpect, c.Type) && c.Expect != "" {
+		re, err := regexp.Compile(c.Expect)
+		if err != nil {
+			v.errf(p+".expect", "%q is not a regular expression: %v", c.Expect, err)
+		}
+		c.ExpectRE = re
+	}
+	switch c.Type {
+	case "http", "https":
+		v.checkHTTP(p, c)
+	case "udp", "simpletcp":
+		b, err := ParsePayload(c.Send)
+		if err != nil {
+			v.errf(p+".send", "%v", err)
+		} else if c.Type == "udp" && len(b) > MaxUDPPayload {
+			v.errf(p+".send", "%d bytes do not fit in a UDP datagram (at most %d)", len(b), MaxUDPPayload)
+		}
+		c.Payload = b
+		if c.Type == "simpletcp" {
+			v.checkMaxBody(p, c)
+		}
+	case "dns":
+		v.checkDNS(p, c)
+	case "smtp":
+		if strings.IndexFunc(c.EHLO, unicode.IsSpace) >= 0 || c.EHLO == "" {
+			v.errf(p+".ehlo", "%q is not a host name to greet with", c.EHLO)
+		}
+	case "external":
+		switch {
+		case c.Command == "":
+			v.errf(p+".command", "an external check needs a command")
+		case strings.Contains(c.Command, "/") && !filepath.IsAbs(c.Command):
+			v.errf(p+".command", "%q is relative to wherever lvsmon was started; use an absolute path (or a bare name looked up in PATH)", c.Command)
+		case filepath.IsAbs(c.Command):
+			// A warning: check-config may run on another machine than the
+			// director.
+			if fi, err := os.Stat(c.Command); err != nil {
+				v.warnf(p+".command", "%v", err)
+			} else if fi.IsDir() || fi.Mode()&0o111 == 0 {
+				v.warnf(p+".command", "%s is not an executable file", c.Command)
+			}
+		}
+	}
+}
+
+func (v *validator) checkHTTP(p string, c *Check) {
+	if c.Method != "GET" && c.Method != "HEAD" {
+		v.errf(p+".method", "unknown method %q (want GET or HEAD)", c.Method)
+	}
+	if c.Method == "HEAD" && c.Expect != "" {
+		v.errf(p+".expect", "a HEAD request gets no body to match; use method: GET")
+	}
+	st, err := ParseStatus(c.Status)
+	if err != nil {
+		v.errf(p+".status", "%v", err)
+	}
+	c.Statuses = st
+	if strings.HasPrefix(c.Path, "/") {
+		if _, err := url.ParseRequestURI(c.Path); err != nil {
+			v.errf(p+".path", "%q is not a request path: %v", c.Path, err)
+		}
+	}
+	if c.Host != "" && strings.ContainsAny(c.Host, " \t\r\n/@?#") {
+		v.errf(p+".host", "%q is not a Host header value (a name, optionally with :port)", c.Host)
+	}
+	v.checkMaxBody(p, c)
+	if c.Type != "https" {
+		return
+	}
+	if c.SNI != "" {
+		if _, err := netip.ParseAddr(c.SNI); err == nil {
+			v.errf(p+".sni", "%s is an address; SNI carries a host name (TLS sends none for addresses)", c.SNI)
+		} else if strings.ContainsAny(c.SNI, " \t\r\n/:@") {
+			v.errf(p+".sni", "%q is not a host name", c.SNI)
+		}
+	}
+	if c.TLSCA != "" {
+		if !c.TLSVerify {
+			v.errf(p+".tls_ca", "a CA file does nothing without tls_verify: true")
+		}
+		pem, err := os.ReadFile(c.TLSCA)
+		if err != nil {
+			v.errf(p+".tls_ca", "%v", err)
+			return
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			v.errf(p+".tls_ca", "%s holds no PEM certificate", c.TLSCA)
+			return
+		}
+		c.TLSRoots = pool
+	}
+}
+
+func (v *validator) checkMaxBody(p string, c *Check) {
+	if c.MaxBody < 1 || c.MaxBody > MaxMaxBody {
+		v.errf(p+".max_body", "%d bytes is out of range 1-%d", c.MaxBody, MaxMaxBody)
+	}
+}
+
+func (v *validator) checkDNS(p string, c *Check) {
+	if !slices.Contains(DNSQueryTypes, c.QueryType) {
+		v.errf(p+".query_type", "unknown query type %q (want one of %s)", c.QueryType, strings.Join(DNSQueryTypes, ", "))
+	}
+	if c.QueryName == "" {
+		v.errf(p+".query_name", "a dns check needs the name to ask for")
+	} else if err := checkDomainName(c.QueryName); err != nil {
+		v.errf(p+".query_name", "%v", err)
+	}
+	if c.Expect == "" {
+		return
+	}
+	a, err := netip.ParseAddr(c.Expect)
+	switch {
+	case c.QueryType == "A" && (err != nil || !a.Is4()):
+		v.errf(p+".expect", "%q is not an IPv4 address, as an A record holds", c.Expect)
+	case c.QueryType == "AAAA" && (err != nil || !a.Is6()):
+		v.errf(p+".expect", "%q is not an IPv6 address, as an AAAA record holds", c.Expect)
+	}
+}
+
+// checkDomainName accepts what DNS can carry: labels of 1-63 bytes, 253
+// in all, a trailing dot allowed. Underscores are fine (SRV names).
+func checkDomainName(s string) error {
+	name := strings.TrimSuffix(s, ".")
+	if len(name) == 0 || len(name) > 253 {
+		return fmt.Errorf("%q is not a domain name (1-253 characters)", s)
+	}
+	for label := range strings.SplitSeq(name, ".") {
+		if len(label) == 0 || len(label) > 63 || strings.IndexFunc(label, unicode.IsSpace) >= 0 {
+			return fmt.Errorf("%q is not a domain name (label %q)", s, label)
+		}
+	}
+	return nil
+}
+
+// checkPort refuses a check that needs a port on an all-ports service
+// (port 0 with persistence) without a port of its own: its real servers
+// have no port to connect to.
+func (v *validator) checkPort(p string, vs *VirtualService) {
+	c := vs.Check
+	switch c.Type {
+	case "ping", "external", "none", "":
+		return
+	}
+	if c.Port == 0 && vs.FWMark == 0 && vs.Port == 0 {
+		v.errf(p+".port", "%s checks connect to a port, and the real servers of an all-ports service have none: set the check's port", c.Type)
+	}
+}
+
+// typesReading lists the check types that read key, in CheckTypes order.
+func typesReading(key string) []string {
+	var out []string
+	for _, t := range CheckTypes {
+		if slices.Contains(CheckKeys[t], key) {
+			out = append(out, t)
+		}
+	}
+	return out
+}

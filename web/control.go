@@ -1,0 +1,109 @@
+package web
+
+import (
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/lvsmon/lvsmon/config"
+)
+
+// Control is what the write API may change. cmd implements it over the
+// checker's overrides and the daemon's reload.
+type Control interface {
+	// SetOverride sets "drain", "disable" or "" (enable) on a configured
+	// real server; by says who asked. ErrUnknownServer for other ids.
+	SetOverride(id, mode, by string) error
+	// Reload re-reads the config; a config that does not validate is
+	// returned as config.Errors and changes nothing.
+	Reload() error
+}
+
+// ErrUnknownServer: no configured real server has this id.
+var ErrUnknownServer = errors.New("no such configured real server")
+
+// ServerInfo is the checker's view of one real server, merged into the
+// status.
+type ServerInfo struct {
+	Health   string `json:"health"`
+	Check    any    `json:"check,omitempty"`
+	Override any    `json:"override,omitempty"`
+}
+
+func (s *Server) controlRoutes() {
+	s.engine.POST("/api/v1/servers/:id/:action", s.auth, s.override)
+	s.engine.POST("/-/reload", s.auth, s.reloadAPI)
+}
+
+// auth requires the configured bearer token. Without one configured, the
+// write API is off: refusing is safer than an open door on a director.
+func (s *Server) auth(c *gin.Context) {
+	if s.src.Control == nil {
+		apiError(c, http.StatusNotFound, "the write API is not available on this director")
+		return
+	}
+	want, err := s.src.Config().Web.Token()
+	if err != nil {
+		s.log.Error("reading the API token failed", "err", err)
+		apiError(c, http.StatusInternalServerError, "the API token cannot be read; see the log")
+		return
+	}
+	if want == "" {
+		apiError(c, http.StatusForbidden, "the write API is off: set web.api_token_file in the config")
+		return
+	}
+	got, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+		c.Header("WWW-Authenticate", `Bearer realm="lvsmon"`)
+		apiError(c, http.StatusUnauthorized, "missing or wrong bearer token")
+		return
+	}
+	c.Next()
+}
+
+func (s *Server) override(c *gin.Context) {
+	id, action := c.Param("id"), c.Param("action")
+	mode := ""
+	switch action {
+	case "drain", "disable":
+		mode = action
+	case "enable":
+	default:
+		apiError(c, http.StatusNotFound, fmt.Sprintf("unknown action %q (want drain, disable or enable)", action))
+		return
+	}
+	err := s.src.Control.SetOverride(id, mode, c.ClientIP())
+	switch {
+	case errors.Is(err, ErrUnknownServer):
+		apiError(c, http.StatusNotFound, err.Error())
+		return
+	case err != nil:
+		s.log.Error("setting an override failed", "server", id, "action", action, "err", err)
+		apiError(c, http.StatusInternalServerError, "the override was not saved: "+err.Error())
+		return
+	}
+	s.log.Info("override set through the API", "server", id, "action", action, "client", c.ClientIP())
+	c.JSON(http.StatusOK, gin.H{"server": id, "action": action, "status": "ok"})
+}
+
+func (s *Server) reloadAPI(c *gin.Context) {
+	err := s.src.Control.Reload()
+	var errs config.Errors
+	switch {
+	case errors.As(err, &errs):
+		lines := make([]string, len(errs))
+		for i, p := range errs {
+			lines[i] = p.String()
+		}
+		c.JSON(http.StatusBadRequest, gin.H{"status": "rejected", "error": "the config does not validate; the running one is kept", "problems": lines})
+		return
+	case err != nil:
+		c.JSON(http.StatusBadRequest, gin.H{"status": "rejected", "error": err.Error()})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "reloaded"})
+}
