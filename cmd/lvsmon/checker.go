@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/lvsmon/lvsmon/checker"
 	"github.com/lvsmon/lvsmon/collector"
 	"github.com/lvsmon/lvsmon/config"
@@ -215,5 +217,92 @@ func (d *director) watchConfig(ctx context.Context, path string, interval time.D
 			d.log.Info("the config file changed; reloading", "file", path)
 			d.Reload()
 		}
+	}
+}
+
+// checkerMetrics exports the checker's and the reconciler's state, with
+// the same service and real-server labels as the table's families so the
+// two join without relabelling.
+type checkerMetrics struct {
+	d                                              *director
+	up, dur, fails, stalled, sorry, recFail, recOK *prometheus.Desc
+}
+
+var (
+	checkServiceLabels = []string{"address", "fwmark", "name", "port", "protocol", "service"}
+	checkRealLabels    = []string{"address", "fwmark", "name", "port", "protocol", "real_address", "real_port", "service"}
+)
+
+func newCheckerMetrics(d *director) *checkerMetrics {
+	n := prometheus.NewDesc
+	return &checkerMetrics{d: d,
+		up:      n("lvsmon_real_server_up", "1 when the real server's health checks pass (after rise), 0 when they fail (after fall); absent before the first result and for servers without a check.", checkRealLabels, nil),
+		dur:     n("lvsmon_real_server_check_duration_seconds", "How long the real server's last health check took.", checkRealLabels, nil),
+		fails:   n("lvsmon_real_server_check_failures_total", "Failed health checks of the real server.", checkRealLabels, nil),
+		stalled: n("lvsmon_real_server_check_stalled", "1 when the real server's check loop has not reported for three intervals plus its timeout (a frozen checker).", checkRealLabels, nil),
+		sorry:   n("lvsmon_sorry_server_active", "1 while the virtual service's sorry server takes the traffic.", checkServiceLabels, nil),
+		recFail: n("lvsmon_reconcile_failed_actions_total", "IPVS writes the reconciler tried and the kernel refused; each is retried from fresh state.", nil, nil),
+		recOK:   n("lvsmon_reconcile_applied_actions_total", "IPVS writes the reconciler made.", nil, nil),
+	}
+}
+
+func (m *checkerMetrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{m.up, m.dur, m.fails, m.stalled, m.sorry, m.recFail, m.recOK} {
+		ch <- d
+	}
+}
+
+func serviceLabelValues(vs *config.VirtualService) []string {
+	k := vs.Key
+	if k.IsFWMark() {
+		return []string{"", fmt.Sprint(k.FWMark), vs.Name, "", "", k.ID()}
+	}
+	return []string{k.Addr.String(), "", vs.Name, fmt.Sprint(k.Port), k.Protocol.String(), k.ID()}
+}
+
+func (m *checkerMetrics) Collect(ch chan<- prometheus.Metric) {
+	cfg := m.d.cur.Load()
+	byID := map[string][]string{}
+	for i := range cfg.VirtualServices {
+		vs := &cfg.VirtualServices[i]
+		sl := serviceLabelValues(vs)
+		if vs.Sorry != nil && vs.IsManaged() && m.d.rec != nil {
+			v := 0.0
+			if m.d.sorryActive(vs.Key.ID()) {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(m.sorry, prometheus.GaugeValue, v, sl...)
+		}
+		for _, r := range vs.Reals {
+			// Label order: address, fwmark, name, port, protocol, real_address, real_port, service.
+			byID[lvs.DestID(vs.Key, r.Key)] = []string{sl[0], sl[1], sl[2], sl[3], sl[4], r.Key.Addr.String(), fmt.Sprint(r.Key.Port), sl[5]}
+		}
+	}
+	for _, st := range m.d.chk.Status() {
+		lv, ok := byID[st.ID]
+		if !ok {
+			continue
+		}
+		if st.Health != checker.Unknown.String() {
+			v := 0.0
+			if st.Health == checker.Up.String() {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(m.up, prometheus.GaugeValue, v, lv...)
+		}
+		if !st.LastTime.IsZero() {
+			ch <- prometheus.MustNewConstMetric(m.dur, prometheus.GaugeValue, st.LastDur.Seconds(), lv...)
+		}
+		ch <- prometheus.MustNewConstMetric(m.fails, prometheus.CounterValue, float64(st.Failures), lv...)
+		stalled := 0.0
+		if st.Stalled {
+			stalled = 1
+		}
+		ch <- prometheus.MustNewConstMetric(m.stalled, prometheus.GaugeValue, stalled, lv...)
+	}
+	if m.d.rec != nil {
+		s := m.d.rec.Stats()
+		ch <- prometheus.MustNewConstMetric(m.recFail, prometheus.CounterValue, float64(s.Failed))
+		ch <- prometheus.MustNewConstMetric(m.recOK, prometheus.CounterValue, float64(s.Applied))
 	}
 }

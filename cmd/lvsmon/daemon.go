@@ -219,7 +219,7 @@ func serve(ctx context.Context, o daemonOpts) error {
 		Control: d, Servers: d.servers, SorryActive: d.sorryActive, Reconciler: d.reconcilerStats,
 		Snapshot: coll.Snapshot, Health: coll.Health, Config: cur.Load, Version: buildVersion(),
 		Graphs: grapher{renderer}, Events: ev, RRD: func() any { return store.Health() },
-		Metrics: collector.MetricsHandler(coll, cur.Load, collector.MetricsOptions{Version: buildVersion(), Extra: []prometheus.Collector{newRRDMetrics(store)}}, log.With("component", "metrics")),
+		Metrics: collector.MetricsHandler(coll, cur.Load, collector.MetricsOptions{Version: buildVersion(), Extra: []prometheus.Collector{newRRDMetrics(store), newCheckerMetrics(d)}}, log.With("component", "metrics")),
 	}, log.With("component", "web"))
 
 	ln, err := net.Listen("tcp", o.cfg.Listen)
