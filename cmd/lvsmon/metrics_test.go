@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"io"
 	"log/slog"
@@ -72,6 +73,27 @@ func metricsFixture() lvs.Table {
 	return t
 }
 
+// goldenProbe stands in for the check types in the golden test: no
+// traffic leaves the test, and one server fails, so both values of the
+// checker's families appear.
+func goldenProbe(ctx context.Context, vs *config.VirtualService, r *config.RealServer) error {
+	if r.Key.Addr == addr("10.0.1.2") {
+		return errors.New("http: status 503, want 200-299")
+	}
+	return nil
+}
+
+// checked counts the real servers with a check.
+func checked(cfg *config.Config) int {
+	n := 0
+	for _, vs := range cfg.VirtualServices {
+		if vs.Check != nil {
+			n += len(vs.Reals)
+		}
+	}
+	return n
+}
+
 // runForMetrics runs the daemon's own serve on a config and a reader, and
 // returns /metrics once the first sample is in.
 func runForMetrics(t *testing.T, cfg *config.Config, reader lvs.Reader) []byte {
@@ -86,7 +108,7 @@ func runForMetrics(t *testing.T, cfg *config.Config, reader lvs.Reader) []byte {
 		// A dry run: the reconciler must not "fix" the fixture table
 		// (the golden file is what lvsmon sees, not what it would make).
 		done <- serve(ctx, daemonOpts{cfg: cfg, reader: reader, log: slog.New(slog.NewTextHandler(&logBuf, nil)),
-			dryRun: true, ready: func(a net.Addr) { addr <- a }})
+			dryRun: true, probe: goldenProbe, ready: func(a net.Addr) { addr <- a }})
 	}()
 	defer func() {
 		cancel()
@@ -119,7 +141,7 @@ func runForMetrics(t *testing.T, cfg *config.Config, reader lvs.Reader) []byte {
 		if err != nil || resp.StatusCode != 200 {
 			t.Fatalf("GET /metrics: %v %d %s", err, resp.StatusCode, body)
 		}
-		if bytes.Contains(body, []byte("\nlvsmon_director_connections_total ")) {
+		if bytes.Contains(body, []byte("\nlvsmon_director_connections_total ")) && bytes.Count(body, []byte("\nlvsmon_real_server_up{")) == checked(cfg) {
 			return body
 		}
 		if time.Now().After(deadline) {
@@ -141,6 +163,9 @@ var volatileFamilies = []string{
 	// scrape came is a race.
 	"lvsmon_rrd_files",
 	"lvsmon_rrd_updates_total",
+	// How long a check took, and how many failed so far, depend on timing.
+	"lvsmon_real_server_check_duration_seconds",
+	"lvsmon_real_server_check_failures_total",
 }
 
 // foreignPrefixes are families that are not lvsmon's own (the Go runtime's

@@ -190,50 +190,41 @@ func TestPrometheusScrapesDemo(t *testing.T) {
 	const reals = 7 // the demo's web 3, api 2, dns 2
 	p.waitFor(t, "real server weights", func() (bool, error) {
 		n := len(p.query(t, `lvsmon_real_server_weight{job="lvsmon"}`))
-		return n == reals, fmt.Errorf("%d series", n)
+		return n >= reals, fmt.Errorf("%d series", n) // 8 while the sorry server is in
 	})
 
-	t.Run("weights match the status API", func(t *testing.T) {
-		st := getFullStatus(t, base)
-		want := map[string]int{}
-		for _, s := range st.Services {
-			for _, r := range s.RealServers {
-				if r.InKernel {
-					want[r.ID] = *r.Weight
-				}
-			}
-		}
-		got := p.query(t, "lvsmon_real_server_weight")
-		if len(got) != len(want) {
-			t.Errorf("%d weight series, status has %d real servers in the kernel", len(got), len(want))
-		}
-		for _, s := range got {
-			w, ok := want[statusID(s.Metric)]
-			if !ok || float64(w) != s.float(t) {
-				t.Errorf("%s: Prometheus has weight %v, the status API %d (listed: %v)", statusID(s.Metric), s.float(t), w, ok)
-			}
-		}
-	})
-
-	t.Run("counters match the status API at the same sample", func(t *testing.T) {
+	// The demo's checker changes weights as its timeline breaks servers
+	// (and brings the sorry server in), so values are compared only when
+	// Prometheus and the status API saw the same snapshot.
+	t.Run("weights and counters match the status API at the same sample", func(t *testing.T) {
 		// Prometheus and the status API saw the same snapshot when the
 		// scraped sample count equals the status API's before and after.
 		p.waitFor(t, "a scrape of the snapshot the status API shows", func() (bool, error) {
 			before := getFullStatus(t, base)
 			samples := p.query(t, `lvsmon_collector_samples_total`)
 			conns := p.query(t, `lvsmon_real_server_connections_total`)
+			weights := p.query(t, `lvsmon_real_server_weight`)
 			after := getFullStatus(t, base)
 			if len(samples) != 1 || uint64(samples[0].float(t)) != before.Collector.Samples || before.Collector.Samples != after.Collector.Samples {
 				return false, fmt.Errorf("samples: status %d/%d, prometheus %v", before.Collector.Samples, after.Collector.Samples, samples)
 			}
 			want := map[string]uint64{}
+			wantW := map[string]int{}
 			for _, s := range before.Services {
 				for _, r := range s.RealServers {
-					want[r.ID] = r.Stats.Conns
+					if r.InKernel {
+						want[r.ID] = r.Stats.Conns
+						wantW[r.ID] = *r.Weight
+					}
 				}
 			}
-			if len(conns) != reals {
-				return false, fmt.Errorf("%d connection series", len(conns))
+			if len(conns) != len(want) || len(weights) != len(wantW) {
+				return false, fmt.Errorf("%d connection and %d weight series, %d real servers in the kernel", len(conns), len(weights), len(want))
+			}
+			for _, s := range weights {
+				if w, ok := wantW[statusID(s.Metric)]; !ok || float64(w) != s.float(t) {
+					t.Errorf("%s: Prometheus has weight %v, the status API %d (listed: %v) at sample %d", statusID(s.Metric), s.float(t), w, ok, before.Collector.Samples)
+				}
 			}
 			var moved bool
 			for _, c := range conns {
