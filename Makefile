@@ -38,15 +38,16 @@ test: deps-test lint test-unit test-kernel
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	$(GO) vet ./...
-	$(GO) vet -tags ipvskernel ./lvs/
+	$(GO) vet -tags ipvskernel ./lvs/ ./checker/
 
 test-unit: deps-build
 	$(GO) test -race -count=1 ./...
 
-## test-kernel: the netlink backend against Debian's own kernel in qemu
+## test-kernel: the netlink backend and the checker's classic scenario
+## against Debian's own kernel in qemu (one VM per package)
 test-kernel: deps-test
 	test/vm/setup.sh
-	CGO_ENABLED=0 $(GO) test -tags ipvskernel -exec $(VMEXEC) -count=1 -v -run '^TestKernel' ./lvs/
+	CGO_ENABLED=0 $(GO) test -tags ipvskernel -exec $(VMEXEC) -count=1 -v -run '^TestKernel' ./lvs/ ./checker/
 
 ## fuzz: run every fuzz target for FUZZTIME each (seed corpora run in test-unit)
 FUZZTIME ?= 30s

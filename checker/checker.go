@@ -50,8 +50,13 @@ type serverState struct {
 	failRun int
 	rise    int
 	fall    int
-	timeout time.Duration
+	timeout time.Duration // one whole check: the timeout times 1 + retries
 	started time.Time
+	// name and assumeUp are the service's, from the config in force: a
+	// reload that keeps the check keeps the loop (and its copy of the
+	// old config), so report reads them here.
+	name     string
+	assumeUp bool
 }
 
 // worker is one server's check loop.
@@ -110,7 +115,8 @@ func (c *Checker) Run(ctx context.Context) {
 }
 
 // watchdog flags checks that have not reported for three intervals plus
-// their timeout: a check loop that froze is said, not silent.
+// their timeout (with every retry): a check loop that froze is said, not
+// silent.
 func (c *Checker) watchdog(now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -118,8 +124,10 @@ func (c *Checker) watchdog(now time.Time) {
 		if _, running := c.workers[id]; !running {
 			continue
 		}
-		last := st.LastTime
-		if last.IsZero() {
+		// A result is reported when its check ends (LastTime is when it
+		// started); a loop (re)started by Apply counts from its start.
+		last := st.LastTime.Add(st.LastDur)
+		if st.started.After(last) {
 			last = st.started
 		}
 		limit := 3*st.IntervalNS + st.timeout + time.Second
@@ -147,6 +155,15 @@ func (c *Checker) Apply(cfg *config.Config) {
 		for _, r := range vs.Reals {
 			id := lvs.DestID(vs.Key, r.Key)
 			want[id] = true
+			st := c.state[id]
+			if st == nil {
+				st = &serverState{ServerStatus: ServerStatus{ID: id, Health: Unknown.String()}}
+				c.state[id] = st
+			}
+			st.name, st.assumeUp = vs.Name, vs.AssumeUp()
+			if st.name == "" {
+				st.name = vs.Key.String()
+			}
 			if w, ok := c.workers[id]; ok {
 				if reflect.DeepEqual(*w.vs.Check, *vs.Check) && w.vs.Key == vs.Key && w.r.Key == r.Key {
 					continue
@@ -154,12 +171,8 @@ func (c *Checker) Apply(cfg *config.Config) {
 				w.cancel()
 				delete(c.workers, id)
 			}
-			st := c.state[id]
-			if st == nil {
-				st = &serverState{ServerStatus: ServerStatus{ID: id, Health: Unknown.String()}}
-				c.state[id] = st
-			}
-			st.CheckType, st.IntervalNS, st.timeout = vs.Check.Type, vs.Check.Interval.D(), vs.Check.Timeout.D()
+			st.CheckType, st.IntervalNS = vs.Check.Type, vs.Check.Interval.D()
+			st.timeout = vs.Check.Timeout.D() * time.Duration(1+max(0, vs.Check.Retries))
 			st.rise, st.fall, st.started = vs.Check.Rise, vs.Check.Fall, time.Now()
 			c.start(id, vs, r)
 		}
@@ -189,14 +202,15 @@ func (c *Checker) start(id string, vs config.VirtualService, r config.RealServer
 	c.workers[id] = w
 	go func() {
 		defer close(w.done)
-		c.loop(ctx, id, &w.vs, &w.r)
+		c.loop(ctx, id, w)
 	}()
 }
 
 // loop checks one server every interval. The first check waits a random
 // part of the interval, so a thousand servers configured at once do not
 // all connect in the same millisecond.
-func (c *Checker) loop(ctx context.Context, id string, vs *config.VirtualService, r *config.RealServer) {
+func (c *Checker) loop(ctx context.Context, id string, w *worker) {
+	vs, r := &w.vs, &w.r
 	interval, timeout := vs.Check.Interval.D(), vs.Check.Timeout.D()
 	wait := time.Duration(rand.Int64N(int64(interval)))
 	t := time.NewTimer(wait)
@@ -214,7 +228,7 @@ func (c *Checker) loop(ctx context.Context, id string, vs *config.VirtualService
 		if ctx.Err() != nil {
 			return // stopped mid-check: the result means nothing
 		}
-		c.report(id, vs, r, start, time.Since(start), err)
+		c.report(id, w, start, time.Since(start), err)
 		next := interval - time.Since(start)
 		if next < 0 {
 			next = 0 // the check took longer than the interval: go again now
@@ -224,10 +238,13 @@ func (c *Checker) loop(ctx context.Context, id string, vs *config.VirtualService
 }
 
 // report records a result and applies rise and fall.
-func (c *Checker) report(id string, vs *config.VirtualService, r *config.RealServer, at time.Time, d time.Duration, err error) {
+// A result from a loop that Apply has replaced meanwhile is dropped: it
+// was measured with the old check.
+func (c *Checker) report(id string, w *worker, at time.Time, d time.Duration, err error) {
+	vs, r := &w.vs, &w.r
 	c.mu.Lock()
 	st := c.state[id]
-	if st == nil || c.workers[id] == nil {
+	if st == nil || c.workers[id] != w {
 		c.mu.Unlock()
 		return
 	}
@@ -250,26 +267,23 @@ func (c *Checker) report(id string, vs *config.VirtualService, r *config.RealSer
 	case prev != Down && st.failRun >= st.fall:
 		st.health = Down
 	}
-	changed := st.health != prev
+	now := st.health
+	changed := now != prev
 	if changed {
 		st.Since = at
-		st.Health = st.health.String()
+		st.Health = now.String()
 	}
-	msg := st.LastMsg
+	msg, name, assumeUp := st.LastMsg, st.name, st.assumeUp
 	c.mu.Unlock()
 	if !changed {
 		return
 	}
-	name := vs.Name
-	if name == "" {
-		name = vs.Key.String()
-	}
 	var e events.Event
 	switch {
-	case st.health == Down:
+	case now == Down:
 		c.log.Warn("real server down", "service", name, "server", r.Key.String(), "reason", msg)
 		e = events.Event{Kind: events.ServerDown, Message: fmt.Sprintf("%s: %s is down: %s", name, r.Key, msg)}
-	case prev == Down || !vs.AssumeUp():
+	case prev == Down || !assumeUp:
 		c.log.Info("real server up", "service", name, "server", r.Key.String())
 		e = events.Event{Kind: events.ServerUp, Message: fmt.Sprintf("%s: %s is up", name, r.Key)}
 	default:

@@ -187,3 +187,50 @@ func TestApplyKeepsHealthAcrossReloads(t *testing.T) {
 		t.Error("checks of a removed server go on")
 	}
 }
+
+// A slow but working check (a server that never answers, checked with a
+// timeout longer than the interval, with retries) is not a frozen loop.
+func TestWatchdogCountsTimeoutsAndRetries(t *testing.T) {
+	c := New(func(ctx context.Context, vs *config.VirtualService, r *config.RealServer) error { return nil }, nil, quiet, nil)
+	cfg := checkConfig(t, 1, 1, 1)
+	cfg.VirtualServices[0].Check.Timeout = config.Duration(3 * time.Second)
+	cfg.VirtualServices[0].Check.Retries = 2
+	c.Apply(cfg)
+	id := "tcp_10.0.0.100_80__10.0.1.1_80"
+	start := time.Now()
+	c.mu.Lock()
+	st := c.state[id]
+	st.LastTime, st.LastDur = start, 9*time.Second // three attempts of 3 s each
+	c.mu.Unlock()
+	c.watchdog(start.Add(9*time.Second + 8*time.Second)) // ended 8 s ago: within 3×0.1 + 9 + 1
+	if c.Status()[0].Stalled {
+		t.Error("a check that ran its retries to the timeout was called stalled")
+	}
+	c.watchdog(start.Add(9*time.Second + 11*time.Second))
+	if !c.Status()[0].Stalled {
+		t.Error("no report for longer than the limit, yet not stalled")
+	}
+}
+
+// A reload that keeps the check keeps the loop, but events speak of the
+// service by its new name.
+func TestReloadRenamesInEvents(t *testing.T) {
+	p := newScripted()
+	ev, _ := events.Open(t.TempDir(), 100, quiet)
+	c := New(p.probe, ev, quiet, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.Run(ctx)
+	c.Apply(checkConfig(t, 1, 1, 1))
+	id := "tcp_10.0.0.100_80__10.0.1.1_80"
+	waitFor(t, "up", func() bool { return c.Health()[id] == Up })
+	cfg := checkConfig(t, 1, 1, 1)
+	cfg.VirtualServices[0].Name = "shop"
+	c.Apply(cfg)
+	p.set("10.0.1.1", errors.New("tcp: refused"))
+	waitFor(t, "down", func() bool { return c.Health()[id] == Down })
+	evs := ev.Query(events.Filter{Server: id})
+	if len(evs) != 1 || !strings.HasPrefix(evs[0].Message, "shop: ") {
+		t.Errorf("events = %+v", evs)
+	}
+}
