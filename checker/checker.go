@@ -14,6 +14,8 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,10 +24,10 @@ import (
 	"github.com/lvsmon/lvsmon/lvs"
 )
 
-// ProbeFunc checks one real server once (with the check's retries) and
-// returns nil when it is healthy, or why not. It must return by the
+// ProbeFunc runs check c of real server r once (with the check's retries)
+// and returns nil when it passes, or why not. It must return by the
 // deadline of ctx.
-type ProbeFunc func(ctx context.Context, vs *config.VirtualService, r *config.RealServer) error
+type ProbeFunc func(ctx context.Context, vs *config.VirtualService, r *config.RealServer, c *config.Check) error
 
 // ServerStatus is what the checker shows of one real server.
 type ServerStatus struct {
@@ -41,6 +43,10 @@ type ServerStatus struct {
 	Stalled    bool          `json:"stalled"`
 	CheckType  string        `json:"check_type"`
 	IntervalNS time.Duration `json:"interval_ns"`
+	// Checks has one entry per check when the service has several; the
+	// fields above then sum or combine them (the server is up only while
+	// every check passes).
+	Checks []ServerStatus `json:"checks,omitempty"`
 }
 
 type serverState struct {
@@ -57,14 +63,16 @@ type serverState struct {
 	// old config), so report reads them here.
 	name     string
 	assumeUp bool
+	server   string // the real server's id (the state's key adds the check's index)
 }
 
-// worker is one server's check loop.
+// worker is one check loop of one server.
 type worker struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	vs     config.VirtualService // the config it runs with
 	r      config.RealServer
+	check  config.Check
 }
 
 // Checker schedules the checks and keeps the health.
@@ -76,8 +84,10 @@ type Checker struct {
 
 	mu      sync.Mutex
 	ctx     context.Context
-	state   map[string]*serverState
-	workers map[string]*worker
+	state   map[string]*serverState   // by unit: server id + "#" + check index
+	workers map[string]*worker        // by unit
+	units   map[string][]*serverState // by server id, in check order
+	agg     map[string]Health         // by server id: the combined health last reported
 }
 
 // New returns a checker; call Run, then Apply with each config.
@@ -85,7 +95,8 @@ func New(probe ProbeFunc, ev *events.Log, log *slog.Logger, onChange func()) *Ch
 	if onChange == nil {
 		onChange = func() {}
 	}
-	return &Checker{probe: probe, ev: ev, log: log, onChange: onChange, state: map[string]*serverState{}, workers: map[string]*worker{}}
+	return &Checker{probe: probe, ev: ev, log: log, onChange: onChange, state: map[string]*serverState{}, workers: map[string]*worker{},
+		units: map[string][]*serverState{}, agg: map[string]Health{}}
 }
 
 // Run runs the watchdog until ctx ends, then stops every check loop.
@@ -133,72 +144,94 @@ func (c *Checker) watchdog(now time.Time) {
 		limit := 3*st.IntervalNS + st.timeout + time.Second
 		stalled := now.Sub(last) > limit
 		if stalled && !st.Stalled {
-			c.log.Error("a health check has stopped reporting", "server", id, "last_report", last, "limit", limit)
+			c.log.Error("a health check has stopped reporting", "server", st.server, "check", st.CheckType, "last_report", last, "limit", limit)
 		}
 		st.Stalled = stalled
 	}
 }
 
-// Apply starts, stops and restarts check loops to match cfg. A server
-// whose check did not change keeps its loop and its health; one whose
-// check changed keeps its health (a reload must not flap weights) and
-// restarts its loop.
+// Apply starts, stops and restarts check loops to match cfg. A check that
+// did not change keeps its loop and its health; one that changed keeps its
+// health (a reload must not flap weights) and restarts its loop.
 func (c *Checker) Apply(cfg *config.Config) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	want := map[string]bool{}
+	units := map[string][]*serverState{}
 	for i := range cfg.VirtualServices {
 		vs := cfg.VirtualServices[i]
-		if vs.Check == nil {
-			continue
-		}
+		checks := vs.AllChecks()
 		for _, r := range vs.Reals {
 			id := lvs.DestID(vs.Key, r.Key)
-			want[id] = true
-			st := c.state[id]
-			if st == nil {
-				st = &serverState{ServerStatus: ServerStatus{ID: id, Health: Unknown.String()}}
-				c.state[id] = st
-			}
-			st.name, st.assumeUp = vs.Name, vs.AssumeUp()
-			if st.name == "" {
-				st.name = vs.Key.String()
-			}
-			if w, ok := c.workers[id]; ok {
-				if reflect.DeepEqual(*w.vs.Check, *vs.Check) && w.vs.Key == vs.Key && w.r.Key == r.Key {
-					continue
+			for ci, chk := range checks {
+				unit := id + "#" + strconv.Itoa(ci)
+				want[unit] = true
+				st := c.state[unit]
+				if st == nil {
+					st = &serverState{ServerStatus: ServerStatus{ID: id, Health: Unknown.String()}, server: id}
+					c.state[unit] = st
 				}
-				w.cancel()
-				delete(c.workers, id)
+				units[id] = append(units[id], st)
+				st.name, st.assumeUp = vs.Name, vs.AssumeUp()
+				if st.name == "" {
+					st.name = vs.Key.String()
+				}
+				if w, ok := c.workers[unit]; ok {
+					if reflect.DeepEqual(w.check, *chk) && w.vs.Key == vs.Key && w.r.Key == r.Key {
+						continue
+					}
+					w.cancel()
+					delete(c.workers, unit)
+				}
+				st.CheckType, st.IntervalNS = chk.Type, chk.Interval.D()
+				st.timeout = chk.Timeout.D() * time.Duration(1+max(0, chk.Retries))
+				st.rise, st.fall, st.started = chk.Rise, chk.Fall, time.Now()
+				c.start(unit, vs, r, *chk)
 			}
-			st.CheckType, st.IntervalNS = vs.Check.Type, vs.Check.Interval.D()
-			st.timeout = vs.Check.Timeout.D() * time.Duration(1+max(0, vs.Check.Retries))
-			st.rise, st.fall, st.started = vs.Check.Rise, vs.Check.Fall, time.Now()
-			c.start(id, vs, r)
 		}
 	}
-	for id, w := range c.workers {
-		if !want[id] {
+	for unit, w := range c.workers {
+		if !want[unit] {
 			w.cancel()
-			delete(c.workers, id)
-			delete(c.state, id)
+			delete(c.workers, unit)
 		}
 	}
-	for id := range c.state {
-		if !want[id] {
-			delete(c.state, id)
+	for unit := range c.state {
+		if !want[unit] {
+			delete(c.state, unit)
 		}
 	}
+	for id := range c.agg {
+		if _, ok := units[id]; !ok {
+			delete(c.agg, id)
+		}
+	}
+	c.units = units
+}
+
+// combine is a server's health from its checks' healths: down if any
+// check is down, up only when every check is up.
+func combine(sts []*serverState) Health {
+	h := Up
+	for _, st := range sts {
+		switch st.health {
+		case Down:
+			return Down
+		case Unknown:
+			h = Unknown
+		}
+	}
+	return h
 }
 
 // start launches one loop; c.mu is held.
-func (c *Checker) start(id string, vs config.VirtualService, r config.RealServer) {
+func (c *Checker) start(id string, vs config.VirtualService, r config.RealServer, chk config.Check) {
 	parent := c.ctx
 	if parent == nil {
 		parent = context.Background()
 	}
 	ctx, cancel := context.WithCancel(parent)
-	w := &worker{cancel: cancel, done: make(chan struct{}), vs: vs, r: r}
+	w := &worker{cancel: cancel, done: make(chan struct{}), vs: vs, r: r, check: chk}
 	c.workers[id] = w
 	go func() {
 		defer close(w.done)
@@ -210,8 +243,8 @@ func (c *Checker) start(id string, vs config.VirtualService, r config.RealServer
 // part of the interval, so a thousand servers configured at once do not
 // all connect in the same millisecond.
 func (c *Checker) loop(ctx context.Context, id string, w *worker) {
-	vs, r := &w.vs, &w.r
-	interval, timeout := vs.Check.Interval.D(), vs.Check.Timeout.D()
+	vs, r, chk := &w.vs, &w.r, &w.check
+	interval, timeout := chk.Interval.D(), chk.Timeout.D()
 	wait := time.Duration(rand.Int64N(int64(interval)))
 	t := time.NewTimer(wait)
 	defer t.Stop()
@@ -222,8 +255,8 @@ func (c *Checker) loop(ctx context.Context, id string, w *worker) {
 		case <-t.C:
 		}
 		start := time.Now()
-		pctx, cancel := context.WithTimeout(ctx, timeout*time.Duration(1+max(0, vs.Check.Retries)))
-		err := c.probe(pctx, vs, r)
+		pctx, cancel := context.WithTimeout(ctx, timeout*time.Duration(1+max(0, chk.Retries)))
+		err := c.probe(pctx, vs, r, chk)
 		cancel()
 		if ctx.Err() != nil {
 			return // stopped mid-check: the result means nothing
@@ -260,20 +293,29 @@ func (c *Checker) report(id string, w *worker, at time.Time, d time.Duration, er
 		st.okRun = 0
 		st.LastMsg = err.Error()
 	}
-	prev := st.health
 	switch {
-	case prev != Up && st.okRun >= st.rise:
-		st.health = Up
-	case prev != Down && st.failRun >= st.fall:
-		st.health = Down
+	case st.health != Up && st.okRun >= st.rise:
+		st.health, st.Since = Up, at
+	case st.health != Down && st.failRun >= st.fall:
+		st.health, st.Since = Down, at
 	}
-	now := st.health
+	st.Health = st.health.String()
+	id = st.server
+	prev := c.agg[id]
+	now := combine(c.units[id])
+	c.agg[id] = now
 	changed := now != prev
-	if changed {
-		st.Since = at
-		st.Health = now.String()
+	msg := st.LastMsg
+	if len(c.units[id]) > 1 {
+		msg = ""
+		for _, u := range c.units[id] {
+			if u.health == Down {
+				msg = u.CheckType + " check: " + u.LastMsg
+				break
+			}
+		}
 	}
-	msg, name, assumeUp := st.LastMsg, st.name, st.assumeUp
+	name, assumeUp := st.name, st.assumeUp
 	c.mu.Unlock()
 	if !changed {
 		return
@@ -304,9 +346,9 @@ func (c *Checker) report(id string, w *worker, at time.Time, d time.Duration, er
 func (c *Checker) Health() map[string]Health {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make(map[string]Health, len(c.state))
-	for id, st := range c.state {
-		out[id] = st.health
+	out := make(map[string]Health, len(c.units))
+	for id, sts := range c.units {
+		out[id] = combine(sts)
 	}
 	return out
 }
@@ -315,9 +357,36 @@ func (c *Checker) Health() map[string]Health {
 func (c *Checker) Status() []ServerStatus {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]ServerStatus, 0, len(c.state))
-	for _, st := range c.state {
-		out = append(out, st.ServerStatus)
+	out := make([]ServerStatus, 0, len(c.units))
+	for id, sts := range c.units {
+		s := sts[0].ServerStatus
+		s.Health = combine(sts).String()
+		if len(sts) > 1 {
+			s.Checks = make([]ServerStatus, len(sts))
+			types := make([]string, len(sts))
+			for i, st := range sts {
+				s.Checks[i], types[i] = st.ServerStatus, st.CheckType
+				if i == 0 {
+					continue
+				}
+				s.Successes += st.Successes
+				s.Failures += st.Failures
+				s.Stalled = s.Stalled || st.Stalled
+				s.LastOK = s.LastOK && st.LastOK
+				if st.LastTime.After(s.LastTime) {
+					s.LastTime, s.LastDur = st.LastTime, st.LastDur
+				}
+				if st.health == Down && s.LastMsg == "" {
+					s.LastMsg = st.CheckType + " check: " + st.LastMsg
+				}
+				if st.Since.After(s.Since) {
+					s.Since = st.Since
+				}
+			}
+			s.CheckType = strings.Join(types, "+")
+		}
+		s.ID = id
+		out = append(out, s)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out

@@ -30,7 +30,7 @@ func newScripted() *scripted {
 	return &scripted{fail: map[string]error{}, hang: map[string]bool{}, calls: map[string]int{}}
 }
 
-func (s *scripted) probe(ctx context.Context, vs *config.VirtualService, r *config.RealServer) error {
+func (s *scripted) probe(ctx context.Context, vs *config.VirtualService, r *config.RealServer, c *config.Check) error {
 	a := r.Key.Addr.String()
 	s.mu.Lock()
 	s.calls[a]++
@@ -143,7 +143,7 @@ func TestHangingServersDelayNobody(t *testing.T) {
 }
 
 func TestWatchdogFlagsAFrozenCheck(t *testing.T) {
-	c := New(func(ctx context.Context, vs *config.VirtualService, r *config.RealServer) error {
+	c := New(func(ctx context.Context, vs *config.VirtualService, r *config.RealServer, c *config.Check) error {
 		select {} // a probe that ignores its context: a frozen check loop
 	}, nil, quiet, nil)
 	c.Apply(checkConfig(t, 1, 1, 1))
@@ -191,7 +191,7 @@ func TestApplyKeepsHealthAcrossReloads(t *testing.T) {
 // A slow but working check (a server that never answers, checked with a
 // timeout longer than the interval, with retries) is not a frozen loop.
 func TestWatchdogCountsTimeoutsAndRetries(t *testing.T) {
-	c := New(func(ctx context.Context, vs *config.VirtualService, r *config.RealServer) error { return nil }, nil, quiet, nil)
+	c := New(func(ctx context.Context, vs *config.VirtualService, r *config.RealServer, c *config.Check) error { return nil }, nil, quiet, nil)
 	cfg := checkConfig(t, 1, 1, 1)
 	cfg.VirtualServices[0].Check.Timeout = config.Duration(3 * time.Second)
 	cfg.VirtualServices[0].Check.Retries = 2
@@ -199,7 +199,7 @@ func TestWatchdogCountsTimeoutsAndRetries(t *testing.T) {
 	id := "tcp_10.0.0.100_80__10.0.1.1_80"
 	start := time.Now()
 	c.mu.Lock()
-	st := c.state[id]
+	st := c.state[id+"#0"]
 	st.LastTime, st.LastDur = start, 9*time.Second // three attempts of 3 s each
 	c.mu.Unlock()
 	c.watchdog(start.Add(9*time.Second + 8*time.Second)) // ended 8 s ago: within 3×0.1 + 9 + 1
@@ -231,6 +231,56 @@ func TestReloadRenamesInEvents(t *testing.T) {
 	waitFor(t, "down", func() bool { return c.Health()[id] == Down })
 	evs := ev.Query(events.Filter{Server: id})
 	if len(evs) != 1 || !strings.HasPrefix(evs[0].Message, "shop: ") {
+		t.Errorf("events = %+v", evs)
+	}
+}
+
+// With several checks a server is up only while every one passes.
+func TestSeveralChecksAllMustPass(t *testing.T) {
+	var mu sync.Mutex
+	failing := map[string]bool{}
+	probe := func(ctx context.Context, vs *config.VirtualService, r *config.RealServer, c *config.Check) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if failing[c.Type] {
+			return errors.New(c.Type + ": refused")
+		}
+		return nil
+	}
+	cfg, err := config.Parse("c.yaml", []byte(`virtual_services:
+  - name: web
+    address: 10.0.0.100
+    port: 80
+    checks:
+      - {type: tcp, interval: 100ms, timeout: 50ms}
+      - {type: http, path: /.health.html, interval: 150ms, timeout: 50ms}
+    real_servers: [{address: 10.0.1.1}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, _ := events.Open(t.TempDir(), 100, quiet)
+	c := New(probe, ev, quiet, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.Run(ctx)
+	c.Apply(cfg)
+	id := "tcp_10.0.0.100_80__10.0.1.1_80"
+	waitFor(t, "up with both checks passing", func() bool { return c.Health()[id] == Up })
+	mu.Lock()
+	failing["http"] = true
+	mu.Unlock()
+	waitFor(t, "down when one check fails", func() bool { return c.Health()[id] == Down })
+	st := c.Status()[0]
+	if st.CheckType != "tcp+http" || len(st.Checks) != 2 || st.Health != "down" || !strings.Contains(st.LastMsg, "http check: http: refused") {
+		t.Errorf("status = %+v", st)
+	}
+	mu.Lock()
+	failing["http"] = false
+	mu.Unlock()
+	waitFor(t, "up again, with its event", func() bool { return c.Health()[id] == Up && len(ev.Query(events.Filter{Server: id})) == 2 })
+	evs := ev.Query(events.Filter{Server: id})
+	if len(evs) != 2 || evs[0].Kind != events.ServerDown || !strings.Contains(evs[0].Message, "http check") || evs[1].Kind != events.ServerUp {
 		t.Errorf("events = %+v", evs)
 	}
 }

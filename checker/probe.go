@@ -43,9 +43,9 @@ type Target struct {
 // TargetOf is the target of vs's check of real server r: r itself unless
 // the check overrides the address or port. vs and r come from a loaded
 // (validated) config.
-func TargetOf(vs *config.VirtualService, r *config.RealServer) Target {
+func TargetOf(vs *config.VirtualService, r *config.RealServer, c *config.Check) Target {
 	t := Target{Service: vs.Key, Addr: r.Key.Addr, Port: r.Key.Port, Server: r.Key}
-	if c := vs.Check; c != nil {
+	if c != nil {
 		if a, err := netip.ParseAddr(c.Address); err == nil {
 			t.Addr = a.Unmap()
 		}
@@ -141,13 +141,14 @@ func RunCheck(ctx context.Context, t Target, c *config.Check) CheckResult {
 	return res
 }
 
-// ProbeServer checks real server r of vs once, with the check's retries:
-// a checker.ProbeFunc for New. A service without a check is always up.
-func ProbeServer(ctx context.Context, vs *config.VirtualService, r *config.RealServer) error {
-	if vs.Check == nil {
+// ProbeServer runs check c of real server r of vs once, with the check's
+// retries: the checker.ProbeFunc of the real check types. A nil check
+// passes.
+func ProbeServer(ctx context.Context, vs *config.VirtualService, r *config.RealServer, c *config.Check) error {
+	if c == nil {
 		return nil
 	}
-	res := RunCheck(ctx, TargetOf(vs, r), vs.Check)
+	res := RunCheck(ctx, TargetOf(vs, r, c), c)
 	if !res.OK && res.Attempts > 1 {
 		return fmt.Errorf("%w (%d attempts)", res.Err, res.Attempts)
 	}

@@ -323,21 +323,21 @@ virtual_services:
 		t.Fatal(err)
 	}
 	vs, r := &cfg.VirtualServices[0], &cfg.VirtualServices[0].Reals[0]
-	tg := TargetOf(vs, r)
+	tg := TargetOf(vs, r, vs.Check)
 	if tg.String() != s.addr() || tg.Server != r.Key || tg.Service != vs.Key {
 		t.Fatalf("TargetOf = %+v", tg)
 	}
-	if err := ProbeServer(context.Background(), vs, r); err != nil {
+	if err := ProbeServer(context.Background(), vs, r, vs.Check); err != nil {
 		t.Fatalf("ProbeServer through the override: %v", err)
 	}
 	// Without a check a server is up, and nothing is dialled.
-	if err := ProbeServer(context.Background(), &cfg.VirtualServices[1], &cfg.VirtualServices[1].Reals[0]); err != nil {
+	if err := ProbeServer(context.Background(), &cfg.VirtualServices[1], &cfg.VirtualServices[1].Reals[0], cfg.VirtualServices[1].Check); err != nil {
 		t.Fatalf("ProbeServer without a check: %v", err)
 	}
 	// Without overrides the real server itself is the target.
 	plain := *vs
 	plain.Check = &config.Check{Type: "tcp"}
-	if got := TargetOf(&plain, r); got.AddrPort() != netip.MustParseAddrPort("10.0.1.13:80") {
+	if got := TargetOf(&plain, r, plain.Check); got.AddrPort() != netip.MustParseAddrPort("10.0.1.13:80") {
 		t.Fatalf("TargetOf without override = %s", got)
 	}
 }

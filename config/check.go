@@ -333,8 +333,7 @@ func checkDomainName(s string) error {
 // checkPort refuses a check that needs a port on an all-ports service
 // (port 0 with persistence) without a port of its own: its real servers
 // have no port to connect to.
-func (v *validator) checkPort(p string, vs *VirtualService) {
-	c := vs.Check
+func (v *validator) checkPort(p string, vs *VirtualService, c *Check) {
 	switch c.Type {
 	case "ping", "external", "none", "":
 		return

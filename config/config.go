@@ -161,12 +161,23 @@ type VirtualService struct {
 	// Quorum is the live weight below which the sorry server comes in
 	// (default 1: when every real server is out); Hysteresis widens the
 	// band so a weight hovering at the quorum does not flap it.
-	Quorum     int            `yaml:"quorum"`
-	Hysteresis int            `yaml:"hysteresis"`
-	Sorry      *RealServer    `yaml:"sorry_server"`
-	Check      *Check         `yaml:"check"`
-	Reals      []RealServer   `yaml:"real_servers"`
-	Key        lvs.ServiceKey `yaml:"-"` // derived at load
+	Quorum     int         `yaml:"quorum"`
+	Hysteresis int         `yaml:"hysteresis"`
+	Sorry      *RealServer `yaml:"sorry_server"`
+	Check      *Check      `yaml:"check"`
+	// Checks are several checks of every real server: it is up only
+	// while all of them pass. Use check for one, checks for several.
+	Checks []*Check       `yaml:"checks"`
+	Reals  []RealServer   `yaml:"real_servers"`
+	Key    lvs.ServiceKey `yaml:"-"` // derived at load
+}
+
+// AllChecks returns the service's checks: check alone, or checks.
+func (v *VirtualService) AllChecks() []*Check {
+	if v.Check != nil {
+		return []*Check{v.Check}
+	}
+	return v.Checks
 }
 
 // AssumeUp reports whether a real server without a check result yet
@@ -452,7 +463,12 @@ func (c *Config) applyDefaults() {
 		if vs.Sorry != nil {
 			defaultReal(vs.Sorry, vs.Port)
 		}
-		if c := vs.Check; c != nil {
+		// Both lists get defaults, so that "check and checks" is reported
+		// alone, without follow-up errors about unset fields.
+		for _, c := range append([]*Check{vs.Check}, vs.Checks...) {
+			if c == nil {
+				continue // no check, or an empty one (reported by validation)
+			}
 			if c.Interval == 0 {
 				c.Interval = Duration(DefaultInterval)
 			}
@@ -679,7 +695,19 @@ func (v *validator) service(p string, vs *VirtualService) {
 	}
 	if vs.Check != nil {
 		v.check(p+".check", vs.Check)
-		v.checkPort(p+".check", vs)
+		v.checkPort(p+".check", vs, vs.Check)
+		if len(vs.Checks) > 0 {
+			v.errf(p+".checks", "set check (one) or checks (several), not both")
+		}
+	}
+	for i, c := range vs.Checks {
+		cp := fmt.Sprintf("%s.checks[%d]", p, i)
+		if c == nil {
+			v.errf(cp, "an empty check")
+			continue
+		}
+		v.check(cp, c)
+		v.checkPort(cp, vs, c)
 	}
 	seen := map[lvs.DestKey]string{}
 	for j := range vs.Reals {

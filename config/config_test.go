@@ -160,6 +160,8 @@ func TestParseErrors(t *testing.T) {
 		{"graphs section", "ipvs: {proc_hz: 123}\ngraphs:\n  rrdcached: nowhere\n  archive_after: 5m\n  archive_schedule: daily\n", []string{
 			"t.yaml:1: ipvs.proc_hz: 123 is not a Linux CONFIG_HZ", "t.yaml:3: graphs.rrdcached:", "t.yaml:4: graphs.archive_after: 5m0s is too short", `t.yaml:5: graphs.archive_schedule: "daily" is not a cron schedule`}},
 		{"write_every", "step: 10s\ngraphs: {write_every: 15s}\n", []string{"t.yaml:2: graphs.write_every: 15s must be a multiple of the step (10s)"}},
+		{"check and checks", "virtual_services:\n  - address: 10.0.0.1\n    port: 80\n    check: {type: tcp}\n    checks: [{type: http}, {type: gopher}]\n", []string{
+			"t.yaml:5: virtual_services[0].checks: set check (one) or checks (several), not both", `t.yaml:5: virtual_services[0].checks[1].type: unknown check type "gopher"`}},
 		{"on_failure", "virtual_services:\n  - {address: 10.0.0.1, port: 80, on_failure: panic}\n", []string{`unknown value "panic"`}},
 		{"netmask without persistence", "virtual_services:\n  - {address: 10.0.0.1, port: 80, persistence_netmask: 24}\n", []string{"only makes sense with persistence"}},
 		{"http check fields", `virtual_services:

@@ -76,7 +76,7 @@ func metricsFixture() lvs.Table {
 // goldenProbe stands in for the check types in the golden test: no
 // traffic leaves the test, and one server fails, so both values of the
 // checker's families appear.
-func goldenProbe(ctx context.Context, vs *config.VirtualService, r *config.RealServer) error {
+func goldenProbe(ctx context.Context, vs *config.VirtualService, r *config.RealServer, c *config.Check) error {
 	if r.Key.Addr == addr("10.0.1.2") {
 		return errors.New("http: status 503, want 200-299")
 	}
@@ -87,7 +87,7 @@ func goldenProbe(ctx context.Context, vs *config.VirtualService, r *config.RealS
 func checked(cfg *config.Config) int {
 	n := 0
 	for _, vs := range cfg.VirtualServices {
-		if vs.Check != nil {
+		if len(vs.AllChecks()) > 0 {
 			n += len(vs.Reals)
 		}
 	}
