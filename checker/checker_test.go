@@ -191,7 +191,9 @@ func TestApplyKeepsHealthAcrossReloads(t *testing.T) {
 // A slow but working check (a server that never answers, checked with a
 // timeout longer than the interval, with retries) is not a frozen loop.
 func TestWatchdogCountsTimeoutsAndRetries(t *testing.T) {
-	c := New(func(ctx context.Context, vs *config.VirtualService, r *config.RealServer, c *config.Check) error { return nil }, nil, quiet, nil)
+	c := New(func(ctx context.Context, vs *config.VirtualService, r *config.RealServer, c *config.Check) error {
+		return nil
+	}, nil, quiet, nil)
 	cfg := checkConfig(t, 1, 1, 1)
 	cfg.VirtualServices[0].Check.Timeout = config.Duration(3 * time.Second)
 	cfg.VirtualServices[0].Check.Retries = 2
