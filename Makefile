@@ -61,6 +61,7 @@ bench: deps-test deps-bench
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./bench/graphs
 	$(GO) run ./bench/scrape
+	$(GO) run ./bench/checker
 
 clean:
 	rm -rf bin

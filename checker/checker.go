@@ -240,12 +240,13 @@ func (c *Checker) start(id string, vs config.VirtualService, r config.RealServer
 }
 
 // loop checks one server every interval. The first check waits a random
-// part of the interval, so a thousand servers configured at once do not
-// all connect in the same millisecond.
+// part of the first 80% of the interval, so a thousand servers configured
+// at once do not all connect in the same millisecond, and yet every
+// server has a result within one interval of the start.
 func (c *Checker) loop(ctx context.Context, id string, w *worker) {
 	vs, r, chk := &w.vs, &w.r, &w.check
 	interval, timeout := chk.Interval.D(), chk.Timeout.D()
-	wait := time.Duration(rand.Int64N(int64(interval)))
+	wait := time.Duration(rand.Int64N(int64(interval)*4/5 + 1))
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	for {
@@ -329,8 +330,8 @@ func (c *Checker) report(id string, w *worker, at time.Time, d time.Duration, er
 		c.log.Info("real server up", "service", name, "server", r.Key.String())
 		e = events.Event{Kind: events.ServerUp, Message: fmt.Sprintf("%s: %s is up", name, r.Key)}
 	default:
-		// Unknown -> up with startup: up changes nothing in the kernel.
-		c.onChange()
+		// Unknown -> up with startup: up changes nothing in the kernel,
+		// so no reconcile round is asked for.
 		return
 	}
 	e.Service, e.Server = vs.Key.ID(), id

@@ -33,7 +33,10 @@ test) pkgs+=(qemu-system-x86 busybox-static kmod cpio iproute2 ipvsadm file rrdt
 	# promtool and a real Prometheus for the exporter's and the rules' tests;
 	# docker-compose validates docker-compose.yml (no Docker engine needed).
 	prometheus docker-compose) ;;
-bench) pkgs+=(prometheus-node-exporter) ;;
+bench) pkgs+=(prometheus-node-exporter
+	# bench/checker measures Debian's ldirectord, with a fake ipvsadm
+	# bind-mounted over the real one in a private mount namespace.
+	ldirectord ipvsadm util-linux mount) ;;
 *)
 	echo "deps: unknown purpose $what (build, test or bench)" >&2
 	exit 2
