@@ -53,6 +53,7 @@ func (s *Server) graphRoutes() {
 		}
 		s.graphImage(c, "server", svc, srv)
 	})
+	s.engine.GET("/director", s.directorPage)
 	s.engine.GET("/service/:id", s.servicePage)
 	s.engine.GET("/server/:id", s.serverPage)
 	s.engine.GET("/api/v1/events", s.eventsAPI)
@@ -191,6 +192,15 @@ func (s *Server) pageRange(c *gin.Context) (string, bool) {
 	return "", false
 }
 
+func (s *Server) directorPage(c *gin.Context) {
+	if s.src.Graphs == nil {
+		apiError(c, http.StatusNotFound, "graphs are not enabled on this director")
+		return
+	}
+	st := s.status()
+	s.showPage(c, graphPage{Title: st.Director, Subtitle: "the whole director", Back: "/", Director: st.Director}, "director", "", events.Filter{})
+}
+
 func (s *Server) servicePage(c *gin.Context) {
 	if s.src.Graphs == nil {
 		apiError(c, http.StatusNotFound, "graphs are not enabled on this director")
@@ -199,21 +209,11 @@ func (s *Server) servicePage(c *gin.Context) {
 	st := s.status()
 	id := c.Param("id")
 	for _, svc := range st.Services {
-		if svc.ID != id {
-			continue
-		}
-		rng, ok := s.pageRange(c)
-		if !ok {
+		if svc.ID == id {
+			s.showPage(c, graphPage{Title: serviceTitle(svc), Subtitle: "virtual service " + svc.ID, Back: "/#" + svc.ID, Director: st.Director},
+				"service", svc.ID, events.Filter{Service: svc.ID, Director: true})
 			return
 		}
-		p := graphPage{Title: serviceTitle(svc), Subtitle: "virtual service " + svc.ID, Back: "/#" + svc.ID, Range: rng,
-			Ranges: s.src.Graphs.Ranges(), Images: imagesFor(s.graphURLs("service", svc.ID)[rng], s.src.Graphs.Names("service")),
-			Director: st.Director}
-		if s.src.Events != nil {
-			p.Events = s.src.Events.Query(events.Filter{Service: svc.ID, Director: true, Limit: 50})
-		}
-		s.renderPage(c, p)
-		return
 	}
 	apiError(c, http.StatusNotFound, fmt.Sprintf("no virtual service %q", id))
 }
@@ -227,25 +227,31 @@ func (s *Server) serverPage(c *gin.Context) {
 	id := c.Param("id")
 	for _, svc := range st.Services {
 		for _, rs := range svc.RealServers {
-			if rs.ID != id {
-				continue
-			}
-			rng, ok := s.pageRange(c)
-			if !ok {
+			if rs.ID == id {
+				s.showPage(c, graphPage{Title: fmt.Sprintf("%s → %s", serviceTitle(svc), lvs.DestKey{Addr: mustAddr(rs.Address), Port: rs.Port}),
+					Subtitle: "real server " + rs.ID, Back: "/service/" + svc.ID, Director: st.Director},
+					"server", rs.ID, events.Filter{Server: rs.ID, Director: true})
 				return
 			}
-			p := graphPage{Title: fmt.Sprintf("%s → %s", serviceTitle(svc), lvs.DestKey{Addr: mustAddr(rs.Address), Port: rs.Port}),
-				Subtitle: "real server " + rs.ID, Back: "/service/" + svc.ID + "?range=" + rng, Range: rng,
-				Ranges: s.src.Graphs.Ranges(), Images: imagesFor(s.graphURLs("server", rs.ID)[rng], s.src.Graphs.Names("server")),
-				Director: st.Director}
-			if s.src.Events != nil {
-				p.Events = s.src.Events.Query(events.Filter{Server: rs.ID, Director: true, Limit: 50})
-			}
-			s.renderPage(c, p)
-			return
 		}
 	}
 	apiError(c, http.StatusNotFound, fmt.Sprintf("no real server %q", id))
+}
+
+// showPage fills a graph page's range, images and recent events and
+// renders it.
+func (s *Server) showPage(c *gin.Context, p graphPage, kind, id string, f events.Filter) {
+	rng, ok := s.pageRange(c)
+	if !ok {
+		return
+	}
+	p.Range, p.Ranges = rng, s.src.Graphs.Ranges()
+	p.Images = imagesFor(s.graphURLs(kind, id)[rng], s.src.Graphs.Names(kind))
+	if s.src.Events != nil {
+		f.Limit = 50
+		p.Events = s.src.Events.Query(f)
+	}
+	s.renderPage(c, p)
 }
 
 func (s *Server) renderPage(c *gin.Context, p graphPage) {

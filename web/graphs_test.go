@@ -60,6 +60,7 @@ func TestGraphRoutes(t *testing.T) {
 		{"/service/tcp_10.9.9.9_80", 404, "no virtual service"},
 		{"/server/tcp_198.51.100.10_80__10.1.1.2_80", 200, "/graphs/server/tcp_198.51.100.10_80__10.1.1.2_80/weight.png?range=day"},
 		{"/server/tcp_198.51.100.10_80__10.9.9.9_80", 404, "no real server"},
+		{"/director?range=hour", 200, "/graphs/director/rate.png?range=hour"},
 	}
 	for _, tc := range tests {
 		rec := get(t, s.Handler(), "GET", tc.path)
