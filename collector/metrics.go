@@ -531,6 +531,30 @@ func (sv *svcView) addMissingReals(vs *config.VirtualService) {
 	}
 }
 
+// ServiceLabels and RealServerLabels are the label names of the service
+// and real-server families. Other parts of lvsmon that export per-object
+// series (the checker's) use them, with the values below, so that their
+// series join the table's without relabelling.
+var (
+	ServiceLabels    = serviceLabels
+	RealServerLabels = realLabels
+)
+
+// ServiceLabelValues returns the values of ServiceLabels for service k,
+// named name in the config ("" when unconfigured).
+func ServiceLabelValues(k lvs.ServiceKey, name string) []string {
+	if k.IsFWMark() {
+		return []string{"", strconv.FormatUint(uint64(k.FWMark), 10), name, "", "", k.ID()}
+	}
+	return []string{k.Addr.String(), "", name, strconv.Itoa(int(k.Port)), k.Protocol.String(), k.ID()}
+}
+
+// RealServerLabelValues returns the values of RealServerLabels.
+func RealServerLabelValues(k lvs.ServiceKey, name string, d lvs.DestKey) []string {
+	v := ServiceLabelValues(k, name)
+	return []string{v[0], v[1], v[2], v[3], v[4], d.Addr.String(), strconv.Itoa(int(d.Port)), v[5]}
+}
+
 // finish renders the service's labels.
 func (sv *svcView) finish(vs *config.VirtualService, ports *portNames) {
 	k := sv.key

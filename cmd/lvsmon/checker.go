@@ -228,19 +228,14 @@ type checkerMetrics struct {
 	up, dur, fails, stalled, sorry, recFail, recOK *prometheus.Desc
 }
 
-var (
-	checkServiceLabels = []string{"address", "fwmark", "name", "port", "protocol", "service"}
-	checkRealLabels    = []string{"address", "fwmark", "name", "port", "protocol", "real_address", "real_port", "service"}
-)
-
 func newCheckerMetrics(d *director) *checkerMetrics {
 	n := prometheus.NewDesc
 	return &checkerMetrics{d: d,
-		up:      n("lvsmon_real_server_up", "1 when the real server's health checks pass (after rise), 0 when they fail (after fall); absent before the first result and for servers without a check.", checkRealLabels, nil),
-		dur:     n("lvsmon_real_server_check_duration_seconds", "How long the real server's last health check took.", checkRealLabels, nil),
-		fails:   n("lvsmon_real_server_check_failures_total", "Failed health checks of the real server.", checkRealLabels, nil),
-		stalled: n("lvsmon_real_server_check_stalled", "1 when the real server's check loop has not reported for three intervals plus its timeout (a frozen checker).", checkRealLabels, nil),
-		sorry:   n("lvsmon_sorry_server_active", "1 while the virtual service's sorry server takes the traffic.", checkServiceLabels, nil),
+		up:      n("lvsmon_real_server_up", "1 when the real server's health checks pass (after rise), 0 when they fail (after fall); absent before the first result and for servers without a check.", collector.RealServerLabels, nil),
+		dur:     n("lvsmon_real_server_check_duration_seconds", "How long the real server's last health check took.", collector.RealServerLabels, nil),
+		fails:   n("lvsmon_real_server_check_failures_total", "Failed health checks of the real server.", collector.RealServerLabels, nil),
+		stalled: n("lvsmon_real_server_check_stalled", "1 when the real server's check loop has not reported for three intervals plus its timeout (a frozen checker).", collector.RealServerLabels, nil),
+		sorry:   n("lvsmon_sorry_server_active", "1 while the virtual service's sorry server takes the traffic.", collector.ServiceLabels, nil),
 		recFail: n("lvsmon_reconcile_failed_actions_total", "IPVS writes the reconciler tried and the kernel refused; each is retried from fresh state.", nil, nil),
 		recOK:   n("lvsmon_reconcile_applied_actions_total", "IPVS writes the reconciler made.", nil, nil),
 	}
@@ -252,20 +247,12 @@ func (m *checkerMetrics) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-func serviceLabelValues(vs *config.VirtualService) []string {
-	k := vs.Key
-	if k.IsFWMark() {
-		return []string{"", fmt.Sprint(k.FWMark), vs.Name, "", "", k.ID()}
-	}
-	return []string{k.Addr.String(), "", vs.Name, fmt.Sprint(k.Port), k.Protocol.String(), k.ID()}
-}
-
 func (m *checkerMetrics) Collect(ch chan<- prometheus.Metric) {
 	cfg := m.d.cur.Load()
 	byID := map[string][]string{}
 	for i := range cfg.VirtualServices {
 		vs := &cfg.VirtualServices[i]
-		sl := serviceLabelValues(vs)
+		sl := collector.ServiceLabelValues(vs.Key, vs.Name)
 		if vs.Sorry != nil && vs.IsManaged() && m.d.rec != nil {
 			v := 0.0
 			if m.d.sorryActive(vs.Key.ID()) {
@@ -274,8 +261,7 @@ func (m *checkerMetrics) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(m.sorry, prometheus.GaugeValue, v, sl...)
 		}
 		for _, r := range vs.Reals {
-			// Label order: address, fwmark, name, port, protocol, real_address, real_port, service.
-			byID[lvs.DestID(vs.Key, r.Key)] = []string{sl[0], sl[1], sl[2], sl[3], sl[4], r.Key.Addr.String(), fmt.Sprint(r.Key.Port), sl[5]}
+			byID[lvs.DestID(vs.Key, r.Key)] = collector.RealServerLabelValues(vs.Key, vs.Name, r.Key)
 		}
 	}
 	for _, st := range m.d.chk.Status() {
