@@ -284,8 +284,9 @@ func TestDemoCountersMove(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	// 3 services with 7 real servers, plus the director: 11 RRD files.
-	if second.RRD.Files != 11 || second.RRD.Updates == 0 || second.RRD.Errors != 0 {
+	// 3 services with 7 real servers, plus the director: 11 RRD files
+	// (12 once the timeline has brought the sorry server in).
+	if second.RRD.Files < 11 || second.RRD.Files > 12 || second.RRD.Updates == 0 || second.RRD.Errors != 0 {
 		t.Errorf("RRD store in the demo: %+v", second.RRD)
 	}
 	if second.Totals.Conns <= first.Totals.Conns {
