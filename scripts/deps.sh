@@ -32,7 +32,9 @@ build) ;;
 test) pkgs+=(qemu-system-x86 busybox-static kmod cpio iproute2 ipvsadm file rrdtool rrdcached
 	# promtool and a real Prometheus for the exporter's and the rules' tests;
 	# docker-compose validates docker-compose.yml (no Docker engine needed).
-	prometheus docker-compose) ;;
+	prometheus docker-compose
+	# a second SMTP implementation for alerting's delivery test.
+	python3-aiosmtpd) ;;
 bench) pkgs+=(prometheus-node-exporter
 	# bench/checker measures Debian's ldirectord, with a fake ipvsadm
 	# bind-mounted over the real one in a private mount namespace.
