@@ -183,7 +183,10 @@ func statusID(m map[string]string) string {
 // status API shows, node_exporter's names match lvsmon's, and lvsmon's
 // rules load and evaluate on the real data.
 func TestPrometheusScrapesDemo(t *testing.T) {
-	d := startDaemon(t, "demo", "--listen", "127.0.0.1:0", "--step", "1s", "--speed", "60", "--metrics.node-exporter-compatible")
+	// A step of two scrape intervals: every snapshot is scraped at least
+	// once, so Prometheus and the status API agree for about a second of
+	// every step, whatever the scrape offset.
+	d := startDaemon(t, "demo", "--listen", "127.0.0.1:0", "--step", "2s", "--speed", "60", "--metrics.node-exporter-compatible")
 	base := d.url(t)
 	p := startPrometheus(t, strings.TrimPrefix(base, "http://"))
 
