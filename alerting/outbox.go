@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/lvsmon/lvsmon/internal/atomicfile"
 )
 
 // DefaultMaxEntries is how many mails the outbox holds when the caller
@@ -84,7 +86,7 @@ func OpenOutbox(dir string, max int, log *slog.Logger) (*Outbox, error) {
 		switch {
 		case de.IsDir():
 			continue
-		case strings.HasSuffix(name, ".tmp"):
+		case strings.HasSuffix(name, ".tmp"), atomicfile.IsTemp(name):
 			log.Warn("outbox: removing the temporary file of an interrupted write", "file", path)
 			if err := os.Remove(path); err != nil {
 				return nil, fmt.Errorf("outbox: %w", err)
@@ -281,38 +283,13 @@ func (o *Outbox) Requeue(id string) error {
 
 func (o *Outbox) path(id string) string { return filepath.Join(o.dir, id+entryExt) }
 
-// write stores e atomically: temporary file, fsync, rename, fsync of the
-// directory.
+// write stores e atomically (see atomicfile.Write).
 func (o *Outbox) write(e *Entry) error {
 	b, err := json.MarshalIndent(e, "", "  ")
 	if err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}
-	path := o.path(e.ID)
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
-	if err != nil {
-		return fmt.Errorf("outbox: %w", err)
-	}
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("outbox: write %s: %w", tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("outbox: sync %s: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("outbox: close %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("outbox: %w", err)
-	}
-	if err := syncDir(o.dir); err != nil {
+	if err := atomicfile.Write(o.path(e.ID), append(b, '\n'), 0o640); err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}
 	return nil

@@ -24,6 +24,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/lvsmon/lvsmon/internal/atomicfile"
 )
 
 // Kinds of events. Producers may add their own; these are the ones the
@@ -189,29 +191,14 @@ func (l *Log) Append(e Event) (Event, error) {
 
 // compact rewrites the file with the events held in memory.
 func (l *Log) compact() error {
-	tmp := l.path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
-	if err != nil {
-		return fmt.Errorf("event log: compact: %w", err)
-	}
-	w := bufio.NewWriter(f)
-	enc := json.NewEncoder(w)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	for _, e := range l.events {
 		if err := enc.Encode(e); err != nil {
-			f.Close()
 			return fmt.Errorf("event log: compact: %w", err)
 		}
 	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return fmt.Errorf("event log: compact: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("event log: compact: %w", err)
-	}
-	f.Close()
-	if err := os.Rename(tmp, l.path); err != nil {
+	if err := atomicfile.Write(l.path, buf.Bytes(), 0o640); err != nil {
 		return fmt.Errorf("event log: compact: %w", err)
 	}
 	nf, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND, 0o640)

@@ -43,9 +43,10 @@ var (
 )
 
 func (s *Server) graphRoutes() {
-	s.engine.GET("/graphs/director/:file", func(c *gin.Context) { s.graphImage(c, "director", "", "") })
-	s.engine.GET("/graphs/service/:id/:file", func(c *gin.Context) { s.graphImage(c, "service", c.Param("id"), "") })
-	s.engine.GET("/graphs/server/:id/:file", func(c *gin.Context) {
+	g := s.engine.Group("", s.needGraphs)
+	g.GET("/graphs/director/:file", func(c *gin.Context) { s.graphImage(c, "director", "", "") })
+	g.GET("/graphs/service/:id/:file", func(c *gin.Context) { s.graphImage(c, "service", c.Param("id"), "") })
+	g.GET("/graphs/server/:id/:file", func(c *gin.Context) {
 		svc, srv, ok := lvs.ParseDestID(c.Param("id"))
 		if !ok {
 			apiError(c, http.StatusBadRequest, fmt.Sprintf("malformed real server id %q (want <service id>__<server id>)", c.Param("id")))
@@ -53,20 +54,25 @@ func (s *Server) graphRoutes() {
 		}
 		s.graphImage(c, "server", svc, srv)
 	})
-	s.engine.GET("/director", s.directorPage)
-	s.engine.GET("/service/:id", s.servicePage)
-	s.engine.GET("/server/:id", s.serverPage)
+	g.GET("/director", s.directorPage)
+	g.GET("/service/:id", s.servicePage)
+	g.GET("/server/:id", s.serverPage)
 	s.engine.GET("/api/v1/events", s.eventsAPI)
+}
+
+// needGraphs answers 404 on graph routes of a director without graphs.
+func (s *Server) needGraphs(c *gin.Context) {
+	if s.src.Graphs == nil {
+		apiError(c, http.StatusNotFound, "graphs are not enabled on this director")
+		return
+	}
+	c.Next()
 }
 
 // graphImage answers /graphs/...: the file part is "<graph>.<png|svg>",
 // the query gives range (or start and end, unix seconds or RFC 3339),
 // width and height.
 func (s *Server) graphImage(c *gin.Context, kind, svc, srv string) {
-	if s.src.Graphs == nil {
-		apiError(c, http.StatusNotFound, "graphs are not enabled on this director")
-		return
-	}
 	name, format, ok := strings.Cut(c.Param("file"), ".")
 	if !ok {
 		apiError(c, http.StatusBadRequest, fmt.Sprintf("graph file %q: want <graph>.png or <graph>.svg", c.Param("file")))
@@ -193,19 +199,11 @@ func (s *Server) pageRange(c *gin.Context) (string, bool) {
 }
 
 func (s *Server) directorPage(c *gin.Context) {
-	if s.src.Graphs == nil {
-		apiError(c, http.StatusNotFound, "graphs are not enabled on this director")
-		return
-	}
 	st := s.status()
 	s.showPage(c, graphPage{Title: st.Director, Subtitle: "the whole director", Back: "/", Director: st.Director}, "director", "", events.Filter{})
 }
 
 func (s *Server) servicePage(c *gin.Context) {
-	if s.src.Graphs == nil {
-		apiError(c, http.StatusNotFound, "graphs are not enabled on this director")
-		return
-	}
 	st := s.status()
 	id := c.Param("id")
 	for _, svc := range st.Services {
@@ -219,10 +217,6 @@ func (s *Server) servicePage(c *gin.Context) {
 }
 
 func (s *Server) serverPage(c *gin.Context) {
-	if s.src.Graphs == nil {
-		apiError(c, http.StatusNotFound, "graphs are not enabled on this director")
-		return
-	}
 	st := s.status()
 	id := c.Param("id")
 	for _, svc := range st.Services {
