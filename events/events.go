@@ -16,12 +16,14 @@ package events
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -44,6 +46,14 @@ const (
 	// what the simulation did, not what a checker detected.
 	SimulatedDown = "simulated_down"
 	SimulatedUp   = "simulated_up"
+	// Agreement is written when a role disagreement written earlier
+	// (Disagreement) is over: the sources agree again.
+	Agreement = "role_agreement"
+	// DaemonStart and DaemonStop mark lvsmon's own life, so alerting can
+	// tell ldirectord's daemon states (starting, running, stopping,
+	// reloading) apart and an operator sees restarts on the graphs.
+	DaemonStart = "daemon_start"
+	DaemonStop  = "daemon_stop"
 )
 
 // Event is one entry. Service and Server are the ids used everywhere in
@@ -55,7 +65,10 @@ type Event struct {
 	Kind    string    `json:"kind"`
 	Service string    `json:"service,omitempty"`
 	Server  string    `json:"server,omitempty"`
-	Message string    `json:"message"`
+	// Instance is the HA instance (VRRP instance name, resource group)
+	// of role events.
+	Instance string `json:"instance,omitempty"`
+	Message  string `json:"message"`
 }
 
 // DefaultMax is how many events are kept when the caller does not say.
@@ -256,6 +269,28 @@ func (l *Log) Query(f Filter) []Event {
 		out = out[len(out)-f.Limit:]
 	}
 	return out
+}
+
+// Since returns the events with a sequence number above seq, oldest
+// first, at most limit of them (all when limit <= 0). Consumers that
+// must not miss an event (alerting) keep the last seq they handled and
+// call Since after each wake-up from Subscribe, whose channel may drop.
+func (l *Log) Since(seq uint64, limit int) []Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	i, _ := slices.BinarySearchFunc(l.events, seq+1, func(e Event, s uint64) int { return cmp.Compare(e.Seq, s) })
+	out := l.events[i:]
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return slices.Clone(out)
+}
+
+// LastSeq is the sequence number of the newest event (0 when empty).
+func (l *Log) LastSeq() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.nextSeq - 1
 }
 
 // Subscribe delivers every later event to ch without blocking: a full

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -136,5 +137,34 @@ func TestSubscribe(t *testing.T) {
 	}
 	if _, err := l.Append(Event{}); err == nil {
 		t.Error("an event without kind was accepted")
+	}
+}
+
+func TestSince(t *testing.T) {
+	l, err := Open(t.TempDir(), 10, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for i := 0; i < 5; i++ {
+		if _, err := l.Append(Event{Kind: Reload}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		seq   uint64
+		limit int
+		want  []uint64
+	}{{0, 0, []uint64{1, 2, 3, 4, 5}}, {3, 0, []uint64{4, 5}}, {0, 2, []uint64{1, 2}}, {5, 0, nil}, {99, 0, nil}} {
+		var got []uint64
+		for _, e := range l.Since(tc.seq, tc.limit) {
+			got = append(got, e.Seq)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("Since(%d, %d) = %v, want %v", tc.seq, tc.limit, got, tc.want)
+		}
+	}
+	if l.LastSeq() != 5 {
+		t.Errorf("LastSeq = %d, want 5", l.LastSeq())
 	}
 }
