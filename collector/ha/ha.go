@@ -7,7 +7,10 @@
 // No single source is enough. keepalived's own view (JSON dump, FIFO) knows
 // FAULT and STOP but dies with keepalived; adverts show only the current
 // master; a VIP on an interface survives a crashed master. The types here
-// keep what each source says so that a collector can cross-check them.
+// keep what each source says so that a collector can cross-check them:
+// the Monitor merges the sources' Reports into one Role per instance and
+// flags the disagreements (a stale VIP, two masters). Reading the sources
+// (signals, FIFOs, netlink, sockets, commands) is package sources.
 package ha
 
 import (

@@ -20,9 +20,9 @@ const (
 // that source: instances it no longer lists are gone from its view.
 //
 // Err set means the source could not be read this time (keepalived's dump
-// did not come, crm_mon could not reach the cluster): the Monitor keeps
-// nothing of the previous report from that source and marks the source
-// down. A source that read fine and found its daemon stopped reports
+// did not come, crm_mon could not reach the cluster): the Monitor marks
+// the source down and keeps its previous report, so one failed read does
+// not make the role flap. A source that read fine and found its daemon stopped reports
 // Running false without Err: that is knowledge, not a failure.
 type Report struct {
 	Source string

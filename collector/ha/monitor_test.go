@@ -1,0 +1,209 @@
+package ha
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// scenario drives a Monitor with a fake clock and records its changes.
+type scenario struct {
+	t       *testing.T
+	m       *Monitor
+	now     time.Time
+	changes []Change
+}
+
+func newScenario(t *testing.T, sources ...string) *scenario {
+	s := &scenario{t: t, now: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+	addrs := []netip.Addr{netip.MustParseAddr("198.51.100.100")}
+	s.m = NewMonitor(MonitorConfig{VIPs: addrs, Sources: sources, Grace: 3 * time.Second, OnChange: func(c Change) { s.changes = append(s.changes, c) }})
+	return s
+}
+
+func (s *scenario) advance(d time.Duration) {
+	for end := s.now.Add(d); s.now.Before(end); {
+		s.now = s.now.Add(time.Second)
+		s.m.Tick(s.now)
+	}
+}
+
+func (s *scenario) update(r Report) {
+	r.Time = s.now
+	s.m.Update(r)
+}
+
+// take returns the changes since the last call as "kind instance: message" lines.
+func (s *scenario) take() []string {
+	var out []string
+	for _, c := range s.changes {
+		out = append(out, c.Kind+" "+c.Message)
+	}
+	s.changes = nil
+	return out
+}
+
+func (s *scenario) expect(what string, want ...string) {
+	s.t.Helper()
+	got := s.take()
+	if len(got) != len(want) {
+		s.t.Fatalf("%s: changes\n%s\nwant %d matching %q", what, strings.Join(got, "\n"), len(want), want)
+	}
+	for i := range want {
+		if !strings.Contains(got[i], want[i]) {
+			s.t.Fatalf("%s: change %d = %q, want it to contain %q", what, i, got[i], want[i])
+		}
+	}
+}
+
+func ka(running bool, state State, prio int) Report {
+	r := Report{Source: SourceKeepalived, Running: running}
+	if running {
+		r.Instances = []InstanceReport{{Name: "VI_LVS", VRID: 51, State: state, Priority: prio, VIPs: []netip.Addr{netip.MustParseAddr("198.51.100.100")}}}
+	}
+	return r
+}
+
+func vip(present bool) Report {
+	return Report{Source: SourceVIP, Running: true, VIPs: []VIPPresence{{Addr: netip.MustParseAddr("198.51.100.100"), Present: present, Interface: "eth0"}}}
+}
+
+func wire(masters ...WireMaster) Report {
+	return Report{Source: SourceVRRP, Running: true, Routers: []RouterReport{{VRID: 51, Version: 2, Masters: masters}}}
+}
+
+var (
+	wireA = WireMaster{Addr: netip.MustParseAddr("198.51.100.11"), Priority: 150, Interval: time.Second, Local: true}
+	wireB = WireMaster{Addr: netip.MustParseAddr("198.51.100.12"), Priority: 100, Interval: time.Second}
+)
+
+func TestMonitorKeepalivedLifecycle(t *testing.T) {
+	s := newScenario(t, SourceKeepalived, SourceVIP, SourceVRRP)
+	s.update(vip(false))
+	s.update(ka(true, StateBackup, 150))
+	s.expect("start", "role_change VI_LVS: BACKUP at start")
+	if s.m.Acting() {
+		t.Fatal("a BACKUP acts")
+	}
+	s.advance(3 * time.Second)
+	s.update(Report{Source: SourceKeepalived, Running: true, Transition: true, Instances: []InstanceReport{{Name: "VI_LVS", VRID: 51, State: StateMaster, Priority: 150}}})
+	s.expect("election", "role_change VI_LVS: BACKUP → MASTER (priority 150, keepalived (transition))")
+	// The VIP comes a moment later: no disagreement within the grace.
+	s.advance(time.Second)
+	s.update(vip(true))
+	s.update(wire(wireA))
+	s.advance(10 * time.Second)
+	s.expect("master settled")
+	if !s.m.Acting() || s.m.Status().Role != "MASTER" {
+		t.Fatalf("status %+v", s.m.Status())
+	}
+	// SIGKILL: keepalived gone, the VIP stays, b takes over on the wire.
+	s.update(ka(false, 0, 0))
+	s.expect("kill", "role_change VI_LVS: MASTER → STOP")
+	s.update(wire(wireB))
+	s.advance(2 * time.Second)
+	s.expect("within grace")
+	s.advance(2 * time.Second)
+	s.expect("stale VIP", "role_disagreement VI_LVS: VIP 198.51.100.100 on this director while the instance is STOP")
+	st := s.m.Status()
+	if st.Disagreements != 1 || !slices.Equal(st.Instances[0].Disagreements, []string{VIPWithoutMaster}) || st.Acting {
+		t.Fatalf("status %+v", st)
+	}
+	// Restart: keepalived removes the stale VIP, comes up BACKUP.
+	s.update(vip(false))
+	s.update(ka(true, StateBackup, 150))
+	s.expect("restart", "role_agreement VI_LVS: vip_without_master is over", "role_change VI_LVS: STOP → BACKUP")
+	if got := s.m.Status().Instances[0].Changes; got != 3 {
+		t.Errorf("changes = %d, want 3", got)
+	}
+}
+
+func TestMonitorDisagreements(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		reports []Report
+		want    string // disagreement kind, "" for none
+	}{
+		{"agree master", []Report{ka(true, StateMaster, 150), vip(true), wire(wireA)}, ""},
+		{"agree backup", []Report{ka(true, StateBackup, 100), vip(false), wire(wireB)}, ""},
+		{"master without vip", []Report{ka(true, StateMaster, 150), vip(false)}, MasterWithoutVIP},
+		{"vip on backup", []Report{ka(true, StateBackup, 100), vip(true)}, VIPWithoutMaster},
+		{"two masters", []Report{ka(true, StateBackup, 100), wire(wireA, wireB)}, TwoMasters},
+		{"master elsewhere", []Report{ka(true, StateMaster, 150), vip(true), wire(wireB)}, WireElsewhere},
+		{"fault holds vip", []Report{ka(true, StateFault, 100), vip(true)}, VIPWithoutMaster},
+		{"vip source failing", []Report{ka(true, StateMaster, 150), vip(false), {Source: SourceVIP, Err: errString("netlink: boom")}}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newScenario(t)
+			for _, r := range tc.reports {
+				s.update(r)
+			}
+			s.take()
+			s.advance(5 * time.Second)
+			got := s.take()
+			if tc.want == "" {
+				if len(got) != 0 {
+					t.Fatalf("unexpected changes %q", got)
+				}
+				return
+			}
+			if len(got) != 1 || !strings.HasPrefix(got[0], "role_disagreement") {
+				t.Fatalf("changes %q, want one disagreement %s", got, tc.want)
+			}
+			if d := s.m.Status().Instances[0].Disagreements; !slices.Equal(d, []string{tc.want}) {
+				t.Fatalf("disagreements %v, want %s", d, tc.want)
+			}
+		})
+	}
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
+
+func TestMonitorOtherStacks(t *testing.T) {
+	t.Run("vip only", func(t *testing.T) {
+		s := newScenario(t, SourceVIP)
+		s.update(vip(false))
+		s.expect("start", "role_change vip: BACKUP at start")
+		s.update(vip(true))
+		s.expect("takeover", "role_change vip: BACKUP → MASTER (priority 0, vip)")
+		if !s.m.Acting() {
+			t.Fatal("holding every VIP does not act")
+		}
+	})
+	t.Run("wire only", func(t *testing.T) {
+		s := newScenario(t, SourceVRRP, SourceVIP)
+		s.update(wire(wireB))
+		s.expect("start", "role_change vrid-51: BACKUP at start")
+		s.update(wire(wireA))
+		s.expect("local adverts", "role_change vrid-51: BACKUP → MASTER")
+	})
+	t.Run("pacemaker and keepalived differ", func(t *testing.T) {
+		s := newScenario(t)
+		s.update(ka(true, StateMaster, 150))
+		s.update(Report{Source: SourcePacemaker, Running: true, Instances: []InstanceReport{{Name: "VI_LVS", State: StateBackup}}})
+		s.take()
+		s.advance(4 * time.Second)
+		s.expect("differ", "role_disagreement VI_LVS: role sources disagree (keepalived says MASTER)")
+	})
+	t.Run("failed read keeps the role", func(t *testing.T) {
+		s := newScenario(t)
+		s.update(ka(true, StateMaster, 150))
+		s.take()
+		s.update(Report{Source: SourceKeepalived, Err: errString("dump did not come")})
+		s.expect("error")
+		st := s.m.Status()
+		if st.Role != "MASTER" || st.Sources[0].Up || st.Sources[0].Error == "" {
+			t.Fatalf("status %+v", st)
+		}
+	})
+	t.Run("no sources", func(t *testing.T) {
+		s := newScenario(t)
+		if st := s.m.Status(); st.Role != "UNKNOWN" || st.Acting || len(st.Instances) != 0 {
+			t.Fatalf("status %+v", st)
+		}
+	})
+}
