@@ -6,8 +6,6 @@
 // Load is complete (defaults applied) and valid, and is never modified
 // afterwards: a reload builds a new one and swaps it in whole.
 //
-// The top-level names check, alerting, ha and web are reserved for the
-// checker, alerting, HA-role and dashboard sections.
 package config
 
 import (
@@ -43,6 +41,8 @@ type Config struct {
 	Graphs          Graphs           `yaml:"graphs"`
 	Metrics         Metrics          `yaml:"metrics"`
 	Web             Web              `yaml:"web"`
+	HA              HA               `yaml:"ha"`
+	Alerting        *Alerting        `yaml:"alerting"`
 	VirtualServices []VirtualService `yaml:"virtual_services"`
 
 	// File is the path the config was read from ("" when built in code).
@@ -443,6 +443,8 @@ func (c *Config) applyDefaults() {
 	if c.Graphs.ArchiveSchedule == "" {
 		c.Graphs.ArchiveSchedule = DefaultArchiveSchedule
 	}
+	c.haDefaults()
+	c.alertingDefaults()
 	for i := range c.VirtualServices {
 		vs := &c.VirtualServices[i]
 		if vs.Scheduler == "" {
@@ -584,6 +586,8 @@ func (v *validator) config(c *Config) {
 			v.errf("listen", "%v", err)
 		}
 	}
+	defer v.ha(c)
+	defer v.alerting(c)
 	seen := map[lvs.ServiceKey]string{}
 	names := map[string]string{}
 	for i := range c.VirtualServices {
