@@ -5,7 +5,6 @@
 // reported at once, each with file, line and field. A Config returned by
 // Load is complete (defaults applied) and valid, and is never modified
 // afterwards: a reload builds a new one and swaps it in whole.
-//
 package config
 
 import (
