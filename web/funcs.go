@@ -17,6 +17,7 @@ var funcs = template.FuncMap{
 	"rate":     rate,
 	"brate":    brate,
 	"ago":      ago,
+	"since":    since,
 	"refresh":  refresh,
 	"deref":    func(p *int32) int32 { return *p },
 	"isNilW":   func(p *int32) bool { return p == nil },
@@ -78,6 +79,14 @@ func ago(t *time.Time) string {
 		return "never"
 	}
 	return time.Since(*t).Round(time.Second).String() + " ago"
+}
+
+// since formats a start time as "15:04:05 (3m ago)"; "–" when unknown.
+func since(t time.Time) string {
+	if t.IsZero() {
+		return "–"
+	}
+	return t.Local().Format("2006-01-02 15:04:05") + " (" + time.Since(t).Round(time.Second).String() + " ago)"
 }
 
 // refresh is the page's reload interval in seconds: one step, at least 1.

@@ -20,10 +20,65 @@ type Status struct {
 	Collector   lvs.CollectorHealth `json:"collector"`
 	RRD         any                 `json:"rrd,omitempty"`
 	Reconciler  any                 `json:"reconciler,omitempty"`
+	Role        *Role               `json:"role,omitempty"`
+	Alerting    any                 `json:"alerting,omitempty"`
 	Totals      Counters            `json:"totals"`
 	// Graphs are the director's graph URLs: range -> graph -> URL.
 	Graphs   map[string]map[string]string `json:"graphs,omitempty"`
 	Services []ServiceStatus              `json:"virtual_services"`
+}
+
+// Role is the director's place in its HA pair, merged from every
+// configured source (keepalived, heartbeat, pacemaker, VIPs, the wire).
+type Role struct {
+	// Role is MASTER or BACKUP when every instance agrees, FAULT, MIXED
+	// or UNKNOWN.
+	Role string `json:"role"`
+	// Acting says whether this director writes IPVS (ha.act_only_on).
+	Acting        bool           `json:"acting"`
+	ActOnlyOn     string         `json:"act_only_on"`
+	Disagreements int            `json:"disagreements"`
+	Instances     []RoleInstance `json:"instances"`
+	Sources       []RoleSource   `json:"sources"`
+}
+
+// RoleInstance is one VRRP instance or resource group.
+type RoleInstance struct {
+	Instance      string     `json:"instance"`
+	VRID          int        `json:"vrid,omitempty"`
+	State         string     `json:"state"`
+	Priority      int        `json:"priority,omitempty"`
+	Source        string     `json:"source"`
+	Since         time.Time  `json:"since,omitzero"`
+	Changes       uint64     `json:"changes"`
+	VIPs          []RoleVIP  `json:"vips,omitempty"`
+	WireMasters   []RoleWire `json:"wire_masters,omitempty"`
+	Disagreements []string   `json:"disagreements,omitempty"`
+}
+
+// RoleVIP is one VIP and whether it is on a local interface.
+type RoleVIP struct {
+	Address   string `json:"address"`
+	Present   bool   `json:"present"`
+	Interface string `json:"interface,omitempty"`
+}
+
+// RoleWire is one router seen advertising as master.
+type RoleWire struct {
+	Address  string    `json:"address"`
+	Priority int       `json:"priority"`
+	Interval float64   `json:"interval_seconds"`
+	LastSeen time.Time `json:"last_seen"`
+	Local    bool      `json:"local"`
+}
+
+// RoleSource is one role source's health.
+type RoleSource struct {
+	Name       string    `json:"name"`
+	Up         bool      `json:"up"`
+	Running    bool      `json:"running"`
+	LastReport time.Time `json:"last_report,omitzero"`
+	Error      string    `json:"error,omitempty"`
 }
 
 // Counters are cumulative counters with their latest per-second rates.

@@ -47,6 +47,11 @@ type Source struct {
 	RRD func() any
 	// Metrics serves /metrics for Prometheus; nil: no /metrics.
 	Metrics http.Handler
+	// Role reports the director's HA role for the status API and page;
+	// nil when no ha section is configured.
+	Role func() *Role
+	// Alerting reports the mail pipeline and outbox; nil without mail.
+	Alerting func() any
 }
 
 // Server is the HTTP interface.
@@ -159,6 +164,12 @@ func (s *Server) status() Status {
 	}
 	if s.src.Reconciler != nil {
 		st.Reconciler = s.src.Reconciler()
+	}
+	if s.src.Role != nil {
+		st.Role = s.src.Role()
+	}
+	if s.src.Alerting != nil {
+		st.Alerting = s.src.Alerting()
 	}
 	var info map[string]ServerInfo
 	if s.src.Servers != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,7 +42,7 @@ type director struct {
 // startChecker opens the overrides, starts the checker and, when the
 // backend can write, the reconciler.
 func startChecker(ctx context.Context, cur *atomic.Pointer[config.Config], reader lvs.Reader, probe checker.ProbeFunc, dryRun bool,
-	ev *events.Log, log *slog.Logger, goFn func(func())) (*director, error) {
+	act func() bool, ev *events.Log, log *slog.Logger, goFn func(func())) (*director, error) {
 	cfg := cur.Load()
 	ovr, err := checker.OpenOverrides(cfg.DataDir)
 	if err != nil {
@@ -56,6 +57,7 @@ func startChecker(ctx context.Context, cur *atomic.Pointer[config.Config], reade
 	d.chk = checker.New(probe, ev, log.With("component", "checker"), kick)
 	if b, ok := reader.(lvs.Backend); ok && cfg.IPVS.Backend != config.BackendProcfs {
 		d.rec = checker.NewReconciler(b, cur.Load, d.chk.Health, ovr, ev, log.With("component", "reconciler"), dryRun)
+		d.rec.Act = act
 		goFn(func() { d.rec.Run(ctx, cfg.Step.D()) })
 	} else {
 		log.Info("the IPVS backend is read-only: health is checked and shown, the table is never written", "backend", cfg.IPVS.Backend)
@@ -110,6 +112,13 @@ func (d *director) servers() map[string]web.ServerInfo {
 	return out
 }
 
+// kick asks the reconciler for a round now (after a role change).
+func (d *director) kick() {
+	if d.rec != nil {
+		d.rec.Kick()
+	}
+}
+
 func (d *director) sorryActive(id string) bool { return d.rec != nil && d.rec.SorryActive(id) }
 
 func (d *director) reconcilerStats() any {
@@ -158,6 +167,10 @@ func (d *director) Reload() error {
 			log.Warn("setting changed; it takes effect at the next restart", "key", f.name, "running", *f.old, "configured", *f.next)
 			*f.next = *f.old
 		}
+	}
+	if !reflect.DeepEqual(old.HA, next.HA) {
+		log.Warn("the ha section changed; it takes effect at the next restart (role sources hold FIFOs, sockets and namespaces)")
+		next.HA = old.HA
 	}
 	for _, w := range next.Warnings {
 		log.Warn("config warning", "problem", w.String())

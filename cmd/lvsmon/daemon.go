@@ -20,6 +20,7 @@ import (
 
 	"github.com/lvsmon/lvsmon/checker"
 	"github.com/lvsmon/lvsmon/collector"
+	"github.com/lvsmon/lvsmon/collector/ha"
 	"github.com/lvsmon/lvsmon/config"
 	"github.com/lvsmon/lvsmon/events"
 	"github.com/lvsmon/lvsmon/lvs"
@@ -164,6 +165,15 @@ type daemonOpts struct {
 	dryRun bool
 	// cfgPath is watched for changes (reload on change); "" for none.
 	cfgPath string
+	// roleSources are extra HA role sources (the demo's simulated pair),
+	// run besides those of the ha section.
+	roleSources []roleSource
+}
+
+// roleSource is a named HA role source.
+type roleSource struct {
+	name string
+	run  func(ctx context.Context, report func(ha.Report)) error
 }
 
 // serve runs the collector and the web server until SIGINT/SIGTERM or
@@ -205,22 +215,54 @@ func serve(ctx context.Context, o daemonOpts) error {
 	if probe == nil {
 		probe = checker.ProbeServer
 	}
-	d, err := startChecker(ctx, &cur, o.reader, probe, o.dryRun, ev, log, goFn)
+	var role *haRole
+	act := func() bool { return true }
+	srcs := append(configuredRoleSources(o.cfg, log), o.roleSources...)
+	if len(srcs) > 0 {
+		var names []string
+		for _, s := range srcs {
+			names = append(names, s.name)
+		}
+		role = newHARole(o.cfg, ev, log.With("component", "ha"), names)
+		act = role.acting
+	}
+	d, err := startChecker(ctx, &cur, o.reader, probe, o.dryRun, act, ev, log, goFn)
 	if err != nil {
 		stop()
 		wg.Wait()
 		return err
 	}
+	if role != nil {
+		// The sources start once the reconciler they wake exists.
+		role.changed = d.kick
+		goFn(func() { role.tick(ctx) })
+		for _, s := range srcs {
+			if s.run == nil {
+				continue // reported by another source's goroutine
+			}
+			goFn(func() {
+				if err := s.run(ctx, role.report); err != nil && ctx.Err() == nil {
+					log.Error("role source stopped", "source", s.name, "err", err)
+				}
+			})
+		}
+	}
 	d.load, d.coll = o.load, coll
 	if o.cfgPath != "" {
 		goFn(func() { d.watchConfig(ctx, o.cfgPath, 2*time.Second) })
 	}
-	srv := web.New(web.Source{
+	extra := []prometheus.Collector{newRRDMetrics(store), newCheckerMetrics(d)}
+	src := web.Source{
 		Control: d, Servers: d.servers, SorryActive: d.sorryActive, Reconciler: d.reconcilerStats,
 		Snapshot: coll.Snapshot, Health: coll.Health, Config: cur.Load, Version: buildVersion(),
 		Graphs: grapher{renderer}, Events: ev, RRD: func() any { return store.Health() },
-		Metrics: collector.MetricsHandler(coll, cur.Load, collector.MetricsOptions{Version: buildVersion(), Extra: []prometheus.Collector{newRRDMetrics(store), newCheckerMetrics(d)}}, log.With("component", "metrics")),
-	}, log.With("component", "web"))
+	}
+	if role != nil {
+		src.Role = role.status
+		extra = append(extra, newRoleMetrics(role))
+	}
+	src.Metrics = collector.MetricsHandler(coll, cur.Load, collector.MetricsOptions{Version: buildVersion(), Extra: extra}, log.With("component", "metrics"))
+	srv := web.New(src, log.With("component", "web"))
 
 	ln, err := net.Listen("tcp", o.cfg.Listen)
 	if err != nil {

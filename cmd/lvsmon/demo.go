@@ -178,7 +178,8 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	tl := &demoRunner{sim: sim, cfg: cfg, servers: servers, speed: *speed, log: log.With("component", "demo")}
 	return serve(ctx, daemonOpts{
 		cfg: cfg, reader: fake, log: log,
-		extra: []func(context.Context, *events.Log){tl.run},
+		extra:       []func(context.Context, *events.Log){tl.run},
+		roleSources: demoRoleSources(*speed),
 		ready: func(addr net.Addr) {
 			fmt.Fprintf(stdout, "lvsmon demo: a simulated director with %d virtual services is on http://%s/ (Ctrl-C stops it)\n",
 				len(cfg.VirtualServices), displayAddr(addr))

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lvsmon/lvsmon/collector/ha"
 	"github.com/lvsmon/lvsmon/config"
 	"github.com/lvsmon/lvsmon/lvs"
 )
@@ -83,6 +84,27 @@ func goldenProbe(ctx context.Context, vs *config.VirtualService, r *config.RealS
 	return nil
 }
 
+// goldenRoleSources report, once, a pair in the middle of a failover with
+// a stale VIP: every role family has samples, disagreements included.
+func goldenRoleSources() []roleSource {
+	run := func(ctx context.Context, report func(ha.Report)) error {
+		// Twice, the second time past the grace period, so the
+		// disagreement is reported before the first scrape.
+		now := time.Now()
+		for _, at := range []time.Time{now, now.Add(cfgGrace + time.Second)} {
+			for _, r := range demoRoleAt(demoFailover+time.Second, at) {
+				report(r)
+			}
+		}
+		<-ctx.Done()
+		return nil
+	}
+	return []roleSource{{name: ha.SourceSimulated, run: run}, {name: ha.SourceVIP}, {name: ha.SourceVRRP}}
+}
+
+// cfgGrace is the default ha.grace.
+const cfgGrace = 3 * time.Second
+
 // checked counts the real servers with a check.
 func checked(cfg *config.Config) int {
 	n := 0
@@ -96,7 +118,7 @@ func checked(cfg *config.Config) int {
 
 // runForMetrics runs the daemon's own serve on a config and a reader, and
 // returns /metrics once the first sample is in.
-func runForMetrics(t *testing.T, cfg *config.Config, reader lvs.Reader) []byte {
+func runForMetrics(t *testing.T, cfg *config.Config, reader lvs.Reader, roles ...roleSource) []byte {
 	t.Helper()
 	cfg.DataDir = t.TempDir()
 	cfg.Listen = "127.0.0.1:0"
@@ -108,7 +130,7 @@ func runForMetrics(t *testing.T, cfg *config.Config, reader lvs.Reader) []byte {
 		// A dry run: the reconciler must not "fix" the fixture table
 		// (the golden file is what lvsmon sees, not what it would make).
 		done <- serve(ctx, daemonOpts{cfg: cfg, reader: reader, log: slog.New(slog.NewTextHandler(&logBuf, nil)),
-			dryRun: true, probe: goldenProbe, ready: func(a net.Addr) { addr <- a }})
+			dryRun: true, probe: goldenProbe, roleSources: roles, ready: func(a net.Addr) { addr <- a }})
 	}()
 	defer func() {
 		cancel()
@@ -223,13 +245,20 @@ func TestMetricsGolden(t *testing.T) {
 	tests := []struct {
 		golden string
 		setup  func(t *testing.T, cfg *config.Config) lvs.Reader
+		roles  []roleSource
 	}{
-		{"fake.prom", func(t *testing.T, cfg *config.Config) lvs.Reader { return lvs.NewFake(metricsFixture()) }},
+		{"fake.prom", func(t *testing.T, cfg *config.Config) lvs.Reader { return lvs.NewFake(metricsFixture()) }, nil},
 		{"node-exporter-compatible.prom", func(t *testing.T, cfg *config.Config) lvs.Reader {
 			// As --metrics.node-exporter-compatible does it.
 			(&common{nodeExporterCompat: true}).override(cfg)
 			return lvs.NewFake(metricsFixture())
-		}},
+		}, nil},
+		{"ha.prom", func(t *testing.T, cfg *config.Config) lvs.Reader {
+			// A director whose keepalived crashed: the VIP stayed, the
+			// peer took over on the wire (the demo's simulated pair at
+			// the moment of its failover).
+			return lvs.NewFake(metricsFixture())
+		}, goldenRoleSources()},
 		{"procfs.prom", func(t *testing.T, cfg *config.Config) lvs.Reader {
 			// The same table as the kernel prints it under /proc: no
 			// per-object counters there.
@@ -251,7 +280,7 @@ func TestMetricsGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			return r
-		}},
+		}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(strings.TrimSuffix(tc.golden, ".prom"), func(t *testing.T) {
@@ -259,7 +288,7 @@ func TestMetricsGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			body := runForMetrics(t, cfg, tc.setup(t, cfg))
+			body := runForMetrics(t, cfg, tc.setup(t, cfg), tc.roles...)
 
 			check := exec.Command("promtool", "check", "metrics")
 			check.Stdin = bytes.NewReader(body)
