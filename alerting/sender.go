@@ -16,6 +16,7 @@ import (
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
+	gomaillog "github.com/wneessen/go-mail/log"
 	"github.com/wneessen/go-mail/smtp"
 )
 
@@ -57,7 +58,41 @@ type Sender struct {
 	tlsCfg *tls.Config
 	// dialAddr, when set (tests), is dialled instead of Host:Port.
 	dialAddr string
+	// transcript, when set, receives every line of the conversation
+	// (AUTH exchanges hidden by go-mail, the password scrubbed).
+	transcript func(line string)
 }
+
+// WithTranscript returns a copy of s that hands each line of its SMTP
+// conversations to fn, prefixed "C: " (client) or "S: " (server). It is
+// what `lvsmon test-alert` prints; the daemon does not use it.
+func (s *Sender) WithTranscript(fn func(line string)) *Sender {
+	c := *s
+	c.transcript = fn
+	return &c
+}
+
+// transcriptLogger adapts go-mail's debug log to a transcript function.
+type transcriptLogger struct {
+	fn     func(string)
+	secret string
+}
+
+func (t transcriptLogger) line(l gomaillog.Log) {
+	prefix := "S: "
+	if l.Direction == gomaillog.DirClientToServer {
+		prefix = "C: "
+	}
+	text := strings.TrimRight(fmt.Sprintf(l.Format, l.Messages...), "\r\n")
+	for _, ln := range strings.Split(text, "\n") {
+		t.fn(prefix + scrub(strings.TrimRight(ln, "\r"), t.secret))
+	}
+}
+
+func (t transcriptLogger) Debugf(l gomaillog.Log) { t.line(l) }
+func (t transcriptLogger) Infof(l gomaillog.Log)  { t.line(l) }
+func (t transcriptLogger) Warnf(l gomaillog.Log)  { t.line(l) }
+func (t transcriptLogger) Errorf(l gomaillog.Log) { t.line(l) }
 
 // NewSender checks cfg (and that the password can be read) and returns a
 // Sender.
@@ -270,6 +305,9 @@ func (s *Sender) Send(ctx context.Context, m Mail) error {
 	}
 	if s.cfg.HELO != "" {
 		opts = append(opts, gomail.WithHELO(s.cfg.HELO))
+	}
+	if s.transcript != nil {
+		opts = append(opts, gomail.WithDebugLog(), gomail.WithLogger(transcriptLogger{fn: s.transcript, secret: secret}))
 	}
 	gc, err := gomail.NewClient(s.cfg.Host, opts...)
 	if err != nil {
