@@ -270,6 +270,10 @@ func serve(ctx context.Context, o daemonOpts) error {
 	}
 	log.Info("lvsmon started", "version", buildVersion(), "director", o.cfg.Director, "listen", ln.Addr().String(),
 		"backend", o.cfg.IPVS.Backend, "step", o.cfg.Step.D(), "services", len(o.cfg.VirtualServices), "data_dir", o.cfg.DataDir)
+	if _, err := ev.Append(events.Event{Kind: events.DaemonStart, Message: fmt.Sprintf("lvsmon %s started: %d virtual services, %s backend",
+		buildVersion(), len(o.cfg.VirtualServices), o.cfg.IPVS.Backend)}); err != nil {
+		log.Error("writing an event failed", "err", err)
+	}
 
 	errc := make(chan error, 1)
 	wg.Add(2)
@@ -304,6 +308,9 @@ loop:
 		}
 	}
 	log.Info("lvsmon stopping", "reason", context.Cause(ctx))
+	if _, err := ev.Append(events.Event{Kind: events.DaemonStop, Message: fmt.Sprintf("lvsmon stopping: %v", context.Cause(ctx))}); err != nil {
+		log.Error("writing an event failed", "err", err)
+	}
 	wg.Wait()
 	select {
 	case err := <-errc:

@@ -51,6 +51,7 @@ Usage:
   lvsmon run --config FILE [flags]   run the daemon
   lvsmon demo [flags]                run a simulated director (no root, no IPVS needed)
   lvsmon check-config FILE           validate a config file
+  lvsmon test-alert --config FILE    send a test mail and show the SMTP conversation
   lvsmon version                     print the version
 
 Run 'lvsmon COMMAND -h' for a command's flags.
@@ -77,6 +78,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdDemo(ctx, args[1:], stdout, stderr)
 	case "check-config":
 		err = cmdCheckConfig(args[1:], stdout, stderr)
+	case "test-alert":
+		err = cmdTestAlert(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "lvsmon %s\n", buildVersion())
 		return 0
@@ -92,7 +95,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, errUsage):
 		return 2
-	case errors.Is(err, errInvalidConfig):
+	case errors.Is(err, errInvalidConfig), errors.Is(err, errAlertFailed):
 		return 1
 	}
 	fmt.Fprintf(stderr, "lvsmon %s: %v\n", args[0], err)

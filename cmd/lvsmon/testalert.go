@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/lvsmon/lvsmon/alerting"
+	"github.com/lvsmon/lvsmon/config"
+)
+
+// smtpConfig turns the alerting section into the sender's settings.
+func smtpConfig(a *config.Alerting) alerting.SMTPConfig {
+	return alerting.SMTPConfig{
+		Host: a.SMTP.Host, Port: a.SMTP.Port, TLS: a.SMTP.TLS, Username: a.SMTP.Username,
+		PasswordFile: a.SMTP.PasswordFile, PasswordEnv: a.SMTP.PasswordEnv, From: a.From, To: a.To,
+		HELO: a.SMTP.HELO, CAFile: a.SMTP.CAFile, Timeout: a.SMTP.Timeout.D(),
+	}
+}
+
+// errAlertFailed: the test mail was not accepted; the reason is printed.
+var errAlertFailed = errors.New("the test mail was not accepted")
+
+// cmdTestAlert sends one mail through the configured server, printing
+// the conversation (password and AUTH data hidden) and its outcome, so an
+// operator can check relay, TLS and credentials before an outage needs
+// them. It does not go through the outbox: nothing is retried.
+func cmdTestAlert(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("test-alert", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "/etc/lvsmon/lvsmon.yaml", "config file")
+	quiet := fs.Bool("quiet", false, "print only the outcome, not the SMTP conversation")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprintf(stderr, "test-alert: unexpected arguments %q\n", fs.Args())
+		return errUsage
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		printConfigErrors(stderr, err)
+		return errInvalidConfig
+	}
+	if cfg.Alerting == nil {
+		fmt.Fprintf(stderr, "%s has no alerting section: lvsmon sends no mail\n", *path)
+		return errInvalidConfig
+	}
+	a := cfg.Alerting
+	sender, err := alerting.NewSender(smtpConfig(a))
+	if err != nil {
+		return err
+	}
+	if !*quiet {
+		sender = sender.WithTranscript(func(line string) { fmt.Fprintln(stdout, line) })
+	}
+	host, _ := os.Hostname()
+	now := time.Now()
+	body := fmt.Sprintf(`This is a test mail from lvsmon on director %s (host %s), sent by
+"lvsmon test-alert" at %s.
+
+If you read this, lvsmon's alert mail reaches you through %s:%d (%s).
+Alert mails have subjects starting with %q.
+`, cfg.Director, host, now.Format(time.RFC1123Z), a.SMTP.Host, a.SMTP.Port, a.SMTP.TLS, a.SubjectPrefix)
+	m := alerting.NewMail(a.From, a.To, a.SubjectPrefix+" test mail", body, now)
+	fmt.Fprintf(stdout, "sending a test mail to %s through %s:%d (tls: %s)\n", strings.Join(a.To, ", "), a.SMTP.Host, a.SMTP.Port, a.SMTP.TLS)
+	if err := sender.Send(ctx, m); err != nil {
+		kind := "a temporary failure: the daemon would retry with backoff"
+		if alerting.IsPermanent(err) {
+			kind = "a permanent failure: the daemon would keep the mail in its outbox, marked failed"
+		}
+		fmt.Fprintf(stdout, "FAILED: %v\n(%s)\n", err, kind)
+		return errAlertFailed
+	}
+	fmt.Fprintf(stdout, "OK: the server accepted the test mail (Message-ID <%s>)\n", m.MessageID)
+	return nil
+}
