@@ -12,6 +12,8 @@ require (
 	github.com/prometheus/client_model v0.6.3
 	github.com/prometheus/common v0.72.0
 	github.com/robfig/cron/v3 v3.0.1
+	github.com/vishvananda/netlink v1.3.1
+	github.com/vishvananda/netns v0.0.5
 	github.com/wneessen/go-mail v0.8.1
 	github.com/ziutek/rrd v0.0.4
 	go.yaml.in/yaml/v3 v3.0.6

@@ -1,0 +1,102 @@
+package sources
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/lvsmon/lvsmon/collector/ha"
+)
+
+// HeartbeatInstance is the instance name of the Heartbeat source's
+// reports. haresources has no instance names, and a director runs one
+// heartbeat.
+const HeartbeatInstance = "heartbeat"
+
+// Heartbeat polls a heartbeat 3 (haresources mode) node with cl_status.
+//
+// Its reports have one instance, "heartbeat". It is MASTER when
+// `cl_status rscstatus` says the node holds its own or all resource groups
+// (local, all), BACKUP when it holds none or only the peer's (none,
+// foreign), and STOP with Running false when heartbeat is stopped.
+//
+// rscstatus describes resource groups, not a role. A node without home
+// groups that holds nothing still said "local" in the field test. So on a
+// setup like that, MASTER here means only "heartbeat thinks it holds its
+// own groups", and the VIP source has to confirm it.
+type Heartbeat struct {
+	// ClStatus is the cl_status command; default "cl_status" from PATH.
+	ClStatus string
+	// Interval is the time between polls; default 5s.
+	Interval time.Duration
+	// Timeout bounds each cl_status run; default 5s.
+	Timeout time.Duration
+	// Log receives the source's own log lines; nil drops them.
+	Log *slog.Logger
+}
+
+// Run polls until ctx ends, reporting after every poll.
+func (h *Heartbeat) Run(ctx context.Context, report func(ha.Report)) error {
+	log := logger(h.Log, ha.SourceHeartbeat)
+	interval := positive(h.Interval, 5*time.Second)
+	for {
+		r := h.poll(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if r.Err != nil {
+			log.Warn("heartbeat poll failed", "err", r.Err)
+		}
+		report(r)
+		if !sleepCtx(ctx, interval) {
+			return nil
+		}
+	}
+}
+
+func (h *Heartbeat) poll(ctx context.Context) ha.Report {
+	bin := h.ClStatus
+	if bin == "" {
+		bin = "cl_status"
+	}
+	timeout := positive(h.Timeout, 5*time.Second)
+	r := ha.Report{Source: ha.SourceHeartbeat, Time: time.Now()}
+
+	hb, err := runTool(ctx, timeout, bin, "hbstatus")
+	if err != nil {
+		r.Err = fmt.Errorf("heartbeat: %s hbstatus: %w", bin, err)
+		return r
+	}
+	// rscstatus only means something when heartbeat runs; when it does
+	// not, cl_status would only fail to sign on.
+	rsc := ""
+	if hb.Exit == 0 {
+		res, err := runTool(ctx, timeout, bin, "rscstatus")
+		if err != nil {
+			r.Err = fmt.Errorf("heartbeat: %s rscstatus: %w", bin, err)
+			return r
+		}
+		rsc = res.Stdout + res.Stderr
+	}
+	st, err := ha.ParseClStatus(hb.Stdout+hb.Stderr, rsc, hb.Exit)
+	r.Time = time.Now()
+	if err != nil {
+		r.Err = fmt.Errorf("heartbeat: %s: %w", bin, err)
+		return r
+	}
+	in := ha.InstanceReport{Name: HeartbeatInstance}
+	switch {
+	case !st.Running:
+		in.State = ha.StateStop
+	case st.Resources == ha.ResourcesLocal || st.Resources == ha.ResourcesAll:
+		in.State = ha.StateMaster
+	case st.Resources == ha.ResourcesNone || st.Resources == ha.ResourcesForeign:
+		in.State = ha.StateBackup
+	default:
+		in.State = ha.StateUnknown // running, but rscstatus said nothing
+	}
+	r.Running = st.Running
+	r.Instances = []ha.InstanceReport{in}
+	return r
+}

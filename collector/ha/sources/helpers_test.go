@@ -1,0 +1,244 @@
+package sources
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lvsmon/lvsmon/collector/ha"
+)
+
+func TestMain(m *testing.M) {
+	// The test binary doubles as a fake keepalived (see fakeKeepalived).
+	if os.Getenv(fakeEnv) != "" {
+		fakeKeepalived()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// waitLimit bounds every wait for a report. It is a guard against a hung
+// test, not a timing assertion: durations are logged, not checked.
+const waitLimit = 20 * time.Second
+
+// stamped is a report with the time the callback got it.
+type stamped struct {
+	ha.Report
+	At time.Time
+}
+
+// recorder collects reports from a source's Run.
+type recorder struct {
+	mu      sync.Mutex
+	reports []stamped
+	changed chan struct{}
+}
+
+func newRecorder() *recorder { return &recorder{changed: make(chan struct{})} }
+
+func (r *recorder) add(rep ha.Report) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reports = append(r.reports, stamped{rep, time.Now()})
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+func (r *recorder) len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.reports)
+}
+
+func (r *recorder) all() []stamped {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]stamped(nil), r.reports...)
+}
+
+func (r *recorder) last() (stamped, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.reports) == 0 {
+		return stamped{}, false
+	}
+	return r.reports[len(r.reports)-1], true
+}
+
+// waitFor returns the first report at index from or later that satisfies
+// pred, and its index. It fails the test after waitLimit.
+func (r *recorder) waitFor(t *testing.T, from int, what string, pred func(ha.Report) bool) (int, stamped) {
+	t.Helper()
+	deadline := time.NewTimer(waitLimit)
+	defer deadline.Stop()
+	for {
+		r.mu.Lock()
+		for i := from; i < len(r.reports); i++ {
+			if pred(r.reports[i].Report) {
+				s := r.reports[i]
+				r.mu.Unlock()
+				return i, s
+			}
+		}
+		ch := r.changed
+		n := len(r.reports)
+		var lastRep string
+		if n > 0 {
+			lastRep = describe(r.reports[n-1].Report)
+		}
+		r.mu.Unlock()
+		select {
+		case <-ch:
+		case <-deadline.C:
+			t.Fatalf("no report with %s after %v (%d reports, last: %s)", what, waitLimit, n, lastRep)
+		}
+	}
+}
+
+// describe renders a report compactly for failure messages and logs.
+func describe(r ha.Report) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s running=%v", r.Source, r.Running)
+	if r.Transition {
+		b.WriteString(" transition")
+	}
+	if r.Err != nil {
+		fmt.Fprintf(&b, " err=%q", r.Err)
+	}
+	for _, in := range r.Instances {
+		fmt.Fprintf(&b, " [%s %s prio=%d vrid=%d vips=%v]", in.Name, in.State, in.Priority, in.VRID, in.VIPs)
+	}
+	for _, v := range r.VIPs {
+		fmt.Fprintf(&b, " [%s present=%v %s]", v.Addr, v.Present, v.Interface)
+	}
+	for _, rt := range r.Routers {
+		fmt.Fprintf(&b, " [vrid %d v%d:", rt.VRID, rt.Version)
+		for _, m := range rt.Masters {
+			fmt.Fprintf(&b, " %s/%d/%v", m.Addr, m.Priority, m.Interval)
+			if m.Local {
+				b.WriteString("/local")
+			}
+		}
+		b.WriteString("]")
+	}
+	return b.String()
+}
+
+// runSource starts run in a goroutine and returns its recorder. The
+// returned stop (also registered with t.Cleanup) cancels it and checks
+// that Run returned nil promptly.
+func runSource(t *testing.T, run func(context.Context, func(ha.Report)) error) (*recorder, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	rec := newRecorder()
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, rec.add) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			start := time.Now()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run returned %v after cancel, want nil", err)
+				}
+				t.Logf("Run returned %v after cancel", time.Since(start).Round(time.Millisecond))
+			case <-time.After(10 * time.Second):
+				t.Errorf("Run did not return within 10s of cancel")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return rec, stop
+}
+
+// firstReport runs a source until its first report and returns it.
+func firstReport(t *testing.T, run func(context.Context, func(ha.Report)) error) ha.Report {
+	t.Helper()
+	rec, stop := runSource(t, run)
+	_, s := rec.waitFor(t, 0, "any content", func(ha.Report) bool { return true })
+	stop()
+	return s.Report
+}
+
+// syncBuffer is a bytes.Buffer for a logger shared by goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// testLogger logs at debug level into a buffer the test can search, and
+// mirrors nothing to the test output (the buffer is logged on failure).
+func testLogger(t *testing.T) (*slog.Logger, *syncBuffer) {
+	buf := &syncBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("source log:\n%s", buf.String())
+		}
+	})
+	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
+}
+
+// newNetNS creates a network namespace with a random name and deletes it
+// at cleanup. It returns the name and the path.
+func newNetNS(t *testing.T, tag string) (string, string) {
+	t.Helper()
+	requireRoot(t)
+	name := fmt.Sprintf("lvsmon-%s-%06x", tag, rand.Uint32()&0xffffff)
+	ipCmd(t, "netns", "add", name)
+	t.Cleanup(func() {
+		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
+			t.Errorf("ip netns del %s: %v: %s", name, err, out)
+		}
+	})
+	return name, "/run/netns/" + name
+}
+
+// ipCmd runs ip(8) and fails the test on error.
+func ipCmd(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+}
+
+// requireRoot fails (not skips) the test when not root: these tests are
+// part of the suite and must not pass silently on a host that cannot run
+// them.
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("this test needs root (network namespaces, AF_PACKET, signals to keepalived)")
+	}
+}
+
+// writeScript writes an executable shell script and returns its path.
+func writeScript(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	path := dir + "/" + name
+	if err := os.WriteFile(path, []byte("#!/bin/sh\n"+body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

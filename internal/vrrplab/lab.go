@@ -1,0 +1,532 @@
+// Package vrrplab builds a two-node keepalived VRRP pair in network
+// namespaces, for tests that need a real keepalived: its JSON dump, its
+// notify FIFO, its VIP and its adverts.
+//
+// The topology is a "switch" namespace holding a bridge, and two nodes,
+// "a" and "b", whose eth0 (a veth) is plugged into that bridge:
+//
+//	a: 198.51.100.11/24, priority 150 (preferred master)
+//	b: 198.51.100.12/24, priority 100
+//	VIP 198.51.100.100/24 (label eth0:vip), VRID 51, VRRPv2,
+//	advert_int 1, PASS authentication
+//
+// 198.51.100.0/24 is TEST-NET-2, and it is used only inside these
+// namespaces. The namespaces have a random suffix, so test packages
+// running in parallel do not collide, and nothing is added to the caller's
+// own namespace.
+//
+// Each node's keepalived runs with its own configuration, pid files,
+// TMPDIR (where the JSON dump goes) and notify FIFO, all under the
+// directory given to Up. It runs in the foreground, in its own session and
+// process group, so that Stop(node, SIGKILL) can kill the parent and its
+// VRRP child together, the way a crash would.
+//
+// It needs root, ip (iproute2) and keepalived. Up returns an error when
+// any is missing; tests should fail on that error rather than skip, so a
+// broken test host does not pass silently.
+package vrrplab
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// The pair's fixed parameters.
+const (
+	// VRID is the virtual router id of the pair's one VRRP instance.
+	VRID = 51
+	// Instance is the vrrp_instance name.
+	Instance = "VI_LVS"
+	// AuthPass is the PASS authentication password, exported so that
+	// tests can check it never shows up in a log or a report.
+	AuthPass = "lab-pw51"
+	// AdvertInterval is advert_int.
+	AdvertInterval = time.Second
+	// PrefixLen is the length of the nodes' and the VIP's prefix.
+	PrefixLen = 24
+)
+
+// VIP is the pair's virtual address.
+var VIP = netip.MustParseAddr("198.51.100.100")
+
+// Nodes are the node names, in order.
+var Nodes = []string{"a", "b"}
+
+type nodeSpec struct {
+	addr netip.Addr
+	prio int
+}
+
+var specs = map[string]nodeSpec{
+	"a": {netip.MustParseAddr("198.51.100.11"), 150},
+	"b": {netip.MustParseAddr("198.51.100.12"), 100},
+}
+
+// Lab is one pair. Its methods are safe for concurrent use.
+type Lab struct {
+	dir    string
+	suffix string
+	sw     string // switch namespace name
+
+	mu    sync.Mutex
+	nodes map[string]*node
+	down  bool
+}
+
+type node struct {
+	name   string
+	ns     string // namespace name
+	dir    string
+	handle *netlink.Handle // netlink in the node's namespace; guarded by hmu
+	hmu    sync.Mutex
+
+	cmd  *exec.Cmd     // running keepalived, nil when stopped
+	done chan struct{} // closed when cmd has been reaped
+}
+
+// Up builds the namespaces and writes both configurations into dir (which
+// must exist and should be empty, such as t.TempDir()). It starts no
+// keepalived. Call Down when done, even after an error from Start.
+func Up(ctx context.Context, dir string) (*Lab, error) {
+	if os.Geteuid() != 0 {
+		return nil, errors.New("vrrplab: needs root (network namespaces, keepalived)")
+	}
+	for _, tool := range []string{"ip", "keepalived"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return nil, fmt.Errorf("vrrplab: %s is not installed: %w", tool, err)
+		}
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("vrrplab: %w", err)
+	}
+	b := make([]byte, 3)
+	if _, err := rand.Read(b); err != nil {
+		return nil, fmt.Errorf("vrrplab: %w", err)
+	}
+	l := &Lab{dir: dir, suffix: hex.EncodeToString(b), nodes: map[string]*node{}}
+	l.sw = "vl" + l.suffix + "-sw"
+	for _, n := range Nodes {
+		l.nodes[n] = &node{name: n, ns: "vl" + l.suffix + "-" + n, dir: filepath.Join(dir, n)}
+	}
+	if err := l.build(ctx); err != nil {
+		l.Down()
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *Lab) build(ctx context.Context) error {
+	ip := func(args ...string) error {
+		out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("vrrplab: ip %s: %v: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
+		}
+		return nil
+	}
+	steps := [][]string{
+		{"netns", "add", l.sw},
+		{"-n", l.sw, "link", "set", "lo", "up"},
+		{"-n", l.sw, "link", "add", "br0", "type", "bridge"},
+		{"-n", l.sw, "link", "set", "br0", "up"},
+	}
+	for _, name := range Nodes {
+		n := l.nodes[name]
+		port := "p" + name
+		steps = append(steps,
+			[]string{"netns", "add", n.ns},
+			// Both ends are created in the switch namespace and the
+			// node's end moves straight to the node: nothing ever
+			// appears in the caller's namespace.
+			[]string{"-n", l.sw, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", n.ns},
+			[]string{"-n", l.sw, "link", "set", port, "master", "br0"},
+			[]string{"-n", l.sw, "link", "set", port, "up"},
+			[]string{"-n", n.ns, "link", "set", "lo", "up"},
+			[]string{"-n", n.ns, "link", "set", "eth0", "up"},
+			[]string{"-n", n.ns, "addr", "add", specs[name].addr.String() + "/" + strconv.Itoa(PrefixLen), "dev", "eth0"},
+		)
+	}
+	for _, s := range steps {
+		if err := ip(s...); err != nil {
+			return err
+		}
+	}
+	for _, name := range Nodes {
+		n := l.nodes[name]
+		if err := os.MkdirAll(filepath.Join(n.dir, "tmp"), 0o700); err != nil {
+			return fmt.Errorf("vrrplab: %w", err)
+		}
+		if err := os.WriteFile(l.Conf(name), []byte(l.config(name)), 0o600); err != nil {
+			return fmt.Errorf("vrrplab: %w", err)
+		}
+		ns, err := netns.GetFromPath(l.NetNS(name))
+		if err != nil {
+			return fmt.Errorf("vrrplab: namespace %s: %w", n.ns, err)
+		}
+		n.handle, err = netlink.NewHandleAt(ns)
+		ns.Close()
+		if err != nil {
+			return fmt.Errorf("vrrplab: netlink in %s: %w", n.ns, err)
+		}
+		if err := n.handle.SetSocketTimeout(5 * time.Second); err != nil {
+			return fmt.Errorf("vrrplab: netlink in %s: %w", n.ns, err)
+		}
+	}
+	return nil
+}
+
+// config renders node name's keepalived.conf.
+func (l *Lab) config(name string) string {
+	s := specs[name]
+	state := "BACKUP"
+	if name == "a" {
+		state = "MASTER"
+	}
+	return fmt.Sprintf(`instance node_%[1]s
+
+global_defs {
+    router_id vrrplab-%[1]s
+    enable_script_security
+    script_user root
+    vrrp_notify_fifo %[2]s
+}
+
+vrrp_instance %[3]s {
+    state %[4]s
+    interface eth0
+    virtual_router_id %[5]d
+    priority %[6]d
+    advert_int %[7]d
+    authentication {
+        auth_type PASS
+        auth_pass %[8]s
+    }
+    virtual_ipaddress {
+        %[9]s/%[10]d dev eth0 label eth0:vip
+    }
+}
+`, name, l.FIFO(name), Instance, state, VRID, s.prio, int(AdvertInterval/time.Second), AuthPass, VIP, PrefixLen)
+}
+
+func (l *Lab) node(name string) *node {
+	n, ok := l.nodes[name]
+	if !ok {
+		panic(fmt.Sprintf("vrrplab: no node %q (have %v)", name, Nodes))
+	}
+	return n
+}
+
+// NetNSName is the name of node's network namespace (for ip -n).
+func (l *Lab) NetNSName(node string) string { return l.node(node).ns }
+
+// NetNS is the path of node's network namespace, /run/netns/NAME.
+func (l *Lab) NetNS(node string) string { return "/run/netns/" + l.node(node).ns }
+
+// SwitchNetNS is the path of the namespace holding the bridge.
+func (l *Lab) SwitchNetNS() string { return "/run/netns/" + l.sw }
+
+// Dir is node's directory: configuration, pid files, FIFO, log.
+func (l *Lab) Dir(node string) string { return l.node(node).dir }
+
+// Conf is node's keepalived.conf.
+func (l *Lab) Conf(node string) string { return filepath.Join(l.node(node).dir, "keepalived.conf") }
+
+// PIDFile is keepalived's parent pid file (-p).
+func (l *Lab) PIDFile(node string) string { return filepath.Join(l.node(node).dir, "keepalived.pid") }
+
+// VRRPPIDFile is the VRRP child's pid file (-r).
+func (l *Lab) VRRPPIDFile(node string) string { return filepath.Join(l.node(node).dir, "vrrp.pid") }
+
+// DumpDir is keepalived's TMPDIR, where signal 36 makes it write
+// keepalived.json.
+func (l *Lab) DumpDir(node string) string { return filepath.Join(l.node(node).dir, "tmp") }
+
+// FIFO is node's vrrp_notify_fifo.
+func (l *Lab) FIFO(node string) string { return filepath.Join(l.node(node).dir, "vrrp.fifo") }
+
+// LogFile is where node's keepalived writes its log (-l -D).
+func (l *Lab) LogFile(node string) string { return filepath.Join(l.node(node).dir, "keepalived.log") }
+
+// Addr is node's own address on eth0.
+func (l *Lab) Addr(node string) netip.Addr { l.node(node); return specs[node].addr }
+
+// Priority is node's configured VRRP priority.
+func (l *Lab) Priority(node string) int { l.node(node); return specs[node].prio }
+
+// VIP is the pair's virtual address (the package variable, for callers
+// that hold a *Lab).
+func (l *Lab) VIP() netip.Addr { return VIP }
+
+// VRID is the pair's virtual router id.
+func (l *Lab) VRID() int { return VRID }
+
+// Start launches node's keepalived and waits until it has written both pid
+// files (parent and VRRP child). Pid files left by a killed keepalived
+// are removed first: keepalived refuses to start if the old pid now
+// belongs to a live process.
+func (l *Lab) Start(name string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := l.node(name)
+	if l.down {
+		return errors.New("vrrplab: lab is down")
+	}
+	if n.cmd != nil {
+		return fmt.Errorf("vrrplab: keepalived on %s is already running (pid %d)", name, n.cmd.Process.Pid)
+	}
+	for _, f := range []string{l.PIDFile(name), l.VRRPPIDFile(name), filepath.Join(n.dir, "checkers.pid")} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("vrrplab: %w", err)
+		}
+	}
+	logf, err := os.OpenFile(l.LogFile(name), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("vrrplab: %w", err)
+	}
+	defer logf.Close()
+	fmt.Fprintf(logf, "=== vrrplab: starting keepalived on %s at %s\n", name, time.Now().Format(time.RFC3339Nano))
+	// ip netns exec execs keepalived, so the pid is keepalived's parent.
+	cmd := exec.Command("ip", "netns", "exec", n.ns, "keepalived",
+		"-n", "-l", "-D", "-G", "-P",
+		"-f", l.Conf(name),
+		"-p", l.PIDFile(name),
+		"-r", l.VRRPPIDFile(name),
+		"-c", filepath.Join(n.dir, "checkers.pid"))
+	cmd.Env = append(os.Environ(), "TMPDIR="+l.DumpDir(name))
+	cmd.Dir = n.dir
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // own session and process group
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("vrrplab: starting keepalived on %s: %w", name, err)
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(done)
+	}()
+	n.cmd, n.done = cmd, done
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case <-done:
+			n.cmd, n.done = nil, nil
+			return fmt.Errorf("vrrplab: keepalived on %s exited at start; log %s:\n%s", name, l.LogFile(name), tail(l.LogFile(name), 20))
+		default:
+		}
+		if pidOf(l.PIDFile(name)) > 0 && pidOf(l.VRRPPIDFile(name)) > 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("vrrplab: keepalived on %s wrote no pid files within 10s; log:\n%s", name, tail(l.LogFile(name), 20))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Running reports whether node's keepalived (started by Start) is running.
+func (l *Lab) Running(name string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.node(name).cmd != nil
+}
+
+// PID is the pid of node's keepalived parent, 0 when not running.
+func (l *Lab) PID(name string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if c := l.node(name).cmd; c != nil {
+		return c.Process.Pid
+	}
+	return 0
+}
+
+// Stop sends sig to node's keepalived and waits until it is gone.
+//
+// SIGTERM goes to the parent, which stops cleanly: the VRRP child sends a
+// priority-0 advert, removes the VIP and writes STOP to the FIFO. SIGKILL
+// goes to the whole process group, so parent and VRRP child die together
+// like in a crash. No advert, no FIFO line, and the VIP stays on eth0
+// (the stale VIP a crashed master leaves behind). Any other signal goes to
+// the parent, and Stop then waits for the exit it is expected to cause.
+func (l *Lab) Stop(name string, sig syscall.Signal) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := l.node(name)
+	if n.cmd == nil {
+		return fmt.Errorf("vrrplab: keepalived on %s is not running", name)
+	}
+	return l.stop(n, sig, 10*time.Second)
+}
+
+// stop does Stop with l.mu held. After timeout it falls back to SIGKILL
+// of the group.
+func (l *Lab) stop(n *node, sig syscall.Signal, timeout time.Duration) error {
+	pid := n.cmd.Process.Pid
+	child := pidOf(l.VRRPPIDFile(n.name))
+	target := pid
+	if sig == syscall.SIGKILL {
+		target = -pid // the process group: parent and children
+	}
+	if err := syscall.Kill(target, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("vrrplab: kill %d %v: %w", target, sig, err)
+	}
+	var err error
+	select {
+	case <-n.done:
+	case <-time.After(timeout):
+		err = fmt.Errorf("vrrplab: keepalived on %s (pid %d) did not exit within %v of %v; killed", n.name, pid, timeout, sig)
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		<-n.done
+	}
+	n.cmd, n.done = nil, nil
+	// The VRRP child is reparented (to init) if it outlived the parent;
+	// wait until it is gone or a zombie.
+	if child > 0 {
+		deadline := time.Now().Add(timeout)
+		for alive(child) {
+			if time.Now().After(deadline) {
+				_ = syscall.Kill(child, syscall.SIGKILL)
+				if err == nil {
+					err = fmt.Errorf("vrrplab: VRRP child %d of %s outlived its parent; killed", child, n.name)
+				}
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	return err
+}
+
+// VIPOn reports whether the VIP is on one of node's interfaces.
+func (l *Lab) VIPOn(name string) (bool, error) {
+	n := l.node(name)
+	n.hmu.Lock()
+	defer n.hmu.Unlock()
+	if n.handle == nil {
+		return false, errors.New("vrrplab: lab is down")
+	}
+	addrs, err := n.handle.AddrList(nil, netlink.FAMILY_V4)
+	if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
+		return false, fmt.Errorf("vrrplab: addresses in %s: %w", n.ns, err)
+	}
+	return slices.ContainsFunc(addrs, func(a netlink.Addr) bool {
+		ip, ok := netip.AddrFromSlice(a.IP)
+		return ok && ip.Unmap() == VIP
+	}), nil
+}
+
+// WaitVIP polls (every 10ms) until the VIP's presence on node is want, and
+// returns how long that took.
+func (l *Lab) WaitVIP(ctx context.Context, name string, want bool) (time.Duration, error) {
+	start := time.Now()
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		on, err := l.VIPOn(name)
+		if err != nil {
+			return time.Since(start), err
+		}
+		if on == want {
+			return time.Since(start), nil
+		}
+		select {
+		case <-ctx.Done():
+			return time.Since(start), fmt.Errorf("vrrplab: VIP on %s still %v after %v: %w", name, on, time.Since(start).Round(time.Millisecond), ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// Down kills every keepalived of the lab and deletes its namespaces. It
+// can be called more than once; only the first call does anything. The
+// directory is left to its owner.
+func (l *Lab) Down() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.down {
+		return nil
+	}
+	l.down = true
+	var errs []error
+	for _, name := range Nodes {
+		n := l.nodes[name]
+		if n.cmd != nil {
+			if err := l.stop(n, syscall.SIGKILL, 5*time.Second); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		n.hmu.Lock()
+		if n.handle != nil {
+			n.handle.Close()
+			n.handle = nil
+		}
+		n.hmu.Unlock()
+	}
+	for _, ns := range []string{l.nodes["a"].ns, l.nodes["b"].ns, l.sw} {
+		if _, err := os.Stat("/run/netns/" + ns); err != nil {
+			continue
+		}
+		if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
+			errs = append(errs, fmt.Errorf("vrrplab: ip netns del %s: %v: %s", ns, err, bytes.TrimSpace(out)))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// pidOf reads a pid file; 0 when missing, empty or not a number.
+func pidOf(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0
+	}
+	return pid
+}
+
+// alive reports whether pid runs: it exists and is not a zombie.
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return false
+	}
+	st := b[i+2]
+	return st != 'Z' && st != 'X'
+}
+
+// tail returns the last n lines of a file, for error messages.
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
