@@ -108,7 +108,8 @@ func TestDispatcherBackoffFakeClock(t *testing.T) {
 		}
 		clk.Advance(time.Second)
 	}
-	waitFor(t, "the mail to be sent", func() bool { return o.Len() == 0 })
+	// Done runs before the stats count the mail: wait for both.
+	waitFor(t, "the mail to be sent", func() bool { return o.Len() == 0 && d.Stats().Sent == 1 })
 	if _, sent := tr.counts(); sent != 1 || tr.sent[0].MessageID != m.MessageID {
 		t.Fatalf("sent %+v", tr.sent)
 	}

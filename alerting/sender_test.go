@@ -235,7 +235,8 @@ func TestDispatcherSurvives4xxAndMidDataDisconnect(t *testing.T) {
 		}
 		clk.Advance(want)
 	}
-	waitFor(t, "delivery", func() bool { return o.Len() == 0 })
+	// Done runs before the stats count the mail: wait for both.
+	waitFor(t, "delivery", func() bool { return o.Len() == 0 && d.Stats().Sent == 1 })
 	msgs := ts.messages()
 	if len(msgs) != 1 || messageID(t, msgs[0]) != "<"+m.MessageID+">" {
 		t.Fatalf("received %d mails: %q", len(msgs), msgs)
