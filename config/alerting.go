@@ -19,7 +19,7 @@ type Alerting struct {
 	SubjectPrefix string `yaml:"subject_prefix"`
 	// Kinds are the event kinds mailed (default: server_down, server_up,
 	// sorry_on, sorry_off, role_change, role_disagreement, role_agreement,
-	// daemon_start, daemon_stop, reload).
+	// daemon_start, daemon_stop, reload_rejected; "all" for every kind).
 	Kinds []string `yaml:"kinds"`
 	// Services limits real-server and sorry mails to these services
 	// (names or ids); default all.
@@ -75,11 +75,13 @@ func (a *Alerting) IsMasterOnly() bool { return a.MasterOnly == nil || *a.Master
 
 // AlertKinds are the event kinds alerting knows.
 var AlertKinds = []string{"server_down", "server_up", "sorry_on", "sorry_off", "role_change", "role_disagreement",
-	"role_agreement", "daemon_start", "daemon_stop", "reload", "override", "simulated_down", "simulated_up"}
+	"role_agreement", "daemon_start", "daemon_stop", "reload", "reload_rejected", "override", "simulated_down", "simulated_up", "all"}
 
 // DefaultAlertKinds are mailed when alerting.kinds is not set.
+// reload_rejected is a reload whose config did not validate; "reload"
+// mails applied ones too.
 var DefaultAlertKinds = []string{"server_down", "server_up", "sorry_on", "sorry_off", "role_change", "role_disagreement",
-	"role_agreement", "daemon_start", "daemon_stop", "reload"}
+	"role_agreement", "daemon_start", "daemon_stop", "reload_rejected"}
 
 // DaemonStates are ldirectord's emailalertstatus values.
 var DaemonStates = []string{"starting", "running", "stopping", "reloading"}

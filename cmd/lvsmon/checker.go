@@ -168,6 +168,10 @@ func (d *director) Reload() error {
 			*f.next = *f.old
 		}
 	}
+	if !reflect.DeepEqual(old.Alerting, next.Alerting) {
+		log.Warn("the alerting section changed; it takes effect at the next restart (mail already queued is sent either way)")
+		next.Alerting = old.Alerting
+	}
 	if !reflect.DeepEqual(old.HA, next.HA) {
 		log.Warn("the ha section changed; it takes effect at the next restart (role sources hold FIFOs, sockets and namespaces)")
 		next.HA = old.HA

@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/lvsmon/lvsmon/alerting"
 	"github.com/lvsmon/lvsmon/checker"
 	"github.com/lvsmon/lvsmon/collector"
 	"github.com/lvsmon/lvsmon/collector/ha"
@@ -226,11 +227,32 @@ func serve(ctx context.Context, o daemonOpts) error {
 		role = newHARole(o.cfg, ev, log.With("component", "ha"), names)
 		act = role.acting
 	}
+	// The mail pipeline comes before the checker and daemon_start: its
+	// first start begins at the end of the event log.
+	var (
+		mail *mailer
+		dir  *director
+	)
+	if o.cfg.Alerting != nil {
+		deps := alerting.PipelineDeps{Describe: describeService(&cur, coll, &dir), Name: serviceName(&cur), Services: serviceIDs(&cur)}
+		if role != nil {
+			deps.IsMaster = role.isMaster
+		}
+		if mail, err = newMailer(o.cfg, ev, deps, log.With("component", "alerting")); err != nil {
+			stop()
+			wg.Wait()
+			return err
+		}
+	}
 	d, err := startChecker(ctx, &cur, o.reader, probe, o.dryRun, act, ev, log, goFn)
 	if err != nil {
 		stop()
 		wg.Wait()
 		return err
+	}
+	dir = d
+	if mail != nil {
+		mail.run(ctx, goFn)
 	}
 	if role != nil {
 		// The sources start once the reconciler they wake exists.
@@ -256,6 +278,10 @@ func serve(ctx context.Context, o daemonOpts) error {
 		Control: d, Servers: d.servers, SorryActive: d.sorryActive, Reconciler: d.reconcilerStats,
 		Snapshot: coll.Snapshot, Health: coll.Health, Config: cur.Load, Version: buildVersion(),
 		Graphs: grapher{renderer}, Events: ev, RRD: func() any { return store.Health() },
+	}
+	if mail != nil {
+		src.Alerting = mail.status
+		extra = append(extra, newMailMetrics(mail))
 	}
 	if role != nil {
 		src.Role = role.status

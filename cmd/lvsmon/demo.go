@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"sync/atomic"
 	"text/template"
 	"time"
@@ -114,6 +115,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	speed := fs.Float64("speed", 1, "simulated seconds per real second (traffic and timeline)")
 	seed := fs.Uint64("seed", 1, "seed of the traffic simulation")
 	printCfg := fs.Bool("print-config", false, "print the demo's config and exit")
+	smtpAddr := fs.String("smtp", "", "send the timeline's alert mails through this SMTP server (host:port)")
+	smtpTLS := fs.String("smtp-tls", "opportunistic", "TLS with the --smtp server: starttls, opportunistic, tls or none")
+	mailTo := fs.String("mail-to", "ops@example.com", "recipient of the demo's alert mails")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -142,10 +146,20 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		servers[name] = s
 		ports[name] = s.port()
 	}
+	tmpl := map[string]any{"Ports": ports, "Step": step.String(), "Listen": c.listen, "SMTP": *smtpAddr != ""}
+	if *smtpAddr != "" {
+		host, port, err := splitSMTP(*smtpAddr)
+		if err != nil {
+			fmt.Fprintf(stderr, "demo: --smtp %q: %v\n", *smtpAddr, err)
+			return errUsage
+		}
+		// The grouping window follows the simulated time, so a fast demo
+		// still groups its outages, at least 1s.
+		window := max(time.Second, time.Duration(float64(10*time.Second) / *speed)).Round(time.Second)
+		tmpl["SMTPHost"], tmpl["SMTPPort"], tmpl["SMTPTLS"], tmpl["MailTo"], tmpl["Window"] = host, port, *smtpTLS, *mailTo, window.String()
+	}
 	var buf bytes.Buffer
-	if err := template.Must(template.New("demo").Parse(demoConfig)).Execute(&buf, map[string]any{
-		"Ports": ports, "Step": step.String(), "Listen": c.listen,
-	}); err != nil {
+	if err := template.Must(template.New("demo").Parse(demoConfig)).Execute(&buf, tmpl); err != nil {
 		return fmt.Errorf("demo config: %w", err)
 	}
 	if *printCfg {
@@ -185,6 +199,31 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 				len(cfg.VirtualServices), displayAddr(addr))
 		},
 	})
+}
+
+// splitSMTP reads --smtp's host:port.
+func splitSMTP(s string) (string, int, error) {
+	host, port, err := splitHostPortNum(s)
+	if err != nil {
+		return "", 0, err
+	}
+	if host == "" || port == 0 {
+		return "", 0, fmt.Errorf("want host:port")
+	}
+	return host, port, nil
+}
+
+// splitHostPortNum splits host:port with a numeric port.
+func splitHostPortNum(s string) (string, int, error) {
+	h, p, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", 0, err
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil || n < 1 || n > 65535 {
+		return "", 0, fmt.Errorf("port %q is not 1-65535", p)
+	}
+	return h, n, nil
 }
 
 // displayAddr turns ":9160"-style listeners into a URL host a browser

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lvsmon/lvsmon/collector/ha"
+	"github.com/lvsmon/lvsmon/collector/ha/sources"
 	"github.com/lvsmon/lvsmon/config"
 	"github.com/lvsmon/lvsmon/events"
 	"github.com/lvsmon/lvsmon/web"
@@ -178,5 +179,28 @@ func (m *roleMetrics) Collect(ch chan<- prometheus.Metric) {
 
 // configuredRoleSources returns the sources the ha section configures.
 func configuredRoleSources(cfg *config.Config, log *slog.Logger) []roleSource {
-	return nil
+	h := &cfg.HA
+	l := func(name string) *slog.Logger { return log.With("component", "ha", "source", name) }
+	var out []roleSource
+	if k := h.Keepalived; k != nil {
+		src := &sources.Keepalived{PIDFile: k.PIDFile, DumpDir: k.DumpDir, FIFO: k.NotifyFIFO, Interval: k.Refresh.D(), Log: l(ha.SourceKeepalived)}
+		out = append(out, roleSource{ha.SourceKeepalived, src.Run})
+	}
+	if hb := h.Heartbeat; hb != nil {
+		src := &sources.Heartbeat{ClStatus: hb.ClStatus, Interval: h.Interval.D(), Timeout: hb.Timeout.D(), Log: l(ha.SourceHeartbeat)}
+		out = append(out, roleSource{ha.SourceHeartbeat, src.Run})
+	}
+	if p := h.Pacemaker; p != nil {
+		src := &sources.Pacemaker{CrmMon: p.CrmMon, Resource: p.Resource, Node: p.Node, Interval: h.Interval.D(), Timeout: p.Timeout.D(), Log: l(ha.SourcePacemaker)}
+		out = append(out, roleSource{ha.SourcePacemaker, src.Run})
+	}
+	if len(h.Addrs) > 0 {
+		src := &sources.VIP{Addrs: h.Addrs, NetNS: h.NetNSPath(), Interval: h.Interval.D(), Log: l(ha.SourceVIP)}
+		out = append(out, roleSource{ha.SourceVIP, src.Run})
+	}
+	if v := h.VRRP; v != nil {
+		src := &sources.VRRP{Interface: v.Interface, NetNS: h.NetNSPath(), Log: l(ha.SourceVRRP)}
+		out = append(out, roleSource{ha.SourceVRRP, src.Run})
+	}
+	return out
 }

@@ -109,3 +109,59 @@ alerting:
 		}
 	})
 }
+
+// TestDemoMail: the demo director pointed at an SMTP server with --smtp
+// mails its timeline, grouped: the role at start, web2's outage, and the
+// outage of every web server with the sorry server taking over, in one
+// mail.
+func TestDemoMail(t *testing.T) {
+	t.Parallel()
+	s, port := startSink(t, false)
+	// At 20x the 10-minute timeline takes 30 s; the grouping window
+	// follows (10s / 20, at least 1s).
+	d := startDaemon(t, "demo", "--listen", "127.0.0.1:0", "--step", "1s", "--speed", "20",
+		"--smtp", "127.0.0.1:"+strconv.Itoa(port), "--smtp-tls", "none")
+	d.url(t)
+	subjects := func() []string {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		var out []string
+		for _, m := range s.got {
+			for _, l := range strings.Split(string(m), "\r\n") {
+				if strings.HasPrefix(l, "Subject: ") {
+					out = append(out, strings.TrimPrefix(l, "Subject: "))
+				}
+			}
+		}
+		return out
+	}
+	want := func(sub string) {
+		t.Helper()
+		deadline := time.Now().Add(45 * time.Second)
+		for time.Now().Before(deadline) {
+			for _, got := range subjects() {
+				if strings.Contains(got, sub) {
+					return
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatalf("no mail with %q in its subject; subjects:\n%s\nlog:\n%s", sub, strings.Join(subjects(), "\n"), d.logText())
+	}
+	want("[lvsmon demo-director] ")
+	want("down on web")
+	want("3 real servers down on web")
+	s.mu.Lock()
+	var all string
+	for _, m := range s.got {
+		all += string(m)
+	}
+	s.mu.Unlock()
+	for _, w := range []string{"sorry", "State of the service now", "Message-ID: <"} {
+		if !strings.Contains(all, w) {
+			t.Errorf("the demo's mails never say %q", w)
+		}
+	}
+	t.Logf("%d mails for one demo timeline: %q", len(subjects()), subjects())
+	d.stop(t)
+}

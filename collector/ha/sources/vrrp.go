@@ -375,6 +375,22 @@ type wireEntry struct {
 	interval  time.Duration
 	lastSeen  time.Time
 	lastLocal time.Time // zero if never sent by this host
+	// superseded: a higher-priority master advertised after this one's
+	// last advert. A VRRP master hearing that steps down at once, so it
+	// is believed only until its next advert is due (1.5 intervals), not
+	// for the full master-down interval: otherwise every preemption would
+	// look like two masters for 3.6 s. A master that keeps advertising
+	// (a real split brain) stays.
+	superseded bool
+}
+
+// outranks says whether an advert (prio, addr) beats a master (prio2,
+// addr2) in VRRP's election: higher priority, then higher address.
+func outranks(prio uint8, addr netip.Addr, prio2 uint8, addr2 netip.Addr) bool {
+	if prio != prio2 {
+		return prio > prio2
+	}
+	return addr.Compare(addr2) > 0
 }
 
 // masterDown is how long a master is believed after its last advert.
@@ -412,10 +428,23 @@ func (t *tracker) observe(k routerKey, src netip.Addr, a ha.Advert, local bool, 
 		e = &wireEntry{}
 		ms[src] = e
 	}
-	e.prio, e.interval, e.lastSeen = a.Priority, a.Interval, now
+	e.prio, e.interval, e.lastSeen, e.superseded = a.Priority, a.Interval, now, false
 	if local {
 		e.lastLocal = now
 	}
+	for o, oe := range ms {
+		if o != src && outranks(a.Priority, src, oe.prio, o) {
+			oe.superseded = true
+		}
+	}
+}
+
+// believed is how long a master counts after its last advert.
+func (e *wireEntry) believed() time.Duration {
+	if e.superseded {
+		return e.interval + e.interval/2
+	}
+	return masterDown(e.interval, e.prio)
 }
 
 // snapshot drops the masters that expired by now and returns the rest:
@@ -425,7 +454,7 @@ func (t *tracker) snapshot(now time.Time) []ha.RouterReport {
 	keys := make([]routerKey, 0, len(t.routers))
 	for k, ms := range t.routers {
 		for a, e := range ms {
-			if now.Sub(e.lastSeen) > masterDown(e.interval, e.prio) {
+			if now.Sub(e.lastSeen) > e.believed() {
 				delete(ms, a)
 			}
 		}

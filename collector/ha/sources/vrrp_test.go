@@ -397,8 +397,10 @@ func TestTracker(t *testing.T) {
 		t.Fatalf("snapshot after a lone priority 0: %+v", s)
 	}
 	tr.observe(k4, a1, adv(100), true, t0)
-	tr.observe(k4, a1, adv(100), false, t0.Add(2*time.Second)) // same master, seen coming in
+	// .2 outranks .1 (same priority, higher address), but .1 goes on
+	// advertising: a split brain, both stay masters.
 	tr.observe(k4, a2, adv(100), false, t0.Add(2*time.Second))
+	tr.observe(k4, a1, adv(100), false, t0.Add(2*time.Second)) // same master, seen coming in
 	tr.observe(k6, a6, ha.Advert{Version: 3, VRID: 7, Priority: 100, Interval: time.Second}, false, t0)
 
 	s := tr.snapshot(t0.Add(2 * time.Second))
@@ -431,6 +433,43 @@ func TestTracker(t *testing.T) {
 	}
 	if len(tr.routers) != 0 {
 		t.Errorf("expired routers still held: %v", tr.routers)
+	}
+}
+
+// A master that hears a higher-priority advert steps down at once: it is
+// believed only until its next advert is due, so a preemption does not
+// look like two masters for the whole master-down interval; one that goes
+// on advertising stays (a split brain).
+func TestTrackerPreemption(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+	a, b := netip.MustParseAddr("198.51.100.11"), netip.MustParseAddr("198.51.100.12")
+	k := routerKey{vrid: 51, version: 2}
+	adv := func(prio uint8) ha.Advert {
+		return ha.Advert{Version: 2, VRID: 51, Priority: prio, Interval: time.Second}
+	}
+	for _, tc := range []struct {
+		name       string
+		bGoesOn    bool
+		at         time.Duration
+		wantMaster string
+	}{
+		{"preempted master still believed until its next advert is due", false, 1500 * time.Millisecond, "198.51.100.11/150 198.51.100.12/100"},
+		{"preempted master gone after 1.5 intervals", false, 1501 * time.Millisecond, "198.51.100.11/150"},
+		{"split brain: both stay", true, 3500 * time.Millisecond, "198.51.100.11/150 198.51.100.12/100"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := &tracker{}
+			tr.observe(k, b, adv(100), false, t0)
+			tr.observe(k, a, adv(150), false, t0.Add(100*time.Millisecond))
+			for i := time.Duration(1); tc.bGoesOn && i <= 3; i++ {
+				tr.observe(k, b, adv(100), false, t0.Add(i*time.Second))
+				tr.observe(k, a, adv(150), false, t0.Add(i*time.Second+100*time.Millisecond))
+			}
+			s := tr.snapshot(t0.Add(tc.at))
+			if len(s) != 1 || masters(s[0]) != tc.wantMaster {
+				t.Fatalf("masters at %v: %+v, want %s", tc.at, s, tc.wantMaster)
+			}
+		})
 	}
 }
 

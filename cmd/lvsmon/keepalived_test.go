@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lvsmon/lvsmon/internal/vrrplab"
+	"github.com/lvsmon/lvsmon/web"
+)
+
+// TestKeepalivedPair runs the lvsmon binary against a real keepalived
+// VRRP pair in network namespaces (internal/vrrplab): lvsmon watches node
+// a through its JSON dump and notify FIFO, the VIP on a's interfaces and
+// the wire in a's namespace, and the test asserts that the role it
+// reports follows keepalived through election, graceful stop, preemption
+// and a crash that leaves a stale VIP, which must be flagged. Durations
+// are logged, not asserted.
+func TestKeepalivedPair(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	lab, err := vrrplab.Up(ctx, t.TempDir())
+	if err != nil {
+		t.Fatalf("keepalived lab: %v", err)
+	}
+	t.Cleanup(func() { lab.Down() })
+
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "lvsmon.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`director: lvs-a
+data_dir: %s
+step: 1s
+ipvs: {backend: fake}
+ha:
+  act_only_on: master
+  netns: %s
+  vips: [%s]
+  keepalived:
+    pid_file: %s
+    dump_dir: %s
+    notify_fifo: %s
+  vrrp: {}
+`, filepath.Join(dir, "data"), lab.NetNS("a"), lab.VIP(), lab.PIDFile("a"), lab.DumpDir("a"), lab.FIFO("a"))), 0o644)
+	d := startDaemon(t, "run", "--config", cfg, "--listen", "127.0.0.1:0")
+	base := d.url(t)
+
+	role := func() *web.Role {
+		resp, err := http.Get(base + "/api/v1/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var st web.Status
+		if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Role
+	}
+	instance := func(r *web.Role) *web.RoleInstance {
+		for i := range r.Instances {
+			if r.Instances[i].Instance == vrrplab.Instance {
+				return &r.Instances[i]
+			}
+		}
+		return nil
+	}
+	// wait polls the status API until cond holds, returning how long it
+	// took from start.
+	wait := func(what string, start time.Time, cond func(r *web.Role, in *web.RoleInstance) bool) time.Duration {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			r := role()
+			if in := instance(r); r != nil && in != nil && cond(r, in) {
+				took := time.Since(start)
+				t.Logf("%s: after %v (state %s, vips %+v, wire %+v, disagreements %v)", what, took.Round(time.Millisecond), in.State, in.VIPs, in.WireMasters, in.Disagreements)
+				return took
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not seen within 30s; role %+v\nlvsmon log:\n%s", what, r, d.logText())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	vipHere := func(in *web.RoleInstance) bool {
+		return len(in.VIPs) == 1 && in.VIPs[0].Present
+	}
+	wire := func(in *web.RoleInstance, local bool) bool {
+		return len(in.WireMasters) == 1 && in.WireMasters[0].Local == local
+	}
+
+	// Election: b first, then a (priority 150) starts as BACKUP and wins
+	// when its master-down timer runs out.
+	if err := lab.Start("b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lab.WaitVIP(ctx, "b", true); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := lab.Start("a"); err != nil {
+		t.Fatal(err)
+	}
+	wait("a reported BACKUP at start", start, func(r *web.Role, in *web.RoleInstance) bool { return in.State == "BACKUP" })
+	if r := role(); r.Acting {
+		t.Errorf("a BACKUP with act_only_on: master acts")
+	}
+	electedState := wait("a's state MASTER", start, func(r *web.Role, in *web.RoleInstance) bool { return in.State == "MASTER" })
+	elected := wait("a elected MASTER, VIP here, only a on the wire", start, func(r *web.Role, in *web.RoleInstance) bool {
+		return in.State == "MASTER" && vipHere(in) && wire(in, true) && r.Acting && len(in.Disagreements) == 0
+	})
+
+	// Graceful stop: keepalived sends priority 0 and drops the VIP; b
+	// takes over within about 0.65 s.
+	start = time.Now()
+	sigterm := start
+	if err := lab.Stop("a", syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	stoppedState := wait("SIGTERM: a's state STOP", start, func(r *web.Role, in *web.RoleInstance) bool { return in.State == "STOP" })
+	stopped := wait("SIGTERM: a STOP, VIP gone, b on the wire", start, func(r *web.Role, in *web.RoleInstance) bool {
+		return in.State == "STOP" && !vipHere(in) && wire(in, false) && !r.Acting
+	})
+
+	// Restart: a preempts b.
+	start = time.Now()
+	if err := lab.Start("a"); err != nil {
+		t.Fatal(err)
+	}
+	preemptedState := wait("restart: a's state MASTER", start, func(r *web.Role, in *web.RoleInstance) bool { return in.State == "MASTER" })
+	preempted := wait("restart: a MASTER again (preemption), only a on the wire", start, func(r *web.Role, in *web.RoleInstance) bool {
+		return in.State == "MASTER" && vipHere(in) && wire(in, true) && len(in.Disagreements) == 0
+	})
+
+	// Crash: no priority-0 advert, the VIP stays on a (stale), b takes
+	// over after the master-down interval. lvsmon must say so.
+	start = time.Now()
+	if err := lab.Stop("a", syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	crashed := wait("SIGKILL: a STOP with the stale VIP flagged", start, func(r *web.Role, in *web.RoleInstance) bool {
+		return in.State == "STOP" && vipHere(in) && slices.Contains(in.Disagreements, "vip_without_master") && r.Disagreements > 0
+	})
+	if on, _ := lab.VIPOn("a"); !on {
+		t.Errorf("the lab says the VIP left a after SIGKILL; the scenario did not happen")
+	}
+	wait("SIGKILL: b master on the wire", start, func(r *web.Role, in *web.RoleInstance) bool { return wire(in, false) })
+
+	// The event log has every transition, and the disagreement.
+	resp, err := http.Get(base + "/api/v1/events?limit=100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev struct {
+		Events []struct {
+			Kind, Instance, Message string
+			Time                    time.Time
+		} `json:"events"`
+	}
+	json.NewDecoder(resp.Body).Decode(&ev)
+	resp.Body.Close()
+	var got []string
+	for _, e := range ev.Events {
+		if strings.HasPrefix(e.Kind, "role_") {
+			got = append(got, e.Kind+": "+e.Message)
+		}
+	}
+	joined := strings.Join(got, "\n")
+	t.Logf("role events:\n%s", joined)
+	// lab.Stop waits for keepalived to exit (about 1 s after SIGTERM);
+	// the event's own time says when lvsmon learnt of the STOP line.
+	for _, e := range ev.Events {
+		if e.Kind == "role_change" && strings.Contains(e.Message, "MASTER → STOP") && e.Time.After(sigterm) {
+			t.Logf("measured: SIGTERM → STOP in lvsmon's event log (via the notify FIFO): %v", e.Time.Sub(sigterm).Round(100*time.Microsecond))
+			break
+		}
+	}
+	for _, want := range []string{"BACKUP → MASTER", "MASTER → STOP", "STOP → BACKUP", "role_disagreement: VI_LVS: VIP " + lab.VIP().String() + " on this director while the instance is STOP"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("role events lack %q:\n%s", want, joined)
+		}
+	}
+	// A preemption is not a split brain: the preempted master stops
+	// advertising at once and must not be reported as a second master.
+	if strings.Contains(joined, "two masters") {
+		t.Errorf("a normal failover was reported as two masters:\n%s", joined)
+	}
+	ms := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
+	t.Logf("measured (state in the status API / whole picture incl. VIP and wire): election %v / %v, SIGTERM %v / %v, preemption %v / %v, SIGKILL → stale VIP flagged %v (grace 3s included)",
+		ms(electedState), ms(elected), ms(stoppedState), ms(stopped), ms(preemptedState), ms(preempted), ms(crashed))
+	d.stop(t)
+}
