@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -164,4 +167,134 @@ func TestDemoMail(t *testing.T) {
 	}
 	t.Logf("%d mails for one demo timeline: %q", len(subjects()), subjects())
 	d.stop(t)
+}
+
+// TestMailSurvivesCrashDuringOutage: the mail relay is down when a real
+// server fails; lvsmon queues the mail, fails to send it, and is killed
+// (SIGKILL, no chance to clean up). Restarted with the relay back, it
+// sends that very mail (same Message-ID) exactly once, and the checker's
+// renewed "down" after the restart is not mailed again.
+func TestMailSurvivesCrashDuringOutage(t *testing.T) {
+	t.Parallel()
+	// A port for the relay that nobody listens on yet.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay := l.Addr().String()
+	l.Close()
+	// A real server that refuses connections.
+	l, err = net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "lvsmon.yaml")
+	_, relayPort, _ := net.SplitHostPort(relay)
+	os.WriteFile(cfg, []byte(`director: crashy
+data_dir: `+filepath.Join(dir, "data")+`
+step: 1s
+ipvs: {backend: fake}
+alerting:
+  smtp: {host: 127.0.0.1, port: `+relayPort+`, tls: none, timeout: 2s}
+  from: lvsmon@crashy.test
+  to: [ops@crashy.test]
+  group_window: 1s
+virtual_services:
+  - name: web
+    address: 198.51.100.80
+    port: 80
+    check: {type: tcp, interval: 1s, timeout: 500ms}
+    real_servers:
+      - {address: 127.0.0.1, port: `+strconv.Itoa(dead)+`, forward: nat}
+`), 0o644)
+
+	d := startDaemon(t, "run", "--config", cfg, "--listen", "127.0.0.1:0")
+	d.url(t)
+	d.waitLog(t, "down on web")
+	d.waitLog(t, "sending failed, will retry")
+	queued := regexp.MustCompile(`subject="[^"]*down on web[^"]*" message_id=(\S+)`).FindStringSubmatch(d.logText())
+	if queued == nil {
+		t.Fatalf("no queued down mail in the log:\n%s", d.logText())
+	}
+	d.cmd.Process.Kill()
+	<-d.done
+
+	// The relay comes back; lvsmon restarts.
+	s := &sink{}
+	srv := smtpd.NewServer(s)
+	srv.Domain = "localhost"
+	rl, err := net.Listen("tcp", relay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(rl)
+	t.Cleanup(func() { srv.Close() })
+	restarted := time.Now()
+	d2 := startDaemon(t, "run", "--config", cfg, "--listen", "127.0.0.1:0")
+	base2 := d2.url(t)
+	d2.waitLog(t, "mails from before the restart are in the outbox")
+	downMails := func() (n int, ids []string) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, m := range s.got {
+			msg := string(m)
+			if strings.Contains(msg, "down on web") {
+				n++
+				for _, l := range strings.Split(msg, "\r\n") {
+					if strings.HasPrefix(l, "Message-ID: ") {
+						ids = append(ids, strings.Trim(strings.TrimPrefix(l, "Message-ID: "), "<>"))
+					}
+				}
+			}
+		}
+		return n, ids
+	}
+	// The first retry after the crash is due at most 20 s after the
+	// failed attempt (10 s backoff, jitter), as stored in the outbox.
+	deadline := time.Now().Add(40 * time.Second)
+	for {
+		if n, _ := downMails(); n > 0 {
+			t.Logf("the mail queued before the crash arrived %v after the restart", time.Since(restarted).Round(time.Millisecond))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the queued mail never arrived; log:\n%s", d2.logText())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Let the restarted checker re-announce the server down and a window
+	// pass: still one mail about it.
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		var st struct {
+			Alerting struct {
+				Pipeline struct {
+					Suppressed map[string]int `json:"suppressed"`
+				} `json:"pipeline"`
+			} `json:"alerting"`
+		}
+		resp, err := http.Get(base2 + "/api/v1/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		if st.Alerting.Pipeline.Suppressed["duplicate"] > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the re-announced down was never seen as a duplicate: %+v; log:\n%s", st, d2.logText())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second) // a grouping window and more
+	n, ids := downMails()
+	if n != 1 || len(ids) != 1 || ids[0] != queued[1] {
+		t.Fatalf("%d down mails with ids %v, want exactly the one queued before the crash (%s); log:\n%s", n, ids, queued[1], d2.logText())
+	}
+	d2.stop(t)
 }
