@@ -55,6 +55,10 @@ fuzz: deps-build
 	$(GO) test -run '^$$' -fuzz '^FuzzParseIPVS$$' -fuzztime $(FUZZTIME) ./lvs/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseIPVSStats$$' -fuzztime $(FUZZTIME) ./lvs/
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./config/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseVRRP$$' -fuzztime $(FUZZTIME) ./collector/ha/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseNotifyLine$$' -fuzztime $(FUZZTIME) ./collector/ha/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseKeepalivedJSON$$' -fuzztime $(FUZZTIME) ./collector/ha/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeIP$$' -fuzztime $(FUZZTIME) ./collector/ha/sources/
 
 ## bench: Go benchmarks, then the measurements against the anchor tools
 bench: deps-test deps-bench

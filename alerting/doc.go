@@ -1,8 +1,10 @@
 // Package alerting turns lvsmon's events into mail without ever losing
-// one. This file set is the delivery half: the Mail type and its RFC 5322
-// rendering, the durable Outbox, the SMTP Sender and the Dispatcher that
-// moves mail from the one to the other. Choosing what to mail (grouping
-// and deduplicating events) is done elsewhere and ends in Outbox.Put.
+// one. The Pipeline chooses what to mail (filters, grouping window,
+// dedup, flap damping, reminders, rate limit and digests, decided by pure
+// functions over a saved state) and ends in Outbox.Put; the delivery half
+// is the Mail type and its RFC 5322 rendering, the durable Outbox, the
+// SMTP Sender and the Dispatcher that moves mail from the one to the
+// other.
 //
 // # Delivery guarantee
 //
