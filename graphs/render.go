@@ -236,6 +236,8 @@ var eventStyle = map[string]struct{ color, legend string }{
 	events.SorryOff:      {"886600", "sorry server off"},
 	events.RoleChange:    {"aa00ff", "HA role change"},
 	events.Disagreement:  {"ff00aa", "HA sources disagree"},
+	events.Agreement:     {"aa6699", "HA sources agree again"},
+	events.DaemonStart:   {"999999", "lvsmon started"},
 	events.Override:      {"0088aa", "manual override"},
 	events.Reload:        {"444444", "config reload"},
 	events.SimulatedDown: {"ff0000", "demo: server broken"},
