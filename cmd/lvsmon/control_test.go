@@ -3,8 +3,10 @@ package main
 import (
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -154,4 +156,76 @@ func TestWriteAPIAndCheckerMetrics(t *testing.T) {
 		t.Errorf("enable: %d", code)
 	}
 	d2.stop(t)
+}
+
+// TestOutageEndsAcrossRestart: a real server fails, lvsmon stops, the
+// server recovers, lvsmon starts again. The checker assumes servers up at
+// start (no event without a change), so lvsmon must itself log the end of
+// the outage it had logged, or the graphs and the mail reminders would
+// think the server still down.
+func TestOutageEndsAcrossRestart(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	_, port, _ := net.SplitHostPort(addr)
+	dir := t.TempDir()
+	cfg := writeFile(t, "lvsmon.yaml", `data_dir: `+filepath.Join(dir, "data")+`
+step: 1s
+ipvs: {backend: fake}
+virtual_services:
+  - name: web
+    address: 198.51.100.81
+    port: 80
+    check: {type: tcp, interval: 1s, timeout: 500ms}
+    real_servers:
+      - {address: 127.0.0.1, port: `+port+`, forward: nat}
+`)
+	events := func(base string) string {
+		resp, err := http.Get(base + "/api/v1/events")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	waitEvents := func(base, want string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !strings.Contains(events(base), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no event with %q: %s", want, events(base))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	d := startDaemon(t, "run", "--config", cfg, "--listen", "127.0.0.1:0")
+	waitEvents(d.url(t), `"kind":"server_down"`)
+	d.stop(t)
+
+	l, err = net.Listen("tcp", addr) // the server is back
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	d = startDaemon(t, "run", "--config", cfg, "--listen", "127.0.0.1:0")
+	base := d.url(t)
+	waitEvents(base, "found up by the first check after lvsmon restarted")
+	if n := strings.Count(events(base), `"kind":"server_up"`); n != 1 {
+		t.Errorf("%d server_up events, want 1: %s", n, events(base))
+	}
+	d.stop(t)
 }

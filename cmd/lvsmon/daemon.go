@@ -244,6 +244,7 @@ func serve(ctx context.Context, o daemonOpts) error {
 			return err
 		}
 	}
+	started := time.Now()
 	d, err := startChecker(ctx, &cur, o.reader, probe, o.dryRun, act, ev, log, goFn)
 	if err != nil {
 		stop()
@@ -251,6 +252,7 @@ func serve(ctx context.Context, o daemonOpts) error {
 		return err
 	}
 	dir = d
+	goFn(func() { d.closeOpenOutages(ctx, started) })
 	if mail != nil {
 		mail.run(ctx, goFn)
 	}
