@@ -22,10 +22,19 @@ type Status struct {
 	Reconciler  any                 `json:"reconciler,omitempty"`
 	Role        *Role               `json:"role,omitempty"`
 	Alerting    any                 `json:"alerting,omitempty"`
+	// Mail is the outbox's delivery summary for the status page.
+	Mail *MailSummary `json:"-"`
 	Totals      Counters            `json:"totals"`
 	// Graphs are the director's graph URLs: range -> graph -> URL.
 	Graphs   map[string]map[string]string `json:"graphs,omitempty"`
 	Services []ServiceStatus              `json:"virtual_services"`
+}
+
+// MailSummary is what the status page says about alert mail.
+type MailSummary struct {
+	Sent      uint64
+	Queued    int
+	LastError string
 }
 
 // Role is the director's place in its HA pair, merged from every

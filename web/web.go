@@ -52,6 +52,8 @@ type Source struct {
 	Role func() *Role
 	// Alerting reports the mail pipeline and outbox; nil without mail.
 	Alerting func() any
+	// Mail summarises delivery for the status page; nil without mail.
+	Mail func() MailSummary
 }
 
 // Server is the HTTP interface.
@@ -170,6 +172,10 @@ func (s *Server) status() Status {
 	}
 	if s.src.Alerting != nil {
 		st.Alerting = s.src.Alerting()
+	}
+	if s.src.Mail != nil {
+		m := s.src.Mail()
+		st.Mail = &m
 	}
 	var info map[string]ServerInfo
 	if s.src.Servers != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/lvsmon/lvsmon/config"
 	"github.com/lvsmon/lvsmon/events"
 	"github.com/lvsmon/lvsmon/lvs"
+	"github.com/lvsmon/lvsmon/web"
 )
 
 // mailer is the alerting section at work: the pipeline choosing what to
@@ -84,6 +85,12 @@ func (m *mailer) run(ctx context.Context, goFn func(func())) {
 // status is the status API's alerting section.
 func (m *mailer) status() any {
 	return map[string]any{"pipeline": m.pipe.Stats(), "outbox": m.disp.Stats()}
+}
+
+// summary is the status page's one line about mail.
+func (m *mailer) summary() web.MailSummary {
+	st := m.disp.Stats()
+	return web.MailSummary{Sent: st.Sent, Queued: st.Queued, LastError: st.LastError}
 }
 
 // describeService renders a service's state now for a mail: every real

@@ -283,6 +283,7 @@ func serve(ctx context.Context, o daemonOpts) error {
 	}
 	if mail != nil {
 		src.Alerting = mail.status
+		src.Mail = mail.summary
 		extra = append(extra, newMailMetrics(mail))
 	}
 	if role != nil {

@@ -124,7 +124,7 @@ func TestDemoMail(t *testing.T) {
 	// follows (10s / 20, at least 1s).
 	d := startDaemon(t, "demo", "--listen", "127.0.0.1:0", "--step", "1s", "--speed", "20",
 		"--smtp", "127.0.0.1:"+strconv.Itoa(port), "--smtp-tls", "none")
-	d.url(t)
+	base := d.url(t)
 	subjects := func() []string {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -166,6 +166,15 @@ func TestDemoMail(t *testing.T) {
 		}
 	}
 	t.Logf("%d mails for one demo timeline: %q", len(subjects()), subjects())
+	resp, err := http.Get(base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), " · mail: ") {
+		t.Errorf("the status page says nothing about mail")
+	}
 	d.stop(t)
 }
 
