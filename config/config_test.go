@@ -228,24 +228,29 @@ func TestParseErrors(t *testing.T) {
 			"t.yaml:4: virtual_services[0].check.port: http checks connect to a port, and the real servers of an all-ports service have none: set the check's port"}},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse("t.yaml", []byte(tc.yaml))
-			if err == nil {
-				t.Fatal("Parse succeeded, want errors")
-			}
-			var errs Errors
-			if !errors.As(err, &errs) {
-				t.Fatalf("error %T is not Errors: %v", err, err)
-			}
-			if len(errs) != len(tc.want) {
-				t.Fatalf("got %d problems, want %d:\n%v", len(errs), len(tc.want), err)
-			}
-			for i, w := range tc.want {
-				if !strings.Contains(errs[i].String(), w) {
-					t.Errorf("problem %d = %q, want it to contain %q", i, errs[i].String(), w)
-				}
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { expectProblems(t, tc.yaml, tc.want) })
+	}
+}
+
+// expectProblems parses yaml as t.yaml and wants exactly the problems
+// want (substrings, in order).
+func expectProblems(t *testing.T, yaml string, want []string) {
+	t.Helper()
+	_, err := Parse("t.yaml", []byte(yaml))
+	if err == nil {
+		t.Fatal("Parse succeeded, want errors")
+	}
+	var errs Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("error %T is not Errors: %v", err, err)
+	}
+	if len(errs) != len(want) {
+		t.Fatalf("got %d problems, want %d:\n%v", len(errs), len(want), err)
+	}
+	for i, w := range want {
+		if !strings.Contains(errs[i].String(), w) {
+			t.Errorf("problem %d = %q, want it to contain %q", i, errs[i].String(), w)
+		}
 	}
 }
 

@@ -1,10 +1,8 @@
 package config
 
 import (
-	"errors"
 	"net/netip"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 )
@@ -48,21 +46,7 @@ virtual_services:
 			`t.yaml:11: alerting.digest: "every morning" is not a cron schedule`}},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse("t.yaml", []byte(tc.yaml))
-			var errs Errors
-			if !errors.As(err, &errs) {
-				t.Fatalf("error %T is not Errors: %v", err, err)
-			}
-			if len(errs) != len(tc.want) {
-				t.Fatalf("got %d problems, want %d:\n%v", len(errs), len(tc.want), err)
-			}
-			for i, w := range tc.want {
-				if !strings.Contains(errs[i].String(), w) {
-					t.Errorf("problem %d = %q, want it to contain %q", i, errs[i].String(), w)
-				}
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { expectProblems(t, tc.yaml, tc.want) })
 	}
 }
 

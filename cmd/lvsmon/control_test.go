@@ -165,12 +165,7 @@ func TestWriteAPIAndCheckerMetrics(t *testing.T) {
 // think the server still down.
 func TestOutageEndsAcrossRestart(t *testing.T) {
 	t.Parallel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
 	dir := t.TempDir()
 	cfg := writeFile(t, "lvsmon.yaml", `data_dir: `+filepath.Join(dir, "data")+`
@@ -207,7 +202,7 @@ virtual_services:
 	waitEvents(d.url(t), `"kind":"server_down"`)
 	d.stop(t)
 
-	l, err = net.Listen("tcp", addr) // the server is back
+	l, err := net.Listen("tcp", addr) // the server is back
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,17 @@ import (
 	smtpd "github.com/emersion/go-smtp"
 )
 
+// freeAddr returns a loopback address nobody listens on (now).
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
 // sink is a minimal in-process SMTP server (go-smtp) that accepts or
 // refuses every mail.
 type sink struct {
@@ -185,20 +196,10 @@ func TestDemoMail(t *testing.T) {
 // renewed "down" after the restart is not mailed again.
 func TestMailSurvivesCrashDuringOutage(t *testing.T) {
 	t.Parallel()
-	// A port for the relay that nobody listens on yet.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	relay := l.Addr().String()
-	l.Close()
-	// A real server that refuses connections.
-	l, err = net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	// A port for the relay that nobody listens on yet, and a real
+	// server that refuses connections.
+	relay := freeAddr(t)
+	_, dead, _ := net.SplitHostPort(freeAddr(t))
 
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "lvsmon.yaml")
@@ -218,7 +219,7 @@ virtual_services:
     port: 80
     check: {type: tcp, interval: 1s, timeout: 500ms}
     real_servers:
-      - {address: 127.0.0.1, port: `+strconv.Itoa(dead)+`, forward: nat}
+      - {address: 127.0.0.1, port: `+dead+`, forward: nat}
 `), 0o644)
 
 	d := startDaemon(t, "run", "--config", cfg, "--listen", "127.0.0.1:0")
