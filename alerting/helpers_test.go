@@ -62,15 +62,20 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
-	keep := c.waiters[:0]
-	for _, w := range c.waiters {
-		if !w.at.After(c.now) {
-			w.ch <- c.now
+	c.waiters = fireDue(c.waiters, c.now)
+}
+
+// fireDue fires the waiters due at now and returns the others.
+func fireDue(ws []fakeWaiter, now time.Time) []fakeWaiter {
+	keep := ws[:0]
+	for _, w := range ws {
+		if !w.at.After(now) {
+			w.ch <- now
 		} else {
 			keep = append(keep, w)
 		}
 	}
-	c.waiters = keep
+	return keep
 }
 
 // nextWait waits (bounded, in real time) until something sleeps on the

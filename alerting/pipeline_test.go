@@ -157,15 +157,7 @@ func (c *loopClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
-	keep := c.waiters[:0]
-	for _, w := range c.waiters {
-		if !w.at.After(c.now) {
-			w.ch <- c.now
-		} else {
-			keep = append(keep, w)
-		}
-	}
-	c.waiters = keep
+	c.waiters = fireDue(c.waiters, c.now)
 }
 
 // waitSleep waits (bounded, in real time) until something sleeps on the
