@@ -23,8 +23,8 @@ type Status struct {
 	Role        *Role               `json:"role,omitempty"`
 	Alerting    any                 `json:"alerting,omitempty"`
 	// Mail is the outbox's delivery summary for the status page.
-	Mail *MailSummary `json:"-"`
-	Totals      Counters            `json:"totals"`
+	Mail   *MailSummary `json:"-"`
+	Totals Counters     `json:"totals"`
 	// Graphs are the director's graph URLs: range -> graph -> URL.
 	Graphs   map[string]map[string]string `json:"graphs,omitempty"`
 	Services []ServiceStatus              `json:"virtual_services"`
