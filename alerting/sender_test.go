@@ -12,9 +12,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/lvsmon/lvsmon/internal/testutil"
 )
 
 func newSender(t *testing.T, cfg SMTPConfig) *Sender {
@@ -173,7 +174,7 @@ func TestPasswordNeverInErrorsOrLogs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	clk := newFakeClock()
 	d := NewDispatcher(o, newSender(t, cfg), DispatcherConfig{Clock: clk,
 		Log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
@@ -329,23 +330,6 @@ func TestDispatcherResumesAfterRestart(t *testing.T) {
 	if len(msgs) != 1 || messageID(t, msgs[0]) != "<"+m.MessageID+">" {
 		t.Fatalf("received %q", msgs)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestSenderNoClearTextPassword(t *testing.T) {

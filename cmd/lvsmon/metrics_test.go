@@ -15,13 +15,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/lvsmon/lvsmon/collector/ha"
 	"github.com/lvsmon/lvsmon/config"
 	"github.com/lvsmon/lvsmon/lvs"
+
+	"github.com/lvsmon/lvsmon/internal/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/ from this run's output")
@@ -125,7 +126,7 @@ func runForMetrics(t *testing.T, cfg *config.Config, reader lvs.Reader, roles ..
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan net.Addr, 1)
 	done := make(chan error, 1)
-	var logBuf syncBuffer
+	var logBuf testutil.SyncBuffer
 	go func() {
 		// A dry run: the reconciler must not "fix" the fixture table
 		// (the golden file is what lvsmon sees, not what it would make).
@@ -355,22 +356,4 @@ func lineDiff(want, got string) string {
 		}
 	}
 	return b.String()
-}
-
-// syncBuffer is a log sink the daemon's goroutines and the test share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lvsmon/lvsmon/internal/testutil"
 )
 
 // prometheusServer is Debian's Prometheus, run on loopback with a config
@@ -20,7 +22,7 @@ import (
 type prometheusServer struct {
 	base string
 	cmd  *exec.Cmd
-	log  syncBuffer
+	log  testutil.SyncBuffer
 	done chan error
 }
 
