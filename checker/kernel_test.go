@@ -35,6 +35,8 @@ import (
 	"github.com/lvsmon/lvsmon/config"
 	"github.com/lvsmon/lvsmon/events"
 	"github.com/lvsmon/lvsmon/lvs"
+
+	"github.com/lvsmon/lvsmon/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -227,24 +229,6 @@ func kernIpvsadm(t *testing.T) (kernView, string) {
 	return v, string(out)
 }
 
-// kernLog collects the daemon's log; it is printed when the test fails.
-type kernLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *kernLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *kernLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // kernRig is lvsmon's checking half, wired as cmd/lvsmon wires it: the
 // checker kicks the reconciler on every health change, the reconciler
 // reads the config in force through a pointer that a reload swaps.
@@ -296,7 +280,7 @@ func startKernRig(t *testing.T, cfg *config.Config) *kernRig {
 	if err != nil {
 		t.Fatalf("netlink in the VM: %v", err)
 	}
-	logs := &kernLog{}
+	logs := &testutil.SyncBuffer{} // printed when the test fails
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ev, err := events.Open(t.TempDir(), 0, log)
 	if err != nil {

@@ -73,26 +73,7 @@ func TestHeartbeat(t *testing.T) {
 				bin = writeScript(t, dir, "cl_status", tt.script)
 			}
 			h := &Heartbeat{ClStatus: bin, Interval: time.Hour, Timeout: tt.timeout}
-			r := firstReport(t, h.Run)
-			if r.Source != ha.SourceHeartbeat || r.Time.IsZero() {
-				t.Errorf("source %q, time %v", r.Source, r.Time)
-			}
-			if tt.wantErrIs != nil || tt.wantErrText != "" {
-				if r.Err == nil {
-					t.Fatalf("report %s, want an error", describe(r))
-				}
-				if tt.wantErrIs != nil && !errors.Is(r.Err, tt.wantErrIs) {
-					t.Errorf("error %q is not %v", r.Err, tt.wantErrIs)
-				}
-				if !strings.HasPrefix(r.Err.Error(), "heartbeat: ") || !strings.Contains(r.Err.Error(), tt.wantErrText) {
-					t.Errorf("error %q lacks the source or %q", r.Err, tt.wantErrText)
-				}
-				return
-			}
-			if r.Err != nil || r.Running != tt.wantRunning || len(r.Instances) != 1 ||
-				r.Instances[0].Name != HeartbeatInstance || r.Instances[0].State != tt.wantState {
-				t.Errorf("report %s, want running=%v [heartbeat %v]", describe(r), tt.wantRunning, tt.wantState)
-			}
+			checkClusterReport(t, firstReport(t, h.Run), ha.SourceHeartbeat, tt.wantErrIs, tt.wantErrText, tt.wantRunning, HeartbeatInstance, tt.wantState)
 		})
 	}
 }
@@ -147,26 +128,7 @@ func TestPacemaker(t *testing.T) {
 				}
 				return
 			}
-			r := firstReport(t, p.Run)
-			if r.Source != ha.SourcePacemaker || r.Time.IsZero() {
-				t.Errorf("source %q, time %v", r.Source, r.Time)
-			}
-			if tt.wantErrIs != nil || tt.wantErrText != "" {
-				if r.Err == nil {
-					t.Fatalf("report %s, want an error", describe(r))
-				}
-				if tt.wantErrIs != nil && !errors.Is(r.Err, tt.wantErrIs) {
-					t.Errorf("error %q is not %v", r.Err, tt.wantErrIs)
-				}
-				if !strings.HasPrefix(r.Err.Error(), "pacemaker: ") || !strings.Contains(r.Err.Error(), tt.wantErrText) {
-					t.Errorf("error %q lacks the source or %q", r.Err, tt.wantErrText)
-				}
-				return
-			}
-			if r.Err != nil || r.Running != tt.wantRunning || len(r.Instances) != 1 ||
-				r.Instances[0].Name != tt.resource || r.Instances[0].State != tt.wantState {
-				t.Errorf("report %s, want running=%v [%s %v]", describe(r), tt.wantRunning, tt.resource, tt.wantState)
-			}
+			checkClusterReport(t, firstReport(t, p.Run), ha.SourcePacemaker, tt.wantErrIs, tt.wantErrText, tt.wantRunning, tt.resource, tt.wantState)
 		})
 	}
 }
@@ -184,5 +146,32 @@ func TestPollingRepeats(t *testing.T) {
 		if r.Err != nil || !hasState(r.Report, HeartbeatInstance, ha.StateMaster, -1) {
 			t.Errorf("report %s", describe(r.Report))
 		}
+	}
+}
+
+// checkClusterReport checks a heartbeat or pacemaker report: from its
+// source, timed, and either the expected error (wrapping wantErrIs, naming
+// the source, containing wantErrText) or one instance in the expected
+// state.
+func checkClusterReport(t *testing.T, r ha.Report, source string, wantErrIs error, wantErrText string, wantRunning bool, instance string, wantState ha.State) {
+	t.Helper()
+	if r.Source != source || r.Time.IsZero() {
+		t.Errorf("source %q, time %v", r.Source, r.Time)
+	}
+	if wantErrIs != nil || wantErrText != "" {
+		if r.Err == nil {
+			t.Fatalf("report %s, want an error", describe(r))
+		}
+		if wantErrIs != nil && !errors.Is(r.Err, wantErrIs) {
+			t.Errorf("error %q is not %v", r.Err, wantErrIs)
+		}
+		if !strings.HasPrefix(r.Err.Error(), source+": ") || !strings.Contains(r.Err.Error(), wantErrText) {
+			t.Errorf("error %q lacks the source or %q", r.Err, wantErrText)
+		}
+		return
+	}
+	if r.Err != nil || r.Running != wantRunning || len(r.Instances) != 1 ||
+		r.Instances[0].Name != instance || r.Instances[0].State != wantState {
+		t.Errorf("report %s, want running=%v [%s %v]", describe(r), wantRunning, instance, wantState)
 	}
 }
