@@ -36,7 +36,9 @@ test) pkgs+=(qemu-system-x86 busybox-static kmod cpio iproute2 ipvsadm file rrdt
 	# a second SMTP implementation for alerting's delivery test.
 	python3-aiosmtpd
 	# a real VRRP pair in network namespaces for the HA role tests.
-	keepalived) ;;
+	keepalived
+	# headless Chromium opens the dashboard pages in a browser test.
+	chromium) ;;
 bench) pkgs+=(prometheus-node-exporter
 	# bench/checker measures Debian's ldirectord, with a fake ipvsadm
 	# bind-mounted over the real one in a private mount namespace.

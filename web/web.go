@@ -80,6 +80,9 @@ func New(src Source, log *slog.Logger) *Server {
 		apiError(c, http.StatusMethodNotAllowed, c.Request.Method+" is not allowed on "+c.Request.URL.Path)
 	})
 	s.engine.GET("/healthz", s.healthz)
+	// Browsers ask for it on every page; no content rather than a 404
+	// in every access log and browser console.
+	s.engine.GET("/favicon.ico", func(c *gin.Context) { c.Status(http.StatusNoContent) })
 	s.engine.GET("/api/v1/status", s.statusAPI)
 	s.engine.GET("/", s.index)
 	if src.Metrics != nil {

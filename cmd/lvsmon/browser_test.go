@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+)
+
+// TestBrowserDashboard opens the demo director's pages in headless
+// Chromium (Debian's, installed by make test) and checks what an operator
+// sees: the HA role table, every graph image decoded at its stated size,
+// working links from the status page to a service's and a real server's
+// graph pages, and no failed request or script error on the way.
+func TestBrowserDashboard(t *testing.T) {
+	t.Parallel()
+	chrome, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatalf("chromium is needed (scripts/deps.sh test installs it): %v", err)
+	}
+	d := startDaemon(t, "demo", "--listen", "127.0.0.1:0", "--step", "1s", "--speed", "60")
+	base := d.url(t)
+	// Graphs need a couple of samples in the RRD files.
+	d.waitLog(t, "demo timeline: real server goes down")
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chrome), chromedp.NoSandbox,
+		chromedp.Flag("disable-gpu", true), chromedp.UserDataDir(t.TempDir()))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+
+	var (
+		mu       sync.Mutex
+		problems []string
+	)
+	// Listen starts the browser.
+	if err := chromedp.Listen(ctx, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch ev := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			problems = append(problems, "script error: "+ev.ExceptionDetails.Text)
+		case *network.EventLoadingFailed:
+			problems = append(problems, "request failed: "+ev.ErrorText)
+		case *network.EventResponseReceived:
+			if ev.Response.Status >= 400 {
+				problems = append(problems, "HTTP "+ev.Response.StatusText+" for "+ev.Response.URL)
+			}
+		}
+	}); err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+
+	// images lists every <img> that did not decode at its width and
+	// height attributes.
+	const images = `Array.from(document.images).filter(i => !(i.complete && i.naturalWidth == i.getAttribute("width") && i.naturalHeight == i.getAttribute("height"))).map(i => i.src + " " + i.naturalWidth + "x" + i.naturalHeight)`
+	const count = `document.images.length`
+	loaded := chromedp.Poll[bool](`Array.from(document.images).every(i => i.complete)`, chromedp.WithPollingTimeout(30*time.Second))
+	fail := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("browser, %s: %v\nlog:\n%s", what, err, d.logText())
+		}
+	}
+	page := func(what string) (bad []string, n int) {
+		t.Helper()
+		_, err := chromedp.Run(ctx, loaded)
+		fail(what+": images loading", err)
+		bad, err = chromedp.Run(ctx, chromedp.Evaluate[[]string](images))
+		fail(what+": images", err)
+		n, err = chromedp.Run(ctx, chromedp.Evaluate[int](count))
+		fail(what+": count", err)
+		return bad, n
+	}
+
+	fail("status page", chromedp.Do(ctx, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(`#role`))))
+	bad, nImages := page("status page")
+	title, err := chromedp.Run(ctx, chromedp.Title())
+	fail("title", err)
+	role, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#role h2`)))
+	fail("role", err)
+	svc, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(`a[href^="/service/"]`), "href"))
+	fail("service link", err)
+	srv, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(`a[href^="/server/"]`), "href"))
+	fail("server link", err)
+	serviceHref, serverHref := svc.Value, srv.Value
+	// Follow the service link as an operator would.
+	fail("service page", chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`a[href^="/service/"]`)), chromedp.WaitVisible(chromedp.CSS(`h1`))))
+	serviceBad, serviceImages := page("service page")
+	serviceHeading, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`h1`)))
+	fail("service heading", err)
+	fail("server page", chromedp.Do(ctx, chromedp.Navigate(base+serverHref), chromedp.WaitVisible(chromedp.CSS(`h1`))))
+	serverBad, serverImages := page("server page")
+
+	if !strings.Contains(title, "demo-director") {
+		t.Errorf("title %q", title)
+	}
+	if !strings.Contains(role, "HA role:") || !(strings.Contains(role, "MASTER") || strings.Contains(role, "BACKUP")) {
+		t.Errorf("role heading %q", role)
+	}
+	if nImages < 2 || len(bad) > 0 {
+		t.Errorf("status page: %d images, not decoded at their size: %q", nImages, bad)
+	}
+	if serviceImages < 2 || len(serviceBad) > 0 || serviceHeading == "" {
+		t.Errorf("service page %s (%q): %d images, not decoded at their size: %q", serviceHref, serviceHeading, serviceImages, serviceBad)
+	}
+	if serverImages < 2 || len(serverBad) > 0 {
+		t.Errorf("server page %s: %d images, not decoded at their size: %q", serverHref, serverImages, serverBad)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(problems) > 0 {
+		t.Errorf("the browser saw problems:\n%s", strings.Join(problems, "\n"))
+	}
+	t.Logf("status page %d graphs, %s %d, %s %d; role heading %q", nImages, serviceHref, serviceImages, serverHref, serverImages, strings.Join(strings.Fields(role), " "))
+	d.stop(t)
+}
