@@ -133,6 +133,15 @@ func NewDispatcher(out *Outbox, tr Transport, cfg DispatcherConfig) *Dispatcher 
 	return d
 }
 
+// SetTransport makes the next attempts go through tr (a reload changed
+// the SMTP settings). Mail already in the outbox keeps its Message-ID.
+func (d *Dispatcher) SetTransport(tr Transport) {
+	d.mu.Lock()
+	d.tr = tr
+	d.mu.Unlock()
+	d.Kick()
+}
+
 // Kick makes Run look at the outbox now (after a Put, or a Requeue).
 func (d *Dispatcher) Kick() {
 	select {
@@ -200,7 +209,10 @@ func (d *Dispatcher) pass(ctx context.Context) (time.Duration, bool) {
 			return e.NextAttempt.Sub(now), true
 		}
 		sctx, cancel := context.WithTimeout(ctx, d.timeout)
-		err := d.tr.Send(sctx, e.Mail)
+		d.mu.Lock()
+		tr := d.tr
+		d.mu.Unlock()
+		err := tr.Send(sctx, e.Mail)
 		cancel()
 		if err == nil {
 			d.sent(e)

@@ -220,6 +220,66 @@ type Pipeline struct {
 
 	mu    sync.Mutex
 	stats PipelineStats
+
+	// reconf carries a new policy from Reconfigure to the Run loop, the
+	// only goroutine that touches the engine.
+	reconf chan reconf
+}
+
+// reconf is a checked new configuration waiting for the Run loop.
+type reconf struct {
+	pol   *policy
+	sched cron.Schedule
+	done  chan struct{}
+}
+
+// Reconfigure checks cfg and has Run use it from its next step: filters,
+// window, reminders, flap damping, rate limit, recipients, subject prefix
+// and the digest schedule change; the state (what was mailed, what is
+// held, the cursor) stays. StateDir cannot change. An invalid cfg is an
+// error and changes nothing. It waits until Run has taken the new
+// configuration, or ctx ends.
+func (p *Pipeline) Reconfigure(ctx context.Context, cfg PipelineConfig) error {
+	pol, err := newPolicy(cfg)
+	if err != nil {
+		return err
+	}
+	if cfg.StateDir != "" && filepath.Join(cfg.StateDir, stateFile) != p.path {
+		return fmt.Errorf("alerting: the state directory cannot change while running (%s)", filepath.Dir(p.path))
+	}
+	var sched cron.Schedule
+	if pol.digestSpec != "" {
+		if sched, err = cron.ParseStandard(pol.digestSpec); err != nil {
+			return fmt.Errorf("alerting: daily digest schedule %q: %w", pol.digestSpec, err)
+		}
+	}
+	r := reconf{pol: pol, sched: sched, done: make(chan struct{})}
+	select {
+	case p.reconf <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-r.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// apply installs a reconfiguration (Run loop only).
+func (p *Pipeline) apply(r reconf) {
+	p.pol, p.eng.pol, p.comp.pol, p.sched = r.pol, r.pol, r.pol, r.sched
+	st := p.eng.st
+	if p.sched != nil && st.DigestSpec != r.pol.digestSpec {
+		st.DigestSpec, st.DigestNext = r.pol.digestSpec, p.sched.Next(p.clock.Now().In(r.pol.loc))
+		p.dirty = true
+	}
+	if p.sched == nil && st.DigestSpec != "" {
+		st.DigestSpec, st.DigestNext = "", time.Time{}
+		p.dirty = true
+	}
+	close(r.done)
 }
 
 // errCrash is returned by step when the crash hook fired.
@@ -382,7 +442,7 @@ func NewPipeline(cfg PipelineConfig, deps PipelineDeps) (*Pipeline, error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
 		return nil, fmt.Errorf("alerting: %w", err)
 	}
-	p := &Pipeline{pol: pol, deps: deps, clock: deps.Clock, log: deps.Log, path: filepath.Join(cfg.StateDir, stateFile)}
+	p := &Pipeline{pol: pol, deps: deps, clock: deps.Clock, log: deps.Log, path: filepath.Join(cfg.StateDir, stateFile), reconf: make(chan reconf)}
 	if p.clock == nil {
 		p.clock = realClock{}
 	}
@@ -727,6 +787,8 @@ func (p *Pipeline) Run(ctx context.Context, wake <-chan events.Event) error {
 			return ctx.Err()
 		case <-wake:
 		case <-timer:
+		case r := <-p.reconf:
+			p.apply(r)
 		}
 	}
 }

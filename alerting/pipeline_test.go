@@ -1007,3 +1007,42 @@ func TestPipelineLogGapAndReset(t *testing.T) {
 		t.Fatalf("mails %+v", pend)
 	}
 }
+
+// TestPipelineReconfigure: a reload changes recipients, prefix and the
+// window of a running pipeline; what it held and knew stays; an invalid
+// config changes nothing.
+func TestPipelineReconfigure(t *testing.T) {
+	r := newRig(t, nil)
+	p, o := r.start()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	wake := make(chan events.Event, 1)
+	go func() { done <- p.Run(ctx, wake) }()
+
+	wake <- r.down(0) // held in the 10 s window
+	waitFor(t, "the pipeline to read the event", func() bool { return p.Stats().Events == 1 })
+	bad := r.cfg
+	bad.Kinds = []string{"server_exploded"}
+	if err := p.Reconfigure(ctx, bad); err == nil {
+		t.Fatal("an unknown kind was accepted")
+	}
+	next := r.cfg
+	next.To, next.SubjectPrefix, next.GroupWindow = []string{"night-shift@example.test"}, "[LVS]", time.Minute
+	if err := p.Reconfigure(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	if s := p.Stats(); s.Held != 1 {
+		t.Fatalf("the held event was lost: %+v", s)
+	}
+	// The held group now waits a minute from its first event.
+	r.clk.waitSleep(t, t0.Add(time.Minute))
+	r.clk.Advance(time.Minute)
+	waitFor(t, "one mail", func() bool { return o.Len() == 1 })
+	m := o.Pending()[0].Mail
+	if !slices.Equal(m.To, next.To) || !strings.HasPrefix(m.Subject, "[LVS] ") {
+		t.Errorf("mail to %v, subject %q", m.To, m.Subject)
+	}
+	cancel()
+	<-done
+}

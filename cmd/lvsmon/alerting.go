@@ -50,20 +50,44 @@ func newMailer(cfg *config.Config, ev *events.Log, deps alerting.PipelineDeps, l
 	m := &mailer{out: out, ev: ev, log: log}
 	m.disp = alerting.NewDispatcher(out, sender, alerting.DispatcherConfig{Log: log})
 	deps.Outbox, deps.Events, deps.Kick, deps.Log = out, ev, m.disp.Kick, log
-	flap := a.FlapCount
-	m.pipe, err = alerting.NewPipeline(alerting.PipelineConfig{
-		Director: cfg.Director, From: a.From, To: a.To, SubjectPrefix: a.SubjectPrefix,
-		Kinds: a.Kinds, Services: a.Services, DaemonStates: a.DaemonStates,
-		GroupWindow: a.GroupWindow.D(), Reminder: a.Reminder.D(), FlapCount: flap, FlapWindow: a.FlapWindow.D(),
-		RateLimit: a.RateLimit, BackupMails: !a.IsMasterOnly(), DailyDigest: a.Digest, StateDir: dir,
-	}, deps)
-	if err != nil {
+	if m.pipe, err = alerting.NewPipeline(pipelineConfig(cfg), deps); err != nil {
 		return nil, err
 	}
 	if n := out.Len(); n > 0 {
 		log.Info("mails from before the restart are in the outbox; sending them", "mails", n)
 	}
 	return m, nil
+}
+
+// pipelineConfig is the alerting section as the pipeline takes it.
+func pipelineConfig(cfg *config.Config) alerting.PipelineConfig {
+	a := cfg.Alerting
+	return alerting.PipelineConfig{
+		Director: cfg.Director, From: a.From, To: a.To, SubjectPrefix: a.SubjectPrefix,
+		Kinds: a.Kinds, Services: a.Services, DaemonStates: a.DaemonStates,
+		GroupWindow: a.GroupWindow.D(), Reminder: a.Reminder.D(), FlapCount: a.FlapCount, FlapWindow: a.FlapWindow.D(),
+		RateLimit: a.RateLimit, BackupMails: !a.IsMasterOnly(), DailyDigest: a.Digest,
+		StateDir: filepath.Join(cfg.DataDir, "alerting"),
+	}
+}
+
+// prepareReload checks that next's alerting section can be used (its
+// password can be read) before the reload commits to anything; apply
+// then swaps it in.
+func (m *mailer) prepareReload(next *config.Config) (apply func() error, err error) {
+	sender, err := alerting.NewSender(smtpConfig(next.Alerting))
+	if err != nil {
+		return nil, fmt.Errorf("alerting: %w", err)
+	}
+	return func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := m.pipe.Reconfigure(ctx, pipelineConfig(next)); err != nil {
+			return err
+		}
+		m.disp.SetTransport(sender)
+		return nil
+	}, nil
 }
 
 // run starts the pipeline and the dispatcher.

@@ -32,6 +32,11 @@ type director struct {
 	ev   *events.Log
 	log  *slog.Logger
 
+	mail *mailer // nil without an alerting section
+	role *haRole // nil without an ha section
+	// ctx is the daemon's, for what a reload starts (role sources).
+	ctx context.Context
+
 	chk *checker.Checker
 	rec *checker.Reconciler // nil when the backend cannot write
 	ovr *checker.Overrides
@@ -168,13 +173,24 @@ func (d *director) Reload() error {
 			*f.next = *f.old
 		}
 	}
-	if !reflect.DeepEqual(old.Alerting, next.Alerting) {
-		log.Warn("the alerting section changed; it takes effect at the next restart (mail already queued is sent either way)")
+	var applyMail func() error
+	switch {
+	case reflect.DeepEqual(old.Alerting, next.Alerting):
+	case old.Alerting == nil || next.Alerting == nil || d.mail == nil:
+		log.Warn("the alerting section was added or removed; that takes effect at the next restart (mail already queued is sent either way)")
 		next.Alerting = old.Alerting
+	default:
+		if applyMail, err = d.mail.prepareReload(next); err != nil {
+			log.Error("config reload rejected", "problem", err.Error())
+			log.Warn("keeping the running config", "file", old.File)
+			d.event(events.Reload, fmt.Sprintf("config reload rejected, running config kept: %v", firstLine(err)))
+			return err
+		}
 	}
-	if !reflect.DeepEqual(old.HA, next.HA) {
-		log.Warn("the ha section changed; it takes effect at the next restart (role sources hold FIFOs, sockets and namespaces)")
-		next.HA = old.HA
+	haChanged := !reflect.DeepEqual(old.HA, next.HA)
+	if haChanged && (d.role == nil || !next.HA.Enabled()) {
+		log.Warn("the ha section was added or emptied; that takes effect at the next restart")
+		next.HA, haChanged = old.HA, false
 	}
 	for _, w := range next.Warnings {
 		log.Warn("config warning", "problem", w.String())
@@ -183,6 +199,16 @@ func (d *director) Reload() error {
 		log.Warn("step changed: sampling follows at once; existing RRD files keep the step they were created with", "old", old.Step.D(), "new", next.Step.D())
 	}
 	d.cur.Store(next)
+	if haChanged {
+		d.role.reload(d.ctx, next)
+	}
+	if applyMail != nil {
+		if err := applyMail(); err != nil {
+			log.Error("applying the new alerting section failed; mail keeps the old one", "err", err)
+		} else {
+			log.Info("alerting section reloaded", "to", next.Alerting.To, "smtp", fmt.Sprintf("%s:%d", next.Alerting.SMTP.Host, next.Alerting.SMTP.Port))
+		}
+	}
 	d.coll.SetStep(next.Step.D())
 	d.chk.Apply(next)
 	if d.rec != nil {

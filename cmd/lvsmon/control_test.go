@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -222,5 +223,58 @@ virtual_services:
 	if n := strings.Count(events(base), `"kind":"server_up"`); n != 1 {
 		t.Errorf("%d server_up events, want 1: %s", n, events(base))
 	}
+	d.stop(t)
+}
+
+// TestHAReload: a reload that changes the ha section restarts the role
+// sources with it. VIP-only setup on this host's own addresses (read
+// only): 127.0.0.1 is here, so the director holds its "VIP"; after the
+// reload the VIP is one no interface has, and the role turns BACKUP.
+func TestHAReload(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "lvsmon.yaml")
+	write := func(vip string) {
+		os.WriteFile(path, []byte(`data_dir: `+filepath.Join(dir, "data")+`
+step: 1s
+ipvs: {backend: fake}
+ha:
+  act_only_on: master
+  vips: [`+vip+`]
+`), 0o644)
+	}
+	write("127.0.0.1")
+	d := startDaemon(t, "run", "--config", path, "--listen", "127.0.0.1:0")
+	base := d.url(t)
+	role := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			var st struct {
+				Role struct {
+					Role   string `json:"role"`
+					Acting bool   `json:"acting"`
+				} `json:"role"`
+			}
+			resp, err := http.Get(base + "/api/v1/status")
+			if err != nil {
+				t.Fatal(err)
+			}
+			json.NewDecoder(resp.Body).Decode(&st)
+			resp.Body.Close()
+			if st.Role.Role == want && st.Role.Acting == (want == "MASTER") {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("role %+v, want %s; log:\n%s", st.Role, want, d.logText())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	role("MASTER")
+	write("198.51.100.99")
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.waitLog(t, "ha section reloaded")
+	role("BACKUP")
 	d.stop(t)
 }

@@ -218,13 +218,8 @@ func serve(ctx context.Context, o daemonOpts) error {
 	}
 	var role *haRole
 	act := func() bool { return true }
-	srcs := append(configuredRoleSources(o.cfg, log), o.roleSources...)
-	if len(srcs) > 0 {
-		var names []string
-		for _, s := range srcs {
-			names = append(names, s.name)
-		}
-		role = newHARole(o.cfg, ev, log.With("component", "ha"), names)
+	if o.cfg.HA.Enabled() || len(o.roleSources) > 0 {
+		role = newHARole(o.cfg, ev, log.With("component", "ha"), o.roleSources)
 		act = role.acting
 	}
 	// The mail pipeline comes before the checker and daemon_start: its
@@ -252,6 +247,7 @@ func serve(ctx context.Context, o daemonOpts) error {
 		return err
 	}
 	dir = d
+	d.mail = mail
 	goFn(func() { d.closeOpenOutages(ctx, started) })
 	if mail != nil {
 		mail.run(ctx, goFn)
@@ -260,16 +256,9 @@ func serve(ctx context.Context, o daemonOpts) error {
 		// The sources start once the reconciler they wake exists.
 		role.changed = d.kick
 		goFn(func() { role.tick(ctx) })
-		for _, s := range srcs {
-			if s.run == nil {
-				continue // reported by another source's goroutine
-			}
-			goFn(func() {
-				if err := s.run(ctx, role.report); err != nil && ctx.Err() == nil {
-					log.Error("role source stopped", "source", s.name, "err", err)
-				}
-			})
-		}
+		role.start(ctx, o.cfg)
+		goFn(func() { <-ctx.Done(); role.stop() })
+		d.role, d.ctx = role, ctx
 	}
 	d.load, d.coll = o.load, coll
 	if o.cfgPath != "" {

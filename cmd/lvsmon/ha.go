@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,24 +17,31 @@ import (
 	"github.com/lvsmon/lvsmon/web"
 )
 
-// haRole runs the role sources of the ha section and their Monitor. The
-// sources start once: a reload that changes the ha section is logged and
-// takes effect at the next restart (a source holds a FIFO, a socket in a
-// namespace, child processes).
+// haRole runs the role sources of the ha section and their Monitor. A
+// reload that changes the section restarts the sources with the new
+// settings (a source holds a FIFO, a socket in a namespace, child
+// processes) and reconfigures the Monitor, which keeps what it knows of
+// the instances that remain.
 type haRole struct {
 	mon       *ha.Monitor
-	actOnlyOn string
+	actOnlyOn atomic.Pointer[string]
 	log       *slog.Logger
 	// changed, when set, is called after each role event (alerting's
 	// master-only gate and the reconciler want to know at once).
 	changed func()
+	// extra are sources not from the config (the demo's simulated pair).
+	extra []roleSource
+
+	mu      sync.Mutex
+	stopSrc func() // stops the running sources and waits for them
 }
 
 // newHARole builds the Monitor; the events it finds go to the event log.
-func newHARole(cfg *config.Config, ev *events.Log, log *slog.Logger, sources []string) *haRole {
-	h := &haRole{actOnlyOn: cfg.HA.ActOnlyOn, log: log}
+func newHARole(cfg *config.Config, ev *events.Log, log *slog.Logger, extra []roleSource) *haRole {
+	h := &haRole{log: log, extra: extra}
+	h.actOnlyOn.Store(&cfg.HA.ActOnlyOn)
 	h.mon = ha.NewMonitor(ha.MonitorConfig{
-		VIPs: cfg.HA.Addrs, Grace: cfg.HA.Grace.D(), Sources: sources,
+		VIPs: cfg.HA.Addrs, Grace: cfg.HA.Grace.D(), Sources: sourceNames(h.sources(cfg)),
 		OnChange: func(c ha.Change) {
 			e, err := ev.Append(events.Event{Time: c.Time, Kind: c.Kind, Instance: c.Instance, Message: c.Message})
 			if err != nil {
@@ -49,6 +58,61 @@ func newHARole(cfg *config.Config, ev *events.Log, log *slog.Logger, sources []s
 		},
 	})
 	return h
+}
+
+// sources are the configured sources and the extra ones.
+func (h *haRole) sources(cfg *config.Config) []roleSource {
+	return append(configuredRoleSources(cfg, h.log), h.extra...)
+}
+
+func sourceNames(srcs []roleSource) []string {
+	var names []string
+	for _, s := range srcs {
+		names = append(names, s.name)
+	}
+	return names
+}
+
+// start runs the sources of cfg until ctx ends or the next reload.
+func (h *haRole) start(ctx context.Context, cfg *config.Config) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, s := range h.sources(cfg) {
+		if s.run == nil {
+			continue // reported by another source's goroutine
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.run(ctx, h.report); err != nil && ctx.Err() == nil {
+				h.log.Error("role source stopped", "source", s.name, "err", err)
+			}
+		}()
+	}
+	h.mu.Lock()
+	h.stopSrc = func() { cancel(); wg.Wait() }
+	h.mu.Unlock()
+}
+
+// stop stops the sources and waits for them.
+func (h *haRole) stop() {
+	h.mu.Lock()
+	stop := h.stopSrc
+	h.stopSrc = nil
+	h.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}
+
+// reload applies a changed ha section: the old sources stop, the Monitor
+// takes the new VIPs, grace and source list, the new sources start.
+func (h *haRole) reload(ctx context.Context, cfg *config.Config) {
+	h.stop()
+	h.actOnlyOn.Store(&cfg.HA.ActOnlyOn)
+	h.mon.Reconfigure(ha.MonitorConfig{VIPs: cfg.HA.Addrs, Grace: cfg.HA.Grace.D(), Sources: sourceNames(h.sources(cfg))})
+	h.start(ctx, cfg)
+	h.log.Info("ha section reloaded", "sources", sourceNames(h.sources(cfg)), "act_only_on", cfg.HA.ActOnlyOn)
 }
 
 // tick re-evaluates the grace periods once a second.
@@ -75,7 +139,7 @@ func (h *haRole) report(r ha.Report) {
 
 // acting is the reconciler's gate.
 func (h *haRole) acting() bool {
-	return h.actOnlyOn != "master" || h.mon.Acting()
+	return *h.actOnlyOn.Load() != "master" || h.mon.Acting()
 }
 
 // isMaster is alerting's master-only gate: a director holding no instance
@@ -85,7 +149,7 @@ func (h *haRole) isMaster() bool { return h.mon.Acting() }
 // status converts the Monitor's view for the web.
 func (h *haRole) status() *web.Role {
 	st := h.mon.Status()
-	out := &web.Role{Role: st.Role, Acting: h.acting(), ActOnlyOn: h.actOnlyOn, Disagreements: st.Disagreements,
+	out := &web.Role{Role: st.Role, Acting: h.acting(), ActOnlyOn: *h.actOnlyOn.Load(), Disagreements: st.Disagreements,
 		Instances: []web.RoleInstance{}, Sources: []web.RoleSource{}}
 	for _, in := range st.Instances {
 		ri := web.RoleInstance{Instance: in.Instance, VRID: in.VRID, State: in.State.String(), Priority: in.Priority,

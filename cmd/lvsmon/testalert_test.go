@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -307,4 +308,63 @@ virtual_services:
 		t.Fatalf("%d down mails with ids %v, want exactly the one queued before the crash (%s); log:\n%s", n, ids, queued[1], d2.logText())
 	}
 	d2.stop(t)
+}
+
+// TestAlertingReload: a reload moves mail to another relay and other
+// recipients without a restart; the reload's own event is mailed through
+// the new ones.
+func TestAlertingReload(t *testing.T) {
+	t.Parallel()
+	a, portA := startSink(t, false)
+	b, portB := startSink(t, false)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "lvsmon.yaml")
+	write := func(port int, to string) {
+		os.WriteFile(path, []byte(`director: reloady
+data_dir: `+filepath.Join(dir, "data")+`
+step: 1s
+ipvs: {backend: fake}
+alerting:
+  smtp: {host: 127.0.0.1, port: `+strconv.Itoa(port)+`, tls: none}
+  from: lvsmon@reloady.test
+  to: [`+to+`]
+  kinds: [all]
+  group_window: 1s
+`), 0o644)
+	}
+	got := func(s *sink, what string) bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, m := range s.got {
+			if strings.Contains(string(m), what) {
+				return true
+			}
+		}
+		return false
+	}
+	waitMail := func(s *sink, what string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !got(s, what) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no mail with %q", what)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	write(portA, "day@reloady.test")
+	d := startDaemon(t, "run", "--config", path, "--listen", "127.0.0.1:0")
+	d.url(t)
+	waitMail(a, "To: <day@reloady.test>")
+	write(portB, "night@reloady.test")
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.waitLog(t, "alerting section reloaded")
+	waitMail(b, "To: <night@reloady.test>")
+	if !got(b, "config reloaded") {
+		t.Errorf("the reload's event did not go through the new relay")
+	}
+	if got(a, "config reloaded") {
+		t.Errorf("the old relay got mail after the reload")
+	}
+	d.stop(t)
 }

@@ -148,6 +148,35 @@ func NewMonitor(cfg MonitorConfig) *Monitor {
 	return &Monitor{cfg: cfg, reports: map[string]Report{}, stale: map[string]bool{}, errs: map[string]string{}, roles: map[string]*roleState{}}
 }
 
+// Reconfigure takes new VIPs, grace and source list (a reload; OnChange
+// stays). What the remaining sources reported is kept; reports of sources
+// no longer configured are dropped, and so are the instances only they
+// knew. Disagreements are judged again at once.
+func (m *Monitor) Reconfigure(cfg MonitorConfig) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if cfg.Grace <= 0 {
+		cfg.Grace = 3 * time.Second
+	}
+	cfg.OnChange = m.cfg.OnChange
+	m.cfg = cfg
+	if len(cfg.Sources) > 0 {
+		for src := range m.reports {
+			if !slices.Contains(cfg.Sources, src) {
+				delete(m.reports, src)
+				delete(m.stale, src)
+				delete(m.errs, src)
+			}
+		}
+		for name, st := range m.roles {
+			if !slices.Contains(cfg.Sources, st.role.Source) {
+				delete(m.roles, name)
+			}
+		}
+	}
+	m.evaluate(time.Now(), "", false)
+}
+
 // Update takes one source's report. A report with Err keeps the source's
 // previous report (a failed dump does not make the role flap to
 // UNKNOWN) but marks the source down.

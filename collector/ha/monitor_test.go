@@ -207,3 +207,22 @@ func TestMonitorOtherStacks(t *testing.T) {
 		}
 	})
 }
+
+func TestMonitorReconfigure(t *testing.T) {
+	s := newScenario(t, SourceKeepalived, SourceVIP, SourcePacemaker)
+	s.update(ka(true, StateMaster, 150))
+	s.update(vip(true))
+	s.update(Report{Source: SourcePacemaker, Running: true, Instances: []InstanceReport{{Name: "lvs-vip", State: StateBackup}}})
+	s.take()
+	// pacemaker leaves the config: its instance goes; keepalived's stays
+	// without a new role event.
+	s.m.Reconfigure(MonitorConfig{VIPs: []netip.Addr{netip.MustParseAddr("198.51.100.100")}, Sources: []string{SourceKeepalived, SourceVIP}})
+	s.expect("reconfigured")
+	st := s.m.Status()
+	if len(st.Instances) != 1 || st.Instances[0].Instance != "VI_LVS" || st.Instances[0].State != StateMaster || len(st.Sources) != 2 {
+		t.Fatalf("status %+v", st)
+	}
+	// OnChange survives the reconfiguration.
+	s.update(ka(true, StateBackup, 150))
+	s.expect("after", "role_change VI_LVS: MASTER → BACKUP")
+}
