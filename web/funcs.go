@@ -86,7 +86,11 @@ func since(t time.Time) string {
 	if t.IsZero() {
 		return "–"
 	}
-	return t.Local().Format("2006-01-02 15:04:05") + " (" + time.Since(t).Round(time.Second).String() + " ago)"
+	l, layout := t.Local(), "15:04:05"
+	if y, m, d := l.Date(); time.Now().Local().Format("2006-01-02") != fmt.Sprintf("%04d-%02d-%02d", y, m, d) {
+		layout = "2006-01-02 15:04"
+	}
+	return l.Format(layout) + " (" + time.Since(t).Round(time.Second).String() + " ago)"
 }
 
 // refresh is the page's reload interval in seconds: one step, at least 1.
