@@ -154,7 +154,7 @@ func TestDailyDigestScheduled(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx, make(chan events.Event)) }()
+	go func() { done <- p.Run(ctx, make(chan struct{})) }()
 	r.clk.waitSleep(t, time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC)) // 07:00
 	r.clk.Advance(18 * time.Hour)
 	waitFor(t, "the digest", func() bool { return o.Len() == 1 })

@@ -751,11 +751,11 @@ func (p *Pipeline) nextWake(now time.Time) (time.Time, bool) {
 const pollEvery = 2 * time.Second
 
 // Run mails until ctx is done. wake is a channel given to the event log's
-// Subscribe: any receive makes Run read the log (with Since, so a dropped
+// Wake: any receive makes Run read the log (with Since, so a dropped
 // notification loses nothing); nil makes Run poll every 2 s. When ctx is
 // done Run makes one last pass (so a daemon_stop appended before the
 // cancel is mailed at once) and returns ctx.Err().
-func (p *Pipeline) Run(ctx context.Context, wake <-chan events.Event) error {
+func (p *Pipeline) Run(ctx context.Context, wake <-chan struct{}) error {
 	for {
 		// Empty the wake channel before reading the log: whatever was
 		// appended before the drain is then seen by Since.

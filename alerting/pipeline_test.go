@@ -941,19 +941,19 @@ func TestPipelineCorruptStateMovedAside(t *testing.T) {
 func TestPipelineRun(t *testing.T) {
 	r := newRig(t, nil)
 	p, o := r.start()
-	wake := make(chan events.Event, 1) // small: most wake-ups are dropped
+	wake := make(chan struct{}, 1) // small: most wake-ups are dropped
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx, wake) }()
 	for i := range 200 {
-		e := r.down(i)
+		r.down(i)
 		select {
-		case wake <- e:
+		case wake <- struct{}{}:
 		default:
 		}
 	}
 	select {
-	case wake <- events.Event{}:
+	case wake <- struct{}{}:
 	default:
 	}
 	waitFor(t, "the pipeline to read 200 events", func() bool { return p.Stats().Events == 200 })
@@ -1017,10 +1017,11 @@ func TestPipelineReconfigure(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	wake := make(chan events.Event, 1)
+	wake := make(chan struct{}, 1)
 	go func() { done <- p.Run(ctx, wake) }()
 
-	wake <- r.down(0) // held in the 10 s window
+	r.down(0) // held in the 10 s window
+	wake <- struct{}{}
 	waitFor(t, "the pipeline to read the event", func() bool { return p.Stats().Events == 1 })
 	bad := r.cfg
 	bad.Kinds = []string{"server_exploded"}

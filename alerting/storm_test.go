@@ -48,8 +48,8 @@ func TestStorm500ServersDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	runDispatcher(t, d)
-	wake := make(chan events.Event, 64)
-	elog.Subscribe(wake)
+	wake := make(chan struct{}, 1)
+	elog.Wake(wake)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx, wake) }()

@@ -86,6 +86,7 @@ type Log struct {
 	lines   int     // lines in the file
 	nextSeq uint64
 	subs    []chan<- Event
+	wakes   []chan<- struct{}
 	now     func() time.Time
 	torn    bool // the file ends inside a line (a crash mid-write)
 }
@@ -180,6 +181,12 @@ func (l *Log) Append(e Event) (Event, error) {
 		case s <- e:
 		default:
 			l.log.Warn("event log: a subscriber is not keeping up; event not delivered to it", "seq", e.Seq)
+		}
+	}
+	for _, w := range l.wakes {
+		select {
+		case w <- struct{}{}:
+		default: // a wake-up is pending already
 		}
 	}
 	line, err := json.Marshal(e)
@@ -298,6 +305,17 @@ func (l *Log) LastSeq() uint64 {
 func (l *Log) Subscribe(ch chan<- Event) {
 	l.mu.Lock()
 	l.subs = append(l.subs, ch)
+	l.mu.Unlock()
+}
+
+// Wake signals ch after every append, without blocking. It is for
+// consumers that read with Since and only need to know that there is
+// something new: a full ch already holds a pending wake-up, so a storm of
+// events costs neither log lines nor lost events. A capacity of 1 is
+// enough.
+func (l *Log) Wake(ch chan<- struct{}) {
+	l.mu.Lock()
+	l.wakes = append(l.wakes, ch)
 	l.mu.Unlock()
 }
 

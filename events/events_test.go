@@ -168,3 +168,28 @@ func TestSince(t *testing.T) {
 		t.Errorf("LastSeq = %d, want 5", l.LastSeq())
 	}
 }
+
+// A wake channel of capacity 1 collapses a burst into one pending
+// wake-up, silently.
+func TestWake(t *testing.T) {
+	l, err := Open(t.TempDir(), 10, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	wake := make(chan struct{}, 1)
+	l.Wake(wake)
+	for i := 0; i < 5; i++ {
+		l.Append(Event{Kind: Reload})
+	}
+	if len(wake) != 1 {
+		t.Fatalf("%d pending wake-ups, want 1", len(wake))
+	}
+	<-wake
+	l.Append(Event{Kind: Reload})
+	select {
+	case <-wake:
+	default:
+		t.Fatal("no wake-up after a drained channel")
+	}
+}

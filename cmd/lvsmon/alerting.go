@@ -92,8 +92,8 @@ func (m *mailer) prepareReload(next *config.Config) (apply func() error, err err
 
 // run starts the pipeline and the dispatcher.
 func (m *mailer) run(ctx context.Context, goFn func(func())) {
-	wake := make(chan events.Event, 256)
-	m.ev.Subscribe(wake)
+	wake := make(chan struct{}, 1)
+	m.ev.Wake(wake)
 	goFn(func() {
 		if err := m.pipe.Run(ctx, wake); err != nil && ctx.Err() == nil {
 			m.log.Error("the alerting pipeline stopped", "err", err)
