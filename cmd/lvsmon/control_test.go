@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -191,13 +192,8 @@ virtual_services:
 	}
 	waitEvents := func(base, want string) {
 		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for !strings.Contains(events(base), want) {
-			if time.Now().After(deadline) {
-				t.Fatalf("no event with %q: %s", want, events(base))
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		eventually(t, 20*time.Second, func() bool { return strings.Contains(events(base), want) },
+			func() string { return fmt.Sprintf("no event with %q: %s", want, events(base)) })
 	}
 	d := startDaemon(t, "run", "--config", cfg, "--listen", "127.0.0.1:0")
 	waitEvents(d.url(t), `"kind":"server_down"`)
@@ -248,28 +244,16 @@ ha:
 	base := d.url(t)
 	role := func(want string) {
 		t.Helper()
-		deadline := time.Now().Add(15 * time.Second)
-		for {
-			var st struct {
-				Role struct {
-					Role   string `json:"role"`
-					Acting bool   `json:"acting"`
-				} `json:"role"`
-			}
-			resp, err := http.Get(base + "/api/v1/status")
-			if err != nil {
-				t.Fatal(err)
-			}
-			json.NewDecoder(resp.Body).Decode(&st)
-			resp.Body.Close()
-			if st.Role.Role == want && st.Role.Acting == (want == "MASTER") {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("role %+v, want %s; log:\n%s", st.Role, want, d.logText())
-			}
-			time.Sleep(50 * time.Millisecond)
+		var st struct {
+			Role struct {
+				Role   string `json:"role"`
+				Acting bool   `json:"acting"`
+			} `json:"role"`
 		}
+		eventually(t, 15*time.Second, func() bool {
+			getJSON(t, base+"/api/v1/status", &st)
+			return st.Role.Role == want && st.Role.Acting == (want == "MASTER")
+		}, func() string { return fmt.Sprintf("role %+v, want %s; log:\n%s", st.Role, want, d.logText()) })
 	}
 	role("MASTER")
 	write("198.51.100.99")

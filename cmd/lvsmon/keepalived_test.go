@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -54,15 +52,8 @@ ha:
 	base := d.url(t)
 
 	role := func() *web.Role {
-		resp, err := http.Get(base + "/api/v1/status")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
 		var st web.Status
-		if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-			t.Fatal(err)
-		}
+		getJSON(t, base+"/api/v1/status", &st)
 		return st.Role
 	}
 	instance := func(r *web.Role) *web.RoleInstance {
@@ -156,18 +147,13 @@ ha:
 	wait("SIGKILL: b master on the wire", start, func(r *web.Role, in *web.RoleInstance) bool { return wire(in, false) })
 
 	// The event log has every transition, and the disagreement.
-	resp, err := http.Get(base + "/api/v1/events?limit=100")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var ev struct {
 		Events []struct {
 			Kind, Instance, Message string
 			Time                    time.Time
 		} `json:"events"`
 	}
-	json.NewDecoder(resp.Body).Decode(&ev)
-	resp.Body.Close()
+	getJSON(t, base+"/api/v1/events?limit=100", &ev)
 	var got []string
 	for _, e := range ev.Events {
 		if strings.HasPrefix(e.Kind, "role_") {

@@ -195,16 +195,35 @@ type statusBody struct {
 
 func getStatus(t *testing.T, base string) statusBody {
 	t.Helper()
-	resp, err := http.Get(base + "/api/v1/status")
+	var st statusBody
+	getJSON(t, base+"/api/v1/status", &st)
+	return st
+}
+
+// getJSON decodes the JSON body of GET url into v.
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var st statusBody
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		t.Fatal(err)
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
 	}
-	return st
+}
+
+// eventually polls cond every 50 ms until it holds; after timeout the
+// test fails with what failure says then.
+func eventually(t *testing.T, timeout time.Duration, cond func() bool, failure func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal(failure())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func TestRunReloadsOnSIGHUP(t *testing.T) {

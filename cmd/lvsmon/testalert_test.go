@@ -3,13 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -152,16 +153,12 @@ func TestDemoMail(t *testing.T) {
 	}
 	want := func(sub string) {
 		t.Helper()
-		deadline := time.Now().Add(45 * time.Second)
-		for time.Now().Before(deadline) {
-			for _, got := range subjects() {
-				if strings.Contains(got, sub) {
-					return
-				}
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		t.Fatalf("no mail with %q in its subject; subjects:\n%s\nlog:\n%s", sub, strings.Join(subjects(), "\n"), d.logText())
+		eventually(t, 45*time.Second, func() bool {
+			return slices.ContainsFunc(subjects(), func(s string) bool { return strings.Contains(s, sub) })
+		},
+			func() string {
+				return fmt.Sprintf("no mail with %q in its subject; subjects:\n%s\nlog:\n%s", sub, strings.Join(subjects(), "\n"), d.logText())
+			})
 	}
 	want("[lvsmon demo-director] ")
 	want("down on web")
@@ -266,42 +263,24 @@ virtual_services:
 	}
 	// The first retry after the crash is due at most 20 s after the
 	// failed attempt (10 s backoff, jitter), as stored in the outbox.
-	deadline := time.Now().Add(40 * time.Second)
-	for {
-		if n, _ := downMails(); n > 0 {
-			t.Logf("the mail queued before the crash arrived %v after the restart", time.Since(restarted).Round(time.Millisecond))
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the queued mail never arrived; log:\n%s", d2.logText())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	eventually(t, 40*time.Second, func() bool { n, _ := downMails(); return n > 0 },
+		func() string { return "the queued mail never arrived; log:\n" + d2.logText() })
+	t.Logf("the mail queued before the crash arrived %v after the restart", time.Since(restarted).Round(time.Millisecond))
 	// Let the restarted checker re-announce the server down and a window
 	// pass: still one mail about it.
-	deadline = time.Now().Add(20 * time.Second)
-	for {
-		var st struct {
-			Alerting struct {
-				Pipeline struct {
-					Suppressed map[string]int `json:"suppressed"`
-				} `json:"pipeline"`
-			} `json:"alerting"`
-		}
-		resp, err := http.Get(base2 + "/api/v1/status")
-		if err != nil {
-			t.Fatal(err)
-		}
-		json.NewDecoder(resp.Body).Decode(&st)
-		resp.Body.Close()
-		if st.Alerting.Pipeline.Suppressed["duplicate"] > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the re-announced down was never seen as a duplicate: %+v; log:\n%s", st, d2.logText())
-		}
-		time.Sleep(100 * time.Millisecond)
+	var st struct {
+		Alerting struct {
+			Pipeline struct {
+				Suppressed map[string]int `json:"suppressed"`
+			} `json:"pipeline"`
+		} `json:"alerting"`
 	}
+	eventually(t, 20*time.Second, func() bool {
+		getJSON(t, base2+"/api/v1/status", &st)
+		return st.Alerting.Pipeline.Suppressed["duplicate"] > 0
+	}, func() string {
+		return fmt.Sprintf("the re-announced down was never seen as a duplicate: %+v; log:\n%s", st, d2.logText())
+	})
 	time.Sleep(2 * time.Second) // a grouping window and more
 	n, ids := downMails()
 	if n != 1 || len(ids) != 1 || ids[0] != queued[1] {
@@ -344,13 +323,7 @@ alerting:
 	}
 	waitMail := func(s *sink, what string) {
 		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for !got(s, what) {
-			if time.Now().After(deadline) {
-				t.Fatalf("no mail with %q", what)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		eventually(t, 20*time.Second, func() bool { return got(s, what) }, func() string { return fmt.Sprintf("no mail with %q", what) })
 	}
 	write(portA, "day@reloady.test")
 	d := startDaemon(t, "run", "--config", path, "--listen", "127.0.0.1:0")
