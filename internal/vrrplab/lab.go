@@ -415,6 +415,22 @@ func (l *Lab) stop(n *node, sig syscall.Signal, timeout time.Duration) error {
 	return err
 }
 
+// Reload sends SIGHUP to node's keepalived parent, which re-reads its
+// configuration and restarts its VRRP child's state machine in place. It
+// returns at once: keepalived gives no sign that the reload is over.
+func (l *Lab) Reload(name string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := l.node(name)
+	if n.cmd == nil {
+		return fmt.Errorf("vrrplab: keepalived on %s is not running", name)
+	}
+	if err := n.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		return fmt.Errorf("vrrplab: reload of %s: %w", name, err)
+	}
+	return nil
+}
+
 // VIPOn reports whether the VIP is on one of node's interfaces.
 func (l *Lab) VIPOn(name string) (bool, error) {
 	n := l.node(name)

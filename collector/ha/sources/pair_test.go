@@ -107,6 +107,40 @@ func TestKeepalivedPair(t *testing.T) {
 		}
 	})
 
+	// 1b. Reload of a (SIGHUP): keepalived closes and reopens the FIFO
+	// (EOF for us) and announces no state afterwards, so the source must
+	// dump again and keep a MASTER; later lines must still arrive (the
+	// SIGTERM step checks that STOP comes from the FIFO).
+	t.Run("SIGHUP", func(t *testing.T) {
+		k0 := kaRec.len()
+		eof0 := strings.Count(logBuf.String(), "notify FIFO closed")
+		t0 := time.Now()
+		if err := lab.Reload("a"); err != nil {
+			t.Fatal(err)
+		}
+		_, redump := kaRec.waitFor(t, k0, "a dump after the reload", func(r ha.Report) bool {
+			return !r.Transition && r.Running && r.Err == nil && len(r.Instances) > 0
+		})
+		t.Logf("SIGHUP -> fresh dump %v: %s", since(t0, redump), describe(redump.Report))
+		if !hasState(redump.Report, vrrplab.Instance, ha.StateMaster, -1) {
+			t.Errorf("after the reload: %s, want a still MASTER", describe(redump.Report))
+		}
+		// Let keepalived settle, then the VIP must still be on a and no
+		// report since the signal may have said otherwise.
+		time.Sleep(1500 * time.Millisecond)
+		for _, r := range kaRec.all()[k0:] {
+			if !r.Running || r.Err != nil || (len(r.Instances) > 0 && !hasState(r.Report, vrrplab.Instance, ha.StateMaster, -1)) {
+				t.Errorf("a report during the reload: %s", describe(r.Report))
+			}
+		}
+		if on, err := lab.VIPOn("a"); err != nil || !on {
+			t.Errorf("lab: VIP on a after the reload = %v, %v", on, err)
+		}
+		if strings.Count(logBuf.String(), "notify FIFO closed") == eof0 {
+			t.Errorf("the source saw no EOF on the FIFO after SIGHUP")
+		}
+	})
+
 	// 2. Clean stop of a: STOP on the FIFO, then keepalived gone; a sends
 	// priority 0, so b takes over after its skew time only.
 	t.Run("SIGTERM", func(t *testing.T) {
