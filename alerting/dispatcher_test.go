@@ -137,7 +137,9 @@ func TestDispatcherOrderAndPermanent(t *testing.T) {
 		ids = append(ids, m.MessageID)
 	}
 	runDispatcher(t, d)
-	waitFor(t, "two mails sent", func() bool { _, s := tr.counts(); return s == 2 })
+	// The transport counts a mail before the dispatcher's stats do: wait
+	// for both.
+	waitFor(t, "two mails sent", func() bool { _, s := tr.counts(); return s == 2 && d.Stats().Sent == 2 })
 	p := o.Pending()
 	if len(p) != 1 || !p[0].Permanent || p[0].Mail.MessageID != ids[0] || p[0].Attempts != 1 {
 		t.Fatalf("pending = %+v", p)
