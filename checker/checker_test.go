@@ -110,6 +110,11 @@ func TestRiseFallAndEvents(t *testing.T) {
 	}
 	p.set("10.0.1.1", nil)
 	waitFor(t, "rs1 up again after rise 2", func() bool { return health(id1) == Up })
+	// The health flips under the checker's lock; the event and the
+	// change callback follow just after it: wait for them too.
+	waitFor(t, "rs1's up event and its change callback", func() bool {
+		return len(ev.Query(events.Filter{Server: id1})) >= 2 && changes.Load() >= 2
+	})
 	evs := ev.Query(events.Filter{Server: id1})
 	if len(evs) != 2 || evs[0].Kind != events.ServerDown || !strings.Contains(evs[0].Message, "connection refused") || evs[1].Kind != events.ServerUp {
 		t.Errorf("events = %+v", evs)

@@ -35,8 +35,10 @@ test) pkgs+=(qemu-system-x86 busybox-static kmod cpio iproute2 ipvsadm file rrdt
 	prometheus docker-compose
 	# a second SMTP implementation for alerting's delivery test.
 	python3-aiosmtpd
-	# a real VRRP pair in network namespaces for the HA role tests.
-	keepalived
+	# real HA pairs in network namespaces for the HA role tests: a
+	# keepalived VRRP pair, a heartbeat (haresources) pair and a
+	# corosync + pacemaker pair.
+	keepalived heartbeat corosync pacemaker pacemaker-cli-utils resource-agents
 	# headless Chromium opens the dashboard pages in a browser test.
 	chromium) ;;
 bench) pkgs+=(prometheus-node-exporter

@@ -2,18 +2,13 @@
 // namespaces, for tests that need a real keepalived: its JSON dump, its
 // notify FIFO, its VIP and its adverts.
 //
-// The topology is a "switch" namespace holding a bridge, and two nodes,
-// "a" and "b", whose eth0 (a veth) is plugged into that bridge:
+// The nodes "a" and "b" sit on a netlab network (a bridge in its own
+// namespace, one namespace per node, 198.51.100.0/24):
 //
 //	a: 198.51.100.11/24, priority 150 (preferred master)
 //	b: 198.51.100.12/24, priority 100
 //	VIP 198.51.100.100/24 (label eth0:vip), VRID 51, VRRPv2,
 //	advert_int 1, PASS authentication
-//
-// 198.51.100.0/24 is TEST-NET-2, and it is used only inside these
-// namespaces. The namespaces have a random suffix, so test packages
-// running in parallel do not collide, and nothing is added to the caller's
-// own namespace.
 //
 // Each node's keepalived runs with its own configuration, pid files,
 // TMPDIR (where the JSON dump goes) and notify FIFO, all under the
@@ -27,25 +22,18 @@
 package vrrplab
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
+	"github.com/lvsmon/lvsmon/internal/netlab"
 )
 
 // The pair's fixed parameters.
@@ -60,30 +48,22 @@ const (
 	// AdvertInterval is advert_int.
 	AdvertInterval = time.Second
 	// PrefixLen is the length of the nodes' and the VIP's prefix.
-	PrefixLen = 24
+	PrefixLen = netlab.PrefixLen
 )
 
 // VIP is the pair's virtual address.
 var VIP = netip.MustParseAddr("198.51.100.100")
 
 // Nodes are the node names, in order.
-var Nodes = []string{"a", "b"}
+var Nodes = netlab.Nodes
 
-type nodeSpec struct {
-	addr netip.Addr
-	prio int
-}
-
-var specs = map[string]nodeSpec{
-	"a": {netip.MustParseAddr("198.51.100.11"), 150},
-	"b": {netip.MustParseAddr("198.51.100.12"), 100},
-}
+// priorities are the nodes' VRRP priorities.
+var priorities = map[string]int{"a": 150, "b": 100}
 
 // Lab is one pair. Its methods are safe for concurrent use.
 type Lab struct {
-	dir    string
-	suffix string
-	sw     string // switch namespace name
+	dir string
+	net *netlab.Net
 
 	mu    sync.Mutex
 	nodes map[string]*node
@@ -91,11 +71,8 @@ type Lab struct {
 }
 
 type node struct {
-	name   string
-	ns     string // namespace name
-	dir    string
-	handle *netlink.Handle // netlink in the node's namespace; guarded by hmu
-	hmu    sync.Mutex
+	name string
+	dir  string
 
 	cmd  *exec.Cmd     // running keepalived, nil when stopped
 	done chan struct{} // closed when cmd has been reaped
@@ -105,96 +82,35 @@ type node struct {
 // must exist and should be empty, such as t.TempDir()). It starts no
 // keepalived. Call Down when done, even after an error from Start.
 func Up(ctx context.Context, dir string) (*Lab, error) {
-	if os.Geteuid() != 0 {
-		return nil, errors.New("vrrplab: needs root (network namespaces, keepalived)")
-	}
-	for _, tool := range []string{"ip", "keepalived"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return nil, fmt.Errorf("vrrplab: %s is not installed: %w", tool, err)
-		}
+	if _, err := exec.LookPath("keepalived"); err != nil {
+		return nil, fmt.Errorf("vrrplab: keepalived is not installed: %w", err)
 	}
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("vrrplab: %w", err)
 	}
-	b := make([]byte, 3)
-	if _, err := rand.Read(b); err != nil {
+	l := &Lab{dir: dir, nodes: map[string]*node{}}
+	for _, n := range Nodes {
+		l.nodes[n] = &node{name: n, dir: filepath.Join(dir, n)}
+	}
+	if l.net, err = netlab.Up(ctx, "vl"); err != nil {
 		return nil, fmt.Errorf("vrrplab: %w", err)
 	}
-	l := &Lab{dir: dir, suffix: hex.EncodeToString(b), nodes: map[string]*node{}}
-	l.sw = "vl" + l.suffix + "-sw"
-	for _, n := range Nodes {
-		l.nodes[n] = &node{name: n, ns: "vl" + l.suffix + "-" + n, dir: filepath.Join(dir, n)}
-	}
-	if err := l.build(ctx); err != nil {
-		l.Down()
-		return nil, err
+	for _, name := range Nodes {
+		if err := os.MkdirAll(filepath.Join(l.nodes[name].dir, "tmp"), 0o700); err != nil {
+			l.Down()
+			return nil, fmt.Errorf("vrrplab: %w", err)
+		}
+		if err := os.WriteFile(l.Conf(name), []byte(l.config(name)), 0o600); err != nil {
+			l.Down()
+			return nil, fmt.Errorf("vrrplab: %w", err)
+		}
 	}
 	return l, nil
 }
 
-func (l *Lab) build(ctx context.Context) error {
-	ip := func(args ...string) error {
-		out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("vrrplab: ip %s: %v: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
-		}
-		return nil
-	}
-	steps := [][]string{
-		{"netns", "add", l.sw},
-		{"-n", l.sw, "link", "set", "lo", "up"},
-		{"-n", l.sw, "link", "add", "br0", "type", "bridge"},
-		{"-n", l.sw, "link", "set", "br0", "up"},
-	}
-	for _, name := range Nodes {
-		n := l.nodes[name]
-		port := "p" + name
-		steps = append(steps,
-			[]string{"netns", "add", n.ns},
-			// Both ends are created in the switch namespace and the
-			// node's end moves straight to the node: nothing ever
-			// appears in the caller's namespace.
-			[]string{"-n", l.sw, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", n.ns},
-			[]string{"-n", l.sw, "link", "set", port, "master", "br0"},
-			[]string{"-n", l.sw, "link", "set", port, "up"},
-			[]string{"-n", n.ns, "link", "set", "lo", "up"},
-			[]string{"-n", n.ns, "link", "set", "eth0", "up"},
-			[]string{"-n", n.ns, "addr", "add", specs[name].addr.String() + "/" + strconv.Itoa(PrefixLen), "dev", "eth0"},
-		)
-	}
-	for _, s := range steps {
-		if err := ip(s...); err != nil {
-			return err
-		}
-	}
-	for _, name := range Nodes {
-		n := l.nodes[name]
-		if err := os.MkdirAll(filepath.Join(n.dir, "tmp"), 0o700); err != nil {
-			return fmt.Errorf("vrrplab: %w", err)
-		}
-		if err := os.WriteFile(l.Conf(name), []byte(l.config(name)), 0o600); err != nil {
-			return fmt.Errorf("vrrplab: %w", err)
-		}
-		ns, err := netns.GetFromPath(l.NetNS(name))
-		if err != nil {
-			return fmt.Errorf("vrrplab: namespace %s: %w", n.ns, err)
-		}
-		n.handle, err = netlink.NewHandleAt(ns)
-		ns.Close()
-		if err != nil {
-			return fmt.Errorf("vrrplab: netlink in %s: %w", n.ns, err)
-		}
-		if err := n.handle.SetSocketTimeout(5 * time.Second); err != nil {
-			return fmt.Errorf("vrrplab: netlink in %s: %w", n.ns, err)
-		}
-	}
-	return nil
-}
-
 // config renders node name's keepalived.conf.
 func (l *Lab) config(name string) string {
-	s := specs[name]
 	state := "BACKUP"
 	if name == "a" {
 		state = "MASTER"
@@ -222,7 +138,7 @@ vrrp_instance %[3]s {
         %[9]s/%[10]d dev eth0 label eth0:vip
     }
 }
-`, name, l.FIFO(name), Instance, state, VRID, s.prio, int(AdvertInterval/time.Second), AuthPass, VIP, PrefixLen)
+`, name, l.FIFO(name), Instance, state, VRID, priorities[name], int(AdvertInterval/time.Second), AuthPass, VIP, PrefixLen)
 }
 
 func (l *Lab) node(name string) *node {
@@ -234,13 +150,13 @@ func (l *Lab) node(name string) *node {
 }
 
 // NetNSName is the name of node's network namespace (for ip -n).
-func (l *Lab) NetNSName(node string) string { return l.node(node).ns }
+func (l *Lab) NetNSName(node string) string { return l.net.NetNSName(node) }
 
 // NetNS is the path of node's network namespace, /run/netns/NAME.
-func (l *Lab) NetNS(node string) string { return "/run/netns/" + l.node(node).ns }
+func (l *Lab) NetNS(node string) string { return l.net.NetNS(node) }
 
 // SwitchNetNS is the path of the namespace holding the bridge.
-func (l *Lab) SwitchNetNS() string { return "/run/netns/" + l.sw }
+func (l *Lab) SwitchNetNS() string { return l.net.SwitchNetNS() }
 
 // Dir is node's directory: configuration, pid files, FIFO, log.
 func (l *Lab) Dir(node string) string { return l.node(node).dir }
@@ -265,10 +181,10 @@ func (l *Lab) FIFO(node string) string { return filepath.Join(l.node(node).dir, 
 func (l *Lab) LogFile(node string) string { return filepath.Join(l.node(node).dir, "keepalived.log") }
 
 // Addr is node's own address on eth0.
-func (l *Lab) Addr(node string) netip.Addr { l.node(node); return specs[node].addr }
+func (l *Lab) Addr(node string) netip.Addr { return l.net.Addr(node) }
 
 // Priority is node's configured VRRP priority.
-func (l *Lab) Priority(node string) int { l.node(node); return specs[node].prio }
+func (l *Lab) Priority(node string) int { l.node(node); return priorities[node] }
 
 // VIP is the pair's virtual address (the package variable, for callers
 // that hold a *Lab).
@@ -303,7 +219,7 @@ func (l *Lab) Start(name string) error {
 	defer logf.Close()
 	fmt.Fprintf(logf, "=== vrrplab: starting keepalived on %s at %s\n", name, time.Now().Format(time.RFC3339Nano))
 	// ip netns exec execs keepalived, so the pid is keepalived's parent.
-	cmd := exec.Command("ip", "netns", "exec", n.ns, "keepalived",
+	cmd := exec.Command("ip", "netns", "exec", l.net.NetNSName(name), "keepalived",
 		"-n", "-l", "-D", "-G", "-P",
 		"-f", l.Conf(name),
 		"-p", l.PIDFile(name),
@@ -328,14 +244,14 @@ func (l *Lab) Start(name string) error {
 		select {
 		case <-done:
 			n.cmd, n.done = nil, nil
-			return fmt.Errorf("vrrplab: keepalived on %s exited at start; log %s:\n%s", name, l.LogFile(name), tail(l.LogFile(name), 20))
+			return fmt.Errorf("vrrplab: keepalived on %s exited at start; log %s:\n%s", name, l.LogFile(name), netlab.Tail(l.LogFile(name), 20))
 		default:
 		}
-		if pidOf(l.PIDFile(name)) > 0 && pidOf(l.VRRPPIDFile(name)) > 0 {
+		if netlab.PIDOf(l.PIDFile(name)) > 0 && netlab.PIDOf(l.VRRPPIDFile(name)) > 0 {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("vrrplab: keepalived on %s wrote no pid files within 10s; log:\n%s", name, tail(l.LogFile(name), 20))
+			return fmt.Errorf("vrrplab: keepalived on %s wrote no pid files within 10s; log:\n%s", name, netlab.Tail(l.LogFile(name), 20))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -380,7 +296,7 @@ func (l *Lab) Stop(name string, sig syscall.Signal) error {
 // of the group.
 func (l *Lab) stop(n *node, sig syscall.Signal, timeout time.Duration) error {
 	pid := n.cmd.Process.Pid
-	child := pidOf(l.VRRPPIDFile(n.name))
+	child := netlab.PIDOf(l.VRRPPIDFile(n.name))
 	target := pid
 	if sig == syscall.SIGKILL {
 		target = -pid // the process group: parent and children
@@ -401,7 +317,7 @@ func (l *Lab) stop(n *node, sig syscall.Signal, timeout time.Duration) error {
 	// wait until it is gone or a zombie.
 	if child > 0 {
 		deadline := time.Now().Add(timeout)
-		for alive(child) {
+		for netlab.Alive(child) {
 			if time.Now().After(deadline) {
 				_ = syscall.Kill(child, syscall.SIGKILL)
 				if err == nil {
@@ -433,42 +349,21 @@ func (l *Lab) Reload(name string) error {
 
 // VIPOn reports whether the VIP is on one of node's interfaces.
 func (l *Lab) VIPOn(name string) (bool, error) {
-	n := l.node(name)
-	n.hmu.Lock()
-	defer n.hmu.Unlock()
-	if n.handle == nil {
-		return false, errors.New("vrrplab: lab is down")
+	on, err := l.net.HasAddr(name, VIP)
+	if err != nil {
+		return false, fmt.Errorf("vrrplab: %w", err)
 	}
-	addrs, err := n.handle.AddrList(nil, netlink.FAMILY_V4)
-	if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
-		return false, fmt.Errorf("vrrplab: addresses in %s: %w", n.ns, err)
-	}
-	return slices.ContainsFunc(addrs, func(a netlink.Addr) bool {
-		ip, ok := netip.AddrFromSlice(a.IP)
-		return ok && ip.Unmap() == VIP
-	}), nil
+	return on, nil
 }
 
 // WaitVIP polls (every 10ms) until the VIP's presence on node is want, and
 // returns how long that took.
 func (l *Lab) WaitVIP(ctx context.Context, name string, want bool) (time.Duration, error) {
-	start := time.Now()
-	t := time.NewTicker(10 * time.Millisecond)
-	defer t.Stop()
-	for {
-		on, err := l.VIPOn(name)
-		if err != nil {
-			return time.Since(start), err
-		}
-		if on == want {
-			return time.Since(start), nil
-		}
-		select {
-		case <-ctx.Done():
-			return time.Since(start), fmt.Errorf("vrrplab: VIP on %s still %v after %v: %w", name, on, time.Since(start).Round(time.Millisecond), ctx.Err())
-		case <-t.C:
-		}
+	d, err := l.net.WaitAddr(ctx, name, VIP, want)
+	if err != nil {
+		return d, fmt.Errorf("vrrplab: %w", err)
 	}
+	return d, nil
 }
 
 // Down kills every keepalived of the lab and deletes its namespaces. It
@@ -489,60 +384,9 @@ func (l *Lab) Down() error {
 				errs = append(errs, err)
 			}
 		}
-		n.hmu.Lock()
-		if n.handle != nil {
-			n.handle.Close()
-			n.handle = nil
-		}
-		n.hmu.Unlock()
 	}
-	for _, ns := range []string{l.nodes["a"].ns, l.nodes["b"].ns, l.sw} {
-		if _, err := os.Stat("/run/netns/" + ns); err != nil {
-			continue
-		}
-		if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
-			errs = append(errs, fmt.Errorf("vrrplab: ip netns del %s: %v: %s", ns, err, bytes.TrimSpace(out)))
-		}
+	if l.net != nil {
+		errs = append(errs, l.net.Down())
 	}
 	return errors.Join(errs...)
-}
-
-// pidOf reads a pid file; 0 when missing, empty or not a number.
-func pidOf(path string) int {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		return 0
-	}
-	return pid
-}
-
-// alive reports whether pid runs: it exists and is not a zombie.
-func alive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) {
-		return false
-	}
-	st := b[i+2]
-	return st != 'Z' && st != 'X'
-}
-
-// tail returns the last n lines of a file, for error messages.
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lvsmon/lvsmon/internal/netlab"
 )
 
 // TestLab brings the pair up, checks the election, a crash (stale VIP on
@@ -23,7 +25,7 @@ func TestLab(t *testing.T) {
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, n := range Nodes {
-				t.Logf("keepalived log of %s:\n%s", n, tail(lab.LogFile(n), 40))
+				t.Logf("keepalived log of %s:\n%s", n, netlab.Tail(lab.LogFile(n), 40))
 			}
 		}
 		if err := lab.Down(); err != nil {
@@ -72,13 +74,13 @@ func TestLab(t *testing.T) {
 
 	// A crash: both processes of a die at once; the VIP stays behind.
 	parent := lab.PID("a")
-	child := pidOf(lab.VRRPPIDFile("a"))
+	child := netlab.PIDOf(lab.VRRPPIDFile("a"))
 	start := time.Now()
 	if err := lab.Stop("a", syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	if alive(parent) || alive(child) {
-		t.Errorf("after SIGKILL: parent %d alive %v, child %d alive %v", parent, alive(parent), child, alive(child))
+	if netlab.Alive(parent) || netlab.Alive(child) {
+		t.Errorf("after SIGKILL: parent %d alive %v, child %d alive %v", parent, netlab.Alive(parent), child, netlab.Alive(child))
 	}
 	if lab.Running("a") || lab.PID("a") != 0 {
 		t.Error("a still counted as running")
