@@ -26,23 +26,91 @@ type ServerAvailability struct {
 	// included).
 	Down    time.Duration
 	Outages int
-	// Percent is the share of the window it was up, 0 to 100.
+	// Percent is the share of the watched part of the window it was up,
+	// 0 to 100.
 	Percent   float64
 	DownAtEnd bool
 }
 
-// Availability computes, for every real server that was down at some
-// point of [from, to), how long it was. A server's state at from is its
-// last server_down or server_up before from, so an outage that started
-// yesterday counts from from. Servers with no down time are left out:
-// they were up throughout, as far as the events tell. The result is
-// ordered by service, then worst first. lvsmon's own
-// downtime is not subtracted: a server is taken to keep the state last
-// reported.
-func Availability(evs []events.Event, from, to time.Time) []ServerAvailability {
+// Gap is a time when lvsmon did not run, from a daemon_stop to the next
+// daemon_start, cut to the window asked for.
+type Gap struct{ From, To time.Time }
+
+// Watch tells which parts of a window lvsmon watched.
+type Watch struct {
+	// Gaps are the times lvsmon was stopped, in order.
+	Gaps []Gap
+	// Unwatched is the sum of Gaps.
+	Unwatched time.Duration
+	// Unclean counts the starts with no stop before them (a crash, a
+	// kill -9, a power cut). When such a gap began is not known, so it is
+	// counted as watched.
+	Unclean int
+}
+
+// Watched is what lvsmon saw of [from, to) after w's gaps.
+func (w Watch) Watched(from, to time.Time) time.Duration { return to.Sub(from) - w.Unwatched }
+
+// Watching finds the times lvsmon did not run within [from, to) from its
+// daemon_stop and daemon_start events. Availability must not count them
+// as up, nor as down: nobody looked. A stop with no start after it (yet)
+// runs to the end of the window.
+func Watching(evs []events.Event, from, to time.Time) Watch {
+	var w Watch
 	if !from.Before(to) {
-		return nil
+		return w
 	}
+	var stopped *time.Time
+	started := false
+	add := func(a, b time.Time) {
+		a, b = maxTime(a, from), minTime(b, to)
+		if a.Before(b) {
+			w.Gaps = append(w.Gaps, Gap{a, b})
+			w.Unwatched += b.Sub(a)
+		}
+	}
+	for _, e := range byTime(evs) {
+		if !e.Time.Before(to) {
+			break
+		}
+		switch e.Kind {
+		case events.DaemonStop:
+			if stopped == nil {
+				t := e.Time
+				stopped = &t
+			}
+		case events.DaemonStart:
+			switch {
+			case stopped != nil:
+				add(*stopped, e.Time)
+			case started && !e.Time.Before(from):
+				w.Unclean++
+			}
+			stopped, started = nil, true
+		}
+	}
+	if stopped != nil {
+		add(*stopped, to)
+	}
+	return w
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// byTime is evs in log order: by time, then sequence number.
+func byTime(evs []events.Event) []events.Event {
 	sorted := slices.Clone(evs)
 	slices.SortStableFunc(sorted, func(a, b events.Event) int {
 		if c := a.Time.Compare(b.Time); c != 0 {
@@ -50,6 +118,27 @@ func Availability(evs []events.Event, from, to time.Time) []ServerAvailability {
 		}
 		return cmp.Compare(a.Seq, b.Seq)
 	})
+	return sorted
+}
+
+// Availability computes, for every real server that was down at some
+// point of [from, to), how long it was. A server's state at from is its
+// last server_down or server_up before from, so an outage that started
+// yesterday counts from from. Servers with no down time are left out:
+// they were up throughout, as far as the events tell. The result is
+// ordered by service, then worst first.
+//
+// The times lvsmon was stopped (see Watching) count neither way: a down
+// period is cut by them, and Percent is over the watched time. A server
+// down before a stop and still down after the start stays one outage;
+// the checker's first result after the start ends it if it came back.
+func Availability(evs []events.Event, from, to time.Time) []ServerAvailability {
+	if !from.Before(to) {
+		return nil
+	}
+	watch := Watching(evs, from, to)
+	watched := watch.Watched(from, to)
+	sorted := byTime(evs)
 	type acc struct {
 		service   string
 		down      bool
@@ -57,16 +146,22 @@ func Availability(evs []events.Event, from, to time.Time) []ServerAvailability {
 		total     time.Duration
 		outages   int
 	}
-	// end closes a down period at t, counting the part inside the window.
+	// end closes a down period at t, counting the part inside the window
+	// that lvsmon watched.
 	end := func(a *acc, t time.Time) {
 		a.down = false
-		s := a.downStart
-		if s.Before(from) {
-			s = from
-		}
+		s := maxTime(a.downStart, from)
 		if t.After(s) {
-			a.total += t.Sub(s)
-			a.outages++
+			d := t.Sub(s)
+			for _, g := range watch.Gaps {
+				if lo, hi := maxTime(g.From, s), minTime(g.To, t); lo.Before(hi) {
+					d -= hi.Sub(lo)
+				}
+			}
+			if d > 0 {
+				a.total += d
+				a.outages++
+			}
 		}
 	}
 	m := map[string]*acc{}
@@ -96,7 +191,10 @@ func Availability(evs []events.Event, from, to time.Time) []ServerAvailability {
 		if a.outages == 0 {
 			continue
 		}
-		pct := 100 * (1 - float64(a.total)/float64(to.Sub(from)))
+		pct := 0.0
+		if watched > 0 {
+			pct = 100 * (1 - float64(a.total)/float64(watched))
+		}
 		out = append(out, ServerAvailability{Service: a.service, Server: srv, Down: a.total, Outages: a.outages, Percent: pct, DownAtEnd: still})
 	}
 	slices.SortFunc(out, func(a, b ServerAvailability) int {
@@ -109,6 +207,7 @@ func Availability(evs []events.Event, from, to time.Time) []ServerAvailability {
 // the configured services.
 func (c *composer) dailyMail(evs []events.Event, services []string, from, to, now time.Time) Mail {
 	avail := Availability(evs, from, to)
+	watch := Watching(evs, from, to)
 	var window []events.Event
 	for _, e := range evs {
 		if !e.Time.Before(from) && e.Time.Before(to) {
@@ -129,6 +228,14 @@ func (c *composer) dailyMail(evs []events.Event, services []string, from, to, no
 		from.In(c.pol.loc).Format("2006-01-02 15:04"), to.In(c.pol.loc).Format("2006-01-02 15:04"), c.pol.loc)
 
 	w.WriteString("\nAvailability of real servers (from server_down and server_up events; every real server not listed was up throughout):\n")
+	if watch.Unwatched > 0 {
+		fmt.Fprintf(&w, "  lvsmon was stopped for %s of the window (%d %s); the percentages are over the %s it watched.\n",
+			human(watch.Unwatched), len(watch.Gaps), plural(len(watch.Gaps), "time", "times"), human(watch.Watched(from, to)))
+	}
+	if watch.Unclean > 0 {
+		fmt.Fprintf(&w, "  lvsmon started %d %s without a clean stop before (a crash or a kill); the time before is counted as watched.\n",
+			watch.Unclean, plural(watch.Unclean, "time", "times"))
+	}
 	if len(avail) == 0 {
 		w.WriteString("  all real servers were up throughout.\n")
 	}

@@ -24,6 +24,8 @@ func TestAvailability(t *testing.T) {
 	up := func(n int, at time.Time) events.Event {
 		return events.Event{Time: at, Kind: events.ServerUp, Service: svcWeb, Server: web(n)}
 	}
+	stop := func(at time.Time) events.Event { return events.Event{Time: at, Kind: events.DaemonStop} }
+	start := func(at time.Time) events.Event { return events.Event{Time: at, Kind: events.DaemonStart} }
 	type want struct {
 		pct     string
 		down    time.Duration
@@ -46,6 +48,16 @@ func TestAvailability(t *testing.T) {
 		{"after the window", []events.Event{down(0, h(25))}, nil},
 		{"two servers", []events.Event{down(1, h(0)), down(0, h(12)), up(1, h(12)), up(0, h(18))},
 			[]want{{"50.00", 12 * time.Hour, 1, false}, {"75.00", 6 * time.Hour, 1, false}}},
+		// lvsmon's own stops: neither up nor down, and not in the base.
+		{"down 6h of the 20h watched", []events.Event{stop(h(1)), start(h(5)), down(0, h(10)), up(0, h(16))},
+			[]want{{"70.00", 6 * time.Hour, 1, false}}},
+		{"an outage across a stop", []events.Event{down(0, h(2)), stop(h(4)), start(h(8)), up(0, h(9))},
+			[]want{{"85.00", 3 * time.Hour, 1, false}}},
+		{"stopped at the end", []events.Event{down(0, h(12)), stop(h(20))},
+			[]want{{"60.00", 8 * time.Hour, 1, true}}},
+		{"down only while stopped", []events.Event{stop(h(1)), down(0, h(2)), start(h(5)), up(0, h(5))}, nil},
+		{"a crash is watched time", []events.Event{start(h(-2)), down(0, h(0)), start(h(6)), up(0, h(6))},
+			[]want{{"75.00", 6 * time.Hour, 1, false}}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			for i := range c.evs {
@@ -60,6 +72,47 @@ func TestAvailability(t *testing.T) {
 				if pct := fmt.Sprintf("%.2f", g.Percent); pct != w.pct || g.Down != w.down || g.Outages != w.outages || g.DownAtEnd != w.atEnd {
 					t.Errorf("server %s: %s%% down %v outages %d at end %v, want %+v", g.Server, pct, g.Down, g.Outages, g.DownAtEnd, w)
 				}
+			}
+		})
+	}
+}
+
+func TestWatching(t *testing.T) {
+	from := time.Date(2026, 3, 1, 7, 0, 0, 0, time.UTC)
+	to := from.Add(24 * time.Hour)
+	h := func(x float64) time.Time { return from.Add(time.Duration(x * float64(time.Hour))) }
+	ev := func(kind string, at time.Time) events.Event { return events.Event{Time: at, Kind: kind} }
+	stop := func(x float64) events.Event { return ev(events.DaemonStop, h(x)) }
+	start := func(x float64) events.Event { return ev(events.DaemonStart, h(x)) }
+	for _, c := range []struct {
+		name      string
+		evs       []events.Event
+		unwatched time.Duration
+		gaps      int
+		unclean   int
+	}{
+		{"always running", []events.Event{start(-30)}, 0, 0, 0},
+		{"one stop", []events.Event{start(-30), stop(2), start(3)}, time.Hour, 1, 0},
+		{"a stop across the start of the window", []events.Event{stop(-2), start(1)}, time.Hour, 1, 0},
+		{"stopped at the end", []events.Event{start(-1), stop(23)}, time.Hour, 1, 0},
+		{"stopped all day", []events.Event{stop(-1)}, 24 * time.Hour, 1, 0},
+		{"two stops", []events.Event{start(-1), stop(1), start(2), stop(10), start(12.5)}, 3*time.Hour + 30*time.Minute, 2, 0},
+		{"a repeated stop counts from the first", []events.Event{stop(1), stop(2), start(3)}, 2 * time.Hour, 1, 0},
+		{"a crash", []events.Event{start(-1), start(4)}, 0, 0, 1},
+		{"a crash before the window", []events.Event{start(-3), start(-1)}, 0, 0, 0},
+		{"gaps after the window", []events.Event{stop(25), start(26)}, 0, 0, 0},
+		{"out of order in the slice", []events.Event{start(3), stop(1)}, 2 * time.Hour, 1, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for i := range c.evs {
+				c.evs[i].Seq = uint64(i + 1)
+			}
+			w := Watching(c.evs, from, to)
+			if w.Unwatched != c.unwatched || len(w.Gaps) != c.gaps || w.Unclean != c.unclean {
+				t.Errorf("got %+v, want unwatched %v in %d gaps, %d unclean", w, c.unwatched, c.gaps, c.unclean)
+			}
+			if w.Watched(from, to) != 24*time.Hour-c.unwatched {
+				t.Errorf("watched %v", w.Watched(from, to))
 			}
 		})
 	}
@@ -104,6 +157,40 @@ func TestDailyDigestMail(t *testing.T) {
 	}
 	if err := m.Validate(); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestDailyDigestUnwatched: lvsmon stopped for 2 hours and crashed once;
+// the digest says so and the percentage is over the 22 hours watched.
+func TestDailyDigestUnwatched(t *testing.T) {
+	r := newRig(t, nil)
+	from := time.Date(2026, 3, 1, 7, 0, 0, 0, time.UTC)
+	to := from.Add(24 * time.Hour)
+	h := func(x float64) time.Time { return from.Add(time.Duration(x * float64(time.Hour))) }
+	r.log.add(events.Event{Time: h(-5), Kind: events.DaemonStart, Message: "lvsmon started"})
+	r.log.add(events.Event{Time: h(5), Kind: events.ServerDown, Service: svcWeb, Server: web(0), Message: "web: 10.0.1.2:80 is down: connection refused"})
+	r.log.add(events.Event{Time: h(11), Kind: events.ServerUp, Service: svcWeb, Server: web(0), Message: "web: 10.0.1.2:80 is up"})
+	r.log.add(events.Event{Time: h(13), Kind: events.DaemonStop, Message: "lvsmon stopping"})
+	r.log.add(events.Event{Time: h(15), Kind: events.DaemonStart, Message: "lvsmon started"})
+	r.log.add(events.Event{Time: h(20), Kind: events.DaemonStart, Message: "lvsmon started"})
+	o, err := OpenOutbox(r.outDir, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPipeline(r.cfg, PipelineDeps{Outbox: o, Events: r.log, Clock: r.clk, Name: testName,
+		Services: func() []string { return []string{svcWeb} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := p.DailyDigest(from, to)
+	for _, want := range []string{
+		"  lvsmon was stopped for 2h of the window (1 time); the percentages are over the 22h it watched.\n",
+		"  lvsmon started 1 time without a clean stop before (a crash or a kill); the time before is counted as watched.\n",
+		"    10.0.1.2:80               72.73%  down 6h in 1 outage\n",
+	} {
+		if !strings.Contains(m.Body, want) {
+			t.Errorf("body lacks %q:\n%s", want, m.Body)
+		}
 	}
 }
 
