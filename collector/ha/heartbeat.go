@@ -1,6 +1,9 @@
 package ha
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // Resources is what heartbeat's `cl_status rscstatus` prints: which
 // haresources groups this node holds.
@@ -17,6 +20,10 @@ const (
 	ResourcesLocal                    // "local": its own (home) groups
 	ResourcesForeign                  // "foreign": the peer's groups
 	ResourcesAll                      // "all": own and peer's groups
+	// ResourcesTransition is "transition": heartbeat runs but its
+	// resources are being taken over or given up. Seen for about 10 s
+	// after every start and around each takeover.
+	ResourcesTransition
 )
 
 func (r Resources) String() string {
@@ -29,6 +36,8 @@ func (r Resources) String() string {
 		return "foreign"
 	case ResourcesAll:
 		return "all"
+	case ResourcesTransition:
+		return "transition"
 	}
 	return "unknown"
 }
@@ -47,6 +56,12 @@ const (
 	hbRunning  = "Heartbeat is running on this machine"
 	hbStopped  = "Heartbeat is stopped on this machine"
 	hbNoSignon = "Cannot signon with heartbeat"
+	// hbRefuses: heartbeat's process is there but its API does not
+	// answer (cl_status prints it with exit 0).
+	hbRefuses = "apparently running on this machine, but refuses my connection"
+	// rscGone: rscstatus signed on but got no answer (exit 13), as when
+	// heartbeat dies during the call.
+	rscGone = "Cannot get cluster resource status"
 )
 
 // ParseClStatus reads the output of `cl_status hbstatus` (stdout and
@@ -56,10 +71,18 @@ const (
 // heartbeat is running when hbstatus says so with exit 0. It is stopped
 // when hbstatus says "stopped" or "Cannot signon with heartbeat" with exit
 // 1, and also when rscstatus cannot sign on although hbstatus said running
-// (heartbeat stopped between the two calls). Anything else, including a
-// known text with the wrong exit status, is an *Error wrapping ErrInvalid.
+// (heartbeat stopped between the two calls).
+//
+// A heartbeat that does not answer (hbstatus "apparently running ... but
+// refuses my connection", or rscstatus "Cannot get cluster resource
+// status", as when it dies during the call) is an *Error wrapping
+// ErrNotReachable: its state is unknown for this poll, and the next one
+// tells. Anything else, including a known text with the wrong exit
+// status, is an *Error wrapping ErrInvalid.
 func ParseClStatus(hbstatus, rscstatus string, hbExit int) (Heartbeat, error) {
 	switch {
+	case strings.Contains(hbstatus, hbRefuses):
+		return Heartbeat{}, notAnswering("hbstatus", hbstatus)
 	case strings.Contains(hbstatus, hbRunning):
 		if hbExit != 0 {
 			return Heartbeat{}, invalidf(sourceClStatus, "hbstatus", "says running but exited %d", hbExit)
@@ -76,6 +99,9 @@ func ParseClStatus(hbstatus, rscstatus string, hbExit int) (Heartbeat, error) {
 	if strings.Contains(rscstatus, hbNoSignon) {
 		return Heartbeat{}, nil
 	}
+	if strings.Contains(rscstatus, rscGone) {
+		return Heartbeat{}, notAnswering("rscstatus", rscstatus)
+	}
 	switch w := strings.TrimSpace(rscstatus); w {
 	case "":
 	case "none":
@@ -86,10 +112,18 @@ func ParseClStatus(hbstatus, rscstatus string, hbExit int) (Heartbeat, error) {
 		h.Resources = ResourcesForeign
 	case "all":
 		h.Resources = ResourcesAll
+	case "transition":
+		h.Resources = ResourcesTransition
 	default:
 		return Heartbeat{}, invalidf(sourceClStatus, "rscstatus", "unexpected output %q", firstLine(w))
 	}
 	return h, nil
+}
+
+// notAnswering is the error for a heartbeat that runs (or did a moment
+// ago) but did not answer cl_status.
+func notAnswering(where, out string) error {
+	return &Error{Source: sourceClStatus, Where: where, Err: fmt.Errorf("heartbeat is %w: %s", ErrNotReachable, firstLine(out))}
 }
 
 // firstLine returns the first non-blank line of s, trimmed and cut to a

@@ -33,7 +33,10 @@ func TestParseClStatus(t *testing.T) {
 		{name: "signon exit 2", hb: signon, exit: 2, err: "says stopped but exited 2"},
 		{name: "not installed", hb: "sh: 1: cl_status: not found\n", exit: 127, err: `unexpected output (exit 127): "sh: 1: cl_status: not found"`},
 		{name: "empty", hb: "", exit: 0, err: "unexpected output (exit 0)"},
-		{name: "odd rscstatus", hb: running, rsc: "transition\n", err: `rscstatus: invalid: unexpected output "transition"`},
+		{name: "running, in transition", hb: running, rsc: rsc("transition"), want: Heartbeat{true, ResourcesTransition}},
+		{name: "died during rscstatus", hb: running, rsc: rsc("gone"), err: "rscstatus: heartbeat is not reachable: ", notReachable: true},
+		{name: "refuses the connection", hb: "Heartbeat is apparently running on this machine, but refuses my connection.\n", err: "hbstatus: heartbeat is not reachable", notReachable: true},
+		{name: "odd rscstatus", hb: running, rsc: "busy\n", err: `rscstatus: invalid: unexpected output "busy"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -44,15 +47,19 @@ func TestParseClStatus(t *testing.T) {
 				}
 				return
 			}
-			if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.err) {
-				t.Fatalf("error %v, want ErrInvalid and %q", err, tt.err)
+			want := ErrInvalid
+			if tt.notReachable {
+				want = ErrNotReachable
+			}
+			if err == nil || !errors.Is(err, want) || !strings.Contains(err.Error(), tt.err) {
+				t.Fatalf("error %v, want %v and %q", err, want, tt.err)
 			}
 		})
 	}
 }
 
 func TestResourcesString(t *testing.T) {
-	for r, w := range map[Resources]string{ResourcesUnknown: "unknown", ResourcesNone: "none", ResourcesLocal: "local", ResourcesForeign: "foreign", ResourcesAll: "all", 99: "unknown"} {
+	for r, w := range map[Resources]string{ResourcesUnknown: "unknown", ResourcesNone: "none", ResourcesLocal: "local", ResourcesForeign: "foreign", ResourcesAll: "all", ResourcesTransition: "transition", 99: "unknown"} {
 		if r.String() != w {
 			t.Errorf("%d: %q, want %q", r, r.String(), w)
 		}

@@ -289,6 +289,16 @@ func (m *Monitor) evaluate(now time.Time, trigger string, transition bool) {
 		claims["vip"] = []view{{SourceVIP, InstanceReport{Name: "vip", State: st}}}
 	}
 
+	// Sources that leave the role to the VIPs.
+	vipsKnown := vipRep != nil && !m.stale[SourceVIP] && vipRep.Err == nil
+	for _, vs := range claims {
+		for i := range vs {
+			if vs[i].inst.VIPsDecide {
+				vs[i].inst.State = vipState(vipRep, vipsKnown, vs[i].inst.VIPs)
+			}
+		}
+	}
+
 	for name, vs := range claims {
 		slices.SortStableFunc(vs, func(a, b view) int { return cmp.Compare(sourceRank[a.source], sourceRank[b.source]) })
 		st := m.roles[name]
@@ -311,6 +321,9 @@ func (m *Monitor) evaluate(now time.Time, trigger string, transition bool) {
 			if st.known {
 				st.role.Changes++
 				how := best.source
+				if best.inst.VIPsDecide {
+					how += " + VIPs"
+				}
 				if transition && trigger == best.source {
 					how += " (transition)"
 				}
@@ -339,7 +352,6 @@ func (m *Monitor) evaluate(now time.Time, trigger string, transition bool) {
 		}
 		// Disagreements, as conditions that must hold for Grace.
 		cond := map[string]bool{}
-		vipsKnown := vipRep != nil && !m.stale[SourceVIP]
 		if vipsKnown && best.source != SourceVIP {
 			anyHere, allHere := false, len(st.role.VIPs) > 0
 			for _, p := range st.role.VIPs {
@@ -372,6 +384,32 @@ func (m *Monitor) evaluate(now time.Time, trigger string, transition bool) {
 			m.judge(name, st, nil, now)
 		}
 	}
+}
+
+// vipState is the state of an instance whose VIPs decide: MASTER while
+// every one of them (every configured VIP when the source names none) is
+// here, BACKUP otherwise; UNKNOWN when presence is not known or no VIP is
+// configured.
+func vipState(rep *Report, known bool, vips []netip.Addr) State {
+	if !known {
+		return StateUnknown
+	}
+	n, here := 0, 0
+	for _, p := range rep.VIPs {
+		if len(vips) == 0 || slices.Contains(vips, p.Addr) {
+			n++
+			if p.Present {
+				here++
+			}
+		}
+	}
+	switch {
+	case n == 0:
+		return StateUnknown
+	case here == n:
+		return StateMaster
+	}
+	return StateBackup
 }
 
 // hasRoleSource says whether a source that knows the role itself is

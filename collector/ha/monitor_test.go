@@ -181,6 +181,49 @@ func TestMonitorOtherStacks(t *testing.T) {
 		s.update(wire(wireA))
 		s.expect("local adverts", "role_change vrid-51: BACKUP → MASTER")
 	})
+	t.Run("heartbeat: the VIPs decide", func(t *testing.T) {
+		hb := func(running bool, st State, byVIPs bool) Report {
+			r := Report{Source: SourceHeartbeat, Running: running}
+			if running {
+				r.Instances = []InstanceReport{{Name: "heartbeat", State: st, VIPsDecide: byVIPs}}
+			}
+			return r
+		}
+		s := newScenario(t, SourceHeartbeat, SourceVIP)
+		// rscstatus "local" on the node that holds nothing: BACKUP.
+		s.update(vip(false))
+		s.update(hb(true, StateUnknown, true))
+		s.expect("start", "role_change heartbeat: BACKUP at start (priority 0, heartbeat)")
+		s.advance(5 * time.Second)
+		s.expect("no disagreement while local without the VIP")
+		// The VIP arrives (takeover, rscstatus "all"): MASTER.
+		s.update(vip(true))
+		s.expect("takeover", "role_change heartbeat: BACKUP → MASTER (priority 0, heartbeat + VIPs)")
+		if !s.m.Acting() {
+			t.Fatal("a heartbeat node holding the VIP does not act")
+		}
+		// heartbeat killed, the VIP left behind: STOP, then flagged.
+		s.update(Report{Source: SourceHeartbeat})
+		s.expect("crash", "role_change heartbeat: MASTER → STOP")
+		s.advance(4 * time.Second)
+		s.expect("stale VIP", "role_disagreement heartbeat: ")
+		if st := s.m.Status(); st.Instances[0].Disagreements[0] != VIPWithoutMaster {
+			t.Fatalf("status %+v", st)
+		}
+		// Restarted and holding nothing ("none") while the VIP is still here.
+		s.update(hb(true, StateBackup, false))
+		s.expect("restart", "role_change heartbeat: STOP → BACKUP")
+		s.update(vip(false))
+		s.expect("stale VIP removed", "role_agreement heartbeat: ")
+	})
+	t.Run("heartbeat without VIP presence", func(t *testing.T) {
+		s := newScenario(t, SourceHeartbeat)
+		s.update(Report{Source: SourceHeartbeat, Running: true, Instances: []InstanceReport{{Name: "heartbeat", VIPsDecide: true}}})
+		s.expect("start", "role_change heartbeat: UNKNOWN at start")
+		if s.m.Acting() {
+			t.Fatal("an unknown role acts")
+		}
+	})
 	t.Run("pacemaker and keepalived differ", func(t *testing.T) {
 		s := newScenario(t)
 		s.update(ka(true, StateMaster, 150))

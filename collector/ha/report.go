@@ -58,6 +58,13 @@ type InstanceReport struct {
 	// Since is when the source says the state began (keepalived's
 	// last_transition); zero when unknown.
 	Since time.Time
+	// VIPsDecide is set by a source that knows its daemon runs and holds
+	// resources but not whether those are the director's: heartbeat's
+	// rscstatus says "local" on a node that holds nothing. The Monitor
+	// then makes the instance MASTER while all its VIPs are here and
+	// BACKUP otherwise (UNKNOWN while VIP presence is not known). State
+	// is ignored.
+	VIPsDecide bool
 }
 
 // VIPPresence says whether one VIP is configured on a local interface.

@@ -38,10 +38,12 @@ func TestHeartbeat(t *testing.T) {
 		wantErrIs   error
 		wantErrText string
 	}{
-		{name: "running, local", hb: out{file: "hbstatus-running.txt"}, rsc: out{file: "rscstatus-local.txt"}, wantRunning: true, wantState: ha.StateMaster},
-		{name: "running, all", hb: out{file: "hbstatus-running.txt"}, rsc: out{file: "rscstatus-all.txt"}, wantRunning: true, wantState: ha.StateMaster},
+		{name: "running, local", hb: out{file: "hbstatus-running.txt"}, rsc: out{file: "rscstatus-local.txt"}, wantRunning: true, wantState: stateByVIPs},
+		{name: "running, all", hb: out{file: "hbstatus-running.txt"}, rsc: out{file: "rscstatus-all.txt"}, wantRunning: true, wantState: stateByVIPs},
 		{name: "running, none", hb: out{file: "hbstatus-running.txt"}, rsc: out{file: "rscstatus-none.txt"}, wantRunning: true, wantState: ha.StateBackup},
-		{name: "running, foreign", hb: out{file: "hbstatus-running.txt"}, rsc: out{file: "rscstatus-foreign.txt"}, wantRunning: true, wantState: ha.StateBackup},
+		{name: "running, foreign", hb: out{file: "hbstatus-running.txt"}, rsc: out{file: "rscstatus-foreign.txt"}, wantRunning: true, wantState: stateByVIPs},
+		{name: "running, transition", hb: out{file: "hbstatus-running.txt"}, rsc: out{file: "rscstatus-transition.txt"}, wantRunning: true, wantState: stateByVIPs},
+		{name: "died during rscstatus", hb: out{file: "hbstatus-running.txt"}, rsc: out{file: "rscstatus-gone.txt", stderr: true, exit: 13}, wantErrIs: ha.ErrNotReachable, wantErrText: "Cannot get cluster resource status"},
 		{name: "running, rscstatus empty", hb: out{file: "hbstatus-running.txt"}, rsc: out{}, wantRunning: true, wantState: ha.StateUnknown},
 		{name: "stopped", hb: out{file: "hbstatus-stopped.txt", exit: 1}, wantState: ha.StateStop},
 		{name: "stopped between the calls", hb: out{file: "hbstatus-running.txt"}, rsc: out{file: "signon-error.txt", stderr: true, exit: 1}, wantState: ha.StateStop},
@@ -143,7 +145,7 @@ func TestPollingRepeats(t *testing.T) {
 	rec.waitFor(t, 3, "a fourth report", func(ha.Report) bool { return true })
 	stop()
 	for _, r := range rec.all() {
-		if r.Err != nil || !hasState(r.Report, HeartbeatInstance, ha.StateMaster, -1) {
+		if r.Err != nil || !hasState(r.Report, HeartbeatInstance, stateByVIPs, -1) {
 			t.Errorf("report %s", describe(r.Report))
 		}
 	}
@@ -171,7 +173,7 @@ func checkClusterReport(t *testing.T, r ha.Report, source string, wantErrIs erro
 		return
 	}
 	if r.Err != nil || r.Running != wantRunning || len(r.Instances) != 1 ||
-		r.Instances[0].Name != instance || r.Instances[0].State != wantState {
+		r.Instances[0].Name != instance || reportedState(r.Instances[0]) != wantState {
 		t.Errorf("report %s, want running=%v [%s %v]", describe(r), wantRunning, instance, wantState)
 	}
 }

@@ -16,15 +16,18 @@ const HeartbeatInstance = "heartbeat"
 
 // Heartbeat polls a heartbeat 3 (haresources mode) node with cl_status.
 //
-// Its reports have one instance, "heartbeat". It is MASTER when
-// `cl_status rscstatus` says the node holds its own or all resource groups
-// (local, all), BACKUP when it holds none or only the peer's (none,
-// foreign), and STOP with Running false when heartbeat is stopped.
+// Its reports have one instance, "heartbeat": STOP with Running false
+// when heartbeat is stopped, BACKUP when `cl_status rscstatus` says the
+// node holds no resource group ("none"), and otherwise left to the VIPs
+// (InstanceReport.VIPsDecide): MASTER while they are here.
 //
-// rscstatus describes resource groups, not a role. A node without home
-// groups that holds nothing still said "local" in the field test. So on a
-// setup like that, MASTER here means only "heartbeat thinks it holds its
-// own groups", and the VIP source has to confirm it.
+// rscstatus describes resource groups, not a role. With the usual one
+// group (the VIP, at home on the preferred node), the other node prints
+// "local" the whole time it holds nothing, and "all" once it took the
+// group over; for about 10 s after a start and around each takeover it
+// prints "transition". None of those tells who holds the VIP, so the VIP
+// presence does. Measured on a real heartbeat 3.0.6 pair
+// (TestHeartbeatPair).
 type Heartbeat struct {
 	// ClStatus is the cl_status command; default "cl_status" from PATH.
 	ClStatus string
@@ -89,12 +92,15 @@ func (h *Heartbeat) poll(ctx context.Context) ha.Report {
 	switch {
 	case !st.Running:
 		in.State = ha.StateStop
-	case st.Resources == ha.ResourcesLocal || st.Resources == ha.ResourcesAll:
-		in.State = ha.StateMaster
-	case st.Resources == ha.ResourcesNone || st.Resources == ha.ResourcesForeign:
-		in.State = ha.StateBackup
+	case st.Resources == ha.ResourcesNone:
+		in.State = ha.StateBackup // it holds nothing
+	case st.Resources == ha.ResourcesUnknown:
+		in.State = ha.StateUnknown // running, rscstatus not asked
 	default:
-		in.State = ha.StateUnknown // running, but rscstatus said nothing
+		// local, foreign, all or transition: it holds (or is taking or
+		// giving up) some resource group, and only the VIPs say whether
+		// that makes it the active director.
+		in.VIPsDecide = true
 	}
 	r.Running = st.Running
 	r.Instances = []ha.InstanceReport{in}

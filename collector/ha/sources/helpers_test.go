@@ -115,7 +115,11 @@ func describe(r ha.Report) string {
 		fmt.Fprintf(&b, " err=%q", r.Err)
 	}
 	for _, in := range r.Instances {
-		fmt.Fprintf(&b, " [%s %s prio=%d vrid=%d vips=%v]", in.Name, in.State, in.Priority, in.VRID, in.VIPs)
+		st := in.State.String()
+		if in.VIPsDecide {
+			st = "by-VIPs"
+		}
+		fmt.Fprintf(&b, " [%s %s prio=%d vrid=%d vips=%v]", in.Name, st, in.Priority, in.VRID, in.VIPs)
 	}
 	for _, v := range r.VIPs {
 		fmt.Fprintf(&b, " [%s present=%v %s]", v.Addr, v.Present, v.Interface)

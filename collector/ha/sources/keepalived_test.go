@@ -169,7 +169,19 @@ func instance(r ha.Report, name string) (ha.InstanceReport, bool) {
 
 func hasState(r ha.Report, name string, st ha.State, prio int) bool {
 	in, ok := instance(r, name)
-	return ok && in.State == st && (prio < 0 || in.Priority == prio)
+	return ok && reportedState(in) == st && (prio < 0 || in.Priority == prio)
+}
+
+// stateByVIPs stands, in tests, for an instance whose source leaves the
+// state to the VIPs (InstanceReport.VIPsDecide).
+const stateByVIPs ha.State = 200
+
+// reportedState is in's state, or stateByVIPs when the VIPs decide it.
+func reportedState(in ha.InstanceReport) ha.State {
+	if in.VIPsDecide {
+		return stateByVIPs
+	}
+	return in.State
 }
 
 // TestKeepalivedDumpAndFIFO walks one source through the life of a
