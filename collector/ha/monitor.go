@@ -129,8 +129,23 @@ type Monitor struct {
 	reports map[string]Report // newest per source
 	stale   map[string]bool   // source's last read failed; its older report is kept
 	errs    map[string]string
+	failing map[string]failing // sources whose reads fail, from the first failure in a row
 	roles   map[string]*roleState
 }
+
+// failing counts a source's failed reads in a row.
+type failing struct {
+	since time.Time
+	n     int
+}
+
+// lostAfter is how many failed reads in a row, lasting longer than the
+// grace period, make a role source's instances UNKNOWN. One failed read
+// keeps the last role (a keepalived dump that timed out says nothing
+// about the role, and its next report may be a refresh interval away);
+// a polled cluster manager that stops answering (pacemaker after
+// corosync died, heartbeat going away) must not keep showing MASTER.
+const lostAfter = 3
 
 type roleState struct {
 	role Role
@@ -145,7 +160,7 @@ func NewMonitor(cfg MonitorConfig) *Monitor {
 	if cfg.Grace <= 0 {
 		cfg.Grace = 3 * time.Second
 	}
-	return &Monitor{cfg: cfg, reports: map[string]Report{}, stale: map[string]bool{}, errs: map[string]string{}, roles: map[string]*roleState{}}
+	return &Monitor{cfg: cfg, reports: map[string]Report{}, stale: map[string]bool{}, errs: map[string]string{}, failing: map[string]failing{}, roles: map[string]*roleState{}}
 }
 
 // Reconfigure takes new VIPs, grace and source list (a reload; OnChange
@@ -166,6 +181,7 @@ func (m *Monitor) Reconfigure(cfg MonitorConfig) {
 				delete(m.reports, src)
 				delete(m.stale, src)
 				delete(m.errs, src)
+				delete(m.failing, src)
 			}
 		}
 		for name, st := range m.roles {
@@ -179,7 +195,9 @@ func (m *Monitor) Reconfigure(cfg MonitorConfig) {
 
 // Update takes one source's report. A report with Err keeps the source's
 // previous report (a failed dump does not make the role flap to
-// UNKNOWN) but marks the source down.
+// UNKNOWN) but marks the source down; a role source that keeps failing
+// (lostAfter reads in a row, for longer than the grace period) turns its
+// instances UNKNOWN until it answers again.
 func (m *Monitor) Update(r Report) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -189,6 +207,12 @@ func (m *Monitor) Update(r Report) {
 	if r.Err != nil {
 		m.stale[r.Source] = true
 		m.errs[r.Source] = r.Err.Error()
+		f := m.failing[r.Source]
+		if f.n == 0 {
+			f.since = r.Time
+		}
+		f.n++
+		m.failing[r.Source] = f
 		prev, ok := m.reports[r.Source]
 		if !ok {
 			prev = Report{Source: r.Source, Running: r.Running}
@@ -198,6 +222,7 @@ func (m *Monitor) Update(r Report) {
 	} else {
 		delete(m.stale, r.Source)
 		delete(m.errs, r.Source)
+		delete(m.failing, r.Source)
 		m.reports[r.Source] = r
 	}
 	m.evaluate(r.Time, r.Source, r.Transition)
@@ -289,12 +314,16 @@ func (m *Monitor) evaluate(now time.Time, trigger string, transition bool) {
 		claims["vip"] = []view{{SourceVIP, InstanceReport{Name: "vip", State: st}}}
 	}
 
-	// Sources that leave the role to the VIPs.
+	// Sources that leave the role to the VIPs, and sources that lost
+	// their daemon.
 	vipsKnown := vipRep != nil && !m.stale[SourceVIP] && vipRep.Err == nil
 	for _, vs := range claims {
 		for i := range vs {
 			if vs[i].inst.VIPsDecide {
 				vs[i].inst.State = vipState(vipRep, vipsKnown, vs[i].inst.VIPs)
+			}
+			if m.lost(vs[i].source, now) {
+				vs[i].inst.State = StateUnknown
 			}
 		}
 	}
@@ -323,6 +352,9 @@ func (m *Monitor) evaluate(now time.Time, trigger string, transition bool) {
 				how := best.source
 				if best.inst.VIPsDecide {
 					how += " + VIPs"
+				}
+				if m.lost(best.source, now) {
+					how += " not answering"
 				}
 				if transition && trigger == best.source {
 					how += " (transition)"
@@ -384,6 +416,13 @@ func (m *Monitor) evaluate(now time.Time, trigger string, transition bool) {
 			m.judge(name, st, nil, now)
 		}
 	}
+}
+
+// lost says whether role source src has failed lostAfter reads in a row
+// for longer than the grace period.
+func (m *Monitor) lost(src string, now time.Time) bool {
+	f, ok := m.failing[src]
+	return ok && f.n >= lostAfter && now.Sub(f.since) >= m.cfg.Grace
 }
 
 // vipState is the state of an instance whose VIPs decide: MASTER while

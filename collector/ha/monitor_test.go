@@ -243,6 +243,35 @@ func TestMonitorOtherStacks(t *testing.T) {
 			t.Fatalf("status %+v", st)
 		}
 	})
+	t.Run("a polled source that stops answering", func(t *testing.T) {
+		s := newScenario(t, SourcePacemaker, SourceVIP)
+		pm := Report{Source: SourcePacemaker, Running: true, Instances: []InstanceReport{{Name: "vip", State: StateMaster}}}
+		s.update(vip(true))
+		s.update(pm)
+		s.expect("start", "role_change vip: MASTER at start")
+		// corosync killed: crm_mon cannot reach the CIB, poll after poll.
+		fail := Report{Source: SourcePacemaker, Err: errString("pacemaker is not reachable")}
+		for range 2 {
+			s.update(fail)
+			s.advance(2 * time.Second)
+		}
+		s.expect("two failures keep the role")
+		s.update(fail)
+		s.expect("the third, 4 s after the first", "role_change vip: MASTER → UNKNOWN (priority 0, pacemaker not answering)")
+		if s.m.Acting() {
+			t.Fatal("a director whose cluster manager does not answer acts")
+		}
+		s.update(pm)
+		s.expect("answering again", "role_change vip: UNKNOWN → MASTER")
+		// Failures spread over a long time but interrupted by a good read
+		// start counting again.
+		s.update(fail)
+		s.advance(5 * time.Second)
+		s.update(pm)
+		s.update(fail)
+		s.update(fail)
+		s.expect("not three in a row")
+	})
 	t.Run("no sources", func(t *testing.T) {
 		s := newScenario(t)
 		if st := s.m.Status(); st.Role != "UNKNOWN" || st.Acting || len(st.Instances) != 0 {

@@ -119,10 +119,12 @@ type cmResult struct {
 // 2.1, api-version 2.x).
 //
 // crm_mon does not always say by its exit status that it could not reach
-// the cluster: after corosync died it printed a plain-text connection error
-// and exited 0. Text that is not XML, and XML whose <status> code is not 0
-// (102 "Not connected"), are an *Error wrapping ErrNotReachable with
-// crm_mon's message. Other unreadable XML wraps ErrInvalid.
+// the cluster: after corosync died it exited 0 with status "OK" and the
+// connection error in <errors> (in text mode, a plain-text error). Text
+// that is not XML, XML whose <status> code is not 0 (102 "Not
+// connected"), and XML without a cluster summary but with errors are an
+// *Error wrapping ErrNotReachable with crm_mon's message. Other
+// unreadable XML wraps ErrInvalid.
 func ParseCrmMon(r io.Reader) (Pacemaker, error) {
 	data, err := io.ReadAll(io.LimitReader(r, maxDumpSize+1))
 	if err != nil {
@@ -151,6 +153,13 @@ func ParseCrmMon(r io.Reader) (Pacemaker, error) {
 		return Pacemaker{}, unreachable(msg)
 	}
 	if res.Summary == nil {
+		// With corosync dead (and for a few tens of milliseconds while
+		// pacemakerd starts or stops), crm_mon exits 0 with status code 0
+		// "OK", pacemakerd "running", no cluster sections and the reason
+		// in <errors>: the cluster is not reachable, not misread.
+		if s := res.Status; s != nil && len(s.Errors) > 0 {
+			return Pacemaker{}, unreachable(firstLine(s.Errors[0]))
+		}
 		return Pacemaker{}, invalidf(sourceCrmMon, "", "no <summary>")
 	}
 	var p Pacemaker

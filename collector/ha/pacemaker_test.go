@@ -67,6 +67,8 @@ func TestParseCrmMonErrors(t *testing.T) {
 	}{
 		{"cib gone, exit 0", readFixture(t, "crm_mon", "cib-gone.txt"), ErrNotReachable,
 			"ha: crm_mon: pacemaker is not reachable: Could not connect to the CIB: Transport endpoint is not connected"},
+		{"cib gone, XML, exit 0", readFixture(t, "crm_mon", "cib-gone.xml"), ErrNotReachable,
+			"ha: crm_mon: pacemaker is not reachable: Could not connect to the CIB: Transport endpoint is not connected"},
 		{"not connected", readFixture(t, "crm_mon", "not-connected.xml"), ErrNotReachable,
 			`ha: crm_mon: pacemaker is not reachable: crm_mon status 102 "Not connected": error: Could not connect to launcher: Connection refused`},
 		{"no output", "\n", ErrNotReachable, "pacemaker is not reachable: no output"},

@@ -103,6 +103,7 @@ func TestPacemaker(t *testing.T) {
 		{name: "group on the peer", file: "failover-group.xml", resource: "lvs", node: "pc-a", wantRunning: true, wantState: ha.StateBackup},
 		{name: "member of a group", file: "failover-group.xml", resource: "vip", node: "pc-b", wantRunning: true, wantState: ha.StateMaster},
 		{name: "pacemaker not running", file: "not-connected.xml", exit: 102, resource: "vip", node: "pc-a", wantState: ha.StateStop},
+		{name: "CIB gone, XML, exit 0", file: "cib-gone.xml", resource: "vip", node: "pc-a", wantErrIs: ha.ErrNotReachable, wantErrText: "Could not connect to the CIB"},
 		{name: "CIB gone, exit 0", file: "cib-gone.txt", resource: "vip", node: "pc-a", wantErrIs: ha.ErrNotReachable, wantErrText: "not reachable"},
 		{name: "unknown resource", file: "two-node.xml", resource: "nope", node: "pc-a", wantErrText: `"nope"`},
 		{name: "broken XML", script: "echo '<pacemaker-result><summary>'\n", resource: "vip", node: "pc-a", wantErrIs: ha.ErrInvalid},

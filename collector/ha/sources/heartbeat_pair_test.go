@@ -55,39 +55,18 @@ func TestHeartbeatPair(t *testing.T) {
 		return &VIP{Addrs: []netip.Addr{hblab.VIP}, NetNS: lab.NetNS(node), Log: log}
 	}
 	// One Monitor per node, fed by that node's sources, as in lvsmon.
-	mon := map[string]*ha.Monitor{}
+	mon := map[string]*roleWatch{}
 	for _, n := range hblab.Nodes {
-		mon[n] = ha.NewMonitor(ha.MonitorConfig{VIPs: []netip.Addr{hblab.VIP}, Sources: []string{ha.SourceHeartbeat, ha.SourceVIP}, Grace: 3 * time.Second})
+		mon[n] = newRoleWatch(n, []netip.Addr{hblab.VIP}, ha.SourceHeartbeat, ha.SourceVIP)
 	}
-	feed := func(node string, run func(context.Context, func(ha.Report)) error) func(context.Context, func(ha.Report)) error {
-		return func(ctx context.Context, report func(ha.Report)) error {
-			return run(ctx, func(r ha.Report) { mon[node].Update(r); report(r) })
-		}
-	}
-	hbRec, _ := runSource(t, feed("a", src("a").Run))
-	peerRec, _ := runSource(t, feed("b", src("b").Run))
-	vipRec, _ := runSource(t, feed("a", vip("a").Run))
-	runSource(t, feed("b", vip("b").Run))
+	hbRec, _ := runSource(t, mon["a"].feed(src("a").Run))
+	peerRec, _ := runSource(t, mon["b"].feed(src("b").Run))
+	vipRec, _ := runSource(t, mon["a"].feed(vip("a").Run))
+	runSource(t, mon["b"].feed(vip("b").Run))
 	begin := time.Now()
-	// role waits until node's Monitor shows the heartbeat instance in
-	// state st with exactly the disagreements given.
-	role := func(t *testing.T, node string, st ha.State, disagreements ...string) time.Duration {
+	role := func(t *testing.T, node string, st ha.State, disagreements ...string) {
 		t.Helper()
-		t0 := time.Now()
-		deadline := t0.Add(30 * time.Second)
-		var got ha.Status
-		for {
-			mon[node].Tick(time.Now())
-			got = mon[node].Status()
-			if len(got.Instances) == 1 && got.Instances[0].State == st &&
-				strings.Join(got.Instances[0].Disagreements, ",") == strings.Join(disagreements, ",") {
-				return time.Since(t0)
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s's role never became %v %v: %+v", node, st, disagreements, got)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		mon[node].wait(t, st, disagreements...)
 	}
 
 	stopped := func(r ha.Report) bool {

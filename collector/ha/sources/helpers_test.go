@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
@@ -228,4 +229,41 @@ func writeScript(t *testing.T, dir, name, body string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// roleWatch is an ha.Monitor fed by some of a test's sources, as in the
+// daemon: the role lvsmon would show for one node.
+type roleWatch struct {
+	node string
+	m    *ha.Monitor
+}
+
+func newRoleWatch(node string, vips []netip.Addr, sources ...string) *roleWatch {
+	return &roleWatch{node: node, m: ha.NewMonitor(ha.MonitorConfig{VIPs: vips, Sources: sources, Grace: 3 * time.Second})}
+}
+
+// feed wraps a source's Run so that its reports reach the Monitor too.
+func (w *roleWatch) feed(run func(context.Context, func(ha.Report)) error) func(context.Context, func(ha.Report)) error {
+	return func(ctx context.Context, report func(ha.Report)) error {
+		return run(ctx, func(r ha.Report) { w.m.Update(r); report(r) })
+	}
+}
+
+// wait polls (ticking the Monitor) until its one instance is in state st
+// with exactly the disagreements given, and fails the test after 30s.
+func (w *roleWatch) wait(t *testing.T, st ha.State, disagreements ...string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		w.m.Tick(time.Now())
+		got := w.m.Status()
+		if len(got.Instances) == 1 && got.Instances[0].State == st &&
+			strings.Join(got.Instances[0].Disagreements, ",") == strings.Join(disagreements, ",") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s's role never became %v %v: %+v", w.node, st, disagreements, got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -112,7 +112,9 @@ func (p *Pacemaker) poll(ctx context.Context, node string) (r ha.Report, nodeKno
 		r.Err = fmt.Errorf("pacemaker: %s (exit %d): %w", bin, res.Exit, err)
 		return r, false
 	}
-	nodeKnown = slices.ContainsFunc(cl.Nodes, func(n ha.PacemakerNode) bool { return n.Name == node })
+	// For about a second after the CIB comes up, crm_mon lists no nodes
+	// at all: that says nothing about the name.
+	nodeKnown = len(cl.Nodes) == 0 || slices.ContainsFunc(cl.Nodes, func(n ha.PacemakerNode) bool { return n.Name == node })
 	if !slices.ContainsFunc(cl.Resources, func(x ha.PacemakerResource) bool { return x.ID == p.Resource || x.Parent == p.Resource }) {
 		r.Err = fmt.Errorf("pacemaker: %s: no resource or group %q in the cluster", bin, p.Resource)
 		return r, nodeKnown
