@@ -51,40 +51,8 @@ ha:
 	d := startDaemon(t, "run", "--config", cfg, "--listen", "127.0.0.1:0")
 	base := d.url(t)
 
-	role := func() *web.Role {
-		var st web.Status
-		getJSON(t, base+"/api/v1/status", &st)
-		return st.Role
-	}
-	instance := func(r *web.Role) *web.RoleInstance {
-		for i := range r.Instances {
-			if r.Instances[i].Instance == vrrplab.Instance {
-				return &r.Instances[i]
-			}
-		}
-		return nil
-	}
-	// wait polls the status API until cond holds, returning how long it
-	// took from start.
-	wait := func(what string, start time.Time, cond func(r *web.Role, in *web.RoleInstance) bool) time.Duration {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			r := role()
-			if in := instance(r); r != nil && in != nil && cond(r, in) {
-				took := time.Since(start)
-				t.Logf("%s: after %v (state %s, vips %+v, wire %+v, disagreements %v)", what, took.Round(time.Millisecond), in.State, in.VIPs, in.WireMasters, in.Disagreements)
-				return took
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not seen within 30s; role %+v\nlvsmon log:\n%s", what, r, d.logText())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	vipHere := func(in *web.RoleInstance) bool {
-		return len(in.VIPs) == 1 && in.VIPs[0].Present
-	}
+	api := &roleAPI{t: t, d: d, base: base, instance: vrrplab.Instance}
+	role, wait := api.role, api.wait
 	wire := func(in *web.RoleInstance, local bool) bool {
 		return len(in.WireMasters) == 1 && in.WireMasters[0].Local == local
 	}
@@ -149,18 +117,12 @@ ha:
 	// The event log has every transition, and the disagreement.
 	var ev struct {
 		Events []struct {
-			Kind, Instance, Message string
-			Time                    time.Time
+			Kind, Message string
+			Time          time.Time
 		} `json:"events"`
 	}
 	getJSON(t, base+"/api/v1/events?limit=100", &ev)
-	var got []string
-	for _, e := range ev.Events {
-		if strings.HasPrefix(e.Kind, "role_") {
-			got = append(got, e.Kind+": "+e.Message)
-		}
-	}
-	joined := strings.Join(got, "\n")
+	joined := api.roleEvents()
 	t.Logf("role events:\n%s", joined)
 	// lab.Stop waits for keepalived to exit (about 1 s after SIGTERM);
 	// the event's own time says when lvsmon learnt of the STOP line.

@@ -15,9 +15,9 @@
 // heartbeat has no options for its paths: it reads /etc/ha.d, keeps state
 // in /var/lib/heartbeat and /run/heartbeat, writes /run/heartbeat.pid, and
 // takes its node name from uname -n. Two of them cannot share one host
-// view. So each node gets a holder process, started with ip netns exec
-// and unshare, that owns a private mount, UTS and PID namespace: it sets
-// the host name, bind-mounts the node's own copies of /etc/ha.d and
+// view. So each node gets a holder process (netlab.Holder), started with
+// ip netns exec and unshare, that owns a private mount, UTS and PID
+// namespace: it sets the host name, bind-mounts the node's own copies of /etc/ha.d and
 // /var/lib/heartbeat, mounts a tmpfs on /run, and then waits as the PID
 // namespace's init. heartbeat and cl_status run inside it through nsenter.
 //
@@ -118,7 +118,6 @@ const (
 	startTimeout = 20 * time.Second // heartbeat forks off and writes its pid file
 	stopTimeout  = 30 * time.Second // heartbeat -k releases the group and exits
 	killTimeout  = 10 * time.Second // SIGKILLed processes are gone
-	holderWait   = 10 * time.Second // the holder has set up its namespaces
 )
 
 // The environment of everything the lab runs inside a node: heartbeat's
@@ -152,10 +151,11 @@ while :; do read -r -u 3 _ || :; done
 // Stop of one node wait for each other, and do not block the other node
 // or the lab's queries.
 type Lab struct {
+	netlab.SharedAddr // VIPOn, WaitVIP
+
 	dir       string
 	net       *netlab.Net
 	heartbeat string // the daemon binary
-	nsenter   string
 	clStatus  string
 
 	mu    sync.Mutex
@@ -170,9 +170,7 @@ type node struct {
 
 	// The rest is guarded by Lab.mu.
 
-	holder *exec.Cmd     // ip netns exec … unshare …; nil before Up starts it
-	done   chan struct{} // closed when holder has been reaped
-	init   int           // host pid of the holder's PID namespace init
+	holder *netlab.Holder // nil before Up starts it and after Down
 	// running is set by Start and cleared by Stop: whether the lab
 	// started heartbeat and has not stopped it.
 	running bool
@@ -198,6 +196,7 @@ func Up(ctx context.Context, dir string) (*Lab, error) {
 	if l.net, err = netlab.Up(ctx, "hb"); err != nil {
 		return nil, fmt.Errorf("hblab: %w", err)
 	}
+	l.SharedAddr = netlab.NewSharedAddr(l.net, "hblab", VIP)
 	for _, name := range Nodes {
 		if err := l.writeNode(name); err != nil {
 			_ = l.Down()
@@ -232,7 +231,7 @@ func (l *Lab) findTools() error {
 	if l.clStatus, err = exec.LookPath("cl_status"); err != nil {
 		return fmt.Errorf("hblab: cl_status (heartbeat) is not installed: %w", err)
 	}
-	if l.nsenter, err = exec.LookPath("nsenter"); err != nil {
+	if _, err = exec.LookPath("nsenter"); err != nil {
 		return fmt.Errorf("hblab: nsenter (util-linux) is not installed: %w", err)
 	}
 	for _, tool := range []string{"ip", "unshare", "mount", "bash", "hostname", "mkfifo", "cp"} {
@@ -302,7 +301,10 @@ func (l *Lab) writeNode(name string) error {
 	}
 	// The holder's pid is not known yet; the wrapper is written by
 	// startHolder. Until then it refuses.
-	return writeWrapper(l.ClStatus(name), "")
+	if err := l.wrapper(name).Refuse(); err != nil {
+		return fmt.Errorf("hblab: %w", err)
+	}
+	return nil
 }
 
 // haCF renders node name's ha.cf.
@@ -334,79 +336,47 @@ crm no
 		l.net.Addr(peer), NodeName("a"), NodeName("b"))
 }
 
-// writeWrapper writes the cl_status wrapper at path with body, or, when
-// body is "", a wrapper that only fails (exit 1, as cl_status does when it
-// cannot reach heartbeat) and says that the node has no holder.
-func writeWrapper(path, body string) error {
-	if body == "" {
-		body = "echo 'hblab: this node has no holder (the lab is not up or is down)' >&2\nexit 1\n"
+// wrapper is node name's cl_status wrapper (see ClStatus). Without a
+// holder it fails with exit status 1, as cl_status does when it cannot
+// reach heartbeat.
+func (l *Lab) wrapper(name string) netlab.Wrapper {
+	return netlab.Wrapper{
+		Path:    l.ClStatus(name),
+		Tool:    l.clStatus,
+		Comment: fmt.Sprintf("cl_status on node %s (%s) of an hblab pair", name, NodeName(name)),
+		Refusal: "hblab: this node has no holder (the lab is not up or is down)",
+		Status:  1,
 	}
-	if err := os.WriteFile(path, []byte("#!/bin/sh\n"+body), 0o755); err != nil {
-		return fmt.Errorf("hblab: %w", err)
-	}
-	return nil
 }
 
-// startHolder starts n's holder and waits until its namespaces are set up.
+// startHolder starts n's holder, waits until its namespaces are set up
+// and points the cl_status wrapper at it.
 func (l *Lab) startHolder(ctx context.Context, n *node) error {
 	logf, err := os.OpenFile(filepath.Join(n.dir, "holder.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("hblab: %w", err)
 	}
 	defer logf.Close()
-	ready := filepath.Join(n.dir, "holder.ready")
-	// ip netns exec execs unshare, and unshare forks the namespace's init
-	// (bash), so cmd's pid is unshare's. --kill-child: if unshare dies,
-	// so does the init, and with it the whole namespace.
-	cmd := exec.Command("ip", "netns", "exec", l.net.NetNSName(n.name),
-		"unshare", "--mount", "--uts", "--pid", "--fork", "--kill-child", "--mount-proc", "--propagation", "private",
-		"bash", "-c", holderScript, "hblab-holder-"+n.name, n.dir, NodeName(n.name))
-	cmd.Env = nodeEnv
-	cmd.Dir = n.dir
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("hblab: starting the holder of %s: %w", n.name, err)
-	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(done)
-	}()
-	l.mu.Lock()
-	n.holder, n.done = cmd, done
-	l.mu.Unlock()
-
-	initPID := 0
-	deadline := time.NewTimer(holderWait)
-	defer deadline.Stop()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if initPID == 0 {
-			if kids := children(cmd.Process.Pid); len(kids) > 0 {
-				initPID = kids[0]
-			}
-		}
-		if _, err := os.Stat(ready); err == nil && initPID != 0 {
-			break
-		}
-		select {
-		case <-done:
-			return fmt.Errorf("hblab: the holder of %s exited at start; %s:\n%s", n.name, logf.Name(), netlab.Tail(logf.Name(), 20))
-		case <-ctx.Done():
-			return fmt.Errorf("hblab: waiting for the holder of %s: %w", n.name, ctx.Err())
-		case <-deadline.C:
-			return fmt.Errorf("hblab: the holder of %s was not ready within %v; %s:\n%s", n.name, holderWait, logf.Name(), netlab.Tail(logf.Name(), 20))
-		case <-tick.C:
-		}
+	h, err := l.net.StartHolder(ctx, netlab.HolderConfig{
+		Node:  n.name,
+		Argv:  []string{"bash", "-c", holderScript, "hblab-holder-" + n.name, n.dir, NodeName(n.name)},
+		Ready: filepath.Join(n.dir, "holder.ready"),
+		Dir:   n.dir,
+		Env:   nodeEnv,
+		Log:   logf,
+	})
+	if err != nil {
+		return fmt.Errorf("hblab: %w", err)
 	}
 	l.mu.Lock()
-	n.init = initPID
+	n.holder = h
 	l.mu.Unlock()
-	// The wrapper hard-codes the holder's pid: it is valid until Down,
-	// which replaces the wrapper before that pid can be reused.
-	return writeWrapper(l.ClStatus(n.name), fmt.Sprintf("exec %s -t %d -m -u -n -p %s \"$@\"\n", l.nsenter, initPID, l.clStatus))
+	// The wrapper hard-codes the holder's pid, and checks that it still
+	// is the holder's; Down replaces it with one that refuses.
+	if err := l.wrapper(n.name).Enter(h); err != nil {
+		return fmt.Errorf("hblab: %w", err)
+	}
+	return nil
 }
 
 func (l *Lab) node(name string) *node {
@@ -463,21 +433,20 @@ func (l *Lab) ClStatus(node string) string { return filepath.Join(l.node(node).d
 
 // HolderPID is the host pid of node's holder (the init of its PID
 // namespace); 0 when it does not run.
-func (l *Lab) HolderPID(node string) int {
+func (l *Lab) HolderPID(node string) int { return l.holder(node).InitPID() }
+
+// holder is node's holder, nil when it has none.
+func (l *Lab) holder(node string) *netlab.Holder {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	n := l.node(node)
-	if n.holder == nil {
-		return 0
-	}
-	return n.init
+	return l.node(node).holder
 }
 
 // Command returns a command that runs name with args inside node (its
 // network, mount, UTS and PID namespaces), for a look at what heartbeat
 // sees. It is not started.
 func (l *Lab) Command(ctx context.Context, node, name string, args ...string) *exec.Cmd {
-	return l.command(ctx, l.HolderPID(node), name, args...)
+	return command(ctx, l.holder(node), name, args...)
 }
 
 // Running reports whether node's heartbeat was started by Start and not
@@ -495,11 +464,11 @@ func (l *Lab) Running(node string) bool {
 func (l *Lab) PIDs(node string) []int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	n := l.node(node)
-	if n.holder == nil || n.init == 0 {
+	initPID := l.node(node).holder.InitPID()
+	if initPID == 0 {
 		return nil
 	}
-	return descendants(n.init)
+	return descendants(initPID)
 }
 
 // Start launches node's heartbeat and waits until the daemon has written
@@ -517,8 +486,9 @@ func (l *Lab) Start(name string) error {
 	n.op.Lock()
 	defer n.op.Unlock()
 	l.mu.Lock()
-	initPID, running, down := n.init, n.running, l.down || n.holder == nil
+	h, running, down := n.holder, n.running, l.down || n.holder == nil
 	l.mu.Unlock()
+	initPID := h.InitPID()
 	switch {
 	case down:
 		return errors.New("hblab: lab is down")
@@ -536,7 +506,7 @@ func (l *Lab) Start(name string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 	// heartbeat validates its configuration, forks the daemon and exits.
-	rc, err := l.inNode(ctx, n, initPID, "heartbeat", l.heartbeat)
+	rc, err := l.inNode(ctx, n, h, "heartbeat", l.heartbeat)
 	if err != nil || rc != 0 {
 		return fmt.Errorf("hblab: starting heartbeat on %s: exit %d, %v; %s:\n%s", name, rc, err, l.OutFile(name), netlab.Tail(l.OutFile(name), 10))
 	}
@@ -593,7 +563,7 @@ func (l *Lab) DaemonPID(node string) int {
 // RscStatus runs `cl_status rscstatus` inside node and returns its output
 // (trimmed) and exit status.
 func (l *Lab) RscStatus(ctx context.Context, node string) (string, int, error) {
-	out, rc, err := l.run(ctx, l.HolderPID(node), l.clStatus, "rscstatus")
+	out, rc, err := run(ctx, l.holder(node), l.clStatus, "rscstatus")
 	return strings.TrimSpace(out), rc, err
 }
 
@@ -629,9 +599,10 @@ func (l *Lab) Stop(name string, mode StopMode) error {
 	n.op.Lock()
 	defer n.op.Unlock()
 	l.mu.Lock()
-	initPID, running := n.init, n.running
+	h, running := n.holder, n.running
 	n.running = false
 	l.mu.Unlock()
+	initPID := h.InitPID()
 	if !running {
 		return fmt.Errorf("hblab: heartbeat on %s is not running", name)
 	}
@@ -641,7 +612,7 @@ func (l *Lab) Stop(name string, mode StopMode) error {
 		defer cancel()
 		// heartbeat -k signals the daemon and waits until it has released
 		// its resources and exited.
-		if rc, err := l.inNode(ctx, n, initPID, "heartbeat -k", l.heartbeat, "-k"); err != nil || rc != 0 {
+		if rc, err := l.inNode(ctx, n, h, "heartbeat -k", l.heartbeat, "-k"); err != nil || rc != 0 {
 			kerr := killAll(initPID)
 			return errors.Join(fmt.Errorf("hblab: heartbeat -k on %s: exit %d, %v; %s:\n%s", name, rc, err, l.OutFile(name), netlab.Tail(l.OutFile(name), 10)), kerr)
 		}
@@ -669,36 +640,34 @@ func (l *Lab) Stop(name string, mode StopMode) error {
 // node's OutFile, under a header line, and returns the exit status. The
 // output goes to a file, not a pipe, so a daemon that keeps its stdout
 // cannot hold the call up.
-func (l *Lab) inNode(ctx context.Context, n *node, initPID int, header string, name string, args ...string) (int, error) {
+func (l *Lab) inNode(ctx context.Context, n *node, h *netlab.Holder, header string, name string, args ...string) (int, error) {
 	f, err := os.OpenFile(l.OutFile(n.name), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return -1, fmt.Errorf("hblab: %w", err)
 	}
 	defer f.Close()
 	fmt.Fprintf(f, "=== hblab: %s on %s at %s\n", header, n.name, time.Now().Format(time.RFC3339Nano))
-	cmd := l.command(ctx, initPID, name, args...)
+	cmd := command(ctx, h, name, args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	return exitStatus(cmd.Run())
 }
 
-// run runs name inside the holder initPID's namespaces and returns its
-// combined output and exit status; err is for failures to run it at all.
-func (l *Lab) run(ctx context.Context, initPID int, name string, args ...string) (string, int, error) {
-	if initPID == 0 {
+// run runs name inside h's namespaces and returns its combined output
+// and exit status; err is for failures to run it at all.
+func run(ctx context.Context, h *netlab.Holder, name string, args ...string) (string, int, error) {
+	if h == nil {
 		return "", -1, errors.New("hblab: the node has no holder")
 	}
-	out, err := l.command(ctx, initPID, name, args...).CombinedOutput()
+	out, err := command(ctx, h, name, args...).CombinedOutput()
 	rc, err := exitStatus(err)
 	return string(out), rc, err
 }
 
-// command is name with args inside the holder initPID's namespaces,
-// through nsenter.
-func (l *Lab) command(ctx context.Context, initPID int, name string, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, l.nsenter, append([]string{"-t", strconv.Itoa(initPID), "-m", "-u", "-n", "-p", name}, args...)...)
+// command is name with args inside h's namespaces, through nsenter, in
+// the node's environment.
+func command(ctx context.Context, h *netlab.Holder, name string, args ...string) *exec.Cmd {
+	cmd := h.Command(ctx, name, args...)
 	cmd.Env = nodeEnv
-	// A child that keeps a pipe open must not hold us up.
-	cmd.WaitDelay = time.Second
 	return cmd
 }
 
@@ -735,25 +704,6 @@ func killAll(initPID int) error {
 	}
 }
 
-// VIPOn reports whether the VIP is on one of node's interfaces.
-func (l *Lab) VIPOn(name string) (bool, error) {
-	on, err := l.net.HasAddr(name, VIP)
-	if err != nil {
-		return false, fmt.Errorf("hblab: %w", err)
-	}
-	return on, nil
-}
-
-// WaitVIP polls (every 10ms) until the VIP's presence on node is want, and
-// returns how long that took.
-func (l *Lab) WaitVIP(ctx context.Context, name string, want bool) (time.Duration, error) {
-	d, err := l.net.WaitAddr(ctx, name, VIP, want)
-	if err != nil {
-		return d, fmt.Errorf("hblab: %w", err)
-	}
-	return d, nil
-}
-
 // Down kills both holders, and with them every heartbeat process and
 // mount of the lab, then deletes the namespaces. It can be called more
 // than once; only the first call does anything. The directory is left to
@@ -772,61 +722,21 @@ func (l *Lab) Down() error {
 		if n.holder == nil {
 			continue
 		}
-		// The wrapper names the holder's pid; once the holder is gone
-		// that pid may be someone else's.
-		if err := writeWrapper(l.ClStatus(name), ""); err != nil {
-			errs = append(errs, err)
+		// The wrapper checks that its pid still is the holder's only
+		// just before it enters: make it refuse outright before the
+		// holder goes.
+		if err := l.wrapper(name).Refuse(); err != nil {
+			errs = append(errs, fmt.Errorf("hblab: %w", err))
 		}
-		// Killing the init of a PID namespace kills everything in it,
-		// and the init is reaped (so unshare exits) only once all of
-		// them are gone: after done, nothing of the node is left. Killing
-		// unshare first would not wait for that (--kill-child signals
-		// the init but does not reap it), so unshare is killed only when
-		// the init is not known or does not go.
-		initPID := n.init
-		if initPID == 0 { // Up failed before it saw the init
-			if kids := children(n.holder.Process.Pid); len(kids) > 0 {
-				initPID = kids[0]
-			}
+		if err := n.holder.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("hblab: %w", err))
 		}
-		select {
-		case <-n.done: // gone already; its pids may be someone else's now
-		default:
-			if initPID != 0 {
-				_ = syscall.Kill(initPID, syscall.SIGKILL)
-			} else {
-				_ = n.holder.Process.Kill()
-			}
-		}
-		select {
-		case <-n.done:
-		case <-time.After(killTimeout):
-			_ = n.holder.Process.Kill()
-			select {
-			case <-n.done:
-				errs = append(errs, fmt.Errorf("hblab: the holder of %s (init %d) outlived SIGKILL for %v", name, initPID, killTimeout))
-			case <-time.After(killTimeout):
-				errs = append(errs, fmt.Errorf("hblab: the holder of %s (unshare %d, init %d) did not exit", name, n.holder.Process.Pid, initPID))
-			}
-		}
-		n.holder, n.done = nil, nil
+		n.holder = nil
 	}
 	if l.net != nil {
 		errs = append(errs, l.net.Down())
 	}
 	return errors.Join(errs...)
-}
-
-// children returns the pids whose parent is pid.
-func children(pid int) []int {
-	var kids []int
-	for p, pp := range procParents() {
-		if pp == pid {
-			kids = append(kids, p)
-		}
-	}
-	slices.Sort(kids)
-	return kids
 }
 
 // descendants returns the live (not zombie) processes below root, root

@@ -21,22 +21,11 @@ import (
 // still works after Down. It fails, and does not skip, when the host
 // cannot run it.
 func TestLab(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
 	_, hostConfErr := os.Stat("/etc/ha.d/ha.cf")
-	lab, err := Up(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, n := range Nodes {
-				t.Logf("heartbeat log of %s:\n%s", n, netlab.Tail(lab.LogFile(n), 40))
-				t.Logf("lab commands on %s:\n%s", n, netlab.Tail(lab.OutFile(n), 20))
-			}
-		}
-		if err := lab.Down(); err != nil {
-			t.Error(err)
+	ctx, lab := netlab.UpForTest(t, 60*time.Second, Up, func(lab *Lab) {
+		for _, n := range Nodes {
+			t.Logf("heartbeat log of %s:\n%s", n, netlab.Tail(lab.LogFile(n), 40))
+			t.Logf("lab commands on %s:\n%s", n, netlab.Tail(lab.OutFile(n), 20))
 		}
 	})
 

@@ -15,8 +15,8 @@
 // name from uname, and their IPC goes through abstract unix sockets, which
 // belong to a network namespace. So each node gets, besides its network
 // namespace, a private mount, UTS and PID namespace, set up by a "holder"
-// process (`ip netns exec NS unshare ...`): it sets the host name, bind
-// mounts per-node copies of those directories from the lab directory,
+// process (netlab.Holder, `ip netns exec NS unshare ...`): it sets the
+// host name, bind mounts per-node copies of those directories from the lab directory,
 // puts a tmpfs on /run and /dev/shm and then stays, as the PID namespace's
 // init. corosync, pacemakerd and every tool (crm_mon, cibadmin...) run in
 // there through `nsenter -t HOLDER -m -u -n -p`.
@@ -136,6 +136,8 @@ func (m StopMode) String() string {
 
 // Lab is one cluster. Its methods are safe for concurrent use.
 type Lab struct {
+	netlab.SharedAddr // VIPOn, WaitVIP
+
 	dir string
 	net *netlab.Net
 
@@ -149,18 +151,15 @@ type node struct {
 	uname string // "pc-a"
 	dir   string
 
-	holder     *proc  // unshare; its child is the holder (the namespace's init)
-	holderPID  int    // host pid of the holder
-	mntNS      string // the holder's mount namespace, "mnt:[...]"
-	pidNS      string // the holder's PID namespace, "pid:[...]"
-	corosync   *proc  // nil when not started
-	pacemakerd *proc  // nil when not started
+	holder     *netlab.Holder // nil before Up has started it
+	corosync   *proc          // nil when not started
+	pacemakerd *proc          // nil when not started
 }
 
 // proc is one process the lab started, with the host pid of the daemon
 // inside (nsenter -p forks: cmd is nsenter, pid its child).
 type proc struct {
-	name string // what runs: "corosync", "pacemakerd", "holder"
+	name string // what runs: "corosync", "pacemakerd"
 	cmd  *exec.Cmd
 	pid  int
 	done chan struct{} // closed when cmd has been reaped
@@ -212,6 +211,7 @@ func Up(ctx context.Context, dir string) (*Lab, error) {
 	if l.net, err = netlab.Up(ctx, "pc"); err != nil {
 		return nil, fmt.Errorf("pcmklab: %w", err)
 	}
+	l.SharedAddr = netlab.NewSharedAddr(l.net, "pcmklab", VIP)
 	for _, name := range Nodes {
 		if err := l.prepare(l.nodes[name], uid, gid); err != nil {
 			l.Down()
@@ -290,7 +290,7 @@ func (l *Lab) prepare(n *node, uid, gid int) error {
 	if err := os.WriteFile(filepath.Join(n.dir, "etc-corosync", "corosync.conf"), []byte(l.corosyncConf()), 0o644); err != nil {
 		return wrap(err)
 	}
-	if err := l.writeWrapper(n, ""); err != nil {
+	if err := l.wrapper(n).Refuse(); err != nil {
 		return wrap(err)
 	}
 	return nil
@@ -396,85 +396,42 @@ set +e
 while :; do sleep 3600 & wait; done
 `
 
-// holderAlive reports whether node n's holder still runs: its pid is
-// still in the mount namespace it made (and not a stranger's reused pid).
-func (n *node) holderAlive() bool {
-	if n.holderPID <= 0 {
-		return false
-	}
-	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", n.holderPID))
-	return err == nil && ns == n.mntNS
-}
-
-// startHolder starts node n's holder and waits until it has set up the
-// namespaces.
+// startHolder starts node n's holder, waits until it has set up the
+// namespaces and points the crm_mon wrapper at it.
 func (l *Lab) startHolder(ctx context.Context, n *node) error {
 	logf, err := os.OpenFile(l.OutFile(n.name), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("pcmklab: %w", err)
 	}
 	defer logf.Close()
-	// ip netns exec execs unshare, which forks the namespace's init
-	// (the holder) and waits for it. --kill-child: killing unshare
-	// kills the holder, and with it the whole PID namespace.
-	cmd := exec.Command("ip", "netns", "exec", l.net.NetNSName(n.name),
-		"unshare", "--mount", "--uts", "--pid", "--fork", "--mount-proc", "--propagation", "private", "--kill-child",
-		"sh", "-c", holderScript, "holder", n.uname, n.dir)
-	cmd.Dir = n.dir
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	p, err := startProc("holder", cmd)
-	if err != nil {
-		return fmt.Errorf("pcmklab: starting the holder of %s: %w", n.name, err)
-	}
-	n.holder = p
-	ready := filepath.Join(n.dir, "ready")
-	err = poll(ctx, 10*time.Second, func() (bool, error) {
-		if !p.running() {
-			return false, fmt.Errorf("exited: %s", netlab.Tail(l.OutFile(n.name), 10))
-		}
-		if _, err := os.Stat(ready); err != nil {
-			return false, nil
-		}
-		p.pid = childOf(cmd.Process.Pid)
-		return p.pid > 0, nil
+	h, err := l.net.StartHolder(ctx, netlab.HolderConfig{
+		Node:  n.name,
+		Argv:  []string{"sh", "-c", holderScript, "holder", n.uname, n.dir},
+		Ready: filepath.Join(n.dir, "ready"),
+		Dir:   n.dir,
+		Log:   logf,
 	})
 	if err != nil {
-		return fmt.Errorf("pcmklab: holder of %s: %w", n.name, err)
+		return fmt.Errorf("pcmklab: %w", err)
 	}
-	n.holderPID = p.pid
-	if n.mntNS, err = os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", n.holderPID)); err != nil {
-		return fmt.Errorf("pcmklab: holder of %s: %w", n.name, err)
-	}
-	if n.pidNS, err = os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", n.holderPID)); err != nil {
-		return fmt.Errorf("pcmklab: holder of %s: %w", n.name, err)
-	}
-	if err := l.writeWrapper(n, n.mntNS); err != nil {
+	n.holder = h
+	if err := l.wrapper(n).Enter(h); err != nil {
 		return fmt.Errorf("pcmklab: %w", err)
 	}
 	return nil
 }
 
-// writeWrapper writes node n's crm_mon wrapper. It checks that the pid it
-// enters still is the holder (same mount namespace), so that after Down,
-// or before the holder runs, it fails instead of entering whatever
-// process got the pid.
-func (l *Lab) writeWrapper(n *node, mntNS string) error {
-	body := fmt.Sprintf("#!/bin/sh\n# crm_mon on node %s (%s) of a pcmklab cluster\necho \"pcmklab: node %s is not up\" >&2\nexit 127\n", n.name, n.uname, n.name)
-	if mntNS != "" {
-		body = fmt.Sprintf(`#!/bin/sh
-# crm_mon on node %[1]s (%[2]s) of a pcmklab cluster: run in the node's
-# namespaces, where its pacemaker's IPC sockets and shared memory are.
-[ "$(readlink /proc/%[3]d/ns/mnt 2>/dev/null)" = "%[4]s" ] || { echo "pcmklab: node %[1]s is down" >&2; exit 127; }
-exec nsenter -t %[3]d -m -u -n -p crm_mon "$@"
-`, n.name, n.uname, n.holderPID, mntNS)
+// wrapper is node n's crm_mon wrapper (see CrmMon). It runs crm_mon in
+// the node's namespaces, where its pacemaker's IPC sockets and shared
+// memory are; without a holder it fails with exit status 127.
+func (l *Lab) wrapper(n *node) netlab.Wrapper {
+	return netlab.Wrapper{
+		Path:    l.CrmMon(n.name),
+		Tool:    "crm_mon",
+		Comment: fmt.Sprintf("crm_mon on node %s (%s) of a pcmklab cluster", n.name, n.uname),
+		Refusal: fmt.Sprintf("pcmklab: node %s is not up", n.name),
+		Status:  127,
 	}
-	// Write a new file and rename it: the old one may be running.
-	tmp := l.CrmMon(n.name) + ".tmp"
-	if err := os.WriteFile(tmp, []byte(body), 0o755); err != nil {
-		return err
-	}
-	return os.Rename(tmp, l.CrmMon(n.name))
 }
 
 func startProc(name string, cmd *exec.Cmd) (*proc, error) {
@@ -487,20 +444,6 @@ func startProc(name string, cmd *exec.Cmd) (*proc, error) {
 		close(p.done)
 	}()
 	return p, nil
-}
-
-// childOf returns the first child of pid, 0 if none.
-func childOf(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return 0
-	}
-	c, _ := strconv.Atoi(f[0])
-	return c
 }
 
 // poll calls cond every 50ms until it returns true or an error, ctx ends
@@ -573,7 +516,7 @@ func (l *Lab) HolderPID(node string) int {
 	if l.down {
 		return 0
 	}
-	return l.node(node).holderPID
+	return l.node(node).holder.InitPID()
 }
 
 // note appends a line to node's OutFile.
@@ -602,9 +545,7 @@ func env() []string {
 // command builds a command that runs name with args in node n's
 // namespaces.
 func (l *Lab) command(ctx context.Context, n *node, name string, args ...string) *exec.Cmd {
-	a := append([]string{"-t", strconv.Itoa(n.holderPID), "-m", "-u", "-n", "-p", name}, args...)
-	cmd := exec.CommandContext(ctx, "nsenter", a...)
-	cmd.WaitDelay = time.Second
+	cmd := n.holder.Command(ctx, name, args...)
 	cmd.Env = env()
 	cmd.Dir = n.dir
 	return cmd
@@ -616,7 +557,7 @@ func (l *Lab) command(ctx context.Context, n *node, name string, args ...string)
 func (l *Lab) Exec(ctx context.Context, node, name string, args ...string) ([]byte, error) {
 	l.mu.Lock()
 	n := l.node(node)
-	if l.down || !n.holderAlive() {
+	if l.down || !n.holder.Alive() {
 		l.mu.Unlock()
 		return nil, fmt.Errorf("pcmklab: %s is down", node)
 	}
@@ -641,7 +582,7 @@ func (l *Lab) Start(ctx context.Context, node string) error {
 	if l.down {
 		return errors.New("pcmklab: lab is down")
 	}
-	if !n.holderAlive() {
+	if !n.holder.Alive() {
 		return fmt.Errorf("pcmklab: the holder of %s is gone", node)
 	}
 	if n.corosync.running() || n.pacemakerd.running() {
@@ -670,7 +611,7 @@ func (l *Lab) Start(ctx context.Context, node string) error {
 			if !p.running() {
 				return false, fmt.Errorf("exited at once")
 			}
-			p.pid = childOf(cmd.Process.Pid)
+			p.pid = netlab.FirstChild(cmd.Process.Pid)
 			return p.pid > 0, nil
 		})
 		if err != nil {
@@ -798,19 +739,19 @@ func (l *Lab) kill(n *node, match func(comm string) bool) error {
 	}
 	var victims []int
 	for range 5 {
-		ps := l.procs(n)
+		ps := n.holder.Procs()
 		var now []int
 		for _, p := range ps {
-			if p.pid != n.holderPID && (match(p.comm) || descends(ps, p, match)) {
-				now = append(now, p.pid)
+			if p.PID != n.holder.InitPID() && (match(p.Comm) || descends(ps, p, match)) {
+				now = append(now, p.PID)
 			}
 		}
 		if len(now) == 0 {
 			break
 		}
 		for _, p := range ps {
-			if slices.Contains(now, p.pid) && slices.ContainsFunc(ps, func(q psEntry) bool { return q.pid == p.ppid }) {
-				_ = syscall.Kill(p.pid, syscall.SIGSTOP)
+			if slices.Contains(now, p.PID) && slices.ContainsFunc(ps, func(q netlab.Proc) bool { return q.PID == p.PPID }) {
+				_ = syscall.Kill(p.PID, syscall.SIGSTOP)
 			}
 		}
 		for _, pid := range now {
@@ -844,55 +785,15 @@ func (l *Lab) kill(n *node, match func(comm string) bool) error {
 // of the cluster stack's daemons.
 func isStack(comm string) bool { return comm == "corosync" || strings.HasPrefix(comm, "pacemaker") }
 
-// psEntry is a process of a node.
-type psEntry struct {
-	pid, ppid int
-	comm      string
-}
-
-// procs lists the processes in node n's PID namespace (host pids).
-func (l *Lab) procs(n *node) []psEntry {
-	if n.pidNS == "" {
-		return nil
-	}
-	ents, _ := os.ReadDir("/proc")
-	var ps []psEntry
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid)); err != nil || ns != n.pidNS {
-			continue
-		}
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...
-		i, j := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
-		if i < 0 || j < i {
-			continue
-		}
-		f := strings.Fields(string(b[j+1:]))
-		if len(f) < 2 || f[0] == "Z" {
-			continue
-		}
-		ppid, _ := strconv.Atoi(f[1])
-		ps = append(ps, psEntry{pid: pid, ppid: ppid, comm: string(b[i+1 : j])})
-	}
-	return ps
-}
-
 // descends reports whether p is a descendant of a process that matches.
-func descends(ps []psEntry, p psEntry, match func(string) bool) bool {
+func descends(ps []netlab.Proc, p netlab.Proc, match func(string) bool) bool {
 	for range len(ps) {
-		i := slices.IndexFunc(ps, func(q psEntry) bool { return q.pid == p.ppid })
+		i := slices.IndexFunc(ps, func(q netlab.Proc) bool { return q.PID == p.PPID })
 		if i < 0 {
 			return false
 		}
 		p = ps[i]
-		if match(p.comm) {
+		if match(p.Comm) {
 			return true
 		}
 	}
@@ -902,9 +803,9 @@ func descends(ps []psEntry, p psEntry, match func(string) bool) bool {
 // stack lists node n's running cluster processes, as "comm/pid".
 func (l *Lab) stack(n *node) []string {
 	var s []string
-	for _, p := range l.procs(n) {
-		if isStack(p.comm) {
-			s = append(s, fmt.Sprintf("%s/%d", p.comm, p.pid))
+	for _, p := range n.holder.Procs() {
+		if isStack(p.Comm) {
+			s = append(s, fmt.Sprintf("%s/%d", p.Comm, p.PID))
 		}
 	}
 	return s
@@ -916,25 +817,6 @@ func (l *Lab) Procs(node string) []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.stack(l.node(node))
-}
-
-// VIPOn reports whether the VIP is on one of node's interfaces.
-func (l *Lab) VIPOn(node string) (bool, error) {
-	on, err := l.net.HasAddr(node, VIP)
-	if err != nil {
-		return false, fmt.Errorf("pcmklab: %w", err)
-	}
-	return on, nil
-}
-
-// WaitVIP polls (every 10ms) until the VIP's presence on node is want, and
-// returns how long that took.
-func (l *Lab) WaitVIP(ctx context.Context, node string, want bool) (time.Duration, error) {
-	d, err := l.net.WaitAddr(ctx, node, VIP, want)
-	if err != nil {
-		return d, fmt.Errorf("pcmklab: %w", err)
-	}
-	return d, nil
 }
 
 // Down kills every process of the lab and deletes its namespaces. It can
@@ -954,29 +836,20 @@ func (l *Lab) Down() error {
 		if n.holder == nil {
 			continue
 		}
-		_ = l.writeWrapper(n, "")
-		// Killing the PID namespace's init makes the kernel kill
-		// everything in it. unshare, its parent, then reaps it and
-		// exits. Killing unshare first would orphan the holder to
-		// this host's init, which may never reap it.
-		switch {
-		case n.holderAlive():
-			_ = syscall.Kill(n.holderPID, syscall.SIGKILL)
-		case n.holder.running():
-			_ = syscall.Kill(n.holder.cmd.Process.Pid, syscall.SIGKILL)
-		}
+		// The wrapper checks that its pid still is the holder's only
+		// just before it enters: make it refuse outright before the
+		// holder goes.
+		_ = l.wrapper(n).Refuse()
+		// All holders at once; then wait for each.
+		n.holder.Kill()
 	}
 	for _, name := range Nodes {
 		n := l.nodes[name]
 		if n.holder == nil {
 			continue
 		}
-		select {
-		case <-n.holder.done:
-		case <-time.After(10 * time.Second):
-			errs = append(errs, fmt.Errorf("pcmklab: unshare (pid %d) of %s did not exit after its holder was killed", n.holder.cmd.Process.Pid, name))
-			_ = syscall.Kill(n.holder.cmd.Process.Pid, syscall.SIGKILL)
-			<-n.holder.done
+		if err := n.holder.Wait(netlab.HolderTimeout); err != nil {
+			errs = append(errs, fmt.Errorf("pcmklab: %w", err))
 		}
 		// The nsenter parents of corosync and pacemakerd exit once
 		// their child is gone.
@@ -990,7 +863,7 @@ func (l *Lab) Down() error {
 				errs = append(errs, fmt.Errorf("pcmklab: nsenter of %s (pid %d) on %s did not exit", p.name, p.cmd.Process.Pid, name))
 			}
 		}
-		if left := l.procs(n); len(left) > 0 {
+		if left := n.holder.Procs(); len(left) > 0 {
 			errs = append(errs, fmt.Errorf("pcmklab: processes of %s left after Down: %v", name, left))
 		}
 	}

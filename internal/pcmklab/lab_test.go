@@ -1,7 +1,6 @@
 package pcmklab
 
 import (
-	"context"
 	"encoding/xml"
 	"errors"
 	"os"
@@ -20,23 +19,12 @@ import (
 // and that Down leaves no process, namespace or mount behind. It fails,
 // and does not skip, when the host cannot run it.
 func TestLab(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
 	mountsBefore := labMounts(t)
-	lab, err := Up(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, n := range Nodes {
-				t.Logf("out of %s:\n%s", n, netlab.Tail(lab.OutFile(n), 20))
-				t.Logf("corosync log of %s:\n%s", n, netlab.Tail(lab.CorosyncLog(n), 20))
-				t.Logf("pacemaker log of %s:\n%s", n, netlab.Tail(lab.LogFile(n), 40))
-			}
-		}
-		if err := lab.Down(); err != nil {
-			t.Error(err)
+	ctx, lab := netlab.UpForTest(t, 120*time.Second, Up, func(lab *Lab) {
+		for _, n := range Nodes {
+			t.Logf("out of %s:\n%s", n, netlab.Tail(lab.OutFile(n), 20))
+			t.Logf("corosync log of %s:\n%s", n, netlab.Tail(lab.CorosyncLog(n), 20))
+			t.Logf("pacemaker log of %s:\n%s", n, netlab.Tail(lab.LogFile(n), 40))
 		}
 	})
 

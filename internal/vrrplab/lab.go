@@ -62,6 +62,8 @@ var priorities = map[string]int{"a": 150, "b": 100}
 
 // Lab is one pair. Its methods are safe for concurrent use.
 type Lab struct {
+	netlab.SharedAddr // VIPOn, WaitVIP
+
 	dir string
 	net *netlab.Net
 
@@ -96,6 +98,7 @@ func Up(ctx context.Context, dir string) (*Lab, error) {
 	if l.net, err = netlab.Up(ctx, "vl"); err != nil {
 		return nil, fmt.Errorf("vrrplab: %w", err)
 	}
+	l.SharedAddr = netlab.NewSharedAddr(l.net, "vrrplab", VIP)
 	for _, name := range Nodes {
 		if err := os.MkdirAll(filepath.Join(l.nodes[name].dir, "tmp"), 0o700); err != nil {
 			l.Down()
@@ -345,25 +348,6 @@ func (l *Lab) Reload(name string) error {
 		return fmt.Errorf("vrrplab: reload of %s: %w", name, err)
 	}
 	return nil
-}
-
-// VIPOn reports whether the VIP is on one of node's interfaces.
-func (l *Lab) VIPOn(name string) (bool, error) {
-	on, err := l.net.HasAddr(name, VIP)
-	if err != nil {
-		return false, fmt.Errorf("vrrplab: %w", err)
-	}
-	return on, nil
-}
-
-// WaitVIP polls (every 10ms) until the VIP's presence on node is want, and
-// returns how long that took.
-func (l *Lab) WaitVIP(ctx context.Context, name string, want bool) (time.Duration, error) {
-	d, err := l.net.WaitAddr(ctx, name, VIP, want)
-	if err != nil {
-		return d, fmt.Errorf("vrrplab: %w", err)
-	}
-	return d, nil
 }
 
 // Down kills every keepalived of the lab and deletes its namespaces. It

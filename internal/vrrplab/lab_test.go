@@ -1,7 +1,6 @@
 package vrrplab
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"strings"
@@ -16,20 +15,9 @@ import (
 // the dead master, takeover by the peer) and the cleanup. It fails, and
 // does not skip, when the host cannot run it.
 func TestLab(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	lab, err := Up(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, n := range Nodes {
-				t.Logf("keepalived log of %s:\n%s", n, netlab.Tail(lab.LogFile(n), 40))
-			}
-		}
-		if err := lab.Down(); err != nil {
-			t.Error(err)
+	ctx, lab := netlab.UpForTest(t, 60*time.Second, Up, func(lab *Lab) {
+		for _, n := range Nodes {
+			t.Logf("keepalived log of %s:\n%s", n, netlab.Tail(lab.LogFile(n), 40))
 		}
 	})
 
