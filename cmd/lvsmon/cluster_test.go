@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lvsmon/lvsmon/internal/hblab"
+	"github.com/lvsmon/lvsmon/internal/netlab"
 	"github.com/lvsmon/lvsmon/internal/pcmklab"
 	"github.com/lvsmon/lvsmon/web"
 )
@@ -73,6 +73,20 @@ func (a *roleAPI) roleEvents() string {
 	return strings.Join(got, "\n")
 }
 
+// expectEvents logs the role events and fails the test for each of want
+// that none of them contains. It returns the events.
+func (a *roleAPI) expectEvents(want ...string) string {
+	a.t.Helper()
+	events := a.roleEvents()
+	a.t.Logf("role events:\n%s", events)
+	for _, w := range want {
+		if !strings.Contains(events, w) {
+			a.t.Errorf("role events lack %q", w)
+		}
+	}
+	return events
+}
+
 // startClusterDirector starts lvsmon with act_only_on: master, watching
 // vip in netns with the given role source section (YAML under ha:).
 func startClusterDirector(t *testing.T, netns string, vip netip.Addr, source, instance string) *roleAPI {
@@ -101,13 +115,7 @@ func vipHere(in *web.RoleInstance) bool { return len(in.VIPs) == 1 && in.VIPs[0]
 // leaves the VIP behind is STOP with the stale VIP flagged.
 func TestHeartbeatDirector(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	lab, err := hblab.Up(ctx, t.TempDir())
-	if err != nil {
-		t.Fatalf("heartbeat lab: %v", err)
-	}
-	t.Cleanup(func() { lab.Down() })
+	_, lab := netlab.UpForTest(t, 3*time.Minute, hblab.Up, nil)
 	api := startClusterDirector(t, lab.NetNS("a"), hblab.VIP,
 		fmt.Sprintf("  heartbeat: {cl_status: %s}\n", lab.ClStatus("a")), "heartbeat")
 
@@ -128,13 +136,7 @@ func TestHeartbeatDirector(t *testing.T) {
 	api.wait("crash: STOP with the stale VIP flagged", start, func(r *web.Role, in *web.RoleInstance) bool {
 		return in.State == "STOP" && vipHere(in) && slices.Contains(in.Disagreements, "vip_without_master") && !r.Acting
 	})
-	events := api.roleEvents()
-	t.Logf("role events:\n%s", events)
-	for _, want := range []string{"heartbeat: STOP at start", "→ MASTER (priority 0, heartbeat + VIPs)", "MASTER → STOP", "role_disagreement: heartbeat: VIP " + hblab.VIP.String()} {
-		if !strings.Contains(events, want) {
-			t.Errorf("role events lack %q", want)
-		}
-	}
+	api.expectEvents("heartbeat: STOP at start", "→ MASTER (priority 0, heartbeat + VIPs)", "MASTER → STOP", "role_disagreement: heartbeat: VIP "+hblab.VIP.String())
 	api.d.stop(t)
 }
 
@@ -145,13 +147,7 @@ func TestHeartbeatDirector(t *testing.T) {
 // with the stale VIP flagged when the rest of the stack is gone.
 func TestPacemakerDirector(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	lab, err := pcmklab.Up(ctx, t.TempDir())
-	if err != nil {
-		t.Fatalf("pacemaker lab: %v", err)
-	}
-	t.Cleanup(func() { lab.Down() })
+	ctx, lab := netlab.UpForTest(t, 3*time.Minute, pcmklab.Up, nil)
 	api := startClusterDirector(t, lab.NetNS("a"), pcmklab.VIP,
 		fmt.Sprintf("  pacemaker: {crm_mon: %s, resource: %s, node: %s}\n", lab.CrmMon("a"), pcmklab.Resource, pcmklab.NodeName("a")), pcmklab.Resource)
 
@@ -179,12 +175,6 @@ func TestPacemakerDirector(t *testing.T) {
 	api.wait("crash: STOP with the stale VIP flagged", start, func(r *web.Role, in *web.RoleInstance) bool {
 		return in.State == "STOP" && vipHere(in) && slices.Contains(in.Disagreements, "vip_without_master")
 	})
-	events := api.roleEvents()
-	t.Logf("role events:\n%s", events)
-	for _, want := range []string{"→ MASTER (priority 0, pacemaker)", "MASTER → UNKNOWN (priority 0, pacemaker not answering)", "UNKNOWN → STOP", "role_disagreement: vip: VIP " + pcmklab.VIP.String()} {
-		if !strings.Contains(events, want) {
-			t.Errorf("role events lack %q", want)
-		}
-	}
+	api.expectEvents("→ MASTER (priority 0, pacemaker)", "MASTER → UNKNOWN (priority 0, pacemaker not answering)", "UNKNOWN → STOP", "role_disagreement: vip: VIP "+pcmklab.VIP.String())
 	api.d.stop(t)
 }

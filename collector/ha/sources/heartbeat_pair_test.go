@@ -30,20 +30,9 @@ import (
 // 10s while two starting nodes agree who holds what) and from the host.
 func TestHeartbeatPair(t *testing.T) {
 	requireRoot(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
-	lab, err := hblab.Up(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, n := range hblab.Nodes {
-				t.Logf("heartbeat log of %s (%s):\n%s", n, lab.LogFile(n), netlab.Tail(lab.LogFile(n), 40))
-			}
-		}
-		if err := lab.Down(); err != nil {
-			t.Error(err)
+	ctx, lab := netlab.UpForTest(t, 120*time.Second, hblab.Up, func(lab *hblab.Lab) {
+		for _, n := range hblab.Nodes {
+			t.Logf("heartbeat log of %s (%s):\n%s", n, lab.LogFile(n), netlab.Tail(lab.LogFile(n), 40))
 		}
 	})
 

@@ -27,21 +27,10 @@ import (
 // the usual waitLimit.
 func TestPacemakerPair(t *testing.T) {
 	requireRoot(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
-	defer cancel()
-	lab, err := pcmklab.Up(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, n := range pcmklab.Nodes {
-				t.Logf("lab output of %s:\n%s", n, netlab.Tail(lab.OutFile(n), 20))
-				t.Logf("pacemaker log of %s (%s):\n%s", n, lab.LogFile(n), netlab.Tail(lab.LogFile(n), 30))
-			}
-		}
-		if err := lab.Down(); err != nil {
-			t.Error(err)
+	ctx, lab := netlab.UpForTest(t, 180*time.Second, pcmklab.Up, func(lab *pcmklab.Lab) {
+		for _, n := range pcmklab.Nodes {
+			t.Logf("lab output of %s:\n%s", n, netlab.Tail(lab.OutFile(n), 20))
+			t.Logf("pacemaker log of %s (%s):\n%s", n, lab.LogFile(n), netlab.Tail(lab.LogFile(n), 30))
 		}
 	})
 	// cluster bounds each wait for the cluster to act.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lvsmon/lvsmon/collector/ha"
+	"github.com/lvsmon/lvsmon/internal/netlab"
 	"github.com/lvsmon/lvsmon/internal/vrrplab"
 )
 
@@ -20,20 +21,9 @@ import (
 // (advert 1s, master-down 3 × 1s + skew) and on the host.
 func TestKeepalivedPair(t *testing.T) {
 	requireRoot(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	lab, err := vrrplab.Up(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, n := range vrrplab.Nodes {
-				t.Logf("keepalived log of %s: %s", n, lab.LogFile(n))
-			}
-		}
-		if err := lab.Down(); err != nil {
-			t.Error(err)
+	_, lab := netlab.UpForTest(t, 90*time.Second, vrrplab.Up, func(lab *vrrplab.Lab) {
+		for _, n := range vrrplab.Nodes {
+			t.Logf("keepalived log of %s: %s", n, lab.LogFile(n))
 		}
 	})
 
