@@ -127,9 +127,9 @@ type Monitor struct {
 
 	mu      sync.Mutex
 	reports map[string]Report // newest per source
-	stale   map[string]bool   // source's last read failed; its older report is kept
-	errs    map[string]string
-	failing map[string]failing // sources whose reads fail, from the first failure in a row
+	// failing holds the sources whose last read failed (their older
+	// report is kept), counted from the first failure in a row.
+	failing map[string]failing
 	roles   map[string]*roleState
 }
 
@@ -137,6 +137,7 @@ type Monitor struct {
 type failing struct {
 	since time.Time
 	n     int
+	err   string // the last one's error
 }
 
 // lostAfter is how many failed reads in a row, lasting longer than the
@@ -160,7 +161,7 @@ func NewMonitor(cfg MonitorConfig) *Monitor {
 	if cfg.Grace <= 0 {
 		cfg.Grace = 3 * time.Second
 	}
-	return &Monitor{cfg: cfg, reports: map[string]Report{}, stale: map[string]bool{}, errs: map[string]string{}, failing: map[string]failing{}, roles: map[string]*roleState{}}
+	return &Monitor{cfg: cfg, reports: map[string]Report{}, failing: map[string]failing{}, roles: map[string]*roleState{}}
 }
 
 // Reconfigure takes new VIPs, grace and source list (a reload; OnChange
@@ -179,8 +180,6 @@ func (m *Monitor) Reconfigure(cfg MonitorConfig) {
 		for src := range m.reports {
 			if !slices.Contains(cfg.Sources, src) {
 				delete(m.reports, src)
-				delete(m.stale, src)
-				delete(m.errs, src)
 				delete(m.failing, src)
 			}
 		}
@@ -205,13 +204,12 @@ func (m *Monitor) Update(r Report) {
 		r.Time = time.Now()
 	}
 	if r.Err != nil {
-		m.stale[r.Source] = true
-		m.errs[r.Source] = r.Err.Error()
 		f := m.failing[r.Source]
 		if f.n == 0 {
 			f.since = r.Time
 		}
 		f.n++
+		f.err = r.Err.Error()
 		m.failing[r.Source] = f
 		prev, ok := m.reports[r.Source]
 		if !ok {
@@ -220,8 +218,6 @@ func (m *Monitor) Update(r Report) {
 		prev.Time = r.Time
 		m.reports[r.Source] = prev
 	} else {
-		delete(m.stale, r.Source)
-		delete(m.errs, r.Source)
 		delete(m.failing, r.Source)
 		m.reports[r.Source] = r
 	}
@@ -316,7 +312,7 @@ func (m *Monitor) evaluate(now time.Time, trigger string, transition bool) {
 
 	// Sources that leave the role to the VIPs, and sources that lost
 	// their daemon.
-	vipsKnown := vipRep != nil && !m.stale[SourceVIP] && vipRep.Err == nil
+	vipsKnown := vipRep != nil && !m.isFailing(SourceVIP) && vipRep.Err == nil
 	for _, vs := range claims {
 		for i := range vs {
 			if vs[i].inst.VIPsDecide {
@@ -394,7 +390,7 @@ func (m *Monitor) evaluate(now time.Time, trigger string, transition bool) {
 			cond[VIPWithoutMaster] = known && anyHere && st.role.State != StateMaster
 			cond[MasterWithoutVIP] = st.role.State == StateMaster && len(st.role.VIPs) > 0 && !allHere
 		}
-		if !m.stale[SourceVRRP] && m.reports[SourceVRRP].Source != "" {
+		if !m.isFailing(SourceVRRP) && m.reports[SourceVRRP].Source != "" {
 			cond[TwoMasters] = len(st.role.WireMasters) > 1
 			local := false
 			for _, w := range st.role.WireMasters {
@@ -416,6 +412,12 @@ func (m *Monitor) evaluate(now time.Time, trigger string, transition bool) {
 			m.judge(name, st, nil, now)
 		}
 	}
+}
+
+// isFailing says whether src's last read failed.
+func (m *Monitor) isFailing(src string) bool {
+	_, ok := m.failing[src]
+	return ok
 }
 
 // lost says whether role source src has failed lostAfter reads in a row
@@ -583,7 +585,7 @@ func (m *Monitor) Status() Status {
 	slices.SortFunc(s.Instances, func(a, b Role) int { return strings.Compare(a.Instance, b.Instance) })
 	for _, n := range m.sourceNames() {
 		r := m.reports[n]
-		s.Sources = append(s.Sources, SourceStatus{Name: n, Up: !m.stale[n], Running: r.Running, LastReport: r.Time, Error: m.errs[n]})
+		s.Sources = append(s.Sources, SourceStatus{Name: n, Up: !m.isFailing(n), Running: r.Running, LastReport: r.Time, Error: m.failing[n].err})
 	}
 	s.Role = summarize(s.Instances)
 	return s
