@@ -67,7 +67,7 @@ type Holder struct {
 }
 
 // StartHolder starts a holder on node cfg.Node and waits until its script
-// has created cfg.Ready, cfg.Timeout (HolderTimeout) at most. When it
+// has created cfg.Ready, HolderTimeout at most. When it
 // fails, it kills what it started before it returns.
 func (n *Net) StartHolder(ctx context.Context, cfg HolderConfig) (*Holder, error) {
 	nsenter, err := exec.LookPath("nsenter")
