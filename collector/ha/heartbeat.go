@@ -2,6 +2,7 @@ package ha
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -26,18 +27,14 @@ const (
 	ResourcesTransition
 )
 
+// resourceWords are rscstatus's words, indexed by Resources: one table
+// for printing and parsing.
+var resourceWords = [...]string{ResourcesUnknown: "unknown", ResourcesNone: "none", ResourcesLocal: "local",
+	ResourcesForeign: "foreign", ResourcesAll: "all", ResourcesTransition: "transition"}
+
 func (r Resources) String() string {
-	switch r {
-	case ResourcesNone:
-		return "none"
-	case ResourcesLocal:
-		return "local"
-	case ResourcesForeign:
-		return "foreign"
-	case ResourcesAll:
-		return "all"
-	case ResourcesTransition:
-		return "transition"
+	if int(r) < len(resourceWords) {
+		return resourceWords[r]
 	}
 	return "unknown"
 }
@@ -102,18 +99,12 @@ func ParseClStatus(hbstatus, rscstatus string, hbExit int) (Heartbeat, error) {
 	if strings.Contains(rscstatus, rscGone) {
 		return Heartbeat{}, notAnswering("rscstatus", rscstatus)
 	}
-	switch w := strings.TrimSpace(rscstatus); w {
-	case "":
-	case "none":
-		h.Resources = ResourcesNone
-	case "local":
-		h.Resources = ResourcesLocal
-	case "foreign":
-		h.Resources = ResourcesForeign
-	case "all":
-		h.Resources = ResourcesAll
-	case "transition":
-		h.Resources = ResourcesTransition
+	w := strings.TrimSpace(rscstatus)
+	i := slices.Index(resourceWords[ResourcesNone:], w) // "unknown" is not an answer
+	switch {
+	case w == "":
+	case i >= 0:
+		h.Resources = ResourcesNone + Resources(i)
 	default:
 		return Heartbeat{}, invalidf(sourceClStatus, "rscstatus", "unexpected output %q", firstLine(w))
 	}

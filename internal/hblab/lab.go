@@ -151,7 +151,7 @@ while :; do read -r -u 3 _ || :; done
 // Stop of one node wait for each other, and do not block the other node
 // or the lab's queries.
 type Lab struct {
-	netlab.SharedAddr // VIPOn, WaitVIP
+	netlab.Pair // NetNS, NetNSName, SwitchNetNS, Addr, VIP, VIPOn, WaitVIP
 
 	dir       string
 	net       *netlab.Net
@@ -196,7 +196,7 @@ func Up(ctx context.Context, dir string) (*Lab, error) {
 	if l.net, err = netlab.Up(ctx, "hb"); err != nil {
 		return nil, fmt.Errorf("hblab: %w", err)
 	}
-	l.SharedAddr = netlab.NewSharedAddr(l.net, "hblab", VIP)
+	l.Pair = netlab.NewPair(l.net, "hblab", VIP)
 	for _, name := range Nodes {
 		if err := l.writeNode(name); err != nil {
 			_ = l.Down()
@@ -389,23 +389,6 @@ func (l *Lab) node(name string) *node {
 
 // NodeName is node's heartbeat node name (its uname -n): hb-a, hb-b.
 func NodeName(node string) string { return "hb-" + node }
-
-// NetNSName is the name of node's network namespace (for ip -n).
-func (l *Lab) NetNSName(node string) string { return l.net.NetNSName(node) }
-
-// NetNS is the path of node's network namespace, /run/netns/NAME.
-func (l *Lab) NetNS(node string) string { return l.net.NetNS(node) }
-
-// SwitchNetNS is the path of the namespace holding the bridge, where a
-// capture on br0 sees the heartbeat packets of both nodes.
-func (l *Lab) SwitchNetNS() string { return l.net.SwitchNetNS() }
-
-// Addr is node's own address on eth0.
-func (l *Lab) Addr(node string) netip.Addr { return l.net.Addr(node) }
-
-// VIP is the pair's virtual address (the package variable, for callers
-// that hold a *Lab).
-func (l *Lab) VIP() netip.Addr { return VIP }
 
 // Dir is node's directory: configuration, state, logs, wrapper.
 func (l *Lab) Dir(node string) string { return l.node(node).dir }

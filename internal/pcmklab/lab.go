@@ -136,7 +136,7 @@ func (m StopMode) String() string {
 
 // Lab is one cluster. Its methods are safe for concurrent use.
 type Lab struct {
-	netlab.SharedAddr // VIPOn, WaitVIP
+	netlab.Pair // NetNS, NetNSName, SwitchNetNS, Addr, VIP, VIPOn, WaitVIP
 
 	dir string
 	net *netlab.Net
@@ -211,7 +211,7 @@ func Up(ctx context.Context, dir string) (*Lab, error) {
 	if l.net, err = netlab.Up(ctx, "pc"); err != nil {
 		return nil, fmt.Errorf("pcmklab: %w", err)
 	}
-	l.SharedAddr = netlab.NewSharedAddr(l.net, "pcmklab", VIP)
+	l.Pair = netlab.NewPair(l.net, "pcmklab", VIP)
 	for _, name := range Nodes {
 		if err := l.prepare(l.nodes[name], uid, gid); err != nil {
 			l.Down()
@@ -476,15 +476,6 @@ func (l *Lab) node(name string) *node {
 	}
 	return n
 }
-
-// NetNSName is the name of node's network namespace (for ip -n).
-func (l *Lab) NetNSName(node string) string { return l.net.NetNSName(node) }
-
-// NetNS is the path of node's network namespace, /run/netns/NAME.
-func (l *Lab) NetNS(node string) string { return l.net.NetNS(node) }
-
-// Addr is node's own address on eth0.
-func (l *Lab) Addr(node string) netip.Addr { return l.net.Addr(node) }
 
 // Dir is node's directory: the bind-mounted configuration, state and
 // logs, the crm_mon wrapper.

@@ -62,7 +62,7 @@ var priorities = map[string]int{"a": 150, "b": 100}
 
 // Lab is one pair. Its methods are safe for concurrent use.
 type Lab struct {
-	netlab.SharedAddr // VIPOn, WaitVIP
+	netlab.Pair // NetNS, NetNSName, SwitchNetNS, Addr, VIP, VIPOn, WaitVIP
 
 	dir string
 	net *netlab.Net
@@ -98,7 +98,7 @@ func Up(ctx context.Context, dir string) (*Lab, error) {
 	if l.net, err = netlab.Up(ctx, "vl"); err != nil {
 		return nil, fmt.Errorf("vrrplab: %w", err)
 	}
-	l.SharedAddr = netlab.NewSharedAddr(l.net, "vrrplab", VIP)
+	l.Pair = netlab.NewPair(l.net, "vrrplab", VIP)
 	for _, name := range Nodes {
 		if err := os.MkdirAll(filepath.Join(l.nodes[name].dir, "tmp"), 0o700); err != nil {
 			l.Down()
@@ -152,15 +152,6 @@ func (l *Lab) node(name string) *node {
 	return n
 }
 
-// NetNSName is the name of node's network namespace (for ip -n).
-func (l *Lab) NetNSName(node string) string { return l.net.NetNSName(node) }
-
-// NetNS is the path of node's network namespace, /run/netns/NAME.
-func (l *Lab) NetNS(node string) string { return l.net.NetNS(node) }
-
-// SwitchNetNS is the path of the namespace holding the bridge.
-func (l *Lab) SwitchNetNS() string { return l.net.SwitchNetNS() }
-
 // Dir is node's directory: configuration, pid files, FIFO, log.
 func (l *Lab) Dir(node string) string { return l.node(node).dir }
 
@@ -183,15 +174,8 @@ func (l *Lab) FIFO(node string) string { return filepath.Join(l.node(node).dir, 
 // LogFile is where node's keepalived writes its log (-l -D).
 func (l *Lab) LogFile(node string) string { return filepath.Join(l.node(node).dir, "keepalived.log") }
 
-// Addr is node's own address on eth0.
-func (l *Lab) Addr(node string) netip.Addr { return l.net.Addr(node) }
-
 // Priority is node's configured VRRP priority.
 func (l *Lab) Priority(node string) int { l.node(node); return priorities[node] }
-
-// VIP is the pair's virtual address (the package variable, for callers
-// that hold a *Lab).
-func (l *Lab) VIP() netip.Addr { return VIP }
 
 // VRID is the pair's virtual router id.
 func (l *Lab) VRID() int { return VRID }
