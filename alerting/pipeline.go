@@ -27,6 +27,7 @@ var DefaultKinds = []string{
 	events.ServerDown, events.ServerUp, events.SorryOn, events.SorryOff,
 	events.RoleChange, events.Disagreement, events.Agreement,
 	events.DaemonStart, events.DaemonStop, KindReloadRejected,
+	events.GuardHold, events.GuardRelease,
 }
 
 // Defaults of PipelineConfig.
@@ -320,6 +321,7 @@ var knownKinds = []string{
 	events.ServerDown, events.ServerUp, events.SorryOn, events.SorryOff, events.RoleChange,
 	events.Disagreement, events.Agreement, events.Override, events.Reload, events.SimulatedDown,
 	events.SimulatedUp, events.DaemonStart, events.DaemonStop, KindReloadRejected,
+	events.GuardHold, events.GuardRelease,
 }
 
 func newPolicy(cfg PipelineConfig) (*policy, error) {

@@ -5,6 +5,13 @@
 // results into up and down, and a single reconciler goroutine turns the
 // config, the health and the operators' overrides into the least set of
 // IPVS writes (quiescent or remove, sorry server, restored weights).
+//
+// A verdict needs evidence about the server. A check that fails for a
+// reason of the director's own (no file descriptors, no memory, no
+// process, lvsmon starved of CPU while it waited) is inconclusive and
+// changes nothing; many servers failing at once without an answer trip
+// the mass-failure guard (guard.go), which holds their downs until the
+// evidence is per server.
 package checker
 
 import (
@@ -43,6 +50,16 @@ type ServerStatus struct {
 	Stalled    bool          `json:"stalled"`
 	CheckType  string        `json:"check_type"`
 	IntervalNS time.Duration `json:"interval_ns"`
+	// Inconclusive counts results that said nothing about the server
+	// (the director's own trouble); LastInconclusive is the latest's why.
+	Inconclusive     uint64 `json:"inconclusive"`
+	LastInconclusive string `json:"last_inconclusive,omitempty"`
+	// Pending: the checks fail without an answer and the down waits for
+	// the other servers' results (a mass failure or not?). Held: the
+	// mass-failure guard holds the down. Either way Health is still the
+	// last committed one, which is what the kernel follows.
+	Pending bool `json:"pending_down,omitempty"`
+	Held    bool `json:"held,omitempty"`
 	// Checks has one entry per check when the service has several; the
 	// fields above then sum or combine them (the server is up only while
 	// every check passes).
@@ -58,13 +75,24 @@ type serverState struct {
 	fall    int
 	timeout time.Duration // one whole check: the timeout times 1 + retries
 	started time.Time
+	// class and failSince describe the current run of failures: its
+	// latest class and when its first failing check started.
+	class     Class
+	failSince time.Time
 	// name and assumeUp are the service's, from the config in force: a
 	// reload that keeps the check keeps the loop (and its copy of the
 	// old config), so report reads them here.
 	name     string
 	assumeUp bool
 	server   string // the real server's id (the state's key adds the check's index)
+	service  string // the service's id
+	key      lvs.DestKey
 }
+
+// window is how long a run of failures counts as "at the same moment" as
+// another: one interval plus the check's whole budget, the time in which
+// every server on the same schedule has had a check finish.
+func (st *serverState) window() time.Duration { return st.IntervalNS + st.timeout }
 
 // worker is one check loop of one server.
 type worker struct {
@@ -81,13 +109,22 @@ type Checker struct {
 	ev       *events.Log
 	log      *slog.Logger
 	onChange func() // a server changed between up and down
+	now      func() time.Time
+	lag      *lagMonitor
 
 	mu      sync.Mutex
 	ctx     context.Context
 	state   map[string]*serverState   // by unit: server id + "#" + check index
 	workers map[string]*worker        // by unit
 	units   map[string][]*serverState // by server id, in check order
-	agg     map[string]Health         // by server id: the combined health last reported
+	// agg is the committed health by server id: what the reconciler
+	// follows and events tell. It lags the checks' own health while a
+	// down is pending or held.
+	agg     map[string]Health
+	guard   config.Guard
+	pending map[string]*pendingDown // by server id
+	holds   []*hold
+	local   localTrouble
 }
 
 // New returns a checker; call Run, then Apply with each config.
@@ -95,18 +132,25 @@ func New(probe ProbeFunc, ev *events.Log, log *slog.Logger, onChange func()) *Ch
 	if onChange == nil {
 		onChange = func() {}
 	}
-	return &Checker{probe: probe, ev: ev, log: log, onChange: onChange, state: map[string]*serverState{}, workers: map[string]*worker{},
-		units: map[string][]*serverState{}, agg: map[string]Health{}}
+	return &Checker{probe: probe, ev: ev, log: log, onChange: onChange, now: time.Now, lag: newLagMonitor(),
+		state: map[string]*serverState{}, workers: map[string]*worker{},
+		units: map[string][]*serverState{}, agg: map[string]Health{}, pending: map[string]*pendingDown{},
+		guard: config.Guard{Share: config.DefaultGuardShare, MinServers: config.DefaultGuardMinServers},
+		local: newLocalTrouble()}
 }
 
-// Run runs the watchdog until ctx ends, then stops every check loop.
-// Apply may be called before or after Run starts.
+// Run runs the watchdog, the guard's clock and the lag monitor until ctx
+// ends, then stops every check loop and waits for them. Apply may be
+// called before or after Run starts.
 func (c *Checker) Run(ctx context.Context) {
 	c.mu.Lock()
 	c.ctx = ctx
 	c.mu.Unlock()
-	t := time.NewTicker(time.Second)
+	lagDone := make(chan struct{})
+	go func() { defer close(lagDone); c.lag.run(ctx) }()
+	t := time.NewTicker(guardTick)
 	defer t.Stop()
+	var ticks int
 	for {
 		select {
 		case <-ctx.Done():
@@ -118,11 +162,28 @@ func (c *Checker) Run(ctx context.Context) {
 				w.cancel()
 				<-w.done
 			}
+			<-lagDone
 			return
-		case now := <-t.C:
+		case <-t.C:
+		}
+		now := c.now()
+		c.Tick(now)
+		if ticks++; ticks%int(time.Second/guardTick) == 0 {
 			c.watchdog(now)
 		}
 	}
+}
+
+// guardTick is how often pending downs and holds are looked at.
+const guardTick = 100 * time.Millisecond
+
+// Tick decides pending downs and holds at now. Run calls it every
+// guardTick; tests call it with their own clock.
+func (c *Checker) Tick(now time.Time) {
+	c.mu.Lock()
+	out := c.evaluate(now)
+	c.mu.Unlock()
+	c.emit(out)
 }
 
 // watchdog flags checks that have not reported for three intervals plus
@@ -152,10 +213,15 @@ func (c *Checker) watchdog(now time.Time) {
 
 // Apply starts, stops and restarts check loops to match cfg. A check that
 // did not change keeps its loop and its health; one that changed keeps its
-// health (a reload must not flap weights) and restarts its loop.
+// health (a reload must not flap weights) and restarts its loop. Loops it
+// stops have ended when Apply returns.
 func (c *Checker) Apply(cfg *config.Config) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.guard = cfg.Guard
+	if c.guard.Share == 0 {
+		c.guard.Share, c.guard.MinServers = config.DefaultGuardShare, config.DefaultGuardMinServers
+	}
+	var stopped []*worker
 	want := map[string]bool{}
 	units := map[string][]*serverState{}
 	for i := range cfg.VirtualServices {
@@ -172,7 +238,7 @@ func (c *Checker) Apply(cfg *config.Config) {
 					c.state[unit] = st
 				}
 				units[id] = append(units[id], st)
-				st.name, st.assumeUp = vs.Name, vs.AssumeUp()
+				st.name, st.assumeUp, st.service, st.key = vs.Name, vs.AssumeUp(), vs.Key.ID(), r.Key
 				if st.name == "" {
 					st.name = vs.Key.String()
 				}
@@ -181,11 +247,12 @@ func (c *Checker) Apply(cfg *config.Config) {
 						continue
 					}
 					w.cancel()
+					stopped = append(stopped, w)
 					delete(c.workers, unit)
 				}
 				st.CheckType, st.IntervalNS = chk.Type, chk.Interval.D()
 				st.timeout = chk.Timeout.D() * time.Duration(1+max(0, chk.Retries))
-				st.rise, st.fall, st.started = chk.Rise, chk.Fall, time.Now()
+				st.rise, st.fall, st.started = chk.Rise, chk.Fall, c.now()
 				c.start(unit, vs, r, *chk)
 			}
 		}
@@ -193,6 +260,7 @@ func (c *Checker) Apply(cfg *config.Config) {
 	for unit, w := range c.workers {
 		if !want[unit] {
 			w.cancel()
+			stopped = append(stopped, w)
 			delete(c.workers, unit)
 		}
 	}
@@ -207,6 +275,11 @@ func (c *Checker) Apply(cfg *config.Config) {
 		}
 	}
 	c.units = units
+	c.forgetGone()
+	c.mu.Unlock()
+	for _, w := range stopped {
+		<-w.done
+	}
 }
 
 // combine is a server's health from its checks' healths: down if any
@@ -244,11 +317,12 @@ func (c *Checker) start(id string, vs config.VirtualService, r config.RealServer
 // at once do not all connect in the same millisecond, and yet every
 // server has a result within one interval of the start.
 func (c *Checker) loop(ctx context.Context, id string, w *worker) {
-	vs, r, chk := &w.vs, &w.r, &w.check
+	chk := &w.check
 	interval, timeout := chk.Interval.D(), chk.Timeout.D()
 	wait := time.Duration(rand.Int64N(int64(interval)*4/5 + 1))
 	t := time.NewTimer(wait)
 	defer t.Stop()
+	due := time.Now().Add(wait)
 	for {
 		select {
 		case <-ctx.Done():
@@ -256,38 +330,82 @@ func (c *Checker) loop(ctx context.Context, id string, w *worker) {
 		case <-t.C:
 		}
 		start := time.Now()
-		pctx, cancel := context.WithTimeout(ctx, timeout*time.Duration(1+max(0, chk.Retries)))
-		err := c.probe(pctx, vs, r, chk)
+		late := start.Sub(due) // how late this check starts: the process's own lag
+		budget := timeout * time.Duration(1+max(0, chk.Retries))
+		pctx, cancel := context.WithTimeout(ctx, budget)
+		err := c.probe(pctx, &w.vs, &w.r, chk)
 		cancel()
 		if ctx.Err() != nil {
 			return // stopped mid-check: the result means nothing
 		}
-		c.report(id, w, start, time.Since(start), err)
+		end := time.Now()
+		c.report(id, w, start, end.Sub(start), err, func() time.Duration {
+			return max(late, c.lag.maxLag(start, end))
+		})
 		next := interval - time.Since(start)
 		if next < 0 {
 			next = 0 // the check took longer than the interval: go again now
 		}
+		due = time.Now().Add(next)
 		t.Reset(next)
 	}
 }
 
-// report records a result and applies rise and fall.
+// report records a result and applies rise and fall. lag tells how late
+// lvsmon itself was while the check ran (asked only for failures).
 // A result from a loop that Apply has replaced meanwhile is dropped: it
 // was measured with the old check.
-func (c *Checker) report(id string, w *worker, at time.Time, d time.Duration, err error) {
-	vs, r := &w.vs, &w.r
+func (c *Checker) report(id string, w *worker, at time.Time, d time.Duration, err error, lag func() time.Duration) {
 	c.mu.Lock()
 	st := c.state[id]
 	if st == nil || c.workers[id] != w {
 		c.mu.Unlock()
 		return
 	}
+	out := c.result(st, at, d, err, lag)
+	c.mu.Unlock()
+	c.emit(out)
+}
+
+// result takes one check result: an inconclusive one is counted and
+// changes nothing; a conclusive one goes through rise, fall and the
+// guard; c.mu is held.
+func (c *Checker) result(st *serverState, at time.Time, d time.Duration, err error, lag func() time.Duration) []emitFn {
+	if err != nil {
+		var l time.Duration
+		if lag != nil {
+			l = lag()
+		}
+		class, why := classify(err, l, st.timeout)
+		if class == ClassLocal {
+			msg := err.Error()
+			if why == LocalLag {
+				msg = fmt.Sprintf("%s (lvsmon itself was %s late: the director is starved, not the server)", msg, l.Round(time.Millisecond))
+			}
+			st.LastTime, st.LastDur, st.Stalled = at, d, false
+			st.Inconclusive++
+			st.LastInconclusive = msg
+			return c.local.note(why, msg, c.now(), st.name, st.key.String(), c.log)
+		}
+		if st.failRun == 0 || st.class != class {
+			st.failSince = at
+		}
+		st.class = class
+	}
+	c.record(st, at, d, err)
+	return c.settle(st.server, c.now())
+}
+
+// record applies one conclusive result to a check's counters, rise and
+// fall; c.mu is held.
+func (c *Checker) record(st *serverState, at time.Time, d time.Duration, err error) {
 	st.LastTime, st.LastDur, st.LastOK, st.Stalled = at, d, err == nil, false
 	if err == nil {
 		st.Successes++
 		st.okRun++
 		st.failRun = 0
 		st.LastMsg = ""
+		st.class, st.failSince = "", time.Time{}
 	} else {
 		st.Failures++
 		st.failRun++
@@ -301,55 +419,137 @@ func (c *Checker) report(id string, w *worker, at time.Time, d time.Duration, er
 		st.health, st.Since = Down, at
 	}
 	st.Health = st.health.String()
-	id = st.server
+}
+
+// settle moves a server's committed health towards what its checks say,
+// unless the down must wait (pending) or is held; c.mu is held.
+func (c *Checker) settle(id string, now time.Time) []emitFn {
+	sts := c.units[id]
+	if len(sts) == 0 {
+		return nil
+	}
+	h, prev := combine(sts), c.agg[id]
+	hd := c.holdOf(id)
+	switch {
+	case h != Down:
+		delete(c.pending, id)
+		if hd != nil {
+			delete(hd.members, id)
+		}
+		if h == prev {
+			return nil
+		}
+		return c.commit(id, h)
+	case prev == Down, hd != nil:
+		return nil
+	case c.pending[id] != nil:
+		return nil
+	}
+	class, since, window := downClass(sts)
+	if !class.guarded() || c.guard.Share >= 1 {
+		return c.commit(id, Down)
+	}
+	c.pending[id] = &pendingDown{service: sts[0].service, class: class, since: since, deadline: since.Add(window)}
+	return nil
+}
+
+// downClass is the class of a down server's failing run (the first
+// failing check's, for several), when it started and its window.
+func downClass(sts []*serverState) (Class, time.Time, time.Duration) {
+	for _, st := range sts {
+		if st.health == Down && st.failRun > 0 {
+			return st.class, st.failSince, st.window()
+		}
+	}
+	for _, st := range sts {
+		if st.health == Down {
+			return st.class, st.failSince, st.window()
+		}
+	}
+	return ClassAnswer, time.Time{}, 0
+}
+
+// failing reports whether some check of the server fails now.
+func failing(sts []*serverState) bool {
+	for _, st := range sts {
+		if st.failRun > 0 && st.health == Down {
+			return true
+		}
+	}
+	return false
+}
+
+// emitFn is work done after c.mu is released: events (which fsync),
+// logs and the change callback.
+type emitFn func()
+
+func (c *Checker) emit(out []emitFn) {
+	for _, f := range out {
+		f()
+	}
+}
+
+// commit makes h the server's committed health and says so; c.mu is held.
+func (c *Checker) commit(id string, h Health) []emitFn {
+	sts := c.units[id]
 	prev := c.agg[id]
-	now := combine(c.units[id])
-	c.agg[id] = now
-	changed := now != prev
+	c.agg[id] = h
+	delete(c.pending, id)
+	st := sts[0]
+	name, assumeUp, service, key := st.name, st.assumeUp, st.service, st.key
 	msg := st.LastMsg
-	if len(c.units[id]) > 1 {
+	if len(sts) > 1 {
 		msg = ""
-		for _, u := range c.units[id] {
+		for _, u := range sts {
 			if u.health == Down {
 				msg = u.CheckType + " check: " + u.LastMsg
 				break
 			}
 		}
 	}
-	name, assumeUp := st.name, st.assumeUp
-	c.mu.Unlock()
-	if !changed {
-		return
-	}
 	var e events.Event
 	switch {
-	case now == Down:
-		c.log.Warn("real server down", "service", name, "server", r.Key.String(), "reason", msg)
-		e = events.Event{Kind: events.ServerDown, Message: fmt.Sprintf("%s: %s is down: %s", name, r.Key, msg)}
-	case prev == Down || !assumeUp:
-		c.log.Info("real server up", "service", name, "server", r.Key.String())
-		e = events.Event{Kind: events.ServerUp, Message: fmt.Sprintf("%s: %s is up", name, r.Key)}
+	case h == Down:
+		e = events.Event{Kind: events.ServerDown, Message: fmt.Sprintf("%s: %s is down: %s", name, key, msg)}
+	case h == Up && (prev == Down || !assumeUp):
+		e = events.Event{Kind: events.ServerUp, Message: fmt.Sprintf("%s: %s is up", name, key)}
+	case h == Up:
+		// Unknown -> up with startup: up writes no event; the kernel
+		// weight kept across a restart may still need restoring, so the
+		// reconciler is asked for a round.
+		return []emitFn{c.onChange}
 	default:
-		// Unknown -> up with startup: up changes nothing in the kernel,
-		// so no reconcile round is asked for.
-		return
+		return nil
 	}
-	e.Service, e.Server = vs.Key.ID(), id
-	if c.ev != nil {
-		if _, err := c.ev.Append(e); err != nil {
-			c.log.Error("writing an event failed", "err", err)
+	e.Service, e.Server = service, id
+	return []emitFn{func() {
+		if h == Down {
+			c.log.Warn("real server down", "service", name, "server", key.String(), "reason", msg)
+		} else {
+			c.log.Info("real server up", "service", name, "server", key.String())
 		}
-	}
-	c.onChange()
+		c.append(e)
+		c.onChange()
+	}}
 }
 
-// Health returns every checked server's health by id.
+func (c *Checker) append(e events.Event) {
+	if c.ev == nil {
+		return
+	}
+	if _, err := c.ev.Append(e); err != nil {
+		c.log.Error("writing an event failed", "err", err)
+	}
+}
+
+// Health returns every checked server's committed health by id: what
+// the kernel should follow.
 func (c *Checker) Health() map[string]Health {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make(map[string]Health, len(c.units))
-	for id, sts := range c.units {
-		out[id] = combine(sts)
+	for id := range c.units {
+		out[id] = c.agg[id]
 	}
 	return out
 }
@@ -361,7 +561,7 @@ func (c *Checker) Status() []ServerStatus {
 	out := make([]ServerStatus, 0, len(c.units))
 	for id, sts := range c.units {
 		s := sts[0].ServerStatus
-		s.Health = combine(sts).String()
+		s.Health = c.agg[id].String()
 		if len(sts) > 1 {
 			s.Checks = make([]ServerStatus, len(sts))
 			types := make([]string, len(sts))
@@ -372,6 +572,10 @@ func (c *Checker) Status() []ServerStatus {
 				}
 				s.Successes += st.Successes
 				s.Failures += st.Failures
+				s.Inconclusive += st.Inconclusive
+				if s.LastInconclusive == "" {
+					s.LastInconclusive = st.LastInconclusive
+				}
 				s.Stalled = s.Stalled || st.Stalled
 				s.LastOK = s.LastOK && st.LastOK
 				if st.LastTime.After(s.LastTime) {
@@ -386,6 +590,8 @@ func (c *Checker) Status() []ServerStatus {
 			}
 			s.CheckType = strings.Join(types, "+")
 		}
+		s.Pending = c.pending[id] != nil
+		s.Held = c.holdOf(id) != nil
 		s.ID = id
 		out = append(out, s)
 	}

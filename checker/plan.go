@@ -73,10 +73,18 @@ func (a Action) String() string {
 // State is everything plan decides from besides the config and the
 // kernel table. It is plain data so plan stays a pure function.
 type State struct {
-	Health    map[string]Health   // by lvs.DestID
+	// Health by lvs.DestID. A checked server that is missing or Unknown
+	// has no result yet: the kernel's table is the memory across
+	// restarts, so a server the kernel already has keeps its kernel state
+	// until its own first result, and only a server lvsmon adds follows
+	// the service's startup policy.
+	Health    map[string]Health
 	Overrides map[string]Override // by lvs.DestID
 	// SorryActive says, per service id, whether the sorry server was in
-	// use after the previous round: quorum hysteresis needs memory.
+	// use after the previous round: quorum hysteresis needs memory. A
+	// service missing here (the first round after a start) takes it
+	// from the kernel: the sorry server is active while the kernel has
+	// it with a positive weight.
 	SorryActive map[string]bool
 	// Act is false on a node that must not write (a backup director with
 	// ha.act_only_on: master); plan then returns no actions.
@@ -84,10 +92,14 @@ type State struct {
 }
 
 // Result is plan's answer: the actions, in order, and the sorry-server
-// state per service after them.
+// state per service before and after them.
 type Result struct {
 	Actions     []Action
 	SorryActive map[string]bool
+	// SorryBefore is the state the round started from (State.SorryActive,
+	// or the kernel's when that had no memory of the service): a change
+	// between the two is a sorry_on or sorry_off.
+	SorryBefore map[string]bool
 }
 
 // Plan compares the desired state (config, health, overrides) with the
@@ -95,20 +107,35 @@ type Result struct {
 // else: a table that matches gives no actions. Services that are not in
 // the config, or not managed, are never touched.
 func Plan(cfg *config.Config, cur lvs.Table, st State) Result {
-	res := Result{SorryActive: map[string]bool{}}
+	res := Result{SorryActive: map[string]bool{}, SorryBefore: map[string]bool{}}
 	for i := range cfg.VirtualServices {
 		vs := &cfg.VirtualServices[i]
 		if !vs.IsManaged() {
 			continue
 		}
-		res.SorryActive[vs.Key.ID()] = st.SorryActive[vs.Key.ID()]
+		ks := cur.Service(vs.Key)
+		// A node that does not act keeps no memory: when it starts to act,
+		// the kernel's table is what it inherits.
+		was, known := st.SorryActive[vs.Key.ID()]
+		if !known || !st.Act {
+			was = sorryInKernel(vs, ks)
+		}
+		res.SorryActive[vs.Key.ID()], res.SorryBefore[vs.Key.ID()] = was, was
 		if !st.Act {
 			continue
 		}
-		sorry := planService(vs, cur.Service(vs.Key), st, &res.Actions)
-		res.SorryActive[vs.Key.ID()] = sorry
+		res.SorryActive[vs.Key.ID()] = planService(vs, ks, was, st, &res.Actions)
 	}
 	return res
+}
+
+// sorryInKernel reports whether the kernel has vs's sorry server in use.
+func sorryInKernel(vs *config.VirtualService, ks *lvs.Service) bool {
+	if vs.Sorry == nil || ks == nil {
+		return false
+	}
+	d := ks.Dest(vs.Sorry.Key)
+	return d != nil && d.Weight > 0
 }
 
 // desired is what one real server should look like in the kernel.
@@ -118,7 +145,7 @@ type desired struct {
 	why     string
 }
 
-func planService(vs *config.VirtualService, ks *lvs.Service, st State, acts *[]Action) bool {
+func planService(vs *config.VirtualService, ks *lvs.Service, wasSorry bool, st State, acts *[]Action) bool {
 	want := lvs.Service{Key: vs.Key, Scheduler: vs.Scheduler, Persistence: vs.Persistence.D(), Netmask: vs.PersistenceNetmask}
 	switch {
 	case ks == nil:
@@ -127,6 +154,7 @@ func planService(vs *config.VirtualService, ks *lvs.Service, st State, acts *[]A
 		*acts = append(*acts, Action{Op: OpUpdateService, Service: want,
 			Reason: fmt.Sprintf("kernel has scheduler %s persistence %s, config says %s %s", ks.Scheduler, ks.Persistence, want.Scheduler, want.Persistence)})
 	}
+	checked := len(vs.AllChecks()) > 0
 	// The desired state of every configured real server.
 	var live int64
 	wants := make([]desired, len(vs.Reals))
@@ -134,13 +162,20 @@ func planService(vs *config.VirtualService, ks *lvs.Service, st State, acts *[]A
 		r := &vs.Reals[i]
 		id := lvs.DestID(vs.Key, r.Key)
 		d := lvs.Dest{Key: r.Key, Forward: r.Fwd, Weight: r.ConfiguredWeight(), UpperThreshold: r.UpperThreshold, LowerThreshold: r.LowerThreshold}
+		var cur *lvs.Dest
+		if ks != nil {
+			cur = ks.Dest(r.Key)
+		}
 		h := st.Health[id]
-		if h == Unknown {
-			if vs.AssumeUp() {
-				h = Up
-			} else {
-				h = Down
-			}
+		pending := h == Unknown && checked
+		switch {
+		case pending:
+			// No result yet: decided below, after the overrides.
+		case h != Unknown:
+		case vs.AssumeUp():
+			h = Up
+		default:
+			h = Down
 		}
 		switch {
 		case st.Overrides[id] == Disable:
@@ -148,13 +183,31 @@ func planService(vs *config.VirtualService, ks *lvs.Service, st State, acts *[]A
 		case st.Overrides[id] == Drain:
 			d.Weight = 0
 			wants[i] = desired{present: true, dest: d, why: "drained by an operator"}
+		case pending && cur != nil:
+			// Found in the kernel: keep what it has until the first result
+			// (a restart of lvsmon changes nothing, whatever the startup
+			// policy). Only the forwarding and thresholds follow the config.
+			d.Weight = cur.Weight
+			wants[i] = desired{present: true, dest: d, why: "no check result yet: kernel weight kept"}
+			live += int64(max(0, d.Weight))
+		case pending && vs.AssumeUp():
+			wants[i] = desired{present: true, dest: d, why: "no check result yet (startup: up)"}
+			live += int64(d.Weight)
+		case pending && vs.OnFailure == "remove":
+			wants[i] = desired{present: false, dest: d, why: "no check result yet (startup: down)"}
+		case pending:
+			d.Weight = 0
+			wants[i] = desired{present: true, dest: d, why: "no check result yet (startup: down)"}
 		case h == Down && vs.OnFailure == "remove":
 			wants[i] = desired{present: false, dest: d, why: "health check failing (on_failure: remove)"}
 		case h == Down:
 			d.Weight = 0
 			wants[i] = desired{present: true, dest: d, why: "health check failing (quiescent)"}
+		case checked:
+			wants[i] = desired{present: true, dest: d, why: "health check passing"}
+			live += int64(d.Weight)
 		default:
-			wants[i] = desired{present: true, dest: d, why: "healthy"}
+			wants[i] = desired{present: true, dest: d, why: "configured (no health check)"}
 			live += int64(d.Weight)
 		}
 	}
@@ -166,7 +219,7 @@ func planService(vs *config.VirtualService, ks *lvs.Service, st State, acts *[]A
 	sorry := false
 	switch {
 	case vs.Sorry == nil:
-	case st.SorryActive[vs.Key.ID()]:
+	case wasSorry:
 		sorry = live < q+hy // stays in until the live weight clears the band
 	default:
 		sorry = live < q-hy

@@ -197,3 +197,72 @@ func TestPlanQuorumHysteresis(t *testing.T) {
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// The kernel table is the memory across restarts: a server the kernel
+// has keeps its kernel state until its own first result, whatever the
+// startup policy; the sorry server's state is read from the kernel;
+// startup applies only to servers lvsmon adds.
+func TestPlanRestartKeepsTheKernel(t *testing.T) {
+	k := lvs.AddrKey(lvs.TCP, mustAddr("10.0.0.100"), 80)
+	dest := func(a string, w int32) lvs.Dest {
+		d := lvs.Dest{Key: lvs.DestKey{Addr: mustAddr(a), Port: 80}, Forward: lvs.DR, Weight: w}
+		if a == "10.0.1.14" {
+			d.UpperThreshold = 100 // as configured
+		}
+		return d
+	}
+	kernel := func(ds ...lvs.Dest) lvs.Table {
+		return lvs.Table{Services: []lvs.Service{{Key: k, Scheduler: "wrr", Dests: ds}}}
+	}
+	const sorryID = "tcp_10.0.0.100_80"
+	tests := []struct {
+		name      string
+		startup   string
+		tab       lvs.Table
+		health    map[string]Health
+		memory    map[string]bool
+		want      string
+		wantWhy   string
+		was, sorr bool
+	}{
+		{name: "a quiesced server stays quiesced until its first result", tab: kernel(dest("10.0.1.13", 0), dest("10.0.1.14", 2))},
+		{name: "every server out, sorry server in: all kept", tab: kernel(dest("10.0.1.13", 0), dest("10.0.1.14", 0), dest("127.0.0.1", 1)), was: true, sorr: true},
+		{name: "startup down keeps servers found in service", startup: "down", tab: kernel(dest("10.0.1.13", 3), dest("10.0.1.14", 2))},
+		{name: "startup down applies to a server lvsmon adds", startup: "down", tab: kernel(dest("10.0.1.13", 3)),
+			want: "create-dest " + svc + " 10.0.1.14:80 w0", wantWhy: "no check result yet (startup: down)"},
+		{name: "startup up adds at the configured weight", tab: kernel(dest("10.0.1.13", 3)),
+			want: "create-dest " + svc + " 10.0.1.14:80 w2", wantWhy: "no check result yet (startup: up)"},
+		{name: "a first pass restores the weight and the sorry server leaves", tab: kernel(dest("10.0.1.13", 0), dest("10.0.1.14", 0), dest("127.0.0.1", 1)),
+			health: map[string]Health{rs1: Up},
+			want:   "set-weight " + svc + " 10.0.1.13:80 w3; delete-dest " + svc + " 127.0.0.1:80", wantWhy: "weight 0 -> 3: health check passing", was: true},
+		{name: "a first failure keeps the sorry server, no second sorry_on", tab: kernel(dest("10.0.1.13", 0), dest("10.0.1.14", 0), dest("127.0.0.1", 1)),
+			health: map[string]Health{rs1: Down, rs2: Down}, was: true, sorr: true},
+		{name: "memory wins over the kernel once it exists", tab: kernel(dest("10.0.1.13", 3), dest("10.0.1.14", 2)),
+			memory: map[string]bool{sorryID: false}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := planConfig(t, "quiescent")
+			vs := &cfg.VirtualServices[0]
+			vs.Check = &config.Check{Type: "tcp"}
+			if tc.startup != "" {
+				vs.Startup = tc.startup
+			}
+			res := Plan(cfg, tc.tab, State{Act: true, Health: tc.health, SorryActive: tc.memory})
+			if got := ops(res.Actions); got != tc.want {
+				t.Errorf("actions:\n got  %s\n want %s", got, tc.want)
+			}
+			if tc.wantWhy != "" && (len(res.Actions) == 0 || res.Actions[0].Reason != tc.wantWhy) {
+				t.Errorf("reason = %+v, want %q", res.Actions, tc.wantWhy)
+			}
+			for _, a := range res.Actions {
+				if strings.Contains(a.Reason, "healthy") {
+					t.Errorf("reason says healthy without a result: %s", a)
+				}
+			}
+			if res.SorryBefore[sorryID] != tc.was || res.SorryActive[sorryID] != tc.sorr {
+				t.Errorf("sorry before %v after %v, want %v %v", res.SorryBefore[sorryID], res.SorryActive[sorryID], tc.was, tc.sorr)
+			}
+		})
+	}
+}

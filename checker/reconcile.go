@@ -151,7 +151,7 @@ func (r *Reconciler) Round(ctx context.Context) error {
 	r.sorry = res.SorryActive
 	r.mu.Unlock()
 	for id, on := range res.SorryActive {
-		if on != prevSorry[id] {
+		if on != res.SorryBefore[id] {
 			r.sorryEvent(cfg, id, on)
 		}
 	}

@@ -75,13 +75,13 @@ func (a *Alerting) IsMasterOnly() bool { return a.MasterOnly == nil || *a.Master
 
 // AlertKinds are the event kinds alerting knows.
 var AlertKinds = []string{"server_down", "server_up", "sorry_on", "sorry_off", "role_change", "role_disagreement",
-	"role_agreement", "daemon_start", "daemon_stop", "reload", "reload_rejected", "override", "simulated_down", "simulated_up", "all"}
+	"role_agreement", "daemon_start", "daemon_stop", "reload", "reload_rejected", "override", "simulated_down", "simulated_up", "guard_hold", "guard_release", "all"}
 
 // DefaultAlertKinds are mailed when alerting.kinds is not set.
 // reload_rejected is a reload whose config did not validate; "reload"
 // mails applied ones too.
 var DefaultAlertKinds = []string{"server_down", "server_up", "sorry_on", "sorry_off", "role_change", "role_disagreement",
-	"role_agreement", "daemon_start", "daemon_stop", "reload_rejected"}
+	"role_agreement", "daemon_start", "daemon_stop", "reload_rejected", "guard_hold", "guard_release"}
 
 // DaemonStates are ldirectord's emailalertstatus values.
 var DaemonStates = []string{"starting", "running", "stopping", "reloading"}

@@ -41,6 +41,7 @@ type Config struct {
 	Metrics         Metrics          `yaml:"metrics"`
 	Web             Web              `yaml:"web"`
 	HA              HA               `yaml:"ha"`
+	Guard           Guard            `yaml:"guard"`
 	Alerting        *Alerting        `yaml:"alerting"`
 	VirtualServices []VirtualService `yaml:"virtual_services"`
 
@@ -443,6 +444,7 @@ func (c *Config) applyDefaults() {
 		c.Graphs.ArchiveSchedule = DefaultArchiveSchedule
 	}
 	c.haDefaults()
+	c.guardDefaults()
 	c.alertingDefaults()
 	for i := range c.VirtualServices {
 		vs := &c.VirtualServices[i]
@@ -587,6 +589,7 @@ func (v *validator) config(c *Config) {
 	}
 	defer v.ha(c)
 	defer v.alerting(c)
+	v.guard(&c.Guard)
 	seen := map[lvs.ServiceKey]string{}
 	names := map[string]string{}
 	for i := range c.VirtualServices {

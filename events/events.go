@@ -54,6 +54,11 @@ const (
 	// reloading) apart and an operator sees restarts on the graphs.
 	DaemonStart = "daemon_start"
 	DaemonStop  = "daemon_stop"
+	// GuardHold and GuardRelease bracket a mass-failure hold: many real
+	// servers failed at once without an answer, and lvsmon held their
+	// downs rather than empty the site on what may be its own trouble.
+	GuardHold    = "guard_hold"
+	GuardRelease = "guard_release"
 )
 
 // Event is one entry. Service and Server are the ids used everywhere in

@@ -60,6 +60,10 @@ func startChecker(ctx context.Context, cur *atomic.Pointer[config.Config], reade
 		}
 	}
 	d.chk = checker.New(probe, ev, log.With("component", "checker"), kick)
+	// The checker knows every checked server (as "no result yet") before
+	// the reconciler's first round, so that round keeps what the kernel
+	// has instead of taking a server without a result for unchecked.
+	d.chk.Apply(cfg)
 	if b, ok := reader.(lvs.Backend); ok && cfg.IPVS.Backend != config.BackendProcfs {
 		d.rec = checker.NewReconciler(b, cur.Load, d.chk.Health, ovr, ev, log.With("component", "reconciler"), dryRun)
 		d.rec.Act = act
@@ -67,7 +71,6 @@ func startChecker(ctx context.Context, cur *atomic.Pointer[config.Config], reade
 	} else {
 		log.Info("the IPVS backend is read-only: health is checked and shown, the table is never written", "backend", cfg.IPVS.Backend)
 	}
-	d.chk.Apply(cfg)
 	goFn(func() { d.chk.Run(ctx) })
 	return d, nil
 }
@@ -267,25 +270,31 @@ func (d *director) watchConfig(ctx context.Context, path string, interval time.D
 // the same service and real-server labels as the table's families so the
 // two join without relabelling.
 type checkerMetrics struct {
-	d                                              *director
-	up, dur, fails, stalled, sorry, recFail, recOK *prometheus.Desc
+	d                                               *director
+	up, dur, fails, stalled, sorry, recFail, recOK  *prometheus.Desc
+	inconclusive, srvInconclusive, lag, held, holds *prometheus.Desc
 }
 
 func newCheckerMetrics(d *director) *checkerMetrics {
 	n := prometheus.NewDesc
 	return &checkerMetrics{d: d,
-		up:      n("lvsmon_real_server_up", "1 when the real server's health checks pass (after rise), 0 when they fail (after fall); absent before the first result and for servers without a check.", collector.RealServerLabels, nil),
-		dur:     n("lvsmon_real_server_check_duration_seconds", "How long the real server's last health check took.", collector.RealServerLabels, nil),
-		fails:   n("lvsmon_real_server_check_failures_total", "Failed health checks of the real server.", collector.RealServerLabels, nil),
-		stalled: n("lvsmon_real_server_check_stalled", "1 when the real server's check loop has not reported for three intervals plus its timeout (a frozen checker).", collector.RealServerLabels, nil),
-		sorry:   n("lvsmon_sorry_server_active", "1 while the virtual service's sorry server takes the traffic.", collector.ServiceLabels, nil),
-		recFail: n("lvsmon_reconcile_failed_actions_total", "IPVS writes the reconciler tried and the kernel refused; each is retried from fresh state.", nil, nil),
-		recOK:   n("lvsmon_reconcile_applied_actions_total", "IPVS writes the reconciler made.", nil, nil),
+		up:              n("lvsmon_real_server_up", "1 when the real server's health checks pass (after rise), 0 when they fail (after fall); absent before the first result and for servers without a check.", collector.RealServerLabels, nil),
+		dur:             n("lvsmon_real_server_check_duration_seconds", "How long the real server's last health check took.", collector.RealServerLabels, nil),
+		fails:           n("lvsmon_real_server_check_failures_total", "Failed health checks of the real server.", collector.RealServerLabels, nil),
+		stalled:         n("lvsmon_real_server_check_stalled", "1 when the real server's check loop has not reported for three intervals plus its timeout (a frozen checker).", collector.RealServerLabels, nil),
+		sorry:           n("lvsmon_sorry_server_active", "1 while the virtual service's sorry server takes the traffic.", collector.ServiceLabels, nil),
+		recFail:         n("lvsmon_reconcile_failed_actions_total", "IPVS writes the reconciler tried and the kernel refused; each is retried from fresh state.", nil, nil),
+		recOK:           n("lvsmon_reconcile_applied_actions_total", "IPVS writes the reconciler made.", nil, nil),
+		inconclusive:    n("lvsmon_checks_inconclusive_total", "Health check results that said nothing about the real server because of the director's own trouble (reason: fd_exhausted, no_buffers, no_memory, ports_exhausted, exec_failed, scheduling_lag); they change no health and no weight.", []string{"reason"}, nil),
+		srvInconclusive: n("lvsmon_real_server_checks_inconclusive_total", "The real server's inconclusive check results (the director's own trouble).", collector.RealServerLabels, nil),
+		lag:             n("lvsmon_checker_scheduling_lag_seconds", "The largest lateness of lvsmon's own timers over the last minute: a starved director (check timeouts during such lag are inconclusive).", nil, nil),
+		held:            n("lvsmon_real_server_down_held", "1 while the mass-failure guard holds this real server's down (nothing is written for it).", collector.RealServerLabels, nil),
+		holds:           n("lvsmon_guard_holds", "Mass-failure holds in force, by scope (a service id, or director) and failure class.", []string{"scope", "class"}, nil),
 	}
 }
 
 func (m *checkerMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.up, m.dur, m.fails, m.stalled, m.sorry, m.recFail, m.recOK} {
+	for _, d := range []*prometheus.Desc{m.up, m.dur, m.fails, m.stalled, m.sorry, m.recFail, m.recOK, m.inconclusive, m.srvInconclusive, m.lag, m.held, m.holds} {
 		ch <- d
 	}
 }
@@ -328,6 +337,24 @@ func (m *checkerMetrics) Collect(ch chan<- prometheus.Metric) {
 			stalled = 1
 		}
 		ch <- prometheus.MustNewConstMetric(m.stalled, prometheus.GaugeValue, stalled, lv...)
+		ch <- prometheus.MustNewConstMetric(m.srvInconclusive, prometheus.CounterValue, float64(st.Inconclusive), lv...)
+		held := 0.0
+		if st.Held {
+			held = 1
+		}
+		ch <- prometheus.MustNewConstMetric(m.held, prometheus.GaugeValue, held, lv...)
+	}
+	loc := m.d.chk.Local()
+	for _, r := range checker.LocalReasons {
+		ch <- prometheus.MustNewConstMetric(m.inconclusive, prometheus.CounterValue, float64(loc.Inconclusive[r]), r)
+	}
+	ch <- prometheus.MustNewConstMetric(m.lag, prometheus.GaugeValue, loc.Lag.Seconds())
+	for _, h := range m.d.chk.Holds() {
+		scope := h.Scope
+		if scope == checker.DirectorScope {
+			scope = "director"
+		}
+		ch <- prometheus.MustNewConstMetric(m.holds, prometheus.GaugeValue, 1, scope, string(h.Class))
 	}
 	if m.d.rec != nil {
 		s := m.d.rec.Stats()

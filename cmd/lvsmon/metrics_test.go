@@ -194,6 +194,8 @@ var volatileFamilies = []string{
 	// How long a check took, and how many failed so far, depend on timing.
 	"lvsmon_real_server_check_duration_seconds",
 	"lvsmon_real_server_check_failures_total",
+	// The scheduling lag is measured on the machine running the test.
+	"lvsmon_checker_scheduling_lag_seconds",
 }
 
 // foreignPrefixes are families that are not lvsmon's own (the Go runtime's
