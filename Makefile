@@ -38,10 +38,13 @@ test: deps-test lint test-unit test-kernel
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags lab ./...
 	$(GO) vet -tags ipvskernel ./lvs/ ./checker/
 
+## test-unit: every package's tests with -race; the lab tag adds the
+## tests that run lvsmon against real load, disks and daemons
 test-unit: deps-build
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -tags lab ./...
 
 ## test-kernel: the netlink backend and the checker's classic scenario
 ## against Debian's own kernel in qemu (one VM per package)
