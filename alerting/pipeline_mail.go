@@ -193,6 +193,10 @@ func (c *composer) line(it item) string {
 		return fmt.Sprintf("%s  SORRY ON    %s", ts, it.Message)
 	case events.SorryOff:
 		return fmt.Sprintf("%s  SORRY OFF   %s", ts, it.Message)
+	case events.GuardHold:
+		return fmt.Sprintf("%s  HELD        %s", ts, it.Message)
+	case events.GuardRelease:
+		return fmt.Sprintf("%s  HOLD ENDED  %s", ts, it.Message)
 	}
 	s := ts + "  " + strings.ReplaceAll(it.Kind, "_", " ")
 	if it.Server != "" {
@@ -259,8 +263,14 @@ func (c *composer) svcLabel(id string) string {
 func (c *composer) summary(items []item) string {
 	servers := map[string]map[string]string{} // kind -> server -> service
 	services := map[string]map[string]bool{}  // kind -> services (sorry)
-	var roles, disagree, agree []string
+	var roles, disagree, agree, held, unheld []string
 	other := map[string]int{}
+	scope := func(svc string) string {
+		if svc == "" {
+			return "the whole director"
+		}
+		return c.svcLabel(svc)
+	}
 	for _, it := range items {
 		switch it.Kind {
 		case events.ServerDown, events.ServerUp, noteReminder, noteFlapping, noteStable:
@@ -285,6 +295,10 @@ func (c *composer) summary(items []item) string {
 			} else {
 				other["config reloaded"]++
 			}
+		case events.GuardHold:
+			held = appendNew(held, scope(it.Service))
+		case events.GuardRelease:
+			unheld = appendNew(unheld, scope(it.Service))
 		case events.DaemonStart:
 			other["lvsmon started"]++
 		case events.DaemonStop:
@@ -294,6 +308,9 @@ func (c *composer) summary(items []item) string {
 		}
 	}
 	parts := roles
+	if len(held) > 0 {
+		parts = append(parts, "mass failure, downs held: "+strings.Join(held, ", "))
+	}
 	upDone := false
 	if s := servers[events.ServerDown]; len(s) > 0 {
 		p := c.servers(s, "down")
@@ -323,6 +340,9 @@ func (c *composer) summary(items []item) string {
 	}
 	if len(agree) > 0 {
 		parts = append(parts, "roles agree again: "+strings.Join(agree, ", "))
+	}
+	if len(unheld) > 0 {
+		parts = append(parts, "mass-failure hold ended: "+strings.Join(unheld, ", "))
 	}
 	if s := servers[noteStable]; len(s) > 0 {
 		parts = append(parts, c.servers(s, "stable again"))

@@ -379,6 +379,8 @@ func TestSummaryAndLines(t *testing.T) {
 		{[]item{it(g.ev(events.Reload, "", "", t0, "config reload rejected, running config kept: x"))}, "config reload rejected"},
 		{[]item{it(g.ev(events.DaemonStart, "", "", t0, "started")), it(g.ev(events.Override, svcWeb, web(0), t0, "w=0"))}, "lvsmon started; 1 event of kind override"},
 		{[]item{{Kind: events.Disagreement, Instance: "VI_1"}}, "role disagreement: VI_1"},
+		{[]item{it(g.down(0, t0)), it(g.ev(events.GuardHold, svcWeb, "", t0, "mass failure"))}, "mass failure, downs held: web (tcp_10.0.0.1_80); real server 10.0.1.2:80 down on web (tcp_10.0.0.1_80)"},
+		{[]item{it(g.ev(events.GuardHold, "", "", t0, "mass failure")), it(g.ev(events.GuardRelease, "", "", t0, "ended"))}, "mass failure, downs held: the whole director; mass-failure hold ended: the whole director"},
 	} {
 		if got := c.summary(tc.items); got != tc.want {
 			t.Errorf("summary %q, want %q", got, tc.want)
@@ -392,6 +394,7 @@ func TestSummaryAndLines(t *testing.T) {
 		{item{Time: t0.Add(150 * time.Minute), Kind: events.ServerUp, Server: web(0), Since: t0}, "2026-03-01 14:30:00  UP          10.0.1.2:80  after 2h30m down (since 2026-03-01 12:00:00)"},
 		{item{Time: t0.Add(time.Hour), Kind: noteReminder, Server: web(0), Since: t0, Message: "web: x is down: timeout"}, "2026-03-01 13:00:00  STILL DOWN  10.0.1.2:80  for 1h (since 2026-03-01 12:00:00): timeout"},
 		{role, "2026-03-01 12:00:00  role change  VI_1: BACKUP → MASTER (priority 100, keepalived)"},
+		{item{Time: t0, Kind: events.GuardHold, Message: "mass failure on the whole director: ..."}, "2026-03-01 12:00:00  HELD        mass failure on the whole director: ..."},
 		{item{Time: t0, Kind: events.ServerDown, Server: "tcp_2001-db8--1_80__2001-db8--2_8080"}, "2026-03-01 12:00:00  DOWN        [2001:db8::2]:8080  (no reason given)"},
 	} {
 		if got := c.line(tc.it); got != tc.want {
