@@ -3,6 +3,7 @@ package ha
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -131,6 +132,9 @@ type Monitor struct {
 	// report is kept), counted from the first failure in a row.
 	failing map[string]failing
 	roles   map[string]*roleState
+	out     []Change // found under mu, delivered after it
+
+	deliverMu sync.Mutex
 }
 
 // failing counts a source's failed reads in a row.
@@ -170,7 +174,7 @@ func NewMonitor(cfg MonitorConfig) *Monitor {
 // knew. Disagreements are judged again at once.
 func (m *Monitor) Reconfigure(cfg MonitorConfig) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer m.deliver()
 	if cfg.Grace <= 0 {
 		cfg.Grace = 3 * time.Second
 	}
@@ -199,7 +203,7 @@ func (m *Monitor) Reconfigure(cfg MonitorConfig) {
 // instances UNKNOWN until it answers again.
 func (m *Monitor) Update(r Report) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer m.deliver()
 	if r.Time.IsZero() {
 		r.Time = time.Now()
 	}
@@ -228,7 +232,7 @@ func (m *Monitor) Update(r Report) {
 // grace period). Call it about once a second.
 func (m *Monitor) Tick(now time.Time) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer m.deliver()
 	m.evaluate(now, "", false)
 }
 
@@ -324,7 +328,8 @@ func (m *Monitor) evaluate(now time.Time, trigger string, transition bool) {
 		}
 	}
 
-	for name, vs := range claims {
+	for _, name := range slices.Sorted(maps.Keys(claims)) {
+		vs := claims[name]
 		slices.SortStableFunc(vs, func(a, b view) int { return cmp.Compare(sourceRank[a.source], sourceRank[b.source]) })
 		st := m.roles[name]
 		if st == nil {
@@ -407,9 +412,9 @@ func (m *Monitor) evaluate(now time.Time, trigger string, transition bool) {
 	}
 	// Instances no source mentions any more keep their last state but
 	// lose their disagreements.
-	for name, st := range m.roles {
+	for _, name := range slices.Sorted(maps.Keys(m.roles)) {
 		if _, ok := claims[name]; !ok {
-			m.judge(name, st, nil, now)
+			m.judge(name, m.roles[name], nil, now)
 		}
 	}
 }
@@ -536,9 +541,30 @@ func describe(kind string, r *Role) string {
 	return r.Instance + ": " + kind
 }
 
+// emit queues a change; m.mu is held. The changes of one evaluation go
+// out in deliver, after the lock is released: OnChange appends to the
+// event log (an fsync), and Acting, the reconciler's gate, must not
+// wait for a disk; a callback may also read the monitor.
 func (m *Monitor) emit(c Change) {
-	if m.cfg.OnChange != nil {
-		m.cfg.OnChange(c)
+	m.out = append(m.out, c)
+}
+
+// deliver releases m.mu and calls OnChange with the queued changes, in
+// the order they were found. deliverMu keeps the order across calls
+// (the changes of one Update reach OnChange before those of the next)
+// without holding m.mu during the calls.
+func (m *Monitor) deliver() {
+	out := m.out
+	m.out = nil
+	fn := m.cfg.OnChange
+	m.deliverMu.Lock()
+	m.mu.Unlock()
+	defer m.deliverMu.Unlock()
+	if fn == nil {
+		return
+	}
+	for _, c := range out {
+		fn(c)
 	}
 }
 

@@ -298,3 +298,26 @@ func TestMonitorReconfigure(t *testing.T) {
 	s.update(ka(true, StateBackup, 150))
 	s.expect("after", "role_change VI_LVS: MASTER → BACKUP")
 }
+
+// OnChange runs after the monitor's lock is released: a callback that
+// reads the monitor (the reconciler's gate does) does not deadlock, and
+// the changes of several instances come in a stable order.
+func TestMonitorCallbackOutsideTheLock(t *testing.T) {
+	for range 20 { // map order would show within a few runs
+		var m *Monitor
+		var got []string
+		m = NewMonitor(MonitorConfig{Grace: time.Second, OnChange: func(c Change) {
+			_ = m.Acting()
+			_ = m.Status()
+			got = append(got, c.Instance)
+		}})
+		var ins []InstanceReport
+		for _, n := range []string{"VI_c", "VI_a", "VI_d", "VI_b"} {
+			ins = append(ins, InstanceReport{Name: n, State: StateMaster, Priority: 100})
+		}
+		m.Update(Report{Source: SourceKeepalived, Running: true, Instances: ins, Time: time.Now()})
+		if strings.Join(got, " ") != "VI_a VI_b VI_c VI_d" {
+			t.Fatalf("changes in order %v", got)
+		}
+	}
+}
