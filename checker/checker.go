@@ -277,10 +277,23 @@ func (c *Checker) Apply(cfg *config.Config) {
 	c.units = units
 	c.forgetGone()
 	c.mu.Unlock()
+	// Wait for the loops stopped (their probes end with their context),
+	// but not forever: a frozen loop must not hang a reload; the
+	// watchdog has already said it froze.
+	limit := time.NewTimer(stopWait)
+	defer limit.Stop()
 	for _, w := range stopped {
-		<-w.done
+		select {
+		case <-w.done:
+		case <-limit.C:
+			c.log.Error("a replaced health check loop did not stop; going on without it", "check", w.check.Type, "server", w.r.Key.String())
+			return
+		}
 	}
 }
+
+// stopWait bounds how long Apply waits for the loops it stopped.
+const stopWait = 5 * time.Second
 
 // combine is a server's health from its checks' healths: down if any
 // check is down, up only when every check is up.
