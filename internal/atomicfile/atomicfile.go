@@ -4,6 +4,7 @@
 package atomicfile
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,7 +16,7 @@ import (
 // On failure the temporary file is removed and path is untouched.
 func Write(path string, data []byte, perm os.FileMode) error {
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+tempMark+"*")
+	tmp, err := CreateTemp(path)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
@@ -54,6 +55,46 @@ func Write(path string, data []byte, perm os.FileMode) error {
 }
 
 const tempMark = ".tmp-"
+
+// CreateTemp creates a new, empty temporary file beside path, named
+// ".<base of path>.tmp-<random>" like Write's own, so that CleanTemps
+// finds it when a crash leaves it behind. Callers that produce a file
+// some other way (librrd writes RRD files itself) build it under this
+// name and rename it over path only when it is complete.
+func CreateTemp(path string) (*os.File, error) {
+	return os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+tempMark+"*")
+}
+
+// CleanTemps removes the temporary files that a crash in the middle of a
+// write (Write, or a CreateTemp user) left in dir: those of the file
+// named base, or every one when base is "". Call it when the owner of
+// the files starts, before it writes: a temporary file is never the
+// current content of anything, only a write that never finished. A
+// missing dir holds nothing to remove. It returns how many files it
+// removed; a file it cannot remove is in the error and the others are
+// still removed.
+func CleanTemps(dir, base string) (removed int, err error) {
+	des, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("remove temporary files: %w", err)
+	}
+	var errs []error
+	for _, de := range des {
+		name := de.Name()
+		if de.IsDir() || !IsTemp(name) || base != "" && !strings.HasPrefix(name, "."+base+tempMark) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("remove temporary file: %w", err))
+			continue
+		}
+		removed++
+	}
+	return removed, errors.Join(errs...)
+}
 
 // IsTemp reports whether a file name is one of Write's temporary files,
 // left behind only by a crash in the middle of a write: a directory's

@@ -3,6 +3,7 @@ package atomicfile
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -53,5 +54,52 @@ func TestIsTemp(t *testing.T) {
 		if IsTemp(name) != want {
 			t.Errorf("IsTemp(%q) = %v", name, !want)
 		}
+	}
+}
+
+func TestCleanTemps(t *testing.T) {
+	dir := t.TempDir()
+	touch := func(name string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// What crashes leave: Write's and CreateTemp's temporaries of two
+	// files, next to files that must stay.
+	for _, n := range []string{".state.json.tmp-123", ".state.json.tmp-456", ".other.json.tmp-9", "state.json", "other.json", "state.json.tmp-1", ".hidden"} {
+		touch(n)
+	}
+	f, err := CreateTemp(filepath.Join(dir, "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := os.Mkdir(filepath.Join(dir, ".state.json.tmp-dir"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	names := func() []string {
+		var out []string
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			out = append(out, e.Name())
+		}
+		return out
+	}
+
+	n, err := CleanTemps(dir, "state.json")
+	if err != nil || n != 3 {
+		t.Fatalf("CleanTemps(state.json) = %d, %v; left %v", n, err, names())
+	}
+	want := []string{".hidden", ".other.json.tmp-9", ".state.json.tmp-dir", "other.json", "state.json", "state.json.tmp-1"}
+	if got := names(); !slices.Equal(got, want) {
+		t.Errorf("left %v, want %v", got, want)
+	}
+	n, err = CleanTemps(dir, "")
+	if err != nil || n != 1 {
+		t.Fatalf("CleanTemps(all) = %d, %v", n, err)
+	}
+	if n, err := CleanTemps(filepath.Join(dir, "missing"), ""); n != 0 || err != nil {
+		t.Errorf("CleanTemps of a missing directory = %d, %v", n, err)
 	}
 }
