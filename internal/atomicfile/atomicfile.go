@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Write replaces path with data: a temporary file beside it, fsync,
@@ -101,4 +103,57 @@ func CleanTemps(dir, base string) (removed int, err error) {
 // owner removes them when it starts.
 func IsTemp(name string) bool {
 	return strings.HasPrefix(name, ".") && strings.Contains(name, tempMark)
+}
+
+// CorruptDir is the directory, beside a damaged file, that MoveAside
+// moves it into.
+const CorruptDir = "corrupt"
+
+// AsideName is where MoveAside puts path: dir/corrupt/<base>.<unix
+// nanoseconds>, the convention of lvsmon's state files (the mail outbox
+// started it), so an operator finds every damaged file the same way.
+func AsideName(path string, now time.Time) string {
+	return filepath.Join(filepath.Dir(path), CorruptDir, filepath.Base(path)+"."+strconv.FormatInt(now.UnixNano(), 10))
+}
+
+// MoveAside moves a damaged file out of the way, never deleting it, to
+// AsideName (creating the corrupt directory), and makes the move durable.
+// It returns the new path.
+func MoveAside(path string) (string, error) {
+	to, err := PrepareAside(path)
+	if err != nil {
+		return "", err
+	}
+	if err := os.Rename(path, to); err != nil {
+		return "", fmt.Errorf("move %s aside: %w", path, err)
+	}
+	if err := SyncDir(filepath.Dir(to)); err != nil {
+		return to, err
+	}
+	return to, SyncDir(filepath.Dir(path))
+}
+
+// PrepareAside creates the corrupt directory beside path and returns a
+// free AsideName, for callers that keep a copy (a hard link) of a file
+// they then rewrite in place.
+func PrepareAside(path string) (string, error) {
+	to := AsideName(path, time.Now())
+	if err := os.MkdirAll(filepath.Dir(to), 0o750); err != nil {
+		return "", fmt.Errorf("move %s aside: %w", path, err)
+	}
+	return to, nil
+}
+
+// SyncDir fsyncs a directory, making the renames and removals in it
+// durable.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync directory: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -101,5 +102,27 @@ func TestCleanTemps(t *testing.T) {
 	}
 	if n, err := CleanTemps(filepath.Join(dir, "missing"), ""); n != 0 || err != nil {
 		t.Errorf("CleanTemps of a missing directory = %d, %v", n, err)
+	}
+}
+
+func TestMoveAside(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "state.json")
+	os.WriteFile(p, []byte("{damaged"), 0o640)
+	to, err := MoveAside(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Dir(to) != filepath.Join(dir, "corrupt") || !strings.HasPrefix(filepath.Base(to), "state.json.") {
+		t.Errorf("moved to %s, want corrupt/state.json.<nanoseconds>", to)
+	}
+	if b, err := os.ReadFile(to); err != nil || string(b) != "{damaged" {
+		t.Errorf("moved file: %q, %v", b, err)
+	}
+	if _, err := os.Stat(p); !os.IsNotExist(err) {
+		t.Errorf("the damaged file is still in place: %v", err)
+	}
+	if _, err := MoveAside(p); err == nil {
+		t.Error("moving a missing file aside succeeded")
 	}
 }
