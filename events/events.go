@@ -282,17 +282,14 @@ func (l *Log) load() error {
 }
 
 // repair runs after load, before the file is opened for appending: it
-// rewrites a file that held lines load had to skip, keeping the old file
-// (as a hard link, so the log is never absent) in corrupt/, and cuts a
+// rewrites a file that held lines load had to skip, keeping a copy of the
+// old file in corrupt/ (atomicfile.KeepAside), and cuts a
 // torn last line off. Neither failing stops the start: the lines are
 // skipped again next time, and a torn line that stays is ended with a
 // newline by Open.
 func (l *Log) repair() {
 	if l.skipped > 0 {
-		aside, err := atomicfile.PrepareAside(l.path)
-		if err == nil {
-			err = os.Link(l.path, aside)
-		}
+		aside, err := atomicfile.KeepAside(l.path)
 		if err != nil {
 			l.log.Error("event log: cannot keep a copy of the damaged file", "file", l.path, "err", err)
 		} else {

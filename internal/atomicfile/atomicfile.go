@@ -6,6 +6,7 @@ package atomicfile
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -142,6 +143,46 @@ func PrepareAside(path string) (string, error) {
 		return "", fmt.Errorf("move %s aside: %w", path, err)
 	}
 	return to, nil
+}
+
+// KeepAside puts a copy of a damaged file in corrupt/ beside it (a hard
+// link, or a copy where links are not possible) and leaves the file in
+// place, for owners that rewrite it next with what they could read: the
+// file is never absent, whatever a crash interrupts. It returns the
+// copy's path.
+func KeepAside(path string) (string, error) {
+	to, err := PrepareAside(path)
+	if err != nil {
+		return "", err
+	}
+	if err := os.Link(path, to); err != nil {
+		if err := copyFile(path, to); err != nil {
+			os.Remove(to)
+			return "", fmt.Errorf("keep a copy of %s: %w", path, err)
+		}
+	}
+	return to, SyncDir(filepath.Dir(to))
+}
+
+func copyFile(from, to string) error {
+	src, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		dst.Close()
+		return err
+	}
+	if err := dst.Sync(); err != nil {
+		dst.Close()
+		return err
+	}
+	return dst.Close()
 }
 
 // SyncDir fsyncs a directory, making the renames and removals in it

@@ -126,3 +126,26 @@ func TestMoveAside(t *testing.T) {
 		t.Error("moving a missing file aside succeeded")
 	}
 }
+
+func TestKeepAside(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "events.jsonl")
+	os.WriteFile(p, []byte("damaged\n"), 0o640)
+	to, err := KeepAside(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Dir(to) != filepath.Join(dir, "corrupt") {
+		t.Errorf("copy at %s", to)
+	}
+	// The file stays; rewriting it (atomically) leaves the copy alone.
+	if err := Write(p, []byte("repaired\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(to); string(b) != "damaged\n" {
+		t.Errorf("copy holds %q", b)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "repaired\n" {
+		t.Errorf("file holds %q", b)
+	}
+}
