@@ -9,6 +9,7 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -850,11 +852,9 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// sortProblems puts problems in file order, keeping the order of the
+// problems of one line (stable): O(n log n), so a file with tens of
+// thousands of problems is judged at once.
 func sortProblems(ps Errors) {
-	// Stable by line: problems found in one pass come out in file order.
-	for i := 1; i < len(ps); i++ {
-		for j := i; j > 0 && ps[j].Line < ps[j-1].Line; j-- {
-			ps[j], ps[j-1] = ps[j-1], ps[j]
-		}
-	}
+	slices.SortStableFunc(ps, func(a, b Problem) int { return cmp.Compare(a.Line, b.Line) })
 }
