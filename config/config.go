@@ -375,6 +375,11 @@ func Parse(name string, data []byte) (*Config, error) {
 	if err := dec.Decode(&extra); err == nil {
 		return nil, Errors{{File: name, Line: extra.Line, Msg: "more than one YAML document; lvsmon reads one"}}
 	}
+	// Aliases and merge keys expand where they are used; everything
+	// below works on the expanded document, so its size is bounded first.
+	if p, _ := checkExpansion(name, &root); p != nil {
+		return nil, Errors{*p}
+	}
 	pos := positions{}
 	var errs Errors
 	walk(&root, reflect.TypeFor[Config](), "", pos, name, &errs)
