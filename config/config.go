@@ -283,6 +283,14 @@ type Check struct {
 	// process group is killed.
 	Command string   `yaml:"command"`
 	Args    []string `yaml:"args"`
+	// Env and PassEnv make an external check's environment, which is
+	// otherwise only PATH (a fixed safe default), LANG (lvsmon's, or
+	// C.UTF-8) and LC_ALL (when lvsmon has one): the command never sees
+	// the rest of lvsmon's environment (an SMTP password_env, say). Env
+	// sets variables (PATH too); PassEnv copies the named variables from
+	// lvsmon's environment when it has them.
+	Env     map[string]string `yaml:"env"`
+	PassEnv []string          `yaml:"pass_env"`
 	// EHLO is the name an smtp check greets with (default: the host name).
 	EHLO string `yaml:"ehlo"`
 

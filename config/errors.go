@@ -139,6 +139,20 @@ func walk(n *yaml.Node, t reflect.Type, path string, pos positions, file string,
 			}
 			walk(v, t, path, pos, file, errs)
 		}
+	case reflect.Map:
+		// Free-form keys (an external check's env): their lines, for
+		// validation's messages.
+		if n.Kind != yaml.MappingNode {
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			sub := path + "." + k.Value
+			if _, ok := pos[sub]; !ok {
+				pos[sub] = k.Line
+			}
+			walk(n.Content[i+1], t.Elem(), sub, pos, file, errs)
+		}
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			return
