@@ -10,7 +10,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
 LDFLAGS := -X main.version=$(VERSION)
 VMEXEC := $(CURDIR)/test/vm/vmexec.sh
 
-.PHONY: all build demo test test-unit test-kernel fuzz bench lint clean deps-build deps-test deps-bench
+.PHONY: all build demo test test-unit test-root test-kernel fuzz bench lint clean deps-build deps-test deps-bench
 
 all: build
 
@@ -30,18 +30,34 @@ build: deps-build
 demo: build
 	bin/lvsmon demo --listen $(LISTEN)
 
-## test: every test — unit and integration with -race, then the real-kernel
-## tests inside qemu. Nothing is skipped: a missing tool is installed or fails.
-test: deps-test lint test-unit test-kernel
+## test: every test — unit and integration with -race, the root tier, then
+## the real-kernel tests inside qemu. Nothing is skipped: a missing tool is
+## installed or fails.
+test: deps-test lint test-unit test-root test-kernel
 	@echo "make test: all suites passed"
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags ipvskernel ./lvs/ ./checker/
+	$(GO) vet -tags roottest $(ROOTPKGS)
 
 test-unit: deps-build
 	$(GO) test -race -count=1 ./...
+
+## test-root: tests that need root (a tmpfs mounted and filled), tagged
+## roottest, named TestRoot*. The test binaries are built as the caller and
+## run as root (through sudo when the caller is not root), in their
+## package directory as go test does.
+ROOTPKGS := ./graphs/
+test-root: deps-build
+	@mkdir -p bin/roottest
+	@set -e; sudo=""; [[ $$(id -u) == 0 ]] || sudo=sudo; \
+	for pkg in $(ROOTPKGS); do \
+		bin=$(CURDIR)/bin/roottest/$$(basename $$pkg).test; \
+		$(GO) test -c -race -tags roottest -o $$bin $$pkg; \
+		(cd $$pkg && $$sudo $$bin -test.run '^TestRoot' -test.count=1 -test.v) ; \
+	done
 
 ## test-kernel: the netlink backend and the checker's classic scenario
 ## against Debian's own kernel in qemu (one VM per package)
