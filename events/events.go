@@ -153,7 +153,7 @@ const (
 // Cut returns s unchanged when it fits in max bytes; otherwise its
 // beginning, cut on a UTF-8 character boundary, followed by a visible
 // mark of how much was cut ("… [cut 1098213 bytes]"), the whole at most
-// max bytes.
+// max bytes (for a max longer than the mark, some 30 bytes).
 func Cut(s string, max int) string {
 	if len(s) <= max {
 		return s
