@@ -30,8 +30,9 @@ build: deps-build
 demo: build
 	bin/lvsmon demo --listen $(LISTEN)
 
-## test: every test — unit and integration with -race, then the real-kernel
-## tests inside qemu. Nothing is skipped: a missing tool is installed or fails.
+## test: every test — unit and integration with -race (the lab tier
+## included), then the real-kernel tests inside qemu. Nothing is skipped:
+## a missing tool is installed or fails.
 test: deps-test lint test-unit test-kernel
 	@echo "make test: all suites passed"
 

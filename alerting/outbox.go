@@ -62,7 +62,7 @@ type Outbox struct {
 const entryExt = ".json"
 
 // OpenOutbox reads (or creates) the outbox in dir. Files that cannot be
-// read are moved into dir/corrupt (never deleted), logged, and listed by
+// read are moved into dir/corrupt (atomicfile.MoveAside: never deleted), logged, and listed by
 // Corrupt. Leftover temporary files of an interrupted Put are removed:
 // that Put never returned success.
 func OpenOutbox(dir string, max int, log *slog.Logger) (*Outbox, error) {
@@ -76,6 +76,13 @@ func OpenOutbox(dir string, max int, log *slog.Logger) (*Outbox, error) {
 		return nil, fmt.Errorf("outbox: %w", err)
 	}
 	o := &Outbox{dir: dir, max: max, log: log, now: time.Now, entries: map[string]*Entry{}}
+	// Leftover temporaries of an interrupted Put: that Put never returned
+	// success. One that cannot be removed is in nobody's way.
+	if n, err := atomicfile.CleanTemps(dir, ""); err != nil {
+		log.Warn("outbox: cannot remove the temporary file of an interrupted write", "dir", dir, "err", err)
+	} else if n > 0 {
+		log.Warn("outbox: removed the temporary files of interrupted writes", "dir", dir, "files", n)
+	}
 	des, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("outbox: %w", err)
@@ -86,10 +93,10 @@ func OpenOutbox(dir string, max int, log *slog.Logger) (*Outbox, error) {
 		switch {
 		case de.IsDir():
 			continue
-		case strings.HasSuffix(name, ".tmp"), atomicfile.IsTemp(name):
+		case strings.HasSuffix(name, ".tmp"): // an older lvsmon's temporaries
 			log.Warn("outbox: removing the temporary file of an interrupted write", "file", path)
 			if err := os.Remove(path); err != nil {
-				return nil, fmt.Errorf("outbox: %w", err)
+				log.Warn("outbox: cannot remove a temporary file", "file", path, "err", err)
 			}
 			continue
 		case !strings.HasSuffix(name, entryExt):
@@ -135,18 +142,7 @@ func readEntry(path string) (*Entry, error) {
 }
 
 func (o *Outbox) moveAside(path string) (string, error) {
-	cdir := filepath.Join(o.dir, "corrupt")
-	if err := os.MkdirAll(cdir, 0o750); err != nil {
-		return "", err
-	}
-	to := filepath.Join(cdir, filepath.Base(path)+"."+strconv.FormatInt(time.Now().UnixNano(), 10))
-	if err := os.Rename(path, to); err != nil {
-		return "", err
-	}
-	if err := syncDir(cdir); err != nil {
-		return "", err
-	}
-	return to, syncDir(o.dir)
+	return atomicfile.MoveAside(path)
 }
 
 // Dir is the directory the outbox lives in.

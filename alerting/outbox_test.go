@@ -106,8 +106,11 @@ func TestOutboxCorruptMovedAside(t *testing.T) {
 	if err := os.WriteFile(bad, []byte(`{"id":"0000000000000000001","mail":{`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// A leftover of an interrupted Put.
+	// Leftovers of interrupted Puts, an older lvsmon's and atomicfile's.
 	if err := os.WriteFile(filepath.Join(dir, "0000000000000000002.json.tmp"), []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ".0000000000000000003.json.tmp-77"), []byte("{"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	o2, err := OpenOutbox(dir, 10, nil)
@@ -127,7 +130,9 @@ func TestOutboxCorruptMovedAside(t *testing.T) {
 	if _, err := os.Stat(bad); !os.IsNotExist(err) {
 		t.Error("the corrupt file is still in the queue")
 	}
-	if _, err := os.Stat(filepath.Join(dir, "0000000000000000002.json.tmp")); !os.IsNotExist(err) {
-		t.Error("the temporary file is still there")
+	for _, tmp := range []string{"0000000000000000002.json.tmp", ".0000000000000000003.json.tmp-77"} {
+		if _, err := os.Stat(filepath.Join(dir, tmp)); !os.IsNotExist(err) {
+			t.Errorf("the temporary file %s is still there", tmp)
+		}
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -456,6 +455,12 @@ func NewPipeline(cfg PipelineConfig, deps PipelineDeps) (*Pipeline, error) {
 			return nil, fmt.Errorf("alerting: daily digest schedule %q: %w", pol.digestSpec, err)
 		}
 	}
+	// A save that a crash interrupted leaves its temporary file.
+	if n, err := atomicfile.CleanTemps(cfg.StateDir, stateFile); err != nil {
+		p.log.Warn("alerting: cannot remove the temporary file of an interrupted save", "dir", cfg.StateDir, "err", err)
+	} else if n > 0 {
+		p.log.Info("alerting: removed the temporary file of an interrupted save", "dir", cfg.StateDir, "files", n)
+	}
 	st, err := p.load()
 	if err != nil {
 		return nil, err
@@ -505,8 +510,8 @@ func (p *Pipeline) load() (*pipelineState, error) {
 		if err == nil {
 			err = fmt.Errorf("unknown version %d", st.Version)
 		}
-		aside := p.path + ".corrupt-" + strconv.FormatInt(time.Now().UnixNano(), 10)
-		if rerr := os.Rename(p.path, aside); rerr != nil {
+		aside, rerr := atomicfile.MoveAside(p.path)
+		if rerr != nil {
 			return nil, fmt.Errorf("alerting: %s is unreadable (%v) and cannot be moved aside: %w", p.path, err, rerr)
 		}
 		p.log.Error("alerting: the pipeline state was unreadable; moved aside, starting at the end of the event log",

@@ -932,9 +932,29 @@ func TestPipelineCorruptStateMovedAside(t *testing.T) {
 	if p.eng.st.Cursor != 1 {
 		t.Errorf("cursor %d", p.eng.st.Cursor)
 	}
-	m, _ := filepath.Glob(filepath.Join(r.stateDir, stateFile+".corrupt-*"))
+	m, _ := filepath.Glob(filepath.Join(r.stateDir, "corrupt", stateFile+".*"))
 	if len(m) != 1 {
 		t.Errorf("corrupt file not kept: %v", m)
+	}
+}
+
+// A save that a crash interrupted leaves a temporary file: the next start
+// removes it and reads the state that was saved.
+func TestPipelineRemovesSaveLeftovers(t *testing.T) {
+	r := newRig(t, nil)
+	r.down(0)
+	p, _ := r.start()
+	cursor := p.eng.st.Cursor
+	leftover := filepath.Join(r.stateDir, "."+stateFile+".tmp-123")
+	if err := os.WriteFile(leftover, []byte(`{"version":1,"cur`), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	p2, _ := r.start()
+	if _, err := os.Stat(leftover); !os.IsNotExist(err) {
+		t.Errorf("leftover still there: %v", err)
+	}
+	if p2.eng.st.Cursor != cursor {
+		t.Errorf("cursor %d after restart, want %d", p2.eng.st.Cursor, cursor)
 	}
 }
 

@@ -1,12 +1,16 @@
 package checker
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,15 +27,42 @@ type OverrideEntry struct {
 // Overrides are the operators' manual drains and disables, persisted in
 // the data dir so that they survive restarts: a server drained for
 // maintenance must not come back because lvsmon was upgraded.
+//
+// A damaged file never stops a start, and never loses more than the
+// damage: what can be read is kept (entry by entry; a truncated file
+// keeps its complete entries, an entry with an unknown mode is dropped
+// and named), the damaged file is kept in DATA_DIR/corrupt/, the file is
+// rewritten with what was kept, and Problem says what happened until the
+// next start.
 type Overrides struct {
-	path string
-	mu   sync.Mutex
-	m    map[string]OverrideEntry
+	path    string
+	mu      sync.Mutex
+	m       map[string]OverrideEntry
+	problem string
 }
 
-// OpenOverrides reads dir/overrides.json (or starts empty).
+// OpenOverrides reads dir/overrides.json (or starts empty), logging to
+// slog's default logger; see OpenOverridesLog.
 func OpenOverrides(dir string) (*Overrides, error) {
-	o := &Overrides{path: filepath.Join(dir, "overrides.json"), m: map[string]OverrideEntry{}}
+	return OpenOverridesLog(dir, slog.Default())
+}
+
+// OpenOverridesLog reads dir/overrides.json (or starts empty). It fails
+// only when the file cannot be read at all (permissions, I/O): starting
+// without the operators' drains would put drained servers back into
+// service. Damage in the file is handled as Overrides says and logged
+// as an error. Temporary files of a write that a crash interrupted are
+// removed.
+func OpenOverridesLog(dir string, log *slog.Logger) (*Overrides, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	o := &Overrides{path: filepath.Join(dir, overridesFile), m: map[string]OverrideEntry{}}
+	if n, err := atomicfile.CleanTemps(dir, overridesFile); err != nil {
+		log.Warn("overrides: cannot remove the temporary file of an interrupted write", "dir", dir, "err", err)
+	} else if n > 0 {
+		log.Info("overrides: removed the temporary file of an interrupted write", "dir", dir, "files", n)
+	}
 	b, err := os.ReadFile(o.path)
 	if errors.Is(err, os.ErrNotExist) {
 		return o, nil
@@ -39,15 +70,96 @@ func OpenOverrides(dir string) (*Overrides, error) {
 	if err != nil {
 		return nil, fmt.Errorf("overrides: %w", err)
 	}
-	if err := json.Unmarshal(b, &o.m); err != nil {
-		return nil, fmt.Errorf("overrides: %s is damaged (fix or remove it): %w", o.path, err)
+	m, dropped, damage := decodeOverrides(b)
+	o.m = m
+	if damage == nil && len(dropped) == 0 {
+		return o, nil
 	}
-	for id, e := range o.m {
-		if e.Mode != Drain && e.Mode != Disable {
-			return nil, fmt.Errorf("overrides: %s: server %s has unknown mode %q", o.path, id, e.Mode)
+	var what []string
+	if damage != nil {
+		what = append(what, damage.Error())
+	}
+	what = append(what, dropped...)
+	problem := fmt.Sprintf("%s was damaged (%s); %d override(s) kept", o.path, strings.Join(what, "; "), len(m))
+	aside, kerr := atomicfile.KeepAside(o.path)
+	if kerr != nil {
+		problem += fmt.Sprintf("; no copy of the damaged file could be kept: %v", kerr)
+	} else {
+		problem += "; the damaged file is kept as " + aside
+	}
+	if werr := writeAtomic(o.path, m); werr != nil {
+		problem += fmt.Sprintf("; rewriting it failed (damaged again at the next start): %v", werr)
+	}
+	o.problem = problem
+	log.Error("overrides: the file was damaged; the overrides that could be read are kept, check the others",
+		"file", o.path, "kept", len(m), "dropped", dropped, "err", damage, "copy", aside, "copy_err", kerr)
+	return o, nil
+}
+
+const overridesFile = "overrides.json"
+
+// decodeOverrides reads an overrides file entry by entry. It returns the
+// entries that are complete and valid, the error that stopped the
+// reading (nil when the file was read to its end) and a description of
+// each entry it dropped.
+func decodeOverrides(b []byte) (m map[string]OverrideEntry, dropped []string, damage error) {
+	m = map[string]OverrideEntry{}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return m, nil, errors.New("the file is empty")
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	at := func(err error) error { return fmt.Errorf("at byte %d: %w", dec.InputOffset(), err) }
+	tok, err := dec.Token()
+	if err != nil {
+		return m, nil, at(err)
+	}
+	if tok == nil { // null: no overrides
+		return m, nil, trailing(dec)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return m, nil, fmt.Errorf("not a JSON object of overrides (starts with %v)", tok)
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return m, dropped, at(err)
+		}
+		id, _ := tok.(string)
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return m, dropped, at(fmt.Errorf("server %s: %w", id, err))
+		}
+		var e OverrideEntry
+		switch err := json.Unmarshal(raw, &e); {
+		case err != nil:
+			dropped = append(dropped, fmt.Sprintf("server %s dropped: %v", id, err))
+		case e.Mode != Drain && e.Mode != Disable:
+			dropped = append(dropped, fmt.Sprintf("server %s dropped: unknown mode %q", id, e.Mode))
+		default:
+			m[id] = e
 		}
 	}
-	return o, nil
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return m, dropped, at(err)
+	}
+	return m, dropped, trailing(dec)
+}
+
+// trailing reports anything but white space after the document.
+func trailing(dec *json.Decoder) error {
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("at byte %d: data after the end of the overrides", dec.InputOffset())
+	}
+	return nil
+}
+
+// Problem describes the damage found in the file when it was opened, or
+// is "" when it was fine. It stays until the next start, for the status
+// page: an operator must check the overrides that were dropped.
+func (o *Overrides) Problem() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.problem
 }
 
 // All returns the modes by real-server id.

@@ -5,7 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,7 +38,8 @@ const externalWaitDelay = 500 * time.Millisecond
 // first line of its output (stdout and stderr, at most 200 bytes) goes
 // into the message.
 //
-// The command runs in a process group of its own. When it exits, or
+// The command runs with a minimal environment (externalEnv), never
+// lvsmon's own, and in a process group of its own. When it exits, or
 // when the timeout comes first, the whole group is killed: a script that
 // left a child running (a forgotten "sleep &", a hung curl in a
 // subshell) must not leave one more process behind on every interval.
@@ -47,7 +51,14 @@ func probeExternal(ctx context.Context, t Target, c *config.Check) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("external: %s not started: %w", c.Command, reason(ctx, err, c))
 	}
-	cmd := exec.Command(c.Command, append(slices.Clone(c.Args), externalArgs(t)...)...)
+	env := externalEnv(c, os.LookupEnv)
+	path, err := lookPath(c.Command, envValue(env, "PATH"))
+	if err != nil {
+		return fmt.Errorf("external: %w", err)
+	}
+	cmd := exec.Command(path, append(slices.Clone(c.Args), externalArgs(t)...)...)
+	cmd.Args[0] = c.Command
+	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out := &headBuffer{max: maxExternalOutput}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -77,7 +88,7 @@ func probeExternal(ctx context.Context, t Target, c *config.Check) error {
 	reaped = true
 	timedOut := killed
 	mu.Unlock()
-	err := cmd.Wait()
+	err = cmd.Wait()
 
 	name := c.Command
 	switch {
@@ -97,6 +108,68 @@ func probeExternal(ctx context.Context, t Target, c *config.Check) error {
 		return nil // it exited 0; only an escaped process kept its output open
 	}
 	return fmt.Errorf("external: %s: %w", name, err)
+}
+
+// DefaultExternalPath is an external check's PATH unless its env sets
+// one: the usual root PATH, whatever lvsmon was started with.
+const DefaultExternalPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// externalEnv is an external check's whole environment: PATH
+// (DefaultExternalPath), LANG (lvsmon's, or C.UTF-8), LC_ALL when lvsmon
+// has one, then the variables the check's pass_env copies from lvsmon's
+// environment (getenv) and those its env sets, which win. Nothing else
+// of lvsmon's environment reaches the command: it may hold secrets (the
+// SMTP password_env) that a check script, or whatever it logs, has no
+// business seeing. Sorted by name.
+func externalEnv(c *config.Check, getenv func(string) (string, bool)) []string {
+	m := map[string]string{"PATH": DefaultExternalPath, "LANG": "C.UTF-8"}
+	if v, ok := getenv("LANG"); ok && v != "" {
+		m["LANG"] = v
+	}
+	if v, ok := getenv("LC_ALL"); ok && v != "" {
+		m["LC_ALL"] = v
+	}
+	for _, k := range c.PassEnv {
+		if v, ok := getenv(k); ok {
+			m[k] = v
+		}
+	}
+	maps.Copy(m, c.Env)
+	out := make([]string, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, k+"="+m[k])
+	}
+	return out
+}
+
+// envValue is the value of name in env ("" when absent).
+func envValue(env []string, name string) string {
+	for _, kv := range env {
+		if k, v, _ := strings.Cut(kv, "="); k == name {
+			return v
+		}
+	}
+	return ""
+}
+
+// lookPath finds a bare command name in the check's own PATH, the one the
+// command runs with (exec.LookPath would search lvsmon's); a name with a
+// slash is used as it is. Relative PATH entries are ignored: they would
+// depend on lvsmon's working directory.
+func lookPath(name, path string) (string, error) {
+	if strings.Contains(name, "/") {
+		return name, nil
+	}
+	for _, dir := range filepath.SplitList(path) {
+		if !filepath.IsAbs(dir) {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s: not found in the check's PATH %s", name, path)
 }
 
 // externalArgs are ldirectord's four arguments: VIP VPORT RIP RPORT.

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/lvsmon/lvsmon/config"
 	"github.com/lvsmon/lvsmon/lvs"
 )
 
@@ -125,6 +127,78 @@ func TestProbeExternalKillsTheProcessGroup(t *testing.T) {
 			if !processGone(pid) {
 				unix.Kill(pid, unix.SIGKILL)
 				t.Fatalf("the command's child %d is still running", pid)
+			}
+		})
+	}
+}
+
+// TestProbeExternalEnvironment: the command runs with PATH, LANG and
+// what its check names, never with lvsmon's own environment, where an
+// SMTP password may sit (password_env).
+func TestProbeExternalEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("LVSMON_SMTP_PASSWORD", "hunter2")
+	t.Setenv("LVSMON_PASSED", "yes")
+	t.Setenv("LANG", "de_DE.UTF-8")
+	t.Setenv("HOME", "/root/of/lvsmon")
+	out := filepath.Join(dir, "env.out")
+	cmd := script(t, dir, "dumpenv", "env > \"$OUT\"\n")
+	c := parseCheck(t, "tcp", "{type: external, timeout: 5s, command: '"+cmd+"', env: {OUT: '"+out+"', DB_ROLE: replica}, pass_env: [LVSMON_PASSED, NOT_SET_ANYWHERE]}")
+	wantErr(t, runBounded(t, probeExternal, targetAt(t, "127.0.0.1:8080"), c), "")
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		k, v, _ := strings.Cut(l, "=")
+		env[k] = v
+	}
+	for k, want := range map[string]string{"DB_ROLE": "replica", "LVSMON_PASSED": "yes", "LANG": "de_DE.UTF-8", "PATH": DefaultExternalPath, "OUT": out} {
+		if env[k] != want {
+			t.Errorf("the command saw %s=%q, want %q", k, env[k], want)
+		}
+	}
+	for _, k := range []string{"LVSMON_SMTP_PASSWORD", "HOME", "NOT_SET_ANYWHERE"} {
+		if v, ok := env[k]; ok {
+			t.Errorf("the command saw lvsmon's %s=%q", k, v)
+		}
+	}
+}
+
+// A bare command name is looked up in the PATH the command runs with.
+func TestProbeExternalPath(t *testing.T) {
+	dir := t.TempDir()
+	script(t, dir, "only-here", "exit 0\n")
+	c := parseCheck(t, "tcp", "{type: external, timeout: 5s, command: only-here, env: {PATH: '"+dir+":/usr/bin:/bin'}}")
+	wantErr(t, runBounded(t, probeExternal, targetAt(t, "127.0.0.1:8080"), c), "")
+	c = parseCheck(t, "tcp", "{type: external, timeout: 5s, command: only-here}")
+	wantErr(t, runBounded(t, probeExternal, targetAt(t, "127.0.0.1:8080"), c), "external: only-here: not found in the check's PATH "+DefaultExternalPath)
+}
+
+func TestExternalEnv(t *testing.T) {
+	daemon := map[string]string{"LANG": "fr_FR.UTF-8", "LC_ALL": "C", "SECRET": "s", "TZ": "Europe/Paris", "PATH": "/home/op/bin:/usr/bin"}
+	getenv := func(k string) (string, bool) { v, ok := daemon[k]; return v, ok }
+	none := func(string) (string, bool) { return "", false }
+	tests := []struct {
+		name   string
+		check  config.Check
+		getenv func(string) (string, bool)
+		want   []string
+	}{
+		{"nothing configured, nothing in lvsmon's environment", config.Check{}, none,
+			[]string{"LANG=C.UTF-8", "PATH=" + DefaultExternalPath}},
+		{"lvsmon's locale, not its PATH or secrets", config.Check{}, getenv,
+			[]string{"LANG=fr_FR.UTF-8", "LC_ALL=C", "PATH=" + DefaultExternalPath}},
+		{"env sets, pass_env copies, env wins", config.Check{Env: map[string]string{"PATH": "/opt/bin", "A": "1", "LANG": "C"}, PassEnv: []string{"TZ", "MISSING"}}, getenv,
+			[]string{"A=1", "LANG=C", "LC_ALL=C", "PATH=/opt/bin", "TZ=Europe/Paris"}},
+		{"lvsmon's PATH when asked for", config.Check{PassEnv: []string{"PATH"}}, getenv,
+			[]string{"LANG=fr_FR.UTF-8", "LC_ALL=C", "PATH=/home/op/bin:/usr/bin"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := externalEnv(&tc.check, tc.getenv); !slices.Equal(got, tc.want) {
+				t.Errorf("env = %q, want %q", got, tc.want)
 			}
 		})
 	}

@@ -105,19 +105,6 @@ func TestReconcilerRespectsRoleGate(t *testing.T) {
 		t.Error("a node that must not act wrote")
 	}
 }
-
-func TestOverridesRejectDamage(t *testing.T) {
-	dir := t.TempDir()
-	o, _ := OpenOverrides(dir)
-	o.Set("x", Disable, "")
-	if err := writeAtomic(o.path, map[string]OverrideEntry{"x": {Mode: "explode"}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := OpenOverrides(dir); err == nil || !strings.Contains(err.Error(), `unknown mode "explode"`) {
-		t.Errorf("err = %v", err)
-	}
-}
-
 // A restart in the middle of an outage: every server failing, the sorry
 // server in. The new reconciler's rounds before any result write
 // nothing and say nothing; the first results (still failing) change

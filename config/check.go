@@ -9,6 +9,7 @@ package config
 import (
 	"crypto/x509"
 	"fmt"
+	"maps"
 	"net/netip"
 	"net/url"
 	"os"
@@ -35,7 +36,7 @@ var CheckKeys = map[string][]string{
 	"imap":      {"expect"},
 	"simpletcp": {"send", "expect", "max_body"},
 	"ping":      {},
-	"external":  {"command", "args"},
+	"external":  {"command", "args", "env", "pass_env"},
 	"none":      {},
 }
 
@@ -222,6 +223,7 @@ func (v *validator) checkType(p string, c *Check) {
 			v.errf(p+".ehlo", "%q is not a host name to greet with", c.EHLO)
 		}
 	case "external":
+		v.checkEnv(p, c)
 		switch {
 		case c.Command == "":
 			v.errf(p+".command", "an external check needs a command")
@@ -236,6 +238,37 @@ func (v *validator) checkType(p string, c *Check) {
 				v.warnf(p+".command", "%s is not an executable file", c.Command)
 			}
 		}
+	}
+}
+
+// envNameRe is what a shell and every exec'd program take as a variable
+// name.
+var envNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// checkEnv validates an external check's env and pass_env.
+func (v *validator) checkEnv(p string, c *Check) {
+	names := slices.Sorted(maps.Keys(c.Env))
+	for _, k := range names {
+		switch val := c.Env[k]; {
+		case !envNameRe.MatchString(k):
+			v.errf(p+".env."+k, "%q is not an environment variable name (letters, digits and _, not starting with a digit)", k)
+		case strings.ContainsRune(val, 0):
+			v.errf(p+".env."+k, "the value holds a NUL byte, which no environment can carry")
+		}
+	}
+	seen := map[string]bool{}
+	for i, k := range c.PassEnv {
+		ip := fmt.Sprintf("%s.pass_env[%d]", p, i)
+		_, inEnv := c.Env[k]
+		switch {
+		case !envNameRe.MatchString(k):
+			v.errf(ip, "%q is not an environment variable name (letters, digits and _, not starting with a digit)", k)
+		case seen[k]:
+			v.errf(ip, "%s is listed twice", k)
+		case inEnv:
+			v.errf(ip, "%s is also set in env: set it or pass it, not both", k)
+		}
+		seen[k] = true
 	}
 }
 

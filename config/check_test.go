@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -149,5 +150,65 @@ func TestParsePayload(t *testing.T) {
 		if err != nil || string(got) != tc.want {
 			t.Errorf("ParsePayload(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
 		}
+	}
+}
+
+func TestExternalCheckEnv(t *testing.T) {
+	c, err := Parse("t.yaml", []byte(`virtual_services:
+  - address: 10.0.0.1
+    port: 80
+    check:
+      type: external
+      command: /usr/local/bin/check-db
+      env: {DB_ROLE: replica, PATH: "/opt/checks/bin:/usr/bin:/bin"}
+      pass_env: [TZ, http_proxy]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chk := c.VirtualServices[0].Check
+	if chk.Env["DB_ROLE"] != "replica" || chk.Env["PATH"] != "/opt/checks/bin:/usr/bin:/bin" || !slices.Equal(chk.PassEnv, []string{"TZ", "http_proxy"}) {
+		t.Errorf("env %v, pass_env %v", chk.Env, chk.PassEnv)
+	}
+
+	_, err = Parse("t.yaml", []byte(`virtual_services:
+  - address: 10.0.0.1
+    port: 80
+    check:
+      type: external
+      command: /usr/local/bin/check-db
+      env:
+        GOOD: "1"
+        1BAD: x
+        "A-B": x
+        NUL: "a\0b"
+        BOTH: x
+      pass_env: [SMTP_PASSWORD, SMTP_PASSWORD, BOTH, "x y"]
+  - address: 10.0.0.2
+    port: 80
+    check: {type: http, env: {A: b}, pass_env: [HOME]}
+`))
+	want := []string{
+		`t.yaml:9: virtual_services[0].check.env.1BAD: "1BAD" is not an environment variable name`,
+		`t.yaml:10: virtual_services[0].check.env.A-B: "A-B" is not an environment variable name`,
+		`t.yaml:11: virtual_services[0].check.env.NUL: the value holds a NUL byte`,
+		`t.yaml:13: virtual_services[0].check.pass_env[1]: SMTP_PASSWORD is listed twice`,
+		`t.yaml:13: virtual_services[0].check.pass_env[2]: BOTH is also set in env: set it or pass it, not both`,
+		`t.yaml:13: virtual_services[0].check.pass_env[3]: "x y" is not an environment variable name`,
+		`t.yaml:16: virtual_services[1].check.env: env does nothing for a http check (it is read by external)`,
+		`t.yaml:16: virtual_services[1].check.pass_env: pass_env does nothing for a http check (it is read by external)`,
+	}
+	var errs Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("err = %v", err)
+	}
+	got := strings.Split(errs.Error(), "\n")
+	for _, w := range want {
+		if !slices.ContainsFunc(got, func(g string) bool { return strings.HasPrefix(g, w) }) {
+			t.Errorf("missing %q in:\n%s", w, errs)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d problems, want %d:\n%s", len(got), len(want), errs)
 	}
 }

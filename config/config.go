@@ -9,6 +9,7 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -282,6 +284,14 @@ type Check struct {
 	// process group is killed.
 	Command string   `yaml:"command"`
 	Args    []string `yaml:"args"`
+	// Env and PassEnv make an external check's environment, which is
+	// otherwise only PATH (a fixed safe default), LANG (lvsmon's, or
+	// C.UTF-8) and LC_ALL (when lvsmon has one): the command never sees
+	// the rest of lvsmon's environment (an SMTP password_env, say). Env
+	// sets variables (PATH too); PassEnv copies the named variables from
+	// lvsmon's environment when it has them.
+	Env     map[string]string `yaml:"env"`
+	PassEnv []string          `yaml:"pass_env"`
 	// EHLO is the name an smtp check greets with (default: the host name).
 	EHLO string `yaml:"ehlo"`
 
@@ -373,6 +383,11 @@ func Parse(name string, data []byte) (*Config, error) {
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
 		return nil, Errors{{File: name, Line: extra.Line, Msg: "more than one YAML document; lvsmon reads one"}}
+	}
+	// Aliases and merge keys expand where they are used; everything
+	// below works on the expanded document, so its size is bounded first.
+	if p, _ := checkExpansion(name, &root); p != nil {
+		return nil, Errors{*p}
 	}
 	pos := positions{}
 	var errs Errors
@@ -853,11 +868,9 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// sortProblems puts problems in file order, keeping the order of the
+// problems of one line (stable): O(n log n), so a file with tens of
+// thousands of problems is judged at once.
 func sortProblems(ps Errors) {
-	// Stable by line: problems found in one pass come out in file order.
-	for i := 1; i < len(ps); i++ {
-		for j := i; j > 0 && ps[j].Line < ps[j-1].Line; j-- {
-			ps[j], ps[j-1] = ps[j-1], ps[j]
-		}
-	}
+	slices.SortStableFunc(ps, func(a, b Problem) int { return cmp.Compare(a.Line, b.Line) })
 }

@@ -284,6 +284,15 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("virtual_services:\n  - {fwmark: 1, family: inet6, real_servers: [{address: '::1', port: 1}]}\n"))
 	f.Add([]byte("a: &x {b: 1}\nc: *x\n"))
 	f.Add([]byte("virtual_services: [{<<: {address: 10.0.0.1}, port: 80}]\n"))
+	// Aliases and merge keys: bombs (refused), cycles, merges from lists.
+	f.Add([]byte(mergeBomb(4, true)))
+	f.Add([]byte(mergeBomb(24, false)))
+	f.Add([]byte(laughs()))
+	f.Add([]byte("virtual_services:\n  - &a {name: x, <<: *a}\n"))
+	f.Add([]byte("<<: &a {director: x, <<: *a}\n"))
+	f.Add([]byte("virtual_services: &l [*l]\n"))
+	f.Add([]byte("virtual_services:\n  - {name: a, address: 10.0.0.1, port: 80, <<: &t {scheduler: rr}}\n  - {<<: [*t, {persistence: 1s}], address: 10.0.0.2, port: 80, check: &c {type: tcp}}\n  - {<<: *t, address: 10.0.0.3, port: 80, check: *c, real_servers: [&r {address: 10.1.0.1, port: 80}, {<<: *r, address: 10.1.0.2}]}\n"))
+	f.Add([]byte("ha: &h {grace: 1s, vips: [10.0.0.1]}\nalerting: {<<: *h}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse("fuzz.yaml", data)
 		if err == nil {

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -72,7 +73,8 @@ var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
 // walk records the line of every field under n and reports every mapping
 // key that the target type t does not have. yaml's own KnownFields would
 // stop at the first unknown key and cannot name the path; this reports all
-// of them, each with its line.
+// of them, each with its line. It follows aliases and merge keys, so it
+// runs only on documents whose expansion checkExpansion has bounded.
 func walk(n *yaml.Node, t reflect.Type, path string, pos positions, file string, errs *Errors) {
 	if n.Kind == yaml.DocumentNode {
 		for _, c := range n.Content {
@@ -99,24 +101,57 @@ func walk(n *yaml.Node, t reflect.Type, path string, pos positions, file string,
 		if n.Kind != yaml.MappingNode {
 			return // the decoder reports the type mismatch
 		}
-		fields := yamlFields(t)
+		fs := yamlFields(t)
+		// Keys written here first, then merged ones: a key written in the
+		// mapping wins over a merged one, in the decoder and for its line.
+		var merges []*yaml.Node
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
-			if k.Value == "<<" { // merge key: its fields belong here
-				walk(v, t, path, pos, file, errs)
+			if isMergeKey(k) {
+				merges = append(merges, v)
 				continue
 			}
 			sub := k.Value
 			if path != "" {
 				sub = path + "." + k.Value
 			}
-			ft, ok := fields[k.Value]
+			ft, ok := fs.types[k.Value]
 			if !ok {
-				*errs = append(*errs, Problem{File: file, Line: k.Line, Field: sub, Msg: fmt.Sprintf("unknown key %q%s", k.Value, suggest(k.Value, fields))})
+				*errs = append(*errs, Problem{File: file, Line: k.Line, Field: sub, Msg: fmt.Sprintf("unknown key %q%s", k.Value, suggest(k.Value, fs.names))})
 				continue
 			}
-			pos[sub] = k.Line
+			if _, ok := pos[sub]; !ok {
+				pos[sub] = k.Line
+			}
 			walk(v, ft, sub, pos, file, errs)
+		}
+		// A merge key's fields belong here: one mapping (or an alias of
+		// one), or a list of them.
+		for _, v := range merges {
+			if v.Kind == yaml.AliasNode && v.Alias != nil {
+				v = v.Alias
+			}
+			if v.Kind == yaml.SequenceNode {
+				for _, m := range v.Content {
+					walk(m, t, path, pos, file, errs)
+				}
+				continue
+			}
+			walk(v, t, path, pos, file, errs)
+		}
+	case reflect.Map:
+		// Free-form keys (an external check's env): their lines, for
+		// validation's messages.
+		if n.Kind != yaml.MappingNode {
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			sub := path + "." + k.Value
+			if _, ok := pos[sub]; !ok {
+				pos[sub] = k.Line
+			}
+			walk(n.Content[i+1], t.Elem(), sub, pos, file, errs)
 		}
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
@@ -128,8 +163,25 @@ func walk(n *yaml.Node, t reflect.Type, path string, pos positions, file string,
 	}
 }
 
-func yamlFields(t reflect.Type) map[string]reflect.Type {
-	m := map[string]reflect.Type{}
+// isMergeKey reports whether k is YAML's merge key (<<, unquoted).
+func isMergeKey(k *yaml.Node) bool {
+	return k.Kind == yaml.ScalarNode && k.Value == "<<" && k.ShortTag() == "!!merge"
+}
+
+// fieldSet is the YAML keys of a struct type, with their types and in
+// sorted order (for suggestions).
+type fieldSet struct {
+	types map[string]reflect.Type
+	names []string
+}
+
+var fieldSets sync.Map // reflect.Type → *fieldSet
+
+func yamlFields(t reflect.Type) *fieldSet {
+	if fs, ok := fieldSets.Load(t); ok {
+		return fs.(*fieldSet)
+	}
+	fs := &fieldSet{types: map[string]reflect.Type{}}
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
@@ -139,19 +191,17 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 		if name == "" {
 			name = strings.ToLower(f.Name)
 		}
-		m[name] = f.Type
+		fs.types[name] = f.Type
+		fs.names = append(fs.names, name)
 	}
-	return m
+	sort.Strings(fs.names)
+	fieldSets.Store(t, fs)
+	return fs
 }
 
 // suggest names the closest known key, for typos like "real_server".
-func suggest(k string, fields map[string]reflect.Type) string {
+func suggest(k string, names []string) string {
 	best, bestD := "", 3
-	names := make([]string, 0, len(fields))
-	for n := range fields {
-		names = append(names, n)
-	}
-	sort.Strings(names)
 	for _, n := range names {
 		if d := editDistance(k, n); d < bestD {
 			best, bestD = n, d

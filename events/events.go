@@ -7,8 +7,11 @@
 //
 // The file is JSON lines in the data directory. Each Append is one
 // write(2) of one line followed by fsync, so a crash loses at most the
-// line being written, and a torn last line is skipped (and reported) on
-// the next start. The log keeps at most Max events: when the file holds
+// line being written, and a torn last line is cut off (and reported) on
+// the next start. Fields are bounded (MaxMessage, MaxField), and a line
+// that is not an event never stops a start: it is skipped, counted in
+// one warning, and the file is rewritten without it (the old one kept in
+// corrupt/). The log keeps at most Max events: when the file holds
 // twice that, it is rewritten with the newest Max, atomically (write to a
 // temporary file, fsync, rename).
 package events
@@ -20,12 +23,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lvsmon/lvsmon/internal/atomicfile"
 )
@@ -93,7 +99,9 @@ type Log struct {
 	subs    []chan<- Event
 	wakes   []chan<- struct{}
 	now     func() time.Time
-	torn    bool // the file ends inside a line (a crash mid-write)
+	torn    bool  // the file ends inside a line (a crash mid-write)
+	tornAt  int64 // where that line starts
+	skipped int   // lines load skipped
 }
 
 // Open reads (or creates) the log at dir/events.jsonl.
@@ -105,9 +113,16 @@ func Open(dir string, max int, log *slog.Logger) (*Log, error) {
 		return nil, fmt.Errorf("event log: %w", err)
 	}
 	l := &Log{path: filepath.Join(dir, "events.jsonl"), max: max, log: log, nextSeq: 1, now: time.Now}
+	// A compaction that a crash interrupted leaves its temporary file.
+	if n, err := atomicfile.CleanTemps(dir, filepath.Base(l.path)); err != nil {
+		log.Warn("event log: cannot remove a leftover temporary file", "dir", dir, "err", err)
+	} else if n > 0 {
+		log.Info("event log: removed the temporary file of an interrupted compaction", "dir", dir, "files", n)
+	}
 	if err := l.load(); err != nil {
 		return nil, err
 	}
+	l.repair()
 	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("event log: %w", err)
@@ -123,43 +138,182 @@ func Open(dir string, max int, log *slog.Logger) (*Log, error) {
 	return l, nil
 }
 
+// Field bounds. An event is a line of the log, read back at every start
+// and kept in memory: a field as large as whatever a producer was handed
+// (a rejected reload quoting a 1 MB value) must not make the log
+// unreadable or the daemon's memory grow. Append cuts longer fields and
+// says so in them (see Cut).
+const (
+	// MaxMessage bounds Message, in bytes.
+	MaxMessage = 4096
+	// MaxField bounds Kind, Service, Server and Instance, in bytes: ids
+	// and names, short in any real log.
+	MaxField = 256
+	// maxLine is the longest line load reads: well above what Append
+	// writes with the bounds above (JSON escaping at most sextuples a
+	// byte), far below what would hurt. A longer line is skipped.
+	maxLine = 64 << 10
+)
+
+// Cut returns s unchanged when it fits in max bytes; otherwise its
+// beginning, cut on a UTF-8 character boundary, followed by a visible
+// mark of how much was cut ("… [cut 1098213 bytes]"), the whole at most
+// max bytes (for a max longer than the mark, some 30 bytes).
+func Cut(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	// The mark is longest when the most is cut; size it for len(s).
+	keep := max - len(cutMark(len(s)))
+	if keep < 0 {
+		keep = 0
+	}
+	for keep > 0 && !utf8.RuneStart(s[keep]) {
+		keep--
+	}
+	return s[:keep] + cutMark(len(s)-keep)
+}
+
+func cutMark(n int) string { return "… [cut " + strconv.Itoa(n) + " bytes]" }
+
+// bound applies the field bounds to e.
+func bound(e *Event) {
+	e.Kind = Cut(e.Kind, MaxField)
+	e.Service = Cut(e.Service, MaxField)
+	e.Server = Cut(e.Server, MaxField)
+	e.Instance = Cut(e.Instance, MaxField)
+	e.Message = Cut(e.Message, MaxMessage)
+}
+
+// load reads the file line by line, in bounded memory. A line that is
+// not an event (damage, a line longer than maxLine written by an older
+// lvsmon) is skipped, and the skipped lines are reported in one warning;
+// the file is then rewritten without them, its old content kept in
+// corrupt/ beside it. A last line without its newline is a write that
+// a crash cut short (Append never returned for it): it is cut off the
+// file.
 func (l *Log) load() error {
-	b, err := os.ReadFile(l.path)
+	f, err := os.Open(l.path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("event log: %w", err)
 	}
-	l.torn = len(b) > 0 && b[len(b)-1] != '\n'
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	n := 0
-	for sc.Scan() {
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 64<<10)
+	var (
+		n, skipped, oversized int
+		firstSkipped          int
+		firstErr              error
+		long                  []byte // a line longer than the reader's buffer, up to maxLine
+		tooLong               bool   // the current line passed maxLine: skipping to its end
+		cur                   int64  // bytes of the current line read so far
+		good                  int64  // bytes up to the end of the last complete line
+	)
+	skip := func(err error) {
+		skipped++
+		if firstSkipped == 0 {
+			firstSkipped, firstErr = n, err
+		}
+	}
+	for {
+		chunk, err := r.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			cur += int64(len(chunk))
+			if !tooLong {
+				long = append(long, chunk...)
+				if len(long) > maxLine {
+					tooLong, long = true, nil
+				}
+			}
+			continue
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("event log: read %s: %w", l.path, err)
+		}
+		if errors.Is(err, io.EOF) {
+			if cur+int64(len(chunk)) > 0 {
+				// A torn last line: the write that a crash interrupted.
+				l.torn = true
+				l.tornAt = good
+			}
+			break
+		}
 		n++
-		line := sc.Bytes()
+		good += cur + int64(len(chunk))
+		cur = 0
+		line := chunk
+		if len(long) > 0 {
+			line = append(long, chunk...)
+			long = long[:0:0]
+		}
+		if tooLong || len(line) > maxLine {
+			tooLong = false
+			oversized++
+			skip(fmt.Errorf("line longer than %d bytes", maxLine))
+			continue
+		}
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
 		var e Event
 		if err := json.Unmarshal(line, &e); err != nil || e.Time.IsZero() || e.Kind == "" {
-			// A torn line from a crash mid-write, or damage: skip it, say so.
-			l.log.Warn("event log: skipping an unreadable line", "file", l.path, "line", n, "err", err)
+			if err == nil {
+				err = errors.New("not an event (no time or kind)")
+			}
+			skip(err)
 			continue
 		}
+		bound(&e)
 		l.events = append(l.events, e)
+		if len(l.events) > 2*l.max {
+			l.events = append(l.events[:0:0], l.events[len(l.events)-l.max:]...)
+		}
 		if e.Seq >= l.nextSeq {
 			l.nextSeq = e.Seq + 1
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("event log: %s: %w", l.path, err)
 	}
 	l.lines = n
 	if len(l.events) > l.max {
 		l.events = l.events[len(l.events)-l.max:]
 	}
+	if skipped > 0 {
+		l.skipped = skipped
+		l.log.Warn("event log: skipped lines that are not events; the file is rewritten without them",
+			"file", l.path, "skipped", skipped, "too_long", oversized, "first_line", firstSkipped, "first_err", firstErr)
+	}
 	return nil
+}
+
+// repair runs after load, before the file is opened for appending: it
+// rewrites a file that held lines load had to skip, keeping a copy of the
+// old file in corrupt/ (atomicfile.KeepAside), and cuts a
+// torn last line off. Neither failing stops the start: the lines are
+// skipped again next time, and a torn line that stays is ended with a
+// newline by Open.
+func (l *Log) repair() {
+	if l.skipped > 0 {
+		aside, err := atomicfile.KeepAside(l.path)
+		if err != nil {
+			l.log.Error("event log: cannot keep a copy of the damaged file", "file", l.path, "err", err)
+		} else {
+			l.log.Warn("event log: the damaged file is kept", "file", l.path, "copy", aside)
+		}
+		if err := l.rewrite(); err != nil {
+			l.log.Error("event log: cannot rewrite the damaged file; its bad lines stay and are skipped at every start", "file", l.path, "err", err)
+		} else {
+			l.torn = false
+		}
+	}
+	if l.torn {
+		l.log.Warn("event log: cutting off a torn last line (a write interrupted by a crash)", "file", l.path, "at_byte", l.tornAt)
+		if err := os.Truncate(l.path, l.tornAt); err != nil {
+			l.log.Error("event log: cannot cut off the torn last line; ending it instead", "file", l.path, "err", err)
+		} else {
+			l.torn = false
+		}
+	}
 }
 
 // Append records e (Time defaults to now; Seq is assigned) and hands it
@@ -169,6 +323,7 @@ func (l *Log) Append(e Event) (Event, error) {
 	if e.Kind == "" {
 		return e, errors.New("event log: an event needs a kind")
 	}
+	bound(&e)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if e.Time.IsZero() {
@@ -214,8 +369,23 @@ func (l *Log) Append(e Event) (Event, error) {
 	return e, nil
 }
 
-// compact rewrites the file with the events held in memory.
+// compact rewrites the file with the events held in memory and reopens
+// it for appending.
 func (l *Log) compact() error {
+	if err := l.rewrite(); err != nil {
+		return err
+	}
+	nf, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return fmt.Errorf("event log: reopen after compaction: %w", err)
+	}
+	l.f.Close()
+	l.f = nf
+	return nil
+}
+
+// rewrite replaces the file with the events held in memory, atomically.
+func (l *Log) rewrite() error {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	for _, e := range l.events {
@@ -226,12 +396,6 @@ func (l *Log) compact() error {
 	if err := atomicfile.Write(l.path, buf.Bytes(), 0o640); err != nil {
 		return fmt.Errorf("event log: compact: %w", err)
 	}
-	nf, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND, 0o640)
-	if err != nil {
-		return fmt.Errorf("event log: reopen after compaction: %w", err)
-	}
-	l.f.Close()
-	l.f = nf
 	l.lines = len(l.events)
 	return nil
 }

@@ -4,17 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/ziutek/rrd"
 
+	"github.com/lvsmon/lvsmon/internal/atomicfile"
 	"github.com/lvsmon/lvsmon/lvs"
 )
 
@@ -60,7 +65,24 @@ type StoreHealth struct {
 	Errors       uint64        `json:"errors"` // failed file updates, all time
 	Skipped      uint64        `json:"skipped"`
 	FailingFiles []FileError   `json:"failing_files,omitempty"`
+	// Damaged counts the files found damaged (empty, truncated, not RRD)
+	// and replaced by new ones, all time; each is counted in Errors too.
+	Damaged uint64 `json:"damaged"`
+	// DamagedFiles are the latest of them (at most maxDamagedShown), where
+	// each damaged file was moved, newest last.
+	DamagedFiles []DamagedFile `json:"damaged_files,omitempty"`
 }
+
+// DamagedFile is a file that could not be read as an RRD file, moved
+// aside (never deleted: rrdtool dump may save some of it) and replaced.
+type DamagedFile struct {
+	Path  string    `json:"path"`
+	To    string    `json:"moved_to"`
+	Error string    `json:"error"`
+	Time  time.Time `json:"time"`
+}
+
+const maxDamagedShown = 20
 
 // fileState is what the store remembers about one file.
 type fileState struct {
@@ -113,6 +135,7 @@ func NewStore(opt StoreOptions) (*Store, error) {
 		return nil, fmt.Errorf("graphs: %w", err)
 	}
 	s := &Store{opt: opt, log: opt.Log, rras: rras(opt.Step, opt.Archives), files: map[string]*fileState{}}
+	s.cleanTemps()
 	if opt.Rrdcached != "" {
 		cd, err := dialRrdcached(opt.Rrdcached)
 		if err != nil {
@@ -318,7 +341,18 @@ func (s *Store) flushLocked(path string, st *fileState) error {
 	}
 	if err != nil {
 		st.last = 0
-		return fmt.Errorf("update %s (%d rows lost): %w", path, len(rows), err)
+		werr := fmt.Errorf("update %s (%d rows lost): %w", path, len(rows), err)
+		// A file that librrd cannot read (truncated by a full disk, emptied
+		// by a crash) never heals: it is moved aside, and the next step
+		// creates a new one. The failed update is the error counted.
+		if s.cd == nil {
+			if reason := damage(path, err); reason != "" {
+				if _, merr := s.moveAside(path, reason, false); merr != nil {
+					return fmt.Errorf("%w; moving the damaged file aside failed: %v", werr, merr)
+				}
+			}
+		}
+		return werr
 	}
 	return nil
 }
@@ -359,30 +393,61 @@ func (s *Store) Flush(paths ...string) error {
 
 // open makes sure the file exists and returns its last update time: a new
 // file starts just before t; an existing one is read (it may come from
-// before a restart, or be damaged, which is reported here).
+// before a restart). A damaged one (see damage) is moved aside and
+// replaced by a new file.
 func (s *Store) open(path string, t int64) (int64, error) {
 	info, err := rrd.Info(path)
 	if err == nil {
 		last, ok := info["last_update"].(uint)
 		if !ok {
-			return 0, fmt.Errorf("open %s: no last_update in its header (damaged?)", path)
-		}
-		types, _ := info["ds.type"].(map[string]interface{})
-		for _, ds := range dataSources {
-			if got, _ := types[ds.name].(string); got != ds.kind {
-				return 0, fmt.Errorf("open %s: not an lvsmon RRD file (data source %s is %q, want %s)", path, ds.name, got, ds.kind)
+			err = errors.New("no last_update in its header")
+		} else {
+			types, _ := info["ds.type"].(map[string]interface{})
+			for _, ds := range dataSources {
+				if got, _ := types[ds.name].(string); got != ds.kind {
+					// Someone else's file: not lvsmon's to move.
+					return 0, fmt.Errorf("open %s: not an lvsmon RRD file (data source %s is %q, want %s)", path, ds.name, got, ds.kind)
+				}
 			}
+			return int64(last), nil
 		}
-		return int64(last), nil
 	}
 	if _, statErr := os.Stat(path); !errors.Is(statErr, os.ErrNotExist) {
-		return 0, fmt.Errorf("open %s: %w", path, err)
+		reason := damage(path, err)
+		if reason == "" {
+			return 0, fmt.Errorf("open %s: %w", path, err)
+		}
+		if _, merr := s.moveAside(path, reason, true); merr != nil {
+			return 0, fmt.Errorf("open %s: %w; moving the damaged file aside failed: %v", path, err, merr)
+		}
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+	return s.create(path, t)
+}
+
+// create makes a new file for path whose first row follows t. librrd
+// writes it under a temporary name beside path (atomicfile's, so a crash
+// leaves nothing with the real name and cleanTemps finds the leftover),
+// it is read back, fsynced, and only then renamed to path: a disk that
+// fills up while librrd writes leaves no half-created file in place,
+// and the next step tries again. (Before, librrd's silent failure left
+// an empty file with the real name that failed every update.)
+func (s *Store) create(path string, t int64) (int64, error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return 0, fmt.Errorf("create %s: %w", path, err)
 	}
+	tmp, err := atomicfile.CreateTemp(path)
+	if err != nil {
+		return 0, fmt.Errorf("create %s: %w", path, err)
+	}
+	name := tmp.Name()
+	tmp.Close()
+	fail := func(step string, err error) (int64, error) {
+		os.Remove(name)
+		return 0, fmt.Errorf("create %s: %s: %w", path, step, err)
+	}
 	start := t - 1
-	c := rrd.NewCreator(path, time.Unix(start, 0), uint(s.opt.Step/time.Second))
+	c := rrd.NewCreator(name, time.Unix(start, 0), uint(s.opt.Step/time.Second))
 	hb := uint(max(2*s.opt.Step, 2*time.Second) / time.Second)
 	for _, ds := range dataSources {
 		c.DS(ds.name, ds.kind, hb, 0, "U") // min 0 makes a DERIVE reset unknown
@@ -391,15 +456,127 @@ func (s *Store) open(path string, t int64) (int64, error) {
 		c.RRA("AVERAGE", 0.5, r.steps, r.rows)
 		c.RRA("MAX", 0.5, r.steps, r.rows)
 	}
-	if err := c.Create(false); err != nil {
-		// Create leaves an empty file behind when librrd fails after the
-		// exclusive open; remove it, or every later attempt says "exists".
-		if fi, serr := os.Stat(path); serr == nil && fi.Size() == 0 {
-			os.Remove(path)
-		}
+	// Overwrite the empty temporary file (librrd writes its own temporary
+	// beside it and renames it over).
+	if err := c.Create(true); err != nil {
+		return fail("librrd", err)
+	}
+	// librrd 1.7 returns success without an error message when a write
+	// of the new file fails (a full disk), and does not check its final
+	// fclose: read the file back.
+	if _, err := rrd.Info(name); err != nil {
+		return fail("librrd reported success but the new file is not readable (a full disk?)", err)
+	}
+	if err := syncFile(name); err != nil {
+		return fail("sync", err)
+	}
+	if err := os.Rename(name, path); err != nil {
+		return fail("rename", err)
+	}
+	if err := atomicfile.SyncDir(dir); err != nil {
 		return 0, fmt.Errorf("create %s: %w", path, err)
 	}
 	return start, nil
+}
+
+func syncFile(name string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+// damageMarks are librrd's errors about a file's content, as opposed to
+// its access (permissions, descriptors, memory), which may pass.
+var damageMarks = []string{
+	"reached EOF while loading header", "short read while reading header",
+	"is not an RRD file", "is too small", "created on another architecture",
+	"can't handle RRD file version", "no last_update in its header",
+}
+
+// damage says why the file at path, which librrd failed to read with err,
+// is damaged beyond use, or "" when it is not known to be (it cannot be
+// opened, or librrd failed for a reason that may pass).
+func damage(path string, err error) string {
+	f, oerr := os.Open(path)
+	if oerr != nil {
+		return ""
+	}
+	defer f.Close()
+	fi, serr := f.Stat()
+	switch {
+	case serr != nil || !fi.Mode().IsRegular():
+		return ""
+	case fi.Size() == 0:
+		return "the file is empty"
+	}
+	head := make([]byte, 4)
+	if _, rerr := io.ReadFull(f, head); rerr != nil || string(head) != "RRD\x00" {
+		return "not an RRD file (no RRD header)"
+	}
+	if err != nil {
+		for _, m := range damageMarks {
+			if strings.Contains(err.Error(), m) {
+				return err.Error()
+			}
+		}
+	}
+	return ""
+}
+
+// moveAside renames a damaged file to <path>.damaged-<unix time>, beside
+// it (graphs and the archive job read only *.rrd), counts it as a damaged
+// file in the health, and as an error unless the caller counts one
+// already (a failed update), and logs it. It returns the new name.
+func (s *Store) moveAside(path, reason string, countError bool) (string, error) {
+	now := time.Now()
+	to := path + ".damaged-" + strconv.FormatInt(now.Unix(), 10)
+	if _, err := os.Lstat(to); err == nil {
+		to += "-" + strconv.FormatInt(now.UnixNano(), 10)
+	}
+	if err := os.Rename(path, to); err != nil {
+		return "", err
+	}
+	atomicfile.SyncDir(filepath.Dir(path))
+	s.mu.Lock()
+	if countError {
+		s.errors.Add(1)
+		s.h.Errors++
+	}
+	s.h.Damaged++
+	s.h.DamagedFiles = append(s.h.DamagedFiles, DamagedFile{Path: path, To: to, Error: reason, Time: now})
+	if n := len(s.h.DamagedFiles); n > maxDamagedShown {
+		s.h.DamagedFiles = append([]DamagedFile(nil), s.h.DamagedFiles[n-maxDamagedShown:]...)
+	}
+	s.mu.Unlock()
+	s.log.Warn("RRD file damaged; moved aside, a new one is created (its history starts again)", "file", path, "moved_to", to, "err", reason)
+	return to, nil
+}
+
+// cleanTemps removes what file creations and atomic writes interrupted by
+// a crash left in the tree (not in the archive).
+func (s *Store) cleanTemps() {
+	dirs := []string{s.opt.Dir}
+	if ents, err := os.ReadDir(s.opt.Dir); err == nil {
+		for _, e := range ents {
+			if e.IsDir() && e.Name() != ArchiveDir {
+				dirs = append(dirs, filepath.Join(s.opt.Dir, e.Name()))
+			}
+		}
+	}
+	removed := 0
+	for _, d := range dirs {
+		n, err := atomicfile.CleanTemps(d, "")
+		removed += n
+		if err != nil {
+			s.log.Warn("cannot remove the temporary files of interrupted RRD creations", "dir", d, "err", err)
+		}
+	}
+	if removed > 0 {
+		s.log.Info("removed the temporary files of interrupted RRD creations", "dir", s.opt.Dir, "files", removed)
+	}
 }
 
 // record keeps each file's error state, logging the first failure of a
@@ -429,6 +606,7 @@ func (s *Store) Health() StoreHealth {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h := s.h
+	h.DamagedFiles = slices.Clone(s.h.DamagedFiles)
 	h.Files = len(s.files)
 	for _, st := range s.files {
 		if st.err != nil {

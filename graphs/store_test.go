@@ -1,6 +1,8 @@
 package graphs
 
 import (
+	"bytes"
+	"errors"
 	"io"
 	"log/slog"
 	"math"
@@ -196,8 +198,9 @@ func TestDamagedFilesAreReportedAndTheRestUpdate(t *testing.T) {
 	t0 := int64(1_800_000_000)
 	s.Update(snap(t0, 1))
 	bad := serverFile(s.Dir(), web, rs1)
-	// Truncate one file and make another service's directory unwritable
-	// by replacing it with a file.
+	// Truncate one file (it is replaced, see TestDamagedFilesAreReplaced)
+	// and make another service's directory unwritable by replacing it
+	// with a file.
 	if err := os.Truncate(bad, 100); err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +210,7 @@ func TestDamagedFilesAreReportedAndTheRestUpdate(t *testing.T) {
 	os.WriteFile(filepath.Join(s.Dir(), web6.ID()), []byte("not a directory"), 0o644)
 	s2.Update(snap(t0+10, 2))
 	h := s2.Health()
-	if h.Errors != 3 || len(h.FailingFiles) != 3 {
+	if h.Errors != 3 || len(h.FailingFiles) != 2 || h.Damaged != 1 || len(h.DamagedFiles) != 1 || h.DamagedFiles[0].Path != bad {
 		t.Fatalf("health = %+v", h)
 	}
 	var paths []string
@@ -215,7 +218,7 @@ func TestDamagedFilesAreReportedAndTheRestUpdate(t *testing.T) {
 		paths = append(paths, f.Path)
 	}
 	joined := strings.Join(paths, " ")
-	for _, want := range []string{bad, serviceFile(s.Dir(), web6), serverFile(s.Dir(), web6, rs6)} {
+	for _, want := range []string{serviceFile(s.Dir(), web6), serverFile(s.Dir(), web6, rs6)} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("failing files %v lack %s", paths, want)
 		}
@@ -226,10 +229,159 @@ func TestDamagedFilesAreReportedAndTheRestUpdate(t *testing.T) {
 	}
 	// Mending the disk mends the store on the next step.
 	os.Remove(filepath.Join(s.Dir(), web6.ID()))
-	os.Remove(bad)
 	s2.Update(snap(t0+20, 3))
 	if h := s2.Health(); len(h.FailingFiles) != 0 || h.Errors != 3 {
 		t.Errorf("after repair: %+v", h)
+	}
+}
+
+// lastUpdate reads a file's last update time.
+func lastUpdate(t *testing.T, path string) int64 {
+	t.Helper()
+	info, err := rrd.Info(path)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return int64(info["last_update"].(uint))
+}
+
+// TestDamagedFilesAreReplaced: a file librrd cannot read (emptied by a
+// crash or a full disk, truncated, overwritten) is moved aside to
+// <name>.damaged-<unix time> at start, counted as an error, and replaced
+// by a new file that updates from this step on. Before, such a file
+// failed every update until an operator removed it.
+func TestDamagedFilesAreReplaced(t *testing.T) {
+	t0 := int64(1_800_000_000)
+	good := newStore(t, 10*time.Second)
+	good.Update(snap(t0, 1))
+	whole, err := os.ReadFile(directorFile(good.Dir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		content []byte
+		reason  string
+	}{
+		{"empty (0 bytes)", nil, "the file is empty"},
+		{"header cut", whole[:100], "reached EOF while loading header"},
+		{"half the file", whole[:len(whole)/2], "is too small"},
+		{"one byte short", whole[:len(whole)-1], "is too small"},
+		{"not RRD at all", []byte("<html>disk full</html>\n"), "not an RRD file"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var logBuf bytes.Buffer
+			s, err := NewStore(StoreOptions{Dir: filepath.Join(t.TempDir(), "rrd"), Step: 10 * time.Second, Log: slog.New(slog.NewTextHandler(&logBuf, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := serverFile(s.Dir(), web, rs1)
+			os.MkdirAll(filepath.Dir(f), 0o750)
+			if err := os.WriteFile(f, tc.content, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			s.Update(snap(t0+10, 2))
+			h := s.Health()
+			if h.Damaged != 1 || h.Errors != 1 || len(h.FailingFiles) != 0 || len(h.DamagedFiles) != 1 {
+				t.Fatalf("health = %+v", h)
+			}
+			d := h.DamagedFiles[0]
+			if d.Path != f || !strings.HasPrefix(d.To, f+".damaged-") || !strings.Contains(d.Error, tc.reason) {
+				t.Errorf("damaged file = %+v, want %s moved to %s.damaged-<time> for %q", d, f, f, tc.reason)
+			}
+			if b, err := os.ReadFile(d.To); err != nil || !bytes.Equal(b, tc.content) {
+				t.Errorf("the moved file: %v, %d bytes", err, len(b))
+			}
+			if got := lastUpdate(t, f); got != t0+10 {
+				t.Errorf("new file last_update %d, want %d", got, t0+10)
+			}
+			if !strings.Contains(logBuf.String(), "level=WARN") || !strings.Contains(logBuf.String(), "moved_to="+d.To) {
+				t.Errorf("no warning naming the file: %s", logBuf.String())
+			}
+			s.Update(snap(t0+20, 3))
+			if h := s.Health(); h.Damaged != 1 || h.Errors != 1 || lastUpdate(t, f) != t0+20 {
+				t.Errorf("next step: %+v", h)
+			}
+		})
+	}
+}
+
+// A file damaged while lvsmon runs fails its update; it is moved aside
+// then, and the next step starts a new one.
+func TestFileDamagedWhileRunning(t *testing.T) {
+	s := newStore(t, 10*time.Second)
+	t0 := int64(1_800_000_000)
+	s.Update(snap(t0, 1))
+	f := serviceFile(s.Dir(), web)
+	fi, _ := os.Stat(f)
+	if err := os.Truncate(f, fi.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+	s.Update(snap(t0+10, 2))
+	h := s.Health()
+	if h.Errors != 1 || h.Damaged != 1 || len(h.FailingFiles) != 1 || !strings.Contains(h.FailingFiles[0].Error, "is too small") {
+		t.Fatalf("health = %+v", h)
+	}
+	if _, err := os.Stat(h.DamagedFiles[0].To); err != nil {
+		t.Errorf("moved file: %v", err)
+	}
+	s.Update(snap(t0+20, 3))
+	h = s.Health()
+	if h.Errors != 1 || len(h.FailingFiles) != 0 || lastUpdate(t, f) != t0+20 {
+		t.Errorf("after the next step: %+v", h)
+	}
+}
+
+// Transient failures are not damage: a file that cannot be opened
+// (permissions) stays where it is.
+func TestUnreadableFileIsNotDamage(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "x.rrd")
+	os.WriteFile(f, []byte("RRD\x000003"), 0o644)
+	if got := damage(f, errors.New("mmaping file: Cannot allocate memory")); got != "" {
+		t.Errorf("damage = %q for a memory error", got)
+	}
+	if got := damage(filepath.Join(t.TempDir(), "missing.rrd"), errors.New("opening: No such file")); got != "" {
+		t.Errorf("damage = %q for a missing file", got)
+	}
+	if got := damage(t.TempDir(), errors.New("mmaping file: No such device")); got != "" {
+		t.Errorf("damage = %q for a directory", got)
+	}
+	if got := damage(f, errors.New("'x.rrd' is too small (should be 4999376 bytes)")); !strings.Contains(got, "too small") {
+		t.Errorf("damage = %q for a short file", got)
+	}
+}
+
+// A crash while a file was created leaves temporaries, never a file
+// with the real name: the next start removes them.
+func TestCreationLeftoversRemovedAtStart(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "rrd")
+	svc := filepath.Join(dir, web.ID())
+	arch := filepath.Join(dir, ArchiveDir, "2026-11-01", web.ID())
+	for _, d := range []string{svc, arch} {
+		os.MkdirAll(d, 0o750)
+	}
+	leftovers := []string{
+		filepath.Join(dir, ".director.rrd.tmp-123"),
+		filepath.Join(svc, ".10.1.1.2_80.rrd.tmp-456"),
+		filepath.Join(svc, ".10.1.1.2_80.rrd.tmp-456AbC123"), // librrd's own, beside ours
+	}
+	keep := []string{filepath.Join(svc, "10.1.2.2_80.rrd.damaged-1796286918"), filepath.Join(arch, ".x.rrd.tmp-1")}
+	for _, f := range append(leftovers, keep...) {
+		os.WriteFile(f, []byte("partial"), 0o640)
+	}
+	if _, err := NewStore(StoreOptions{Dir: dir, Step: 10 * time.Second, Log: quiet}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range leftovers {
+		if _, err := os.Stat(f); !os.IsNotExist(err) {
+			t.Errorf("%s is still there", f)
+		}
+	}
+	for _, f := range keep {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("%s was removed: %v", f, err)
+		}
 	}
 }
 

@@ -49,7 +49,7 @@ type director struct {
 func startChecker(ctx context.Context, cur *atomic.Pointer[config.Config], reader lvs.Reader, probe checker.ProbeFunc, dryRun bool,
 	act func() bool, ev *events.Log, log *slog.Logger, goFn func(func())) (*director, error) {
 	cfg := cur.Load()
-	ovr, err := checker.OpenOverrides(cfg.DataDir)
+	ovr, err := checker.OpenOverridesLog(cfg.DataDir, log.With("component", "overrides"))
 	if err != nil {
 		return nil, err
 	}
