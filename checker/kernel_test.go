@@ -8,9 +8,12 @@
 //
 // The pieces are lvsmon's own: config.Parse, the netlink backend, the
 // event log, the checker with its real probes and the reconciler. The
-// test only breaks and mends health pages, then watches the kernel table
+// tests only break and mend real servers, then watch the kernel table
 // (through netlink, and through ipvsadm -Ln as the reference) and what a
-// client in its own namespace gets back.
+// client in its own namespace gets back. The restart tests stop lvsmon
+// and start it again on the same kernel table, data dir and event log
+// while a server hangs, while every server is down, and with startup:
+// down, with a client sending requests all through.
 
 package checker
 
@@ -786,6 +789,7 @@ type kernWatch struct {
 	mu    sync.Mutex
 	seen  []kernSeen
 	polls int
+	busy  time.Duration // in netlink dumps
 	err   error
 }
 
@@ -816,12 +820,17 @@ func startKernWatch(t *testing.T, key lvs.ServiceKey) *kernWatch {
 	go func() {
 		defer close(wt.done)
 		defer nl.Close()
-		tick := time.NewTicker(10 * time.Millisecond)
+		// A dump costs 2-5 ms of the VM's one CPU under TCG; every 20 ms
+		// leaves most of it to lvsmon. The windows the restart bugs
+		// opened lasted seconds, and kernWrites sees every write anyway.
+		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
 		for {
+			start := time.Now()
 			tab, err := nl.Table(context.Background())
 			wt.mu.Lock()
 			wt.polls++
+			wt.busy += time.Since(start)
 			if err != nil && wt.err == nil {
 				wt.err = err
 			}
@@ -844,6 +853,19 @@ func startKernWatch(t *testing.T, key lvs.ServiceKey) *kernWatch {
 	}()
 	t.Cleanup(func() { wt.end() })
 	return wt
+}
+
+// stats says how the watch went; a dump that failed is an error.
+func (wt *kernWatch) stats(t *testing.T, step string) {
+	t.Helper()
+	wt.mu.Lock()
+	defer wt.mu.Unlock()
+	if wt.err != nil {
+		t.Errorf("%s: the kernel watch could not read the table: %v", step, wt.err)
+	}
+	if wt.polls > 0 {
+		t.Logf("%s: the kernel watch read the table %d times, %s each on average", step, wt.polls, (wt.busy / time.Duration(wt.polls)).Round(time.Microsecond))
+	}
 }
 
 // end stops the watch (once) and returns what it saw, in order.
@@ -1241,6 +1263,7 @@ func (l *kernRestartLab) restart(h1, h2 Health) kernRestarted {
 	r.known = time.Now()
 	c.count(t, r.known, 10)
 	r.reqs, r.seen, r.writes = c.end(), wt.end(), r.k.wr.all()
+	wt.stats(t, "restart")
 	if len(r.seen) == 0 {
 		t.Fatal("the kernel watch saw nothing")
 	}
@@ -1325,23 +1348,14 @@ func kernAnswered(t *testing.T, step string, reqs []kernReq, want ...string) {
 // or timed out in a stall of the VM.
 func kernOnlyFrom(t *testing.T, step string, reqs []kernReq, want ...string) {
 	t.Helper()
-	got, _ := outcomes(reqs)
-	n := 0
-	for _, w := range want {
-		n += got[w]
-	}
 	for _, r := range reqs {
 		switch {
 		case slices.Contains(want, r.got):
 		case strings.HasPrefix(r.got, kernStalled):
-			n++
 			t.Logf("%s: request at %s: %s", step, r.at.Format("15:04:05.000"), r.got)
 		default:
 			t.Errorf("%s: request at %s took %s: %s (want an answer from %v)", step, r.at.Format("15:04:05.000"), r.took.Round(time.Millisecond), r.got, want)
 		}
-	}
-	if n != len(reqs) {
-		t.Errorf("%s: %d requests got %v, want answers only from %v", step, len(reqs), got, want)
 	}
 }
 
@@ -1467,6 +1481,7 @@ func TestKernelRestartWithEveryServerDown(t *testing.T) {
 	t.Logf("recovery: its last connection answered -> sorry server deleted in %s", took.Round(time.Millisecond))
 	k.settled("mended", tab, map[string]string{rs1: "Route 3", rs2: "Masq 2"})
 	reqs, seen := c.end(), wt.end()
+	wt.stats(t, "recovery")
 	for _, s := range seen {
 		t.Logf("recovery: kernel: %s", s)
 	}
