@@ -47,7 +47,7 @@ lint:
 test-unit: deps-build
 	$(GO) test -race -count=1 -tags lab ./...
 
-## test-kernel: the netlink backend and the checker's classic scenario
+## test-kernel: the netlink backend, the checker's classic scenario and restarts
 ## against Debian's own kernel in qemu (one VM per package)
 test-kernel: deps-test
 	test/vm/setup.sh

@@ -233,7 +233,32 @@ func planService(vs *config.VirtualService, ks *lvs.Service, wasSorry bool, st S
 		if !sorry {
 			why = fmt.Sprintf("live weight %d reached the quorum", live)
 		}
-		planDest(vs, ks, desired{present: sorry, dest: sd, why: "sorry server: " + why}, acts)
+		w := desired{present: sorry, dest: sd, why: "sorry server: " + why}
+		var cur *lvs.Dest
+		if ks != nil {
+			cur = ks.Dest(vs.Sorry.Key)
+		}
+		if !sorry && cur != nil && vs.Persistence == 0 {
+			// Leaving. IPVS silently drops the packets of a connection
+			// whose real server was deleted (net.ipv4.vs.expire_nodest_conn
+			// is off by default): the requests in flight to the sorry
+			// server, and a browser's idle keep-alive connection to it,
+			// would hang. So it is quiesced first, and deleted in a later
+			// round, once it has no active connection. Not so for a
+			// persistent service: its templates would keep sending their
+			// clients to a quiesced sorry server.
+			switch {
+			case cur.Weight > 0:
+				sd.Weight = 0
+				w = desired{present: true, dest: sd, why: "sorry server: " + why + "; quiesced first so that its connections finish"}
+			case cur.ActiveConns > 0:
+				sd.Weight = cur.Weight
+				w = desired{present: true, dest: sd, why: fmt.Sprintf("sorry server: quiesced, %d active connections to finish", cur.ActiveConns)}
+			default:
+				w.why = "sorry server: quiesced and without active connections"
+			}
+		}
+		planDest(vs, ks, w, acts)
 	}
 	// Real servers in the kernel that the config does not list.
 	if ks != nil {

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lvsmon/lvsmon/config"
 	"github.com/lvsmon/lvsmon/lvs"
@@ -97,7 +98,8 @@ func TestPlanStepByStep(t *testing.T) {
 					"create-service " + svc + "; create-dest " + svc + " 10.0.1.13:80 w3; create-dest " + svc + " 10.0.1.14:80 w2", false},
 				{"rs1 fails", func() { st.Health[rs1] = Down }, down1, false},
 				{"rs2 fails too: sorry server in", func() { st.Health[rs2] = Down }, down2 + "; create-dest " + svc + " 127.0.0.1:80 w1", true},
-				{"rs1 recovers: sorry server out", func() { st.Health[rs1] = Up }, up1 + "; delete-dest " + svc + " 127.0.0.1:80", false},
+				{"rs1 recovers: sorry server out", func() { st.Health[rs1] = Up }, up1 + "; set-weight " + svc + " 127.0.0.1:80 w0", false},
+				{"the quiesced sorry server, without active connections, goes", func() {}, "delete-dest " + svc + " 127.0.0.1:80", false},
 				{"rs2 recovers", func() { st.Health[rs2] = Up }, strings.NewReplacer("13", "14", "w3", "w2").Replace(up1), false},
 				{"drain rs1", func() { st.Overrides[rs1] = Drain }, "set-weight " + svc + " 10.0.1.13:80 w0", false},
 				{"disable rs1", func() { st.Overrides[rs1] = Disable }, "delete-dest " + svc + " 10.0.1.13:80", false},
@@ -123,7 +125,12 @@ func TestPlanStepByStep(t *testing.T) {
 				apply(t, f, res.Actions)
 				st.SorryActive = res.SorryActive
 				tab, _ = f.Table(t.Context())
-				if again := Plan(cfg, tab, st); len(again.Actions) != 0 {
+				// The sorry server leaves in two rounds (quiesced, then deleted).
+				then := ""
+				if step.name == "rs1 recovers: sorry server out" {
+					then = "delete-dest " + svc + " 127.0.0.1:80"
+				}
+				if again := Plan(cfg, tab, st); ops(again.Actions) != then {
 					t.Fatalf("%s: not converged, then %s", step.name, ops(again.Actions))
 				}
 			}
@@ -234,7 +241,7 @@ func TestPlanRestartKeepsTheKernel(t *testing.T) {
 			want: "create-dest " + svc + " 10.0.1.14:80 w2", wantWhy: "no check result yet (startup: up)"},
 		{name: "a first pass restores the weight and the sorry server leaves", tab: kernel(dest("10.0.1.13", 0), dest("10.0.1.14", 0), dest("127.0.0.1", 1)),
 			health: map[string]Health{rs1: Up},
-			want:   "set-weight " + svc + " 10.0.1.13:80 w3; delete-dest " + svc + " 127.0.0.1:80", wantWhy: "weight 0 -> 3: health check passing", was: true},
+			want:   "set-weight " + svc + " 10.0.1.13:80 w3; set-weight " + svc + " 127.0.0.1:80 w0", wantWhy: "weight 0 -> 3: health check passing", was: true},
 		{name: "a first failure keeps the sorry server, no second sorry_on", tab: kernel(dest("10.0.1.13", 0), dest("10.0.1.14", 0), dest("127.0.0.1", 1)),
 			health: map[string]Health{rs1: Down, rs2: Down}, was: true, sorr: true},
 		{name: "memory wins over the kernel once it exists", tab: kernel(dest("10.0.1.13", 3), dest("10.0.1.14", 2)),
@@ -262,6 +269,69 @@ func TestPlanRestartKeepsTheKernel(t *testing.T) {
 			}
 			if res.SorryBefore[sorryID] != tc.was || res.SorryActive[sorryID] != tc.sorr {
 				t.Errorf("sorry before %v after %v, want %v %v", res.SorryBefore[sorryID], res.SorryActive[sorryID], tc.was, tc.sorr)
+			}
+		})
+	}
+}
+
+// The sorry server leaves quiesced: IPVS drops the packets of
+// connections to a deleted real server, so a request in flight to the
+// sorry server (or a browser's keep-alive connection to it) would hang.
+// It is deleted once it has no active connection; a persistent service
+// deletes it at once (its templates would pin clients to it).
+func TestPlanSorryServerLeavesQuiesced(t *testing.T) {
+	k := lvs.AddrKey(lvs.TCP, mustAddr("10.0.0.100"), 80)
+	sorry := func(w int32, active uint32) lvs.Dest {
+		return lvs.Dest{Key: lvs.DestKey{Addr: mustAddr("127.0.0.1"), Port: 80}, Forward: lvs.DR, Weight: w, ActiveConns: active, InactiveConns: 7}
+	}
+	kernel := func(w1 int32, s lvs.Dest) lvs.Table {
+		return lvs.Table{Services: []lvs.Service{{Key: k, Scheduler: "wrr", Dests: []lvs.Dest{
+			{Key: lvs.DestKey{Addr: mustAddr("10.0.1.13"), Port: 80}, Forward: lvs.DR, Weight: w1},
+			{Key: lvs.DestKey{Addr: mustAddr("10.0.1.14"), Port: 80}, Forward: lvs.DR, Weight: 0, UpperThreshold: 100},
+			s}}}}
+	}
+	const id = "tcp_10.0.0.100_80"
+	up, down := map[string]Health{rs1: Up, rs2: Down}, map[string]Health{rs1: Down, rs2: Down}
+	tests := []struct {
+		name       string
+		persistent bool
+		tab        lvs.Table
+		health     map[string]Health
+		memory     bool
+		want, why  string
+		was, after bool
+	}{
+		{name: "a server is back: the sorry server is quiesced, not deleted", tab: kernel(0, sorry(1, 4)), health: up, memory: true,
+			want: "set-weight " + svc + " 10.0.1.13:80 w3; set-weight " + svc + " 127.0.0.1:80 w0",
+			why:  "weight 1 -> 0: sorry server: live weight 3 reached the quorum; quiesced first so that its connections finish", was: true},
+		{name: "idle at weight 1: quiesced all the same (a connection may come before the write)", tab: kernel(3, sorry(1, 0)), health: up, memory: true,
+			want: "set-weight " + svc + " 127.0.0.1:80 w0", was: true},
+		{name: "quiesced with active connections: it stays", tab: kernel(3, sorry(0, 2)), health: up},
+		{name: "quiesced without active connections: deleted", tab: kernel(3, sorry(0, 0)), health: up,
+			want: "delete-dest " + svc + " 127.0.0.1:80", why: "sorry server: quiesced and without active connections"},
+		{name: "quiesced and needed again", tab: kernel(0, sorry(0, 2)), health: down,
+			want: "set-weight " + svc + " 127.0.0.1:80 w1", after: true},
+		{name: "a persistent service deletes it at once", persistent: true, tab: kernel(3, sorry(1, 4)), health: up, memory: true,
+			want: "delete-dest " + svc + " 127.0.0.1:80", was: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := planConfig(t, "quiescent")
+			if tc.persistent {
+				cfg.VirtualServices[0].Persistence = config.Duration(300 * time.Second)
+				for i := range tc.tab.Services {
+					tc.tab.Services[i].Persistence = 300 * time.Second
+				}
+			}
+			res := Plan(cfg, tc.tab, State{Act: true, Health: tc.health, SorryActive: map[string]bool{id: tc.memory}})
+			if got := ops(res.Actions); got != tc.want {
+				t.Errorf("actions:\n got  %s\n want %s", got, tc.want)
+			}
+			if tc.why != "" && res.Actions[len(res.Actions)-1].Reason != tc.why {
+				t.Errorf("reason %q, want %q", res.Actions[len(res.Actions)-1].Reason, tc.why)
+			}
+			if res.SorryBefore[id] != tc.was || res.SorryActive[id] != tc.after {
+				t.Errorf("sorry before %v after %v, want %v %v", res.SorryBefore[id], res.SorryActive[id], tc.was, tc.after)
 			}
 		})
 	}
