@@ -53,6 +53,18 @@ const (
 	cacheEntries         = 512
 )
 
+// EarliestTime and LatestTime bound a custom range's start and end.
+// librrd reads a time given as a number as seconds since the epoch only
+// above ten years (1979-12-30); a smaller number is parsed as a date
+// ("61" is month 61) and a negative one as an offset from now, so such a
+// request used to fail inside the draw (a 500 and an ERROR log line) or
+// draw the wrong span. Nothing lvsmon stores is older than 2000 or ends
+// after 2100.
+var (
+	EarliestTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	LatestTime   = time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
 // Request says which graph to draw.
 type Request struct {
 	Kind    Kind
@@ -105,6 +117,15 @@ func (r *Request) Validate() error {
 	} else {
 		if r.Start.IsZero() || r.End.IsZero() {
 			return bad("give a range, or both start and end")
+		}
+		for _, p := range []struct {
+			name string
+			t    time.Time
+		}{{"start", r.Start}, {"end", r.End}} {
+			if p.t.Before(EarliestTime) || p.t.After(LatestTime) {
+				return bad("%s %d (%s) is out of range: want a time between %s and %s", p.name, p.t.Unix(),
+					p.t.UTC().Format(time.RFC3339), EarliestTime.Format(time.DateOnly), LatestTime.Format(time.DateOnly))
+			}
 		}
 		if !r.End.After(r.Start) {
 			return bad("end %s is not after start %s", r.End.Format(time.RFC3339), r.Start.Format(time.RFC3339))

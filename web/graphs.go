@@ -116,10 +116,10 @@ func parseGraphQuery(q url.Values, r *GraphRequest) error {
 			return errors.New("give either range or start and end, not both")
 		}
 		var err error
-		if r.Start, err = parseTime("start", start); err != nil {
+		if r.Start, err = parseGraphTime("start", start); err != nil {
 			return err
 		}
-		if r.End, err = parseTime("end", end); err != nil {
+		if r.End, err = parseGraphTime("end", end); err != nil {
 			return err
 		}
 	} else if r.Range == "" {
@@ -138,6 +138,28 @@ func parseGraphQuery(q url.Values, r *GraphRequest) error {
 		}
 	}
 	return nil
+}
+
+// Graph times outside these bounds are refused with a 400 naming the
+// parameter (the graphs package has the same bounds: librrd misreads
+// small and negative numbers of seconds).
+var (
+	earliestGraphTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	latestGraphTime   = time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// parseGraphTime is parseTime for a graph's start and end, within the
+// times a graph can show.
+func parseGraphTime(name, v string) (time.Time, error) {
+	t, err := parseTime(name, v)
+	if err != nil {
+		return t, err
+	}
+	if t.Before(earliestGraphTime) || t.After(latestGraphTime) {
+		return time.Time{}, fmt.Errorf("%s %q is out of range: want unix seconds or RFC 3339 between %s and %s",
+			name, v, earliestGraphTime.Format(time.DateOnly), latestGraphTime.Format(time.DateOnly))
+	}
+	return t, nil
 }
 
 // parseTime accepts unix seconds or RFC 3339.
@@ -251,7 +273,7 @@ func (s *Server) showPage(c *gin.Context, p graphPage, kind, id string, f events
 func (s *Server) renderPage(c *gin.Context, p graphPage) {
 	c.Header("Content-Type", "text/html; charset=utf-8")
 	if err := s.page.ExecuteTemplate(c.Writer, "graphs.html", p); err != nil {
-		s.log.Error("rendering a graph page failed", "err", err)
+		s.templateFailed(c, "graphs.html", err)
 	}
 }
 

@@ -3,11 +3,13 @@ package web
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/lvsmon/lvsmon/events"
+	"github.com/lvsmon/lvsmon/internal/testutil"
 )
 
 // fakeGrapher records requests and answers like the graphs package: ids
@@ -50,7 +52,7 @@ func TestGraphRoutes(t *testing.T) {
 		{"/graphs/service/tcp_198.51.100.10_80/rate", 400, "want <graph>.png"},
 		{"/graphs/server/nodoubleunderscore/conns.png", 400, "malformed real server id"},
 		{"/graphs/service/x/conns.png?range=day&start=1", 400, "not both"},
-		{"/graphs/service/x/conns.png?start=1", 400, "end is missing"},
+		{"/graphs/service/x/conns.png?start=1800000000", 400, "end is missing"},
 		{"/graphs/service/x/conns.png?start=yesterday&end=1", 400, "neither unix seconds nor RFC 3339"},
 		{"/graphs/service/x/conns.png?width=wide", 400, "not a whole number"},
 		{"/graphs/service/x/conns.png?colour=red", 400, `unknown query parameter "colour"`},
@@ -118,5 +120,48 @@ func TestEventsAPI(t *testing.T) {
 		if rec.Code != tc.code || len(body.Events) != tc.n {
 			t.Errorf("events%s: %d, %d events: %s", tc.q, rec.Code, len(body.Events), rec.Body.String())
 		}
+	}
+}
+
+// TestGraphTimeValidation: start and end that librrd would misread (small
+// or negative unix seconds) or that lie outside any data are refused with
+// a 400 naming the parameter, before the grapher is asked, and no bad
+// request leaves an ERROR line in the log.
+func TestGraphTimeValidation(t *testing.T) {
+	s, c, _ := fixture(t)
+	var logBuf testutil.SyncBuffer
+	s.log = slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	fg := &fakeGrapher{}
+	s.src.Graphs = fg
+	c.Sample(t.Context())
+	const base = "/graphs/service/tcp_198.51.100.10_80/conns.png?"
+	for _, tc := range []struct {
+		query string
+		code  int
+		want  string
+	}{
+		{"start=1&end=61", 400, `start "1" is out of range`},
+		{"start=0&end=86400", 400, `start "0" is out of range`},
+		{"start=-100&end=100", 400, `start "-100" is out of range`},
+		{"start=1800000000&end=61", 400, `end "61" is out of range`},
+		{"start=1800000000&end=99999999999", 400, `end "99999999999" is out of range`},
+		{"start=1969-12-31T23:00:00Z&end=1800000000", 400, `start "1969-12-31T23:00:00Z" is out of range`},
+		{"start=2026-01-01T00:00:00Z&end=2200-01-01T00:00:00Z", 400, `end "2200-01-01T00:00:00Z" is out of range`},
+		{"start=1e9&end=2e9", 400, `start "1e9" is neither unix seconds nor RFC 3339`},
+		{"start=1800000000&end=1800003600", 200, ""},
+		{"start=2000-01-01T00:00:00Z&end=2100-01-01T00:00:00Z", 200, ""},
+	} {
+		rec := get(t, s.Handler(), "GET", base+tc.query)
+		var e struct{ Error string }
+		json.Unmarshal(rec.Body.Bytes(), &e)
+		if rec.Code != tc.code || !strings.Contains(e.Error, tc.want) {
+			t.Errorf("%s: %d %q, want %d with %q", tc.query, rec.Code, rec.Body.String(), tc.code, tc.want)
+		}
+	}
+	if len(fg.got) != 2 {
+		t.Errorf("the grapher was asked %d times, want 2 (the valid requests only): %+v", len(fg.got), fg.got)
+	}
+	if strings.Contains(logBuf.String(), "level=ERROR") {
+		t.Errorf("a bad request logged an ERROR:\n%s", logBuf.String())
 	}
 }

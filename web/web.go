@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	ttemplate "text/template"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -157,8 +158,24 @@ func (s *Server) index(c *gin.Context) {
 	st := s.status()
 	c.Header("Content-Type", "text/html; charset=utf-8")
 	if err := s.page.ExecuteTemplate(c.Writer, "index.html", st); err != nil {
-		s.log.Error("rendering the status page failed", "err", err)
+		s.templateFailed(c, "index.html", err)
 	}
+}
+
+// templateFailed logs a page that could not be written. A template's own
+// failure is a bug (ERROR); anything else is the write to a client that
+// went away or timed out, which the client caused and an attacker could
+// repeat at will: debug only.
+func (s *Server) templateFailed(c *gin.Context, page string, err error) {
+	var (
+		ee  ttemplate.ExecError
+		esc *template.Error
+	)
+	if errors.As(err, &ee) || errors.As(err, &esc) {
+		s.log.Error("rendering a page failed", "page", page, "err", err)
+		return
+	}
+	s.log.Debug("writing a page failed; the client went away", "page", page, "err", err, "remote", c.ClientIP())
 }
 
 // status builds the status of this moment.
