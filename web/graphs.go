@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -29,7 +30,9 @@ type GraphRequest struct {
 // hands it the graphs package's renderer behind this interface, so web
 // stays free of cgo and of the RRD layout.
 type Grapher interface {
-	Graph(r GraphRequest) (img []byte, contentType string, err error)
+	// Graph draws (or finds in a cache) one image. When ctx ends first
+	// (the client went away) it returns an error wrapping ErrGraphBusy.
+	Graph(ctx context.Context, r GraphRequest) (img []byte, contentType string, err error)
 	// Names lists the graphs of a kind, in page order.
 	Names(kind string) []string
 	// Ranges lists the named ranges, shortest first.
@@ -40,6 +43,7 @@ type Grapher interface {
 var (
 	ErrBadGraphRequest = errors.New("bad graph request")
 	ErrNoGraphData     = errors.New("no graph data")
+	ErrGraphBusy       = errors.New("the graph was not drawn: the request ended while it waited for its turn")
 )
 
 func (s *Server) graphRoutes() {
@@ -83,13 +87,20 @@ func (s *Server) graphImage(c *gin.Context, kind, svc, srv string) {
 		apiError(c, http.StatusBadRequest, err.Error())
 		return
 	}
-	img, ctype, err := s.src.Graphs.Graph(req)
+	img, ctype, err := s.src.Graphs.Graph(c.Request.Context(), req)
 	switch {
 	case errors.Is(err, ErrBadGraphRequest):
 		apiError(c, http.StatusBadRequest, err.Error())
 		return
 	case errors.Is(err, ErrNoGraphData):
 		apiError(c, http.StatusNotFound, err.Error())
+		return
+	case errors.Is(err, ErrGraphBusy):
+		// The client left or timed out: nobody reads this, and it is
+		// no fault of lvsmon's.
+		s.log.Debug("a graph request ended before its draw", "kind", kind, "graph", name, "err", err)
+		c.Header("Retry-After", "1")
+		apiError(c, http.StatusServiceUnavailable, err.Error())
 		return
 	case err != nil:
 		s.log.Error("drawing a graph failed", "kind", kind, "service", svc, "server", srv, "graph", name, "err", err)

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -16,7 +17,7 @@ import (
 // it knows draw, others have no data.
 type fakeGrapher struct{ got []GraphRequest }
 
-func (f *fakeGrapher) Graph(r GraphRequest) ([]byte, string, error) {
+func (f *fakeGrapher) Graph(_ context.Context, r GraphRequest) ([]byte, string, error) {
 	f.got = append(f.got, r)
 	if r.Graph == "pie" {
 		return nil, "", fmt.Errorf("%w: no graph %q", ErrBadGraphRequest, r.Graph)

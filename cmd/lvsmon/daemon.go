@@ -264,7 +264,7 @@ func serve(ctx context.Context, o daemonOpts) error {
 	if o.cfgPath != "" {
 		goFn(func() { d.watchConfig(ctx, o.cfgPath, 2*time.Second) })
 	}
-	extra := []prometheus.Collector{newRRDMetrics(store), newCheckerMetrics(d)}
+	extra := []prometheus.Collector{newRRDMetrics(store, renderer), newCheckerMetrics(d)}
 	src := web.Source{
 		Control: d, Servers: d.servers, SorryActive: d.sorryActive, Reconciler: d.reconcilerStats,
 		Snapshot: coll.Snapshot, Health: coll.Health, Config: cur.Load, Version: buildVersion(),
