@@ -46,8 +46,8 @@ var (
 	ErrGraphBusy       = errors.New("the graph was not drawn: the request ended while it waited for its turn")
 )
 
-func (s *Server) graphRoutes() {
-	g := s.engine.Group("", s.needGraphs)
+func (s *Server) graphRoutes(expensive gin.HandlerFunc) {
+	g := s.engine.Group("", s.needGraphs, expensive)
 	g.GET("/graphs/director/:file", func(c *gin.Context) { s.graphImage(c, "director", "", "") })
 	g.GET("/graphs/service/:id/:file", func(c *gin.Context) { s.graphImage(c, "service", c.Param("id"), "") })
 	g.GET("/graphs/server/:id/:file", func(c *gin.Context) {
@@ -61,7 +61,7 @@ func (s *Server) graphRoutes() {
 	g.GET("/director", s.directorPage)
 	g.GET("/service/:id", s.servicePage)
 	g.GET("/server/:id", s.serverPage)
-	s.engine.GET("/api/v1/events", s.eventsAPI)
+	s.engine.GET("/api/v1/events", expensive, s.eventsAPI)
 }
 
 // needGraphs answers 404 on graph routes of a director without graphs.

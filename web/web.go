@@ -55,6 +55,9 @@ type Source struct {
 	Alerting func() any
 	// Mail summarises delivery for the status page; nil without mail.
 	Mail func() MailSummary
+	// Guard enforces the connection and request caps and counts what it
+	// refused; nil: a Guard with the default limits.
+	Guard *Guard
 }
 
 // Server is the HTTP interface.
@@ -64,6 +67,7 @@ type Server struct {
 	engine *gin.Engine
 	page   *template.Template
 	start  time.Time
+	guard  *Guard
 }
 
 //go:embed templates/*.html
@@ -72,7 +76,11 @@ var templates embed.FS
 // New builds the server and its routes.
 func New(src Source, log *slog.Logger) *Server {
 	gin.SetMode(gin.ReleaseMode)
-	s := &Server{src: src, log: log, engine: gin.New(), start: time.Now()}
+	s := &Server{src: src, log: log, engine: gin.New(), start: time.Now(), guard: src.Guard}
+	if s.guard == nil {
+		s.guard = NewGuard(Limits{}, log)
+	}
+	expensive := s.guard.limit(ClassExpensive)
 	s.page = template.Must(template.New("").Funcs(funcs).ParseFS(templates, "templates/*.html"))
 	s.engine.Use(gin.Recovery(), s.accessLog)
 	s.engine.HandleMethodNotAllowed = true
@@ -84,25 +92,30 @@ func New(src Source, log *slog.Logger) *Server {
 	// Browsers ask for it on every page; no content rather than a 404
 	// in every access log and browser console.
 	s.engine.GET("/favicon.ico", func(c *gin.Context) { c.Status(http.StatusNoContent) })
-	s.engine.GET("/api/v1/status", s.statusAPI)
-	s.engine.GET("/", s.index)
+	s.engine.GET("/api/v1/status", expensive, s.statusAPI)
+	s.engine.GET("/", expensive, s.index)
 	if src.Metrics != nil {
-		s.engine.GET("/metrics", gin.WrapH(src.Metrics))
+		s.engine.GET("/metrics", s.guard.limit(ClassMetrics), gin.WrapH(src.Metrics))
 	}
-	s.graphRoutes()
+	s.graphRoutes(expensive)
 	s.controlRoutes()
 	return s
 }
 
-// Handler returns the HTTP handler, for tests and for mounting.
+// Handler returns the HTTP handler, for tests and for mounting. The
+// request caps apply; the connection cap and timeouts are Serve's.
 func (s *Server) Handler() http.Handler { return s.engine }
 
+// Guard returns the server's Guard (a prometheus.Collector).
+func (s *Server) Guard() *Guard { return s.guard }
+
 // Serve answers on ln until ctx ends, then shuts down gracefully (open
-// requests get five seconds).
+// requests get five seconds). Connections are capped and timed out as
+// the Guard's doc says.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: s.engine, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	srv := s.httpServer()
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(s.guard.Listener(ln)) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("web: serve %s: %w", ln.Addr(), err)
@@ -117,6 +130,20 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("web: serve %s: %w", ln.Addr(), err)
 	}
 	return nil
+}
+
+// httpServer is the http.Server that Serve runs.
+func (s *Server) httpServer() *http.Server {
+	return &http.Server{
+		Handler:           s.engine,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		WriteTimeout:      WriteTimeout,
+		IdleTimeout:       s.guard.lim.IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ConnState:         s.guard.connState,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
 }
 
 func (s *Server) accessLog(c *gin.Context) {

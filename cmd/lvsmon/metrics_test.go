@@ -194,6 +194,11 @@ var volatileFamilies = []string{
 	// How long a check took, and how many failed so far, depend on timing.
 	"lvsmon_real_server_check_duration_seconds",
 	"lvsmon_real_server_check_failures_total",
+	// The connection cap follows the machine's open file limit; the
+	// connections open are the scrapes' own, however the client reused
+	// them.
+	"lvsmon_web_connections_max",
+	"lvsmon_web_connections_open",
 }
 
 // foreignPrefixes are families that are not lvsmon's own (the Go runtime's
