@@ -32,6 +32,9 @@ type ServerInfo struct {
 	Health   string `json:"health"`
 	Check    any    `json:"check,omitempty"`
 	Override any    `json:"override,omitempty"`
+	// Mode is the override's mode ("drain", "disable"; "" without one),
+	// for the status API's state filter.
+	Mode string `json:"-"`
 }
 
 func (s *Server) controlRoutes() {

@@ -188,22 +188,21 @@ func parseTime(name, v string) (time.Time, error) {
 	return t, nil
 }
 
-// graphURLs lists an object's graph URLs as range -> graph -> URL.
-func (s *Server) graphURLs(kind, id string) map[string]map[string]string {
-	if s.src.Graphs == nil {
-		return nil
+// graphPath is the path of a graph image of an object ("" id for the
+// director); id is put in as it is (escaped already, or a placeholder).
+func graphPath(kind, id, graph string) string {
+	p := "/graphs/" + kind + "/"
+	if kind != "director" {
+		p += id + "/"
 	}
-	out := map[string]map[string]string{}
-	for _, r := range s.src.Graphs.Ranges() {
-		m := map[string]string{}
-		for _, g := range s.src.Graphs.Names(kind) {
-			p := "/graphs/" + kind + "/"
-			if id != "" {
-				p += url.PathEscape(id) + "/"
-			}
-			m[g] = p + g + ".png?range=" + r
-		}
-		out[r] = m
+	return p + graph + ".png"
+}
+
+// graphURLs lists an object's graph URLs of one range, in page order.
+func (s *Server) graphURLs(kind, id, rng string) []string {
+	var out []string
+	for _, g := range s.src.Graphs.Names(kind) {
+		out = append(out, graphPath(kind, url.PathEscape(id), g)+"?range="+url.QueryEscape(rng))
 	}
 	return out
 }
@@ -232,31 +231,29 @@ func (s *Server) pageRange(c *gin.Context) (string, bool) {
 }
 
 func (s *Server) directorPage(c *gin.Context) {
-	st := s.status()
-	s.showPage(c, graphPage{Title: st.Director, Subtitle: "the whole director", Back: "/", Director: st.Director}, "director", "", events.Filter{})
+	d := s.src.Config().Director
+	s.showPage(c, graphPage{Title: d, Subtitle: "the whole director", Back: "/", Director: d}, "director", "", events.Filter{})
 }
 
 func (s *Server) servicePage(c *gin.Context) {
-	st := s.status()
 	id := c.Param("id")
-	for _, svc := range st.Services {
-		if svc.ID == id {
-			s.showPage(c, graphPage{Title: serviceTitle(svc), Subtitle: "virtual service " + svc.ID, Back: "/#" + svc.ID, Director: st.Director},
-				"service", svc.ID, events.Filter{Service: svc.ID, Director: true})
-			return
-		}
+	svc, ok := s.findService(id)
+	if !ok {
+		apiError(c, http.StatusNotFound, fmt.Sprintf("no virtual service %q", id))
+		return
 	}
-	apiError(c, http.StatusNotFound, fmt.Sprintf("no virtual service %q", id))
+	s.showPage(c, graphPage{Title: serviceTitle(svc), Subtitle: "virtual service " + svc.ID, Back: "/#" + svc.ID, Director: s.src.Config().Director},
+		"service", svc.ID, events.Filter{Service: svc.ID, Director: true})
 }
 
 func (s *Server) serverPage(c *gin.Context) {
-	st := s.status()
 	id := c.Param("id")
-	for _, svc := range st.Services {
+	svcID, _, ok := lvs.ParseDestID(id)
+	if svc, found := s.findService(svcID); ok && found {
 		for _, rs := range svc.RealServers {
 			if rs.ID == id {
 				s.showPage(c, graphPage{Title: fmt.Sprintf("%s → %s", serviceTitle(svc), lvs.DestKey{Addr: mustAddr(rs.Address), Port: rs.Port}),
-					Subtitle: "real server " + rs.ID, Back: "/service/" + svc.ID, Director: st.Director},
+					Subtitle: "real server " + rs.ID, Back: "/service/" + svc.ID, Director: s.src.Config().Director},
 					"server", rs.ID, events.Filter{Server: rs.ID, Director: true})
 				return
 			}
@@ -273,7 +270,7 @@ func (s *Server) showPage(c *gin.Context, p graphPage, kind, id string, f events
 		return
 	}
 	p.Range, p.Ranges = rng, s.src.Graphs.Ranges()
-	p.Images = imagesFor(s.graphURLs(kind, id)[rng], s.src.Graphs.Names(kind))
+	p.Images = s.graphURLs(kind, id, rng)
 	if s.src.Events != nil {
 		f.Limit = 50
 		p.Events = s.src.Events.Query(f)
@@ -286,16 +283,6 @@ func (s *Server) renderPage(c *gin.Context, p graphPage) {
 	if err := s.page.ExecuteTemplate(c.Writer, "graphs.html", p); err != nil {
 		s.templateFailed(c, "graphs.html", err)
 	}
-}
-
-func imagesFor(byGraph map[string]string, order []string) []string {
-	var out []string
-	for _, g := range order {
-		if u, ok := byGraph[g]; ok {
-			out = append(out, u)
-		}
-	}
-	return out
 }
 
 func serviceTitle(svc ServiceStatus) string {

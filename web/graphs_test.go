@@ -88,13 +88,38 @@ func TestGraphRoutes(t *testing.T) {
 	if fg.got[0].Range != "day" {
 		t.Errorf("default range = %q", fg.got[0].Range)
 	}
-	// The status lists every object's graph URLs by range.
+	// The status gives the graph URLs once, as templates, with the graph
+	// names and ranges; no object carries URLs of its own.
+	rec := get(t, s.Handler(), "GET", "/api/v1/status")
 	var st Status
-	json.Unmarshal(get(t, s.Handler(), "GET", "/api/v1/status").Body.Bytes(), &st)
-	if st.Graphs["hour"]["conns"] != "/graphs/director/conns.png?range=hour" ||
-		st.Services[0].Graphs["day"]["rate"] != "/graphs/service/tcp_198.51.100.10_80/rate.png?range=day" ||
-		st.Services[0].RealServers[0].Graphs["hour"]["weight"] != "/graphs/server/tcp_198.51.100.10_80__10.1.1.2_80/weight.png?range=hour" {
-		t.Errorf("graph URLs: %+v / %+v", st.Graphs, st.Services[0].Graphs)
+	if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.GraphTemplates["director"] != "/graphs/director/{graph}.png?range={range}" ||
+		st.GraphTemplates["service"] != "/graphs/service/{id}/{graph}.png?range={range}" ||
+		st.GraphTemplates["server"] != "/graphs/server/{id}/{graph}.png?range={range}" ||
+		strings.Join(st.GraphNames["server"], ",") != "conns,weight" || strings.Join(st.GraphNames["service"], ",") != "conns,rate" ||
+		strings.Join(st.GraphRanges, ",") != "hour,day" {
+		t.Errorf("graph templates: %+v %+v %+v", st.GraphTemplates, st.GraphNames, st.GraphRanges)
+	}
+	if strings.Contains(rec.Body.String(), ".png?range=hour") {
+		t.Errorf("the status still lists graph URLs per object")
+	}
+	// A template filled in as the README says is a working graph URL.
+	u := strings.NewReplacer("{id}", st.Services[0].RealServers[0].ID, "{graph}", "weight", "{range}", "hour").Replace(st.GraphTemplates["server"])
+	if u != "/graphs/server/tcp_198.51.100.10_80__10.1.1.2_80/weight.png?range=hour" {
+		t.Errorf("filled template %s", u)
+	}
+	if rec := get(t, s.Handler(), "GET", u); rec.Code != 200 {
+		t.Errorf("GET %s: %d", u, rec.Code)
+	}
+	// The status page shows the director's graphs and links every
+	// service and real server to its graph page.
+	page := get(t, s.Handler(), "GET", "/").Body.String()
+	for _, want := range []string{`src="/graphs/director/conns.png?range=hour"`, `href="/service/tcp_198.51.100.10_80"`, `href="/server/tcp_198.51.100.10_80__10.1.1.2_80"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("status page lacks %s", want)
+		}
 	}
 }
 

@@ -55,6 +55,10 @@ type Source struct {
 	Alerting func() any
 	// Mail summarises delivery for the status page; nil without mail.
 	Mail func() MailSummary
+	// Problems reports the director's own troubles (checks failing
+	// locally, a hold on mass failures, a damaged overrides file) for the
+	// status API and the top of the status page; nil: none.
+	Problems func() []Problem
 	// Guard enforces the connection and request caps and counts what it
 	// refused; nil: a Guard with the default limits.
 	Guard *Guard
@@ -177,10 +181,6 @@ func (s *Server) healthz(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"status": "ok", "last_sample": h.LastSample})
 }
 
-func (s *Server) statusAPI(c *gin.Context) {
-	c.JSON(http.StatusOK, s.status())
-}
-
 func (s *Server) index(c *gin.Context) {
 	st := s.status()
 	c.Header("Content-Type", "text/html; charset=utf-8")
@@ -203,41 +203,4 @@ func (s *Server) templateFailed(c *gin.Context, page string, err error) {
 		return
 	}
 	s.log.Debug("writing a page failed; the client went away", "page", page, "err", err, "remote", c.ClientIP())
-}
-
-// status builds the status of this moment.
-func (s *Server) status() Status {
-	st := buildStatus(s.src.Config(), s.src.Snapshot(), s.src.Health(), s.src.Version, s.graphURLs)
-	if s.src.RRD != nil {
-		st.RRD = s.src.RRD()
-	}
-	if s.src.Reconciler != nil {
-		st.Reconciler = s.src.Reconciler()
-	}
-	if s.src.Role != nil {
-		st.Role = s.src.Role()
-	}
-	if s.src.Alerting != nil {
-		st.Alerting = s.src.Alerting()
-	}
-	if s.src.Mail != nil {
-		m := s.src.Mail()
-		st.Mail = &m
-	}
-	var info map[string]ServerInfo
-	if s.src.Servers != nil {
-		info = s.src.Servers()
-	}
-	for i := range st.Services {
-		ss := &st.Services[i]
-		if s.src.SorryActive != nil {
-			ss.SorryActive = s.src.SorryActive(ss.ID)
-		}
-		for j := range ss.RealServers {
-			if in, ok := info[ss.RealServers[j].ID]; ok {
-				ss.RealServers[j].Health, ss.RealServers[j].Check, ss.RealServers[j].Override = in.Health, in.Check, in.Override
-			}
-		}
-	}
-	return st
 }

@@ -112,6 +112,7 @@ func (d *director) servers() map[string]web.ServerInfo {
 	for id, e := range d.ovr.Entries() {
 		in := out[id]
 		in.Override = map[string]any{"mode": string(e.Mode), "since": e.Since, "by": e.By}
+		in.Mode = string(e.Mode)
 		out[id] = in
 	}
 	return out
