@@ -462,8 +462,16 @@ func (c *Checker) settle(id string, now time.Time) []emitFn {
 	if !class.guarded() || c.guard.Share >= 1 {
 		return c.commit(id, Down)
 	}
-	c.pending[id] = &pendingDown{service: sts[0].service, class: class, since: since, deadline: since.Add(window)}
+	c.pending[id] = &pendingDown{service: sts[0].service, class: class, since: since, deadline: since.Add(window + pendingSlack(window))}
 	return nil
+}
+
+// pendingSlack is added to a pending down's window: a server whose check
+// started just before the failing one will report the same moment at
+// the very end of the window, and the guard must have heard it by then.
+// Usually the wait ends far sooner, once every other server was heard.
+func pendingSlack(window time.Duration) time.Duration {
+	return max(window/2, 500*time.Millisecond)
 }
 
 // downClass is the class of a down server's failing run (the first
@@ -492,13 +500,27 @@ func failing(sts []*serverState) bool {
 	return false
 }
 
-// emitFn is work done after c.mu is released: events (which fsync),
-// logs and the change callback.
+// emitFn is work done after c.mu is released: events (which fsync) and
+// logs. A nil emitFn asks for the change callback (a reconcile round).
 type emitFn func()
 
+// kick is the emitFn that asks for a reconcile round.
+var kick emitFn
+
+// emit writes the events of one decision, in order, and only then calls
+// the change callback once: the reconciler's round (and its sorry_on)
+// comes after every server_down that caused it.
 func (c *Checker) emit(out []emitFn) {
+	changed := false
 	for _, f := range out {
+		if f == nil {
+			changed = true
+			continue
+		}
 		f()
+	}
+	if changed {
+		c.onChange()
 	}
 }
 
@@ -530,7 +552,7 @@ func (c *Checker) commit(id string, h Health) []emitFn {
 		// Unknown -> up with startup: up writes no event; the kernel
 		// weight kept across a restart may still need restoring, so the
 		// reconciler is asked for a round.
-		return []emitFn{c.onChange}
+		return []emitFn{kick}
 	default:
 		return nil
 	}
@@ -542,8 +564,7 @@ func (c *Checker) commit(id string, h Health) []emitFn {
 			c.log.Info("real server up", "service", name, "server", key.String())
 		}
 		c.append(e)
-		c.onChange()
-	}}
+	}, kick}
 }
 
 func (c *Checker) append(e events.Event) {

@@ -77,10 +77,19 @@ func (c *Checker) holdOf(id string) *hold {
 type scopeCount struct {
 	atStake int
 	failing map[Class][]string
-	// oldest is the earliest latest-check start among the servers that
-	// are in service and not failing: a pending down whose run started
-	// before it has every other server's word.
-	oldest time.Time
+	// quiet counts the servers in service that are not failing, and
+	// oldest is the earliest start of their latest checks: a pending down
+	// whose run started before it has every other server's word. A
+	// server without a result yet makes unheard true: its word is not in.
+	quiet   int
+	oldest  time.Time
+	unheard bool
+}
+
+// heard says whether every quiet server has a result that started at or
+// after since.
+func (sc *scopeCount) heard(since time.Time) bool {
+	return sc.quiet == 0 || !sc.unheard && !sc.oldest.Before(since)
 }
 
 // count tallies every scope at now; c.mu is held.
@@ -116,14 +125,14 @@ func (c *Checker) count(now time.Time) map[string]*scopeCount {
 			}
 		}
 		if class == "" && c.pending[id] == nil && c.holdOf(id) == nil {
-			last := sts[0].LastTime
-			for _, st := range sts[1:] {
-				if st.LastTime.Before(last) {
-					last = st.LastTime
+			sc.quiet++
+			for _, st := range sts {
+				switch {
+				case st.LastTime.IsZero():
+					sc.unheard = true
+				case sc.oldest.IsZero() || st.LastTime.Before(sc.oldest):
+					sc.oldest = st.LastTime
 				}
-			}
-			if sc.oldest.IsZero() || last.Before(sc.oldest) {
-				sc.oldest = last
 			}
 		}
 	}
@@ -185,11 +194,7 @@ func (c *Checker) evaluate(now time.Time) []emitFn {
 			continue
 		}
 		sc := counts[p.service]
-		heard := sc != nil && !sc.oldest.IsZero() && !sc.oldest.Before(p.since)
-		if sc != nil && sc.oldest.IsZero() {
-			heard = true // no other server in service to wait for
-		}
-		if !now.Before(p.deadline) || heard {
+		if !now.Before(p.deadline) || sc == nil || sc.heard(p.since) {
 			if failing(c.units[id]) {
 				out = append(out, c.commit(id, Down)...)
 			}

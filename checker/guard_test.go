@@ -239,9 +239,9 @@ func TestGuardPendingEndsWithTheWindow(t *testing.T) {
 	}
 	b.tick(time.Second)
 	b.feed(1, errUnreachable)
-	b.tick(1900 * time.Millisecond)
+	b.tick(2900 * time.Millisecond)
 	if b.health(1) != Up {
-		t.Fatal("down before its window (interval + timeout) ended")
+		t.Fatal("down before its window (interval + timeout, and half of that again) ended")
 	}
 	b.tick(100 * time.Millisecond)
 	if b.health(1) != Down {
@@ -530,4 +530,22 @@ func diffWeights(a, b lvs.Table) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// lvsmon starts during a bad moment: the first results of most servers
+// are timeouts. The servers not heard from yet are waited for, and the
+// guard holds.
+func TestGuardMassTimeoutAtStart(t *testing.T) {
+	b := newBench(t, 4, 1, "")
+	b.feed(1, errTimeout)
+	b.tick(100 * time.Millisecond)
+	if b.health(1) == Down {
+		t.Fatal("down while the other servers had not been heard at all")
+	}
+	b.feed(2, errTimeout)
+	b.feed(3, errTimeout)
+	b.tick(100 * time.Millisecond)
+	if len(b.c.Holds()) != 1 || b.countDown() != 0 {
+		t.Fatalf("holds %+v, %d down", b.c.Holds(), b.countDown())
+	}
 }

@@ -40,10 +40,12 @@ type Reconciler struct {
 
 // ReconcileStats are the reconciler's counters, for status and metrics.
 type ReconcileStats struct {
-	Rounds        uint64    `json:"rounds"`
-	Applied       uint64    `json:"applied_actions"`
-	Failed        uint64    `json:"failed_actions"`
-	LastRound     time.Time `json:"last_round,omitzero"`
+	Rounds    uint64    `json:"rounds"`
+	Applied   uint64    `json:"applied_actions"`
+	Failed    uint64    `json:"failed_actions"`
+	LastRound time.Time `json:"last_round,omitzero"`
+	// LastOK is the end of the last round that applied all it planned.
+	LastOK        time.Time `json:"last_ok,omitzero"`
 	LastError     string    `json:"last_error,omitempty"`
 	LastErrorTime time.Time `json:"last_error_time,omitzero"`
 	DryRun        bool      `json:"dry_run"`
@@ -149,6 +151,7 @@ func (r *Reconciler) Round(ctx context.Context) error {
 	}
 	r.mu.Lock()
 	r.sorry = res.SorryActive
+	r.stats.LastOK = time.Now()
 	r.mu.Unlock()
 	for id, on := range res.SorryActive {
 		if on != res.SorryBefore[id] {

@@ -21,6 +21,9 @@ type Control interface {
 	// Reload re-reads the config; a config that does not validate is
 	// returned as config.Errors and changes nothing.
 	Reload() error
+	// ReleaseHolds ends the mass-failure guard's holds: the failures are
+	// believed now. It returns how many holds ended.
+	ReleaseHolds(by string) int
 }
 
 // ErrUnknownServer: no configured real server has this id.
@@ -40,6 +43,14 @@ type ServerInfo struct {
 func (s *Server) controlRoutes() {
 	s.engine.POST("/api/v1/servers/:id/:action", s.auth, s.override)
 	s.engine.POST("/-/reload", s.auth, s.reloadAPI)
+	s.engine.POST("/api/v1/guard/release", s.auth, s.releaseAPI)
+}
+
+// releaseAPI ends the mass-failure holds on an operator's word.
+func (s *Server) releaseAPI(c *gin.Context) {
+	n := s.src.Control.ReleaseHolds(c.ClientIP())
+	s.log.Warn("mass-failure holds released through the API", "holds", n, "client", c.ClientIP())
+	c.JSON(http.StatusOK, gin.H{"status": "ok", "released": n})
 }
 
 // auth requires the configured bearer token. Without one configured, the

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/lvsmon/lvsmon/config"
@@ -34,7 +35,10 @@ func TestBearerToken(t *testing.T) {
 	}
 }
 
-type fakeControl struct{ set []string }
+type fakeControl struct {
+	set      []string
+	releases int
+}
 
 func (f *fakeControl) SetOverride(id, mode, by string) error {
 	if id != "tcp_198.51.100.10_80__10.1.1.2_80" {
@@ -44,6 +48,42 @@ func (f *fakeControl) SetOverride(id, mode, by string) error {
 	return nil
 }
 func (f *fakeControl) Reload() error { return nil }
+func (f *fakeControl) ReleaseHolds(by string) int {
+	f.releases++
+	return 2
+}
+
+// The guard's holds end on an operator's word, with the token only.
+func TestGuardReleaseAPI(t *testing.T) {
+	s, _, _ := fixture(t)
+	cfg, err := config.Parse("t.yaml", []byte(cfgYAML+"web: {api_token: \"0123456789abcdef-token\"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc := &fakeControl{}
+	s.src.Config, s.src.Control = func() *config.Config { return cfg }, fc
+	for _, tc := range []struct {
+		auth string
+		code int
+		body string
+	}{
+		{"", 401, "bearer token"},
+		{"Bearer 0123456789abcdef-token", 200, `"released":2`},
+	} {
+		req := httptest.NewRequest("POST", "/api/v1/guard/release", nil)
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, req)
+		if rec.Code != tc.code || !strings.Contains(rec.Body.String(), tc.body) {
+			t.Errorf("Authorization %q: %d %s, want %d with %s", tc.auth, rec.Code, rec.Body.String(), tc.code, tc.body)
+		}
+	}
+	if fc.releases != 1 {
+		t.Errorf("released %d times", fc.releases)
+	}
+}
 
 // TestWriteAPIAuth: the token is checked whatever the scheme's case.
 func TestWriteAPIAuth(t *testing.T) {

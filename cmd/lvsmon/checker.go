@@ -106,6 +106,49 @@ func (d *director) SetOverride(id, mode, by string) error {
 	return nil
 }
 
+// ReleaseHolds implements web.Control: an operator believes the failures
+// the mass-failure guard holds.
+func (d *director) ReleaseHolds(by string) int {
+	n := d.chk.ReleaseHolds(by)
+	if n > 0 && d.rec != nil {
+		d.rec.Kick()
+	}
+	return n
+}
+
+// problems are the director's own troubles for the status page and API:
+// inconclusive checks, mass-failure holds, a damaged overrides file, IPVS
+// writes the kernel refuses.
+func (d *director) problems() []web.Problem {
+	var out []web.Problem
+	if s := d.chk.Local().Summary(); s != "" {
+		out = append(out, web.Problem{Source: "checker", Kind: "local_trouble", Severity: "critical", Message: s})
+	}
+	for _, h := range d.chk.Holds() {
+		where := "service " + h.Scope
+		if h.Scope == checker.DirectorScope {
+			where = "the whole director"
+		}
+		until := "until an operator releases it (POST /api/v1/guard/release)"
+		if !h.Until.IsZero() {
+			until = "until " + h.Until.Local().Format("15:04:05") + " at the latest, or POST /api/v1/guard/release"
+		}
+		out = append(out, web.Problem{Source: "guard", Kind: "mass_failure_hold", Severity: "critical", Since: h.Since,
+			Message: fmt.Sprintf("mass failure on %s (%s): the downs of %d real servers are held, %d of them still failing; nothing is written for them %s",
+				where, h.Class, len(h.Servers), h.Failing, until)})
+	}
+	if p := d.ovr.Problem(); p != "" {
+		out = append(out, web.Problem{Source: "overrides", Kind: "damaged_file", Severity: "warning", Message: p})
+	}
+	if d.rec != nil {
+		if st := d.rec.Stats(); st.LastError != "" && st.LastErrorTime.After(st.LastOK) {
+			out = append(out, web.Problem{Source: "reconciler", Kind: "ipvs_write_failed", Severity: "critical", Since: st.LastErrorTime,
+				Message: "the kernel refused the last IPVS change: " + st.LastError})
+		}
+	}
+	return out
+}
+
 // servers merges health, last check and override per real server.
 func (d *director) servers() map[string]web.ServerInfo {
 	out := map[string]web.ServerInfo{}

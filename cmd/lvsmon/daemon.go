@@ -274,6 +274,7 @@ func serve(ctx context.Context, o daemonOpts) error {
 		Control: d, Servers: d.servers, SorryActive: d.sorryActive, Reconciler: d.reconcilerStats,
 		Snapshot: coll.Snapshot, Health: coll.Health, Config: cur.Load, Version: buildVersion(),
 		Graphs: grapher{renderer}, Events: ev, RRD: func() any { return store.Health() }, Guard: guard,
+		Problems: d.problems,
 	}
 	if mail != nil {
 		src.Alerting = mail.status
