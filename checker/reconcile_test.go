@@ -106,6 +106,7 @@ func TestReconcilerRespectsRoleGate(t *testing.T) {
 		t.Error("a node that must not act wrote")
 	}
 }
+
 // A restart in the middle of an outage: every server failing, the sorry
 // server in. The new reconciler's rounds before any result write
 // nothing and say nothing; the first results (still failing) change
