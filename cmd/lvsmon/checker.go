@@ -333,9 +333,9 @@ func (d *director) watchConfig(ctx context.Context, path string, interval time.D
 // the same service and real-server labels as the table's families so the
 // two join without relabelling.
 type checkerMetrics struct {
-	d                                               *director
-	up, dur, fails, stalled, sorry, recFail, recOK  *prometheus.Desc
-	inconclusive, srvInconclusive, lag, held, holds *prometheus.Desc
+	d                                                          *director
+	up, dur, fails, stalled, sorry, recFail, recOK             *prometheus.Desc
+	inconclusive, srvInconclusive, lag, held, holds, heldTotal *prometheus.Desc
 }
 
 func newCheckerMetrics(d *director) *checkerMetrics {
@@ -352,12 +352,13 @@ func newCheckerMetrics(d *director) *checkerMetrics {
 		srvInconclusive: n("lvsmon_real_server_checks_inconclusive_total", "The real server's inconclusive check results (the director's own trouble).", collector.RealServerLabels, nil),
 		lag:             n("lvsmon_checker_scheduling_lag_seconds", "The largest lateness of lvsmon's own timers over the last minute: a starved director (check timeouts during such lag are inconclusive).", nil, nil),
 		held:            n("lvsmon_real_server_down_held", "1 while the mass-failure guard holds this real server's down (nothing is written for it).", collector.RealServerLabels, nil),
+		heldTotal:       n("lvsmon_guard_held_servers", "Real servers whose down the mass-failure guard holds now (0 when no hold is in force).", nil, nil),
 		holds:           n("lvsmon_guard_holds", "Mass-failure holds in force, by scope (a service id, or director) and failure class.", []string{"scope", "class"}, nil),
 	}
 }
 
 func (m *checkerMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.up, m.dur, m.fails, m.stalled, m.sorry, m.recFail, m.recOK, m.inconclusive, m.srvInconclusive, m.lag, m.held, m.holds} {
+	for _, d := range []*prometheus.Desc{m.up, m.dur, m.fails, m.stalled, m.sorry, m.recFail, m.recOK, m.inconclusive, m.srvInconclusive, m.lag, m.held, m.holds, m.heldTotal} {
 		ch <- d
 	}
 }
@@ -412,13 +413,16 @@ func (m *checkerMetrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.inconclusive, prometheus.CounterValue, float64(loc.Inconclusive[r]), r)
 	}
 	ch <- prometheus.MustNewConstMetric(m.lag, prometheus.GaugeValue, loc.Lag.Seconds())
+	heldServers := 0
 	for _, h := range m.d.chk.Holds() {
+		heldServers += len(h.Servers)
 		scope := h.Scope
 		if scope == checker.DirectorScope {
 			scope = "director"
 		}
 		ch <- prometheus.MustNewConstMetric(m.holds, prometheus.GaugeValue, 1, scope, string(h.Class))
 	}
+	ch <- prometheus.MustNewConstMetric(m.heldTotal, prometheus.GaugeValue, float64(heldServers))
 	if m.d.rec != nil {
 		s := m.d.rec.Stats()
 		ch <- prometheus.MustNewConstMetric(m.recFail, prometheus.CounterValue, float64(s.Failed))
