@@ -235,6 +235,7 @@ func (g *Guard) admit(c net.Conn) *trackedConn {
 		// fail and ends.
 		victim.Close()
 		g.reaped.Add(1)
+		g.warn("the HTTP port is at its connection cap: connections without a request in progress are closed to admit new ones")
 		g.mu.Lock()
 	}
 	tc := &trackedConn{Conn: c, g: g}
