@@ -43,10 +43,8 @@ const (
 	// leaves room for a browser's cookies of other sites on the host.
 	MaxHeaderBytes = 64 << 10
 	// MetricsConcurrency caps /metrics scrapes in flight, apart from the
-	// expensive requests (so a flood of status requests never fails a
-	// Prometheus scrape, and a flood of scrapes does not starve the page).
-	// A scrape of an unchanged snapshot is served from a cache; more than
-	// a few at once is not Prometheus.
+	// expensive requests. A scrape of an unchanged snapshot is served from
+	// a cache; more than a few at once is not Prometheus.
 	MetricsConcurrency = 4
 	// refusers caps the connections being answered 503 at once (each
 	// holds its descriptor for at most refuseTimeout); beyond that a
@@ -98,9 +96,11 @@ var busyResponse = func() []byte {
 // /metrics one of MetricsConcurrency, a graph draw also one of
 // ClassGraphDraw; with none free the request is answered 503 with
 // Retry-After at once, never queued (a queue would only turn overload into
-// latency and memory). A graph image the cache can answer takes no slot. /healthz (a supervisor's or load balancer's probe:
-// two atomic reads) and the write API (authenticated, cheap, and what an
-// operator needs during an incident) are not capped.
+// latency and memory). A graph image the cache can answer takes no slot.
+// /metrics has its own cap so that a flood of status requests never fails
+// a Prometheus scrape, and the reverse. /healthz (a supervisor's or load
+// balancer's probe: two atomic reads) and the write API (authenticated,
+// cheap, and what an operator needs during an incident) are not capped.
 type Guard struct {
 	lim       Limits
 	log       *slog.Logger

@@ -18,6 +18,12 @@ import (
 	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 )
 
+// guarded rebuilds s with a Guard of these limits.
+func guarded(s *Server, lim Limits) *Server {
+	s.src.Guard = NewGuard(lim, quietLog)
+	return New(s.src, quietLog)
+}
+
 // serveGuarded runs s on a loopback port until the test ends.
 func serveGuarded(t *testing.T, s *Server) string {
 	t.Helper()
@@ -80,7 +86,7 @@ func TestIdleConnectionsAreReaped(t *testing.T) {
 	const limit, clients = 8, 24
 	s, c, _ := fixture(t)
 	c.Sample(t.Context())
-	s.guard = NewGuard(Limits{MaxConnections: limit}, quietLog)
+	s = guarded(s, Limits{MaxConnections: limit})
 	addr := serveGuarded(t, s)
 	fdsBefore := openFDs(t)
 
@@ -151,7 +157,7 @@ lvsmon_web_connections_reaped_total 17
 func TestConnectionCapRefusesWhenAllBusy(t *testing.T) {
 	const limit = 4
 	s, _, _ := fixture(t)
-	s.guard = NewGuard(Limits{MaxConnections: limit}, quietLog)
+	s = guarded(s, Limits{MaxConnections: limit})
 	entered, release := make(chan struct{}), make(chan struct{})
 	s.engine.GET("/test/block", func(c *gin.Context) {
 		entered <- struct{}{}
@@ -250,8 +256,7 @@ func TestRequestCap(t *testing.T) {
 		}
 		io.WriteString(w, "# metrics\n")
 	})
-	s.src.Guard = NewGuard(Limits{MaxConcurrent: 4}, quietLog) // 2 of them for graph draws
-	s = New(s.src, quietLog)
+	s = guarded(s, Limits{MaxConcurrent: 4}) // 2 of them for graph draws
 	h := s.Handler()
 
 	var wg sync.WaitGroup
@@ -347,7 +352,7 @@ lvsmon_web_requests_shed_total{class="metrics"} 1
 
 func TestHTTPServerLimits(t *testing.T) {
 	s, _, _ := fixture(t)
-	s.guard = NewGuard(Limits{IdleTimeout: 7 * time.Second}, quietLog)
+	s = guarded(s, Limits{IdleTimeout: 7 * time.Second})
 	srv := s.httpServer()
 	if srv.ReadHeaderTimeout != 10*time.Second || srv.ReadTimeout != 60*time.Second || srv.WriteTimeout != 60*time.Second ||
 		srv.IdleTimeout != 7*time.Second || srv.MaxHeaderBytes != 64<<10 || srv.ConnState == nil {
