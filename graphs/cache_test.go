@@ -237,3 +237,59 @@ func TestCacheWithRealDraws(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// TestStaleWhileDrawsAreBusy: once the store moved on a step, an image of
+// the step before is still answered while the draw slot is busy, for
+// MaxStale; with the slot free it is drawn anew.
+func TestStaleWhileDrawsAreBusy(t *testing.T) {
+	hold := make(chan struct{})
+	f := &fakeDraws{size: 10, block: map[int]chan struct{}{999: hold}, entered: make(chan int, 1)}
+	g := fakeRenderer(t, f)
+	t0 := time.Now()
+	g.now = func() time.Time { return t0 }
+	old, err := g.Render(req(400))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.store.updated.Add(10) // the next step
+	go g.Render(req(999))   // holds the draw slot
+	<-f.entered
+	noHang(t, "a stale image while the draw slot is busy", func() {
+		img, ok := g.Cached(req(400))
+		if !ok || !bytes.Equal(img, old) {
+			t.Errorf("Cached: %v %q", ok, img)
+		}
+		if img, err := g.Render(req(400)); err != nil || !bytes.Equal(img, old) {
+			t.Errorf("Render: %v %q", err, img)
+		}
+	})
+	// Older than MaxStale: it waits for its turn (here: gives up).
+	g.mu.Lock()
+	g.now = func() time.Time { return t0.Add(MaxStale + time.Second) }
+	g.mu.Unlock()
+	if _, ok := g.Cached(req(400)); ok {
+		t.Error("an image older than MaxStale was answered")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := g.RenderContext(ctx, req(400)); !errors.Is(err, ErrBusy) {
+		t.Errorf("too stale, slot busy: %v", err)
+	}
+	close(hold)
+	// The slot is free: a stale image is drawn anew.
+	waitSlotFree(t, g)
+	calls := f.calls.Load()
+	if _, err := g.Render(req(400)); err != nil || f.calls.Load() != calls+1 {
+		t.Errorf("stale image with a free slot: %v, %d draws", err, f.calls.Load()-calls)
+	}
+	if st := g.Stats(); st.Stale != 2 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func waitSlotFree(t *testing.T, g *Renderer) {
+	t.Helper()
+	for len(g.slots) > 0 {
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -183,7 +183,8 @@ const entryOverhead = 256
 
 type cacheEntry struct {
 	key     cacheKey
-	updated int64 // the store's Updated() when the draw began
+	updated int64     // the store's Updated() when the draw began
+	drawn   time.Time // when it was drawn
 	img     []byte
 	size    int64 // img plus the key's size
 }
@@ -215,8 +216,10 @@ var ErrBusy = errors.New("graph draw abandoned")
 // Renderer draws graphs from the store's files, marking events. Images
 // are cached per (graph, range, size, format) until the store writes the
 // next step (an image of a custom range that ends before the newest step
-// stays valid), in an LRU bounded in bytes. Concurrent requests for the
-// same image share one draw; draws take turns (drawSlots).
+// stays valid; one of an earlier step is still answered, for MaxStale,
+// while every draw slot is busy), in an LRU bounded in bytes. Concurrent
+// requests for the same image share one draw; draws take turns
+// (drawSlots).
 type Renderer struct {
 	store  *Store
 	events *events.Log // may be nil
@@ -242,9 +245,11 @@ type CacheStats struct {
 	// Bytes and Entries are the cache's size now; MaxBytes its bound.
 	Bytes, MaxBytes int64
 	Entries         int
-	// Hits were answered from the cache, Shared by waiting for another
-	// request's draw of the same image, Draws by drawing.
-	Hits, Shared, Draws uint64
+	// Hits were answered from the cache, Stale from the cache with an
+	// image of an earlier step while every draw slot was busy (MaxStale),
+	// Shared by waiting for another request's draw of the same image,
+	// Draws by drawing.
+	Hits, Stale, Shared, Draws uint64
 	// DrawErrors are draws that failed; Evictions entries dropped to
 	// stay within MaxBytes.
 	DrawErrors, Evictions uint64
@@ -291,22 +296,13 @@ func (g *Renderer) RenderContext(ctx context.Context, r Request) ([]byte, error)
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
-	key := cacheKey{r.Kind, r.Service, r.Server, r.Graph, r.Range, r.Start.Unix(), r.End.Unix(), r.Width, r.Height, r.Format}
-	if r.Range != "" {
-		key.start, key.end = 0, 0
-	}
+	key := r.key()
 	for {
 		g.mu.Lock()
 		updated := g.store.Updated()
-		if el, ok := g.cache[key]; ok {
-			e := el.Value.(*cacheEntry)
-			if e.updated == updated || r.Range == "" && r.End.Unix() < e.updated {
-				g.lru.MoveToFront(el)
-				g.stats.Hits++
-				g.mu.Unlock()
-				return e.img, nil
-			}
-			g.removeLocked(el) // stale: its bytes are free now
+		if img, ok := g.lookupLocked(key, r, updated); ok {
+			g.mu.Unlock()
+			return img, nil
 		}
 		if f, ok := g.flights[key]; ok {
 			g.mu.Unlock()
@@ -344,6 +340,52 @@ func (g *Renderer) RenderContext(ctx context.Context, r Request) ([]byte, error)
 	}
 }
 
+// Cached returns the image of a request if the cache can answer it
+// without a draw (as RenderContext would); ok is false when it needs one,
+// or the request is invalid.
+func (g *Renderer) Cached(r Request) (img []byte, ok bool) {
+	if r.Validate() != nil {
+		return nil, false
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.lookupLocked(r.key(), r, g.store.Updated())
+}
+
+// MaxStale is how old a cached image of a past step may be and still be
+// answered while every draw slot is busy: a graph a minute behind beats
+// a wait behind a queue of draws (someone asking for odd sizes, say).
+const MaxStale = time.Minute
+
+// lookupLocked finds key's image: drawn at the store's newest step
+// (updated), or of a custom range that ended before the step it was drawn
+// at, or not older than MaxStale while every draw slot is busy.
+func (g *Renderer) lookupLocked(key cacheKey, r Request, updated int64) ([]byte, bool) {
+	el, ok := g.cache[key]
+	if !ok {
+		return nil, false
+	}
+	e := el.Value.(*cacheEntry)
+	switch {
+	case e.updated == updated || r.Range == "" && r.End.Unix() < e.updated:
+		g.stats.Hits++
+	case len(g.slots) == cap(g.slots) && g.now().Sub(e.drawn) < MaxStale:
+		g.stats.Stale++
+	default:
+		return nil, false // a draw replaces it
+	}
+	g.lru.MoveToFront(el)
+	return e.img, true
+}
+
+func (r *Request) key() cacheKey {
+	k := cacheKey{r.Kind, r.Service, r.Server, r.Graph, r.Range, r.Start.Unix(), r.End.Unix(), r.Width, r.Height, r.Format}
+	if r.Range != "" {
+		k.start, k.end = 0, 0
+	}
+	return k
+}
+
 // drawTurn waits for a draw slot (or the end of ctx) and draws.
 func (g *Renderer) drawTurn(ctx context.Context, r Request) ([]byte, error) {
 	select {
@@ -367,7 +409,7 @@ func (g *Renderer) insertLocked(key cacheKey, updated int64, img []byte) {
 	if size > g.maxBytes/8 {
 		return
 	}
-	g.cache[key] = g.lru.PushFront(&cacheEntry{key: key, updated: updated, img: img, size: size})
+	g.cache[key] = g.lru.PushFront(&cacheEntry{key: key, updated: updated, drawn: g.now(), img: img, size: size})
 	g.bytes += size
 	g.evictLocked()
 }

@@ -37,6 +37,10 @@ type Grapher interface {
 	Names(kind string) []string
 	// Ranges lists the named ranges, shortest first.
 	Ranges() []string
+	// Cached returns the image when it can be answered without a draw
+	// (ok false otherwise, or for a request Graph would refuse); such
+	// answers take no request slot.
+	Cached(r GraphRequest) (img []byte, contentType string, ok bool)
 }
 
 // Errors a Grapher wraps so the web can answer 400 or 404.
@@ -47,7 +51,8 @@ var (
 )
 
 func (s *Server) graphRoutes(expensive gin.HandlerFunc) {
-	g := s.engine.Group("", s.needGraphs, expensive)
+	// Images take their request slots themselves: not when cached.
+	g := s.engine.Group("", s.needGraphs)
 	g.GET("/graphs/director/:file", func(c *gin.Context) { s.graphImage(c, "director", "", "") })
 	g.GET("/graphs/service/:id/:file", func(c *gin.Context) { s.graphImage(c, "service", c.Param("id"), "") })
 	g.GET("/graphs/server/:id/:file", func(c *gin.Context) {
@@ -58,9 +63,9 @@ func (s *Server) graphRoutes(expensive gin.HandlerFunc) {
 		}
 		s.graphImage(c, "server", svc, srv)
 	})
-	g.GET("/director", s.directorPage)
-	g.GET("/service/:id", s.servicePage)
-	g.GET("/server/:id", s.serverPage)
+	g.GET("/director", expensive, s.directorPage)
+	g.GET("/service/:id", expensive, s.servicePage)
+	g.GET("/server/:id", expensive, s.serverPage)
 	s.engine.GET("/api/v1/events", expensive, s.eventsAPI)
 }
 
@@ -87,6 +92,21 @@ func (s *Server) graphImage(c *gin.Context, kind, svc, srv string) {
 		apiError(c, http.StatusBadRequest, err.Error())
 		return
 	}
+	if img, ctype, ok := s.src.Graphs.Cached(req); ok {
+		c.Header("Cache-Control", "no-cache")
+		c.Data(http.StatusOK, ctype, img)
+		return
+	}
+	release, ok := s.guard.acquire(c, ClassExpensive)
+	if !ok {
+		return
+	}
+	defer release()
+	releaseDraw, ok := s.guard.acquire(c, ClassGraphDraw)
+	if !ok {
+		return
+	}
+	defer releaseDraw()
 	img, ctype, err := s.src.Graphs.Graph(c.Request.Context(), req)
 	switch {
 	case errors.Is(err, ErrBadGraphRequest):

@@ -34,6 +34,12 @@ func (f *fakeGrapher) Names(kind string) []string {
 	return []string{"conns", "rate"}
 }
 func (f *fakeGrapher) Ranges() []string { return []string{"hour", "day"} }
+func (f *fakeGrapher) Cached(r GraphRequest) ([]byte, string, bool) {
+	if r.Width == 123 { // stands for an image in the cache
+		return []byte("\x89PNG cached"), "image/png", true
+	}
+	return nil, "", false
+}
 
 func TestGraphRoutes(t *testing.T) {
 	s, c, _ := fixture(t)

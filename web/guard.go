@@ -43,10 +43,8 @@ const (
 	// leaves room for a browser's cookies of other sites on the host.
 	MaxHeaderBytes = 64 << 10
 	// MetricsConcurrency caps /metrics scrapes in flight, apart from the
-	// expensive requests (so a flood of status requests never fails a
-	// Prometheus scrape, and a flood of scrapes does not starve the page).
-	// A scrape of an unchanged snapshot is served from a cache; more than
-	// a few at once is not Prometheus.
+	// expensive requests. A scrape of an unchanged snapshot is served from
+	// a cache; more than a few at once is not Prometheus.
 	MetricsConcurrency = 4
 	// refusers caps the connections being answered 503 at once (each
 	// holds its descriptor for at most refuseTimeout); beyond that a
@@ -56,10 +54,14 @@ const (
 )
 
 // Request classes with a concurrency cap of their own (the label of
-// lvsmon_web_requests_shed_total).
+// lvsmon_web_requests_shed_total). A graph image that needs drawing takes
+// a slot of both expensive and graph_draw: draws take turns in librrd, and
+// at most half of the expensive slots may wait for one, so that a flood
+// of odd-sized graphs leaves the status page and API room.
 const (
 	ClassExpensive = "expensive"
 	ClassMetrics   = "metrics"
+	ClassGraphDraw = "graph_draw"
 )
 
 // busyResponse answers a connection over the cap: complete, small, and
@@ -89,18 +91,22 @@ var busyResponse = func() []byte {
 // close) rather than a reset, written and closed in a goroutine of its
 // own so the accept loop never waits for a client.
 //
-// Requests: expensive routes (status page and API, graph pages and images,
-// events API) take a slot of MaxConcurrent, /metrics one of
-// MetricsConcurrency; with none free the request is answered 503 with
+// Requests: expensive routes (status page and API, graph pages, graph
+// images that need drawing, events API) take a slot of MaxConcurrent,
+// /metrics one of MetricsConcurrency, a graph draw also one of
+// ClassGraphDraw; with none free the request is answered 503 with
 // Retry-After at once, never queued (a queue would only turn overload into
-// latency and memory). /healthz (a supervisor's or load balancer's probe:
-// two atomic reads) and the write API (authenticated, cheap, and what an
-// operator needs during an incident) are not capped.
+// latency and memory). A graph image the cache can answer takes no slot.
+// /metrics has its own cap so that a flood of status requests never fails
+// a Prometheus scrape, and the reverse. /healthz (a supervisor's or load
+// balancer's probe: two atomic reads) and the write API (authenticated,
+// cheap, and what an operator needs during an incident) are not capped.
 type Guard struct {
 	lim       Limits
 	log       *slog.Logger
 	expensive chan struct{}
 	metrics   chan struct{}
+	draws     chan struct{}
 	refusing  chan struct{}
 
 	mu   sync.Mutex
@@ -111,9 +117,9 @@ type Guard struct {
 	// connection at the cap.
 	waiting *list.List
 
-	reaped, refused, refusedUnanswered atomic.Uint64
-	shedExpensive, shedMetrics         atomic.Uint64
-	lastWarn                           atomic.Int64
+	reaped, refused, refusedUnanswered    atomic.Uint64
+	shedExpensive, shedMetrics, shedDraws atomic.Uint64
+	lastWarn                              atomic.Int64
 
 	descOpen, descMax, descRejected, descReaped, descInFlight, descMaxInFlight, descShed *prometheus.Desc
 }
@@ -135,6 +141,7 @@ func NewGuard(lim Limits, log *slog.Logger) *Guard {
 	return &Guard{lim: lim, log: log, waiting: list.New(),
 		expensive: make(chan struct{}, lim.MaxConcurrent),
 		metrics:   make(chan struct{}, MetricsConcurrency),
+		draws:     make(chan struct{}, max(1, lim.MaxConcurrent/2)),
 		refusing:  make(chan struct{}, refusers),
 		descOpen:  prometheus.NewDesc("lvsmon_web_connections_open", "Open connections to the HTTP port.", nil, nil),
 		descMax:   prometheus.NewDesc("lvsmon_web_connections_max", "The cap on open connections (web.max_connections, lowered to what RLIMIT_NOFILE allows).", nil, nil),
@@ -142,8 +149,10 @@ func NewGuard(lim Limits, log *slog.Logger) *Guard {
 			"Connections refused at the cap while every open one had a request in progress: limit (answered 503), limit_unanswered (closed at once: too many being answered).", []string{"reason"}, nil),
 		descReaped: prometheus.NewDesc("lvsmon_web_connections_reaped_total",
 			"Connections without a request in progress (idle keep-alive, or new and silent) closed at the cap to admit a new one.", nil, nil),
-		descInFlight:    prometheus.NewDesc("lvsmon_web_requests_in_flight", "Requests in flight by capped class: expensive (status, graphs, events), metrics.", []string{"class"}, nil),
-		descMaxInFlight: prometheus.NewDesc("lvsmon_web_requests_max_in_flight", "The cap on requests in flight by class (web.max_concurrent_requests; metrics: 4).", []string{"class"}, nil),
+		descInFlight: prometheus.NewDesc("lvsmon_web_requests_in_flight",
+			"Requests in flight by capped class: expensive (status, graph pages, graph images not cached, events), metrics, graph_draw (graph images waiting for or in a draw).", []string{"class"}, nil),
+		descMaxInFlight: prometheus.NewDesc("lvsmon_web_requests_max_in_flight",
+			"The cap on requests in flight by class (expensive: web.max_concurrent_requests; metrics: 4; graph_draw: half the expensive cap).", []string{"class"}, nil),
 		descShed: prometheus.NewDesc("lvsmon_web_requests_shed_total",
 			"Requests answered 503 at once because their class's cap was reached.", []string{"class"}, nil),
 	}
@@ -226,6 +235,7 @@ func (g *Guard) admit(c net.Conn) *trackedConn {
 		// fail and ends.
 		victim.Close()
 		g.reaped.Add(1)
+		g.warn("the HTTP port is at its connection cap: connections without a request in progress are closed to admit new ones")
 		g.mu.Lock()
 	}
 	tc := &trackedConn{Conn: c, g: g}
@@ -298,27 +308,46 @@ func (g *Guard) warn(msg string) {
 	g.log.Warn(msg+" (logged at most once a minute; see lvsmon_web_* metrics)",
 		"max_connections", g.lim.MaxConnections, "max_concurrent_requests", g.lim.MaxConcurrent,
 		"reaped", g.reaped.Load(), "refused", g.refused.Load()+g.refusedUnanswered.Load(),
-		"shed", g.shedExpensive.Load()+g.shedMetrics.Load())
+		"shed", g.shedExpensive.Load()+g.shedMetrics.Load()+g.shedDraws.Load())
+}
+
+// pool is a class's slots and its count of shed requests.
+func (g *Guard) pool(class string) (chan struct{}, *atomic.Uint64) {
+	switch class {
+	case ClassMetrics:
+		return g.metrics, &g.shedMetrics
+	case ClassGraphDraw:
+		return g.draws, &g.shedDraws
+	}
+	return g.expensive, &g.shedExpensive
+}
+
+// acquire takes a slot of class, or answers 503 with Retry-After and
+// returns false.
+func (g *Guard) acquire(c *gin.Context, class string) (release func(), ok bool) {
+	pool, shed := g.pool(class)
+	select {
+	case pool <- struct{}{}:
+		return func() { <-pool }, true
+	default:
+	}
+	shed.Add(1)
+	g.warn("requests are shed: their class is at its cap of requests in flight (" + class + ")")
+	c.Header("Retry-After", "1")
+	apiError(c, http.StatusServiceUnavailable,
+		fmt.Sprintf("lvsmon is busy: %d %s requests in flight, the most it serves at once; retry in a second", cap(pool), class))
+	return nil, false
 }
 
 // limit is the middleware of a capped class: a free slot or 503 at once.
 func (g *Guard) limit(class string) gin.HandlerFunc {
-	pool, shed := g.expensive, &g.shedExpensive
-	if class == ClassMetrics {
-		pool, shed = g.metrics, &g.shedMetrics
-	}
 	return func(c *gin.Context) {
-		select {
-		case pool <- struct{}{}:
-			defer func() { <-pool }()
-			c.Next()
-		default:
-			shed.Add(1)
-			g.warn("requests are shed: their class is at its cap of requests in flight (" + class + ")")
-			c.Header("Retry-After", "1")
-			apiError(c, http.StatusServiceUnavailable,
-				fmt.Sprintf("lvsmon is busy: %d %s requests in flight, the most it serves at once; retry in a second", cap(pool), class))
+		release, ok := g.acquire(c, class)
+		if !ok {
+			return
 		}
+		defer release()
+		c.Next()
 	}
 }
 
@@ -343,7 +372,7 @@ func (g *Guard) Collect(ch chan<- prometheus.Metric) {
 		class string
 		pool  chan struct{}
 		shed  *atomic.Uint64
-	}{{ClassExpensive, g.expensive, &g.shedExpensive}, {ClassMetrics, g.metrics, &g.shedMetrics}} {
+	}{{ClassExpensive, g.expensive, &g.shedExpensive}, {ClassMetrics, g.metrics, &g.shedMetrics}, {ClassGraphDraw, g.draws, &g.shedDraws}} {
 		ch <- prometheus.MustNewConstMetric(g.descInFlight, prometheus.GaugeValue, float64(len(p.pool)), p.class)
 		ch <- prometheus.MustNewConstMetric(g.descMaxInFlight, prometheus.GaugeValue, float64(cap(p.pool)), p.class)
 		ch <- prometheus.MustNewConstMetric(g.descShed, prometheus.CounterValue, float64(p.shed.Load()), p.class)

@@ -18,6 +18,12 @@ import (
 	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 )
 
+// guarded rebuilds s with a Guard of these limits.
+func guarded(s *Server, lim Limits) *Server {
+	s.src.Guard = NewGuard(lim, quietLog)
+	return New(s.src, quietLog)
+}
+
 // serveGuarded runs s on a loopback port until the test ends.
 func serveGuarded(t *testing.T, s *Server) string {
 	t.Helper()
@@ -80,7 +86,7 @@ func TestIdleConnectionsAreReaped(t *testing.T) {
 	const limit, clients = 8, 24
 	s, c, _ := fixture(t)
 	c.Sample(t.Context())
-	s.guard = NewGuard(Limits{MaxConnections: limit}, quietLog)
+	s = guarded(s, Limits{MaxConnections: limit})
 	addr := serveGuarded(t, s)
 	fdsBefore := openFDs(t)
 
@@ -151,7 +157,7 @@ lvsmon_web_connections_reaped_total 17
 func TestConnectionCapRefusesWhenAllBusy(t *testing.T) {
 	const limit = 4
 	s, _, _ := fixture(t)
-	s.guard = NewGuard(Limits{MaxConnections: limit}, quietLog)
+	s = guarded(s, Limits{MaxConnections: limit})
 	entered, release := make(chan struct{}), make(chan struct{})
 	s.engine.GET("/test/block", func(c *gin.Context) {
 		entered <- struct{}{}
@@ -228,14 +234,21 @@ func (b *blockingGrapher) Graph(ctx context.Context, r GraphRequest) ([]byte, st
 }
 
 // TestRequestCap: with the expensive class at its cap, its requests are
-// answered 503 with Retry-After at once; /healthz, /metrics and the write
-// API are not held up by it.
+// answered 503 with Retry-After at once; cached graph images, /healthz,
+// /metrics and the write API are not held up by it. Graph draws have a
+// cap of their own within it.
 func TestRequestCap(t *testing.T) {
 	s, c, _ := fixture(t)
 	c.Sample(t.Context())
 	bg := &blockingGrapher{entered: make(chan struct{}), release: make(chan struct{})}
+	statusIn, statusRelease := make(chan struct{}), make(chan struct{})
 	metricsIn, metricsRelease := make(chan struct{}), make(chan struct{})
 	s.src.Graphs = bg
+	s.src.Servers = func() map[string]ServerInfo {
+		statusIn <- struct{}{}
+		<-statusRelease
+		return nil
+	}
 	s.src.Metrics = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("block") != "" {
 			metricsIn <- struct{}{}
@@ -243,44 +256,69 @@ func TestRequestCap(t *testing.T) {
 		}
 		io.WriteString(w, "# metrics\n")
 	})
-	s.src.Guard = NewGuard(Limits{MaxConcurrent: 2}, quietLog)
-	s = New(s.src, quietLog)
+	s = guarded(s, Limits{MaxConcurrent: 4}) // 2 of them for graph draws
 	h := s.Handler()
 
 	var wg sync.WaitGroup
-	for range 2 {
+	hold := func(path string, entered chan struct{}) {
 		wg.Go(func() {
-			if rec := get(t, h, "GET", "/graphs/director/conns.png"); rec.Code != 200 {
-				t.Errorf("held graph: %d", rec.Code)
+			if rec := get(t, h, "GET", path); rec.Code != 200 {
+				t.Errorf("held %s: %d %s", path, rec.Code, rec.Body.String())
 			}
 		})
-		<-bg.entered
+		<-entered
 	}
-	for _, path := range []string{"/api/v1/status", "/", "/graphs/director/rate.png", "/service/tcp_198.51.100.10_80", "/api/v1/events", "/director"} {
+	hold("/graphs/director/conns.png", bg.entered)
+	hold("/graphs/director/rate.png", bg.entered)
+	// Draws at their cap: another image to draw is refused, the status
+	// is not.
+	if rec := get(t, h, "GET", "/graphs/director/traffic.png"); rec.Code != 503 || !strings.Contains(rec.Body.String(), "2 graph_draw requests in flight") {
+		t.Errorf("a third draw: %d %s", rec.Code, rec.Body.String())
+	}
+	hold("/api/v1/status", statusIn)
+	hold("/", statusIn)
+	// Expensive at its cap.
+	for _, path := range []string{"/api/v1/status", "/", "/graphs/director/rate.png?width=400", "/service/tcp_198.51.100.10_80", "/api/v1/events", "/director"} {
 		rec := get(t, h, "GET", path)
-		if rec.Code != 503 || rec.Header().Get("Retry-After") != "1" || !strings.Contains(rec.Body.String(), "2 expensive requests in flight") {
+		if rec.Code != 503 || rec.Header().Get("Retry-After") != "1" || !strings.Contains(rec.Body.String(), "4 expensive requests in flight") {
 			t.Errorf("GET %s at the cap: %d %q %s", path, rec.Code, rec.Header().Get("Retry-After"), rec.Body.String())
 		}
 	}
 	for _, tc := range []struct {
 		method, path string
 		code         int
-	}{{"GET", "/healthz", 200}, {"GET", "/metrics", 200}, {"POST", "/api/v1/servers/x/drain", 404 /* no write API here */}, {"GET", "/nope", 404}} {
+	}{
+		{"GET", "/graphs/director/rate.png?width=123", 200}, // cached
+		{"GET", "/healthz", 200},
+		{"GET", "/metrics", 200},
+		{"POST", "/api/v1/servers/x/drain", 404}, // no write API here, but not shed
+		{"GET", "/nope", 404},
+	} {
 		if rec := get(t, h, tc.method, tc.path); rec.Code != tc.code {
 			t.Errorf("%s %s at the expensive cap: %d, want %d", tc.method, tc.path, rec.Code, tc.code)
 		}
 	}
 	// /metrics has a cap of its own.
 	for range MetricsConcurrency {
-		wg.Go(func() { get(t, h, "GET", "/metrics?block=1") })
-		<-metricsIn
+		hold("/metrics?block=1", metricsIn)
 	}
 	if rec := get(t, h, "GET", "/metrics"); rec.Code != 503 || rec.Header().Get("Retry-After") != "1" {
 		t.Errorf("/metrics at its cap: %d", rec.Code)
 	}
+	if err := promtest.CollectAndCompare(s.guard, strings.NewReader(`
+# HELP lvsmon_web_requests_in_flight Requests in flight by capped class: expensive (status, graph pages, graph images not cached, events), metrics, graph_draw (graph images waiting for or in a draw).
+# TYPE lvsmon_web_requests_in_flight gauge
+lvsmon_web_requests_in_flight{class="expensive"} 4
+lvsmon_web_requests_in_flight{class="graph_draw"} 2
+lvsmon_web_requests_in_flight{class="metrics"} 4
+`), "lvsmon_web_requests_in_flight"); err != nil {
+		t.Error(err)
+	}
 	close(metricsRelease)
+	close(statusRelease)
 	close(bg.release)
 	wg.Wait()
+	s.src.Servers = nil
 	if rec := get(t, h, "GET", "/api/v1/status"); rec.Code != 200 {
 		t.Errorf("after the release: %d", rec.Code)
 	}
@@ -288,12 +326,9 @@ func TestRequestCap(t *testing.T) {
 # HELP lvsmon_web_requests_shed_total Requests answered 503 at once because their class's cap was reached.
 # TYPE lvsmon_web_requests_shed_total counter
 lvsmon_web_requests_shed_total{class="expensive"} 6
+lvsmon_web_requests_shed_total{class="graph_draw"} 1
 lvsmon_web_requests_shed_total{class="metrics"} 1
-# HELP lvsmon_web_requests_in_flight Requests in flight by capped class: expensive (status, graphs, events), metrics.
-# TYPE lvsmon_web_requests_in_flight gauge
-lvsmon_web_requests_in_flight{class="expensive"} 0
-lvsmon_web_requests_in_flight{class="metrics"} 0
-`), "lvsmon_web_requests_shed_total", "lvsmon_web_requests_in_flight"); err != nil {
+`), "lvsmon_web_requests_shed_total"); err != nil {
 		t.Error(err)
 	}
 
@@ -317,7 +352,7 @@ lvsmon_web_requests_in_flight{class="metrics"} 0
 
 func TestHTTPServerLimits(t *testing.T) {
 	s, _, _ := fixture(t)
-	s.guard = NewGuard(Limits{IdleTimeout: 7 * time.Second}, quietLog)
+	s = guarded(s, Limits{IdleTimeout: 7 * time.Second})
 	srv := s.httpServer()
 	if srv.ReadHeaderTimeout != 10*time.Second || srv.ReadTimeout != 60*time.Second || srv.WriteTimeout != 60*time.Second ||
 		srv.IdleTimeout != 7*time.Second || srv.MaxHeaderBytes != 64<<10 || srv.ConnState == nil {

@@ -22,13 +22,33 @@ type grapher struct{ r *graphs.Renderer }
 
 var graphKinds = map[string]graphs.Kind{"director": graphs.DirectorFile, "service": graphs.ServiceFile, "server": graphs.ServerFile}
 
-func (g grapher) Graph(ctx context.Context, req web.GraphRequest) ([]byte, string, error) {
+func graphRequest(req web.GraphRequest) (graphs.Request, error) {
 	kind, ok := graphKinds[req.Kind]
 	if !ok {
-		return nil, "", fmt.Errorf("%w: kind %q", web.ErrBadGraphRequest, req.Kind)
+		return graphs.Request{}, fmt.Errorf("%w: kind %q", web.ErrBadGraphRequest, req.Kind)
 	}
-	gr := graphs.Request{Kind: kind, Service: req.Service, Server: req.Server, Graph: req.Graph, Range: req.Range,
-		Start: req.Start, End: req.End, Width: req.Width, Height: req.Height, Format: req.Format}
+	return graphs.Request{Kind: kind, Service: req.Service, Server: req.Server, Graph: req.Graph, Range: req.Range,
+		Start: req.Start, End: req.End, Width: req.Width, Height: req.Height, Format: req.Format}, nil
+}
+
+func (g grapher) Cached(req web.GraphRequest) ([]byte, string, bool) {
+	gr, err := graphRequest(req)
+	if err != nil {
+		return nil, "", false
+	}
+	img, ok := g.r.Cached(gr)
+	if !ok {
+		return nil, "", false
+	}
+	_ = gr.Validate() // fills the default format for the content type
+	return img, gr.ContentType(), true
+}
+
+func (g grapher) Graph(ctx context.Context, req web.GraphRequest) ([]byte, string, error) {
+	gr, err := graphRequest(req)
+	if err != nil {
+		return nil, "", err
+	}
 	img, err := g.r.RenderContext(ctx, gr)
 	switch {
 	case errors.Is(err, graphs.ErrBusy):
@@ -90,7 +110,7 @@ func newRRDMetrics(s *graphs.Store, r *graphs.Renderer) *rrdMetrics {
 	return &rrdMetrics{s: s, r: r,
 		cacheBytes: prometheus.NewDesc("lvsmon_graph_cache_bytes", "Bytes of graph images cached (bounded by web.graph_cache_mb).", nil, nil),
 		graphRequests: prometheus.NewDesc("lvsmon_graph_requests_total",
-			"Graph images asked for, by answer: cached, shared (another request's draw of the same image), drawn, failed (librrd error).", []string{"answer"}, nil),
+			"Graph images asked for, by answer: cached, stale (cached of an earlier step, every draw slot busy), shared (another request's draw of the same image), drawn, failed (librrd error).", []string{"answer"}, nil),
 		files:   prometheus.NewDesc("lvsmon_rrd_files", "RRD files the store writes (director, services, real servers).", nil, nil),
 		updates: prometheus.NewDesc("lvsmon_rrd_updates_total", "Rows accepted into RRD files.", nil, nil),
 		errors:  prometheus.NewDesc("lvsmon_rrd_update_errors_total", "Failed RRD file updates or creations; each failing file is in the status API.", nil, nil),
@@ -123,7 +143,7 @@ func (m *rrdMetrics) Collect(ch chan<- prometheus.Metric) {
 	for _, a := range []struct {
 		answer string
 		n      uint64
-	}{{"cached", st.Hits}, {"shared", st.Shared}, {"drawn", st.Draws}, {"failed", st.DrawErrors}} {
+	}{{"cached", st.Hits}, {"stale", st.Stale}, {"shared", st.Shared}, {"drawn", st.Draws}, {"failed", st.DrawErrors}} {
 		ch <- prometheus.MustNewConstMetric(m.graphRequests, prometheus.CounterValue, float64(a.n), a.answer)
 	}
 }
