@@ -98,7 +98,8 @@ type Metrics struct {
 	NodeExporterCompatible bool `yaml:"node_exporter_compatible"`
 }
 
-// Web configures the HTTP interface's write API.
+// Web configures the HTTP interface: its write API, and what anonymous
+// clients may take from the process (which also runs the health checks).
 type Web struct {
 	// APITokenFile holds the bearer token that the write API (drain,
 	// disable, enable, reload) requires. Without a token those calls are
@@ -107,6 +108,58 @@ type Web struct {
 	// APIToken is the token itself, for tests and demos; prefer the file,
 	// which keeps the secret out of the config.
 	APIToken string `yaml:"api_token"`
+	// MaxConnections caps the port's open connections (default 256). lvsmon
+	// lowers it at start when RLIMIT_NOFILE leaves less room: the health
+	// checks' sockets come first. At the cap, the longest-idle keep-alive
+	// connection is closed for the new one; with none idle, the new one is
+	// answered 503 and closed.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxConcurrentRequests caps the expensive requests in flight (status
+	// page and API, graph pages and images, events API; default 8). More
+	// are answered 503 with Retry-After at once, never queued.
+	MaxConcurrentRequests int `yaml:"max_concurrent_requests"`
+	// IdleTimeout closes keep-alive connections idle this long (default 30s).
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// GraphCacheMB bounds the graph image cache, in MiB (default 64).
+	GraphCacheMB int `yaml:"graph_cache_mb"`
+}
+
+// Defaults and bounds of the web section's limits.
+const (
+	DefaultMaxConnections        = 256
+	DefaultMaxConcurrentRequests = 8
+	DefaultIdleTimeout           = 30 * time.Second
+	DefaultGraphCacheMB          = 64
+)
+
+func (w *Web) applyDefaults() {
+	if w.MaxConnections == 0 {
+		w.MaxConnections = DefaultMaxConnections
+	}
+	if w.MaxConcurrentRequests == 0 {
+		w.MaxConcurrentRequests = DefaultMaxConcurrentRequests
+	}
+	if w.IdleTimeout == 0 {
+		w.IdleTimeout = Duration(DefaultIdleTimeout)
+	}
+	if w.GraphCacheMB == 0 {
+		w.GraphCacheMB = DefaultGraphCacheMB
+	}
+}
+
+func (v *validator) webLimits(w *Web) {
+	if n := w.MaxConnections; n < 16 || n > 1_000_000 {
+		v.errf("web.max_connections", "%d is out of range 16-1000000 (a browser alone opens 6)", n)
+	}
+	if n := w.MaxConcurrentRequests; n < 1 || n > 1024 {
+		v.errf("web.max_concurrent_requests", "%d is out of range 1-1024", n)
+	}
+	if d := w.IdleTimeout.D(); d < time.Second || d > time.Hour {
+		v.errf("web.idle_timeout", "%s is out of range 1s-1h", d)
+	}
+	if n := w.GraphCacheMB; n < 1 || n > 16384 {
+		v.errf("web.graph_cache_mb", "%d is out of range 1-16384 (MiB)", n)
+	}
 }
 
 // Token returns the write API's token ("" when none is configured).
@@ -443,6 +496,7 @@ func (c *Config) applyDefaults() {
 	if c.Graphs.ArchiveSchedule == "" {
 		c.Graphs.ArchiveSchedule = DefaultArchiveSchedule
 	}
+	c.Web.applyDefaults()
 	c.haDefaults()
 	c.guardDefaults()
 	c.alertingDefaults()
@@ -582,6 +636,7 @@ func (v *validator) config(c *Config) {
 	} else if t := c.Web.APIToken; t != "" && len(t) < 16 {
 		v.errf("web.api_token", "the token is too short to be a secret (at least 16 characters)")
 	}
+	v.webLimits(&c.Web)
 	if c.Listen != "" {
 		if _, _, err := splitHostPort(c.Listen); err != nil {
 			v.errf("listen", "%v", err)

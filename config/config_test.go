@@ -328,3 +328,33 @@ func TestMetricsSection(t *testing.T) {
 		})
 	}
 }
+
+func TestWebSection(t *testing.T) {
+	c, err := Parse("t.yaml", []byte("step: 10s\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := c.Web; w.MaxConnections != 256 || w.MaxConcurrentRequests != 8 || w.IdleTimeout.D() != 30*time.Second || w.GraphCacheMB != 64 {
+		t.Errorf("web defaults: %+v", w)
+	}
+	c, err = Parse("t.yaml", []byte("web:\n  max_connections: 1000\n  max_concurrent_requests: 2\n  idle_timeout: 5s\n  graph_cache_mb: 16\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := c.Web; w.MaxConnections != 1000 || w.MaxConcurrentRequests != 2 || w.IdleTimeout.D() != 5*time.Second || w.GraphCacheMB != 16 {
+		t.Errorf("web: %+v", w)
+	}
+	for _, tc := range []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"too few connections", "web:\n  max_connections: 4\n", []string{"t.yaml:2: web.max_connections: 4 is out of range 16-1000000"}},
+		{"negative", "web:\n  max_concurrent_requests: -1\n  graph_cache_mb: -5\n", []string{
+			"t.yaml:2: web.max_concurrent_requests: -1 is out of range 1-1024", "t.yaml:3: web.graph_cache_mb: -5 is out of range"}},
+		{"idle timeout", "web: {idle_timeout: 2h}\n", []string{"t.yaml:1: web.idle_timeout: 2h0m0s is out of range 1s-1h"}},
+		{"idle timeout without unit", "web:\n  idle_timeout: 30\n", []string{`t.yaml:2: "30" is not a duration`}},
+		{"typo", "web:\n  max_conections: 10\n", []string{`t.yaml:2: web.max_conections: unknown key "max_conections" (did you mean "max_connections"?)`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { expectProblems(t, tc.yaml, tc.want) })
+	}
+}

@@ -1,11 +1,12 @@
 package graphs
 
 import (
+	"container/list"
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,7 +51,18 @@ const (
 	DefaultWidth         = 800
 	DefaultHeight        = 300
 	maxSpan              = 10 * 366 * 24 * time.Hour
-	cacheEntries         = 512
+)
+
+// EarliestTime and LatestTime bound a custom range's start and end.
+// librrd reads a time given as a number as seconds since the epoch only
+// above ten years (1979-12-30); a smaller number is parsed as a date
+// ("61" is month 61) and a negative one as an offset from now, so such a
+// request used to fail inside the draw (a 500 and an ERROR log line) or
+// draw the wrong span. Nothing lvsmon stores is older than 2000 or ends
+// after 2100.
+var (
+	EarliestTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	LatestTime   = time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
 )
 
 // Request says which graph to draw.
@@ -106,6 +118,15 @@ func (r *Request) Validate() error {
 		if r.Start.IsZero() || r.End.IsZero() {
 			return bad("give a range, or both start and end")
 		}
+		for _, p := range []struct {
+			name string
+			t    time.Time
+		}{{"start", r.Start}, {"end", r.End}} {
+			if p.t.Before(EarliestTime) || p.t.After(LatestTime) {
+				return bad("%s %d (%s) is out of range: want a time between %s and %s", p.name, p.t.Unix(),
+					p.t.UTC().Format(time.RFC3339), EarliestTime.Format(time.DateOnly), LatestTime.Format(time.DateOnly))
+			}
+		}
 		if !r.End.After(r.Start) {
 			return bad("end %s is not after start %s", r.End.Format(time.RFC3339), r.Start.Format(time.RFC3339))
 		}
@@ -152,15 +173,53 @@ type cacheKey struct {
 	format                string
 }
 
-type cacheEntry struct {
-	updated int64 // the store's Updated() when drawn
-	img     []byte
-	used    time.Time
+// size is what an entry costs besides its image: the key's strings, the
+// map and list bookkeeping.
+func (k *cacheKey) size() int64 {
+	return int64(entryOverhead + len(k.service) + len(k.server) + len(k.name) + len(k.rng) + len(k.format))
 }
 
-// Renderer draws graphs from the store's files, marking events. librrd
-// 1.7's graphing is not thread safe, so drawing is serialized; images are
-// cached per (graph, range, size) until the store writes the next step.
+const entryOverhead = 256
+
+type cacheEntry struct {
+	key     cacheKey
+	updated int64     // the store's Updated() when the draw began
+	drawn   time.Time // when it was drawn
+	img     []byte
+	size    int64 // img plus the key's size
+}
+
+// flight is one draw in progress; requests for the same image wait for it
+// instead of drawing it again.
+type flight struct {
+	done chan struct{}
+	img  []byte
+	err  error
+}
+
+// DefaultCacheBytes bounds the image cache when NewRenderer is not told
+// otherwise: about a thousand 800x300 PNGs.
+const DefaultCacheBytes = 64 << 20
+
+// drawSlots is how many graphs are drawn at once. librrd's rrd_graph_v is
+// not thread safe (getopt and cairo/pango state: rrdtool issue #867 shows
+// crashes with concurrent graphv calls on 1.7, the version Debian 12
+// ships, and ziutek/rrd holds a package-wide mutex around it for that
+// reason), so draws take turns. Cache hits never wait for a draw: the
+// cache's mutex is never held while drawing.
+const drawSlots = 1
+
+// ErrBusy: the request gave up (its context ended) before its image was
+// drawn; wrapped with the context's error.
+var ErrBusy = errors.New("graph draw abandoned")
+
+// Renderer draws graphs from the store's files, marking events. Images
+// are cached per (graph, range, size, format) until the store writes the
+// next step (an image of a custom range that ends before the newest step
+// stays valid; one of an earlier step is still answered, for MaxStale,
+// while every draw slot is busy), in an LRU bounded in bytes. Concurrent
+// requests for the same image share one draw; draws take turns
+// (drawSlots).
 type Renderer struct {
 	store  *Store
 	events *events.Log // may be nil
@@ -168,56 +227,204 @@ type Renderer struct {
 	// Name, when set, gives a service id's configured name for titles.
 	Name func(serviceID string) string
 
-	mu    sync.Mutex
-	cache map[cacheKey]*cacheEntry
+	// drawFn draws one validated request (g.draw; tests replace it).
+	drawFn func(Request) ([]byte, error)
+	slots  chan struct{}
+
+	mu       sync.Mutex
+	maxBytes int64
+	bytes    int64
+	lru      *list.List // of *cacheEntry, most recently used first
+	cache    map[cacheKey]*list.Element
+	flights  map[cacheKey]*flight
+	stats    CacheStats
 }
 
-// NewRenderer draws from store, with markers from ev (may be nil).
+// CacheStats counts the renderer's work since start.
+type CacheStats struct {
+	// Bytes and Entries are the cache's size now; MaxBytes its bound.
+	Bytes, MaxBytes int64
+	Entries         int
+	// Hits were answered from the cache, Stale from the cache with an
+	// image of an earlier step while every draw slot was busy (MaxStale),
+	// Shared by waiting for another request's draw of the same image,
+	// Draws by drawing.
+	Hits, Stale, Shared, Draws uint64
+	// DrawErrors are draws that failed; Evictions entries dropped to
+	// stay within MaxBytes.
+	DrawErrors, Evictions uint64
+}
+
+// NewRenderer draws from store, with markers from ev (may be nil), and
+// caches up to DefaultCacheBytes of images.
 func NewRenderer(store *Store, ev *events.Log) *Renderer {
-	return &Renderer{store: store, events: ev, now: time.Now, cache: map[cacheKey]*cacheEntry{}}
+	g := &Renderer{store: store, events: ev, now: time.Now, slots: make(chan struct{}, drawSlots),
+		maxBytes: DefaultCacheBytes, lru: list.New(), cache: map[cacheKey]*list.Element{}, flights: map[cacheKey]*flight{}}
+	g.drawFn = g.draw
+	return g
 }
 
-// Render returns the image for a validated request.
+// SetCacheBytes changes the cache's bound (at least 1 MiB); entries over
+// it are dropped at once.
+func (g *Renderer) SetCacheBytes(n int64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.maxBytes = max(n, 1<<20)
+	g.evictLocked()
+}
+
+// Stats reports the cache's size and counters.
+func (g *Renderer) Stats() CacheStats {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	st := g.stats
+	st.Bytes, st.MaxBytes, st.Entries = g.bytes, g.maxBytes, g.lru.Len()
+	return st
+}
+
+// Render returns the image for a request; see RenderContext.
 func (g *Renderer) Render(r Request) ([]byte, error) {
+	return g.RenderContext(context.Background(), r)
+}
+
+// RenderContext returns the image for a request: from the cache, from a
+// draw of the same image already under way, or drawn when a draw slot is
+// free. When ctx ends first it returns an error wrapping ErrBusy and
+// ctx's error; a draw it started goes on for the others waiting (it was
+// under way already), one it was still waiting for is left to them.
+func (g *Renderer) RenderContext(ctx context.Context, r Request) ([]byte, error) {
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
-	key := cacheKey{r.Kind, r.Service, r.Server, r.Graph, r.Range, r.Start.Unix(), r.End.Unix(), r.Width, r.Height, r.Format}
-	if r.Range != "" {
-		key.start, key.end = 0, 0
+	key := r.key()
+	for {
+		g.mu.Lock()
+		updated := g.store.Updated()
+		if img, ok := g.lookupLocked(key, r, updated); ok {
+			g.mu.Unlock()
+			return img, nil
+		}
+		if f, ok := g.flights[key]; ok {
+			g.mu.Unlock()
+			select {
+			case <-f.done:
+			case <-ctx.Done():
+				return nil, fmt.Errorf("%w: %w", ErrBusy, context.Cause(ctx))
+			}
+			if errors.Is(f.err, ErrBusy) {
+				continue // its leader gave up before drawing: try again
+			}
+			g.mu.Lock()
+			g.stats.Shared++
+			g.mu.Unlock()
+			return f.img, f.err
+		}
+		f := &flight{done: make(chan struct{})}
+		g.flights[key] = f
+		g.mu.Unlock()
+
+		f.img, f.err = g.drawTurn(ctx, r)
+
+		g.mu.Lock()
+		delete(g.flights, key)
+		switch {
+		case f.err == nil:
+			g.stats.Draws++
+			g.insertLocked(key, updated, f.img)
+		case !errors.Is(f.err, ErrBusy):
+			g.stats.DrawErrors++
+		}
+		g.mu.Unlock()
+		close(f.done)
+		return f.img, f.err
+	}
+}
+
+// Cached returns the image of a request if the cache can answer it
+// without a draw (as RenderContext would); ok is false when it needs one,
+// or the request is invalid.
+func (g *Renderer) Cached(r Request) (img []byte, ok bool) {
+	if r.Validate() != nil {
+		return nil, false
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	updated := g.store.Updated()
-	if e, ok := g.cache[key]; ok && (e.updated == updated || r.Range == "" && r.End.Unix() < e.updated) {
-		e.used = g.now()
-		return e.img, nil
-	}
-	img, err := g.draw(r)
-	if err != nil {
-		return nil, err
-	}
-	if len(g.cache) >= cacheEntries {
-		g.evict()
-	}
-	g.cache[key] = &cacheEntry{updated: updated, img: img, used: g.now()}
-	return img, nil
+	return g.lookupLocked(r.key(), r, g.store.Updated())
 }
 
-// evict drops the least recently used quarter of the cache.
-func (g *Renderer) evict() {
-	type kv struct {
-		k cacheKey
-		t time.Time
+// MaxStale is how old a cached image of a past step may be and still be
+// answered while every draw slot is busy: a graph a minute behind beats
+// a wait behind a queue of draws (someone asking for odd sizes, say).
+const MaxStale = time.Minute
+
+// lookupLocked finds key's image: drawn at the store's newest step
+// (updated), or of a custom range that ended before the step it was drawn
+// at, or not older than MaxStale while every draw slot is busy.
+func (g *Renderer) lookupLocked(key cacheKey, r Request, updated int64) ([]byte, bool) {
+	el, ok := g.cache[key]
+	if !ok {
+		return nil, false
 	}
-	all := make([]kv, 0, len(g.cache))
-	for k, e := range g.cache {
-		all = append(all, kv{k, e.used})
+	e := el.Value.(*cacheEntry)
+	switch {
+	case e.updated == updated || r.Range == "" && r.End.Unix() < e.updated:
+		g.stats.Hits++
+	case len(g.slots) == cap(g.slots) && g.now().Sub(e.drawn) < MaxStale:
+		g.stats.Stale++
+	default:
+		return nil, false // a draw replaces it
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i].t.Before(all[j].t) })
-	for _, x := range all[:len(all)/4+1] {
-		delete(g.cache, x.k)
+	g.lru.MoveToFront(el)
+	return e.img, true
+}
+
+func (r *Request) key() cacheKey {
+	k := cacheKey{r.Kind, r.Service, r.Server, r.Graph, r.Range, r.Start.Unix(), r.End.Unix(), r.Width, r.Height, r.Format}
+	if r.Range != "" {
+		k.start, k.end = 0, 0
 	}
+	return k
+}
+
+// drawTurn waits for a draw slot (or the end of ctx) and draws.
+func (g *Renderer) drawTurn(ctx context.Context, r Request) ([]byte, error) {
+	select {
+	case g.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %w", ErrBusy, context.Cause(ctx))
+	}
+	defer func() { <-g.slots }()
+	return g.drawFn(r)
+}
+
+// insertLocked caches an image, replacing an older one of the key, and
+// evicts the least recently used entries beyond the bound. An image
+// larger than an eighth of the bound is not cached: it would push out
+// many others.
+func (g *Renderer) insertLocked(key cacheKey, updated int64, img []byte) {
+	if el, ok := g.cache[key]; ok {
+		g.removeLocked(el)
+	}
+	size := int64(len(img)) + key.size()
+	if size > g.maxBytes/8 {
+		return
+	}
+	g.cache[key] = g.lru.PushFront(&cacheEntry{key: key, updated: updated, drawn: g.now(), img: img, size: size})
+	g.bytes += size
+	g.evictLocked()
+}
+
+func (g *Renderer) evictLocked() {
+	for g.bytes > g.maxBytes {
+		g.removeLocked(g.lru.Back())
+		g.stats.Evictions++
+	}
+}
+
+func (g *Renderer) removeLocked(el *list.Element) {
+	e := g.lru.Remove(el).(*cacheEntry)
+	delete(g.cache, e.key)
+	g.bytes -= e.size
 }
 
 // series is one stacked or drawn object: a file and its legend.

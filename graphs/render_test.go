@@ -133,6 +133,10 @@ func TestRenderBadRequests(t *testing.T) {
 		{Request{Kind: ServiceFile, Service: web.ID(), Graph: GraphConns, Range: "decade"}, ErrBadRequest, "unknown range"},
 		{Request{Kind: ServiceFile, Service: web.ID(), Graph: GraphConns, Start: now, End: now.Add(-time.Hour)}, ErrBadRequest, "is not after start"},
 		{Request{Kind: ServiceFile, Service: web.ID(), Graph: GraphConns}, ErrBadRequest, "give a range"},
+		// librrd reads small numbers as dates and negative ones as offsets.
+		{Request{Kind: ServiceFile, Service: web.ID(), Graph: GraphConns, Start: time.Unix(1, 0), End: time.Unix(61, 0)}, ErrBadRequest, "start 1 (1970-01-01T00:00:01Z) is out of range"},
+		{Request{Kind: ServiceFile, Service: web.ID(), Graph: GraphConns, Start: time.Unix(-100, 0), End: time.Unix(100, 0)}, ErrBadRequest, "start -100"},
+		{Request{Kind: ServiceFile, Service: web.ID(), Graph: GraphConns, Start: now, End: time.Unix(1<<40, 0)}, ErrBadRequest, "end 1099511627776"},
 		{Request{Kind: ServiceFile, Service: web.ID(), Graph: GraphConns, Range: "day", Width: 10}, ErrBadRequest, "width 10"},
 		{Request{Kind: ServiceFile, Service: web.ID(), Graph: GraphConns, Range: "day", Height: 99999}, ErrBadRequest, "height 99999"},
 		{Request{Kind: ServiceFile, Service: web.ID(), Graph: GraphConns, Range: "day", Format: "gif"}, ErrBadRequest, `format "gif"`},

@@ -32,6 +32,9 @@ type ServerInfo struct {
 	Health   string `json:"health"`
 	Check    any    `json:"check,omitempty"`
 	Override any    `json:"override,omitempty"`
+	// Mode is the override's mode ("drain", "disable"; "" without one),
+	// for the status API's state filter.
+	Mode string `json:"-"`
 }
 
 func (s *Server) controlRoutes() {
@@ -56,13 +59,26 @@ func (s *Server) auth(c *gin.Context) {
 		apiError(c, http.StatusForbidden, "the write API is off: set web.api_token_file in the config")
 		return
 	}
-	got, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	got, ok := bearerToken(c.GetHeader("Authorization"))
 	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
 		c.Header("WWW-Authenticate", `Bearer realm="lvsmon"`)
 		apiError(c, http.StatusUnauthorized, "missing or wrong bearer token")
 		return
 	}
 	c.Next()
+}
+
+// bearerToken reads the token of an "Authorization: Bearer <token>"
+// header. The scheme is case-insensitive and may be followed by more than
+// one space (RFC 7235 section 2.1, RFC 6750 section 2.1); the token itself
+// is taken as it is.
+func bearerToken(h string) (string, bool) {
+	scheme, rest, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok := strings.TrimLeft(rest, " ")
+	return tok, tok != ""
 }
 
 func (s *Server) override(c *gin.Context) {

@@ -5,6 +5,8 @@ import (
 	"html/template"
 	"math"
 	"net/netip"
+	"net/url"
+	"strings"
 	"time"
 )
 
@@ -22,9 +24,15 @@ var funcs = template.FuncMap{
 	"deref":    func(p *int32) int32 { return *p },
 	"isNilW":   func(p *int32) bool { return p == nil },
 	"portText": func(p *uint16) string { return fmt.Sprint(*p) },
+	"graphURL": graphURL,
 	"hostport": func(addr string, port uint16) string {
 		return netip.AddrPortFrom(netip.MustParseAddr(addr), port).String()
 	},
+}
+
+// graphURL fills a graph URL template of the status (graph_templates).
+func graphURL(tmpl, id, graph, rng string) string {
+	return strings.NewReplacer("{id}", url.PathEscape(id), "{graph}", graph, "{range}", url.QueryEscape(rng)).Replace(tmpl)
 }
 
 // si formats a count with k/M/G/T suffixes.

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -29,20 +30,28 @@ type GraphRequest struct {
 // hands it the graphs package's renderer behind this interface, so web
 // stays free of cgo and of the RRD layout.
 type Grapher interface {
-	Graph(r GraphRequest) (img []byte, contentType string, err error)
+	// Graph draws (or finds in a cache) one image. When ctx ends first
+	// (the client went away) it returns an error wrapping ErrGraphBusy.
+	Graph(ctx context.Context, r GraphRequest) (img []byte, contentType string, err error)
 	// Names lists the graphs of a kind, in page order.
 	Names(kind string) []string
 	// Ranges lists the named ranges, shortest first.
 	Ranges() []string
+	// Cached returns the image when it can be answered without a draw
+	// (ok false otherwise, or for a request Graph would refuse); such
+	// answers take no request slot.
+	Cached(r GraphRequest) (img []byte, contentType string, ok bool)
 }
 
 // Errors a Grapher wraps so the web can answer 400 or 404.
 var (
 	ErrBadGraphRequest = errors.New("bad graph request")
 	ErrNoGraphData     = errors.New("no graph data")
+	ErrGraphBusy       = errors.New("the graph was not drawn: the request ended while it waited for its turn")
 )
 
-func (s *Server) graphRoutes() {
+func (s *Server) graphRoutes(expensive gin.HandlerFunc) {
+	// Images take their request slots themselves: not when cached.
 	g := s.engine.Group("", s.needGraphs)
 	g.GET("/graphs/director/:file", func(c *gin.Context) { s.graphImage(c, "director", "", "") })
 	g.GET("/graphs/service/:id/:file", func(c *gin.Context) { s.graphImage(c, "service", c.Param("id"), "") })
@@ -54,10 +63,10 @@ func (s *Server) graphRoutes() {
 		}
 		s.graphImage(c, "server", svc, srv)
 	})
-	g.GET("/director", s.directorPage)
-	g.GET("/service/:id", s.servicePage)
-	g.GET("/server/:id", s.serverPage)
-	s.engine.GET("/api/v1/events", s.eventsAPI)
+	g.GET("/director", expensive, s.directorPage)
+	g.GET("/service/:id", expensive, s.servicePage)
+	g.GET("/server/:id", expensive, s.serverPage)
+	s.engine.GET("/api/v1/events", expensive, s.eventsAPI)
 }
 
 // needGraphs answers 404 on graph routes of a director without graphs.
@@ -83,13 +92,35 @@ func (s *Server) graphImage(c *gin.Context, kind, svc, srv string) {
 		apiError(c, http.StatusBadRequest, err.Error())
 		return
 	}
-	img, ctype, err := s.src.Graphs.Graph(req)
+	if img, ctype, ok := s.src.Graphs.Cached(req); ok {
+		c.Header("Cache-Control", "no-cache")
+		c.Data(http.StatusOK, ctype, img)
+		return
+	}
+	release, ok := s.guard.acquire(c, ClassExpensive)
+	if !ok {
+		return
+	}
+	defer release()
+	releaseDraw, ok := s.guard.acquire(c, ClassGraphDraw)
+	if !ok {
+		return
+	}
+	defer releaseDraw()
+	img, ctype, err := s.src.Graphs.Graph(c.Request.Context(), req)
 	switch {
 	case errors.Is(err, ErrBadGraphRequest):
 		apiError(c, http.StatusBadRequest, err.Error())
 		return
 	case errors.Is(err, ErrNoGraphData):
 		apiError(c, http.StatusNotFound, err.Error())
+		return
+	case errors.Is(err, ErrGraphBusy):
+		// The client left or timed out: nobody reads this, and it is
+		// no fault of lvsmon's.
+		s.log.Debug("a graph request ended before its draw", "kind", kind, "graph", name, "err", err)
+		c.Header("Retry-After", "1")
+		apiError(c, http.StatusServiceUnavailable, err.Error())
 		return
 	case err != nil:
 		s.log.Error("drawing a graph failed", "kind", kind, "service", svc, "server", srv, "graph", name, "err", err)
@@ -116,10 +147,10 @@ func parseGraphQuery(q url.Values, r *GraphRequest) error {
 			return errors.New("give either range or start and end, not both")
 		}
 		var err error
-		if r.Start, err = parseTime("start", start); err != nil {
+		if r.Start, err = parseGraphTime("start", start); err != nil {
 			return err
 		}
-		if r.End, err = parseTime("end", end); err != nil {
+		if r.End, err = parseGraphTime("end", end); err != nil {
 			return err
 		}
 	} else if r.Range == "" {
@@ -140,6 +171,28 @@ func parseGraphQuery(q url.Values, r *GraphRequest) error {
 	return nil
 }
 
+// Graph times outside these bounds are refused with a 400 naming the
+// parameter (the graphs package has the same bounds: librrd misreads
+// small and negative numbers of seconds).
+var (
+	earliestGraphTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	latestGraphTime   = time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// parseGraphTime is parseTime for a graph's start and end, within the
+// times a graph can show.
+func parseGraphTime(name, v string) (time.Time, error) {
+	t, err := parseTime(name, v)
+	if err != nil {
+		return t, err
+	}
+	if t.Before(earliestGraphTime) || t.After(latestGraphTime) {
+		return time.Time{}, fmt.Errorf("%s %q is out of range: want unix seconds or RFC 3339 between %s and %s",
+			name, v, earliestGraphTime.Format(time.DateOnly), latestGraphTime.Format(time.DateOnly))
+	}
+	return t, nil
+}
+
 // parseTime accepts unix seconds or RFC 3339.
 func parseTime(name, v string) (time.Time, error) {
 	if v == "" {
@@ -155,22 +208,21 @@ func parseTime(name, v string) (time.Time, error) {
 	return t, nil
 }
 
-// graphURLs lists an object's graph URLs as range -> graph -> URL.
-func (s *Server) graphURLs(kind, id string) map[string]map[string]string {
-	if s.src.Graphs == nil {
-		return nil
+// graphPath is the path of a graph image of an object ("" id for the
+// director); id is put in as it is (escaped already, or a placeholder).
+func graphPath(kind, id, graph string) string {
+	p := "/graphs/" + kind + "/"
+	if kind != "director" {
+		p += id + "/"
 	}
-	out := map[string]map[string]string{}
-	for _, r := range s.src.Graphs.Ranges() {
-		m := map[string]string{}
-		for _, g := range s.src.Graphs.Names(kind) {
-			p := "/graphs/" + kind + "/"
-			if id != "" {
-				p += url.PathEscape(id) + "/"
-			}
-			m[g] = p + g + ".png?range=" + r
-		}
-		out[r] = m
+	return p + graph + ".png"
+}
+
+// graphURLs lists an object's graph URLs of one range, in page order.
+func (s *Server) graphURLs(kind, id, rng string) []string {
+	var out []string
+	for _, g := range s.src.Graphs.Names(kind) {
+		out = append(out, graphPath(kind, url.PathEscape(id), g)+"?range="+url.QueryEscape(rng))
 	}
 	return out
 }
@@ -199,31 +251,29 @@ func (s *Server) pageRange(c *gin.Context) (string, bool) {
 }
 
 func (s *Server) directorPage(c *gin.Context) {
-	st := s.status()
-	s.showPage(c, graphPage{Title: st.Director, Subtitle: "the whole director", Back: "/", Director: st.Director}, "director", "", events.Filter{})
+	d := s.src.Config().Director
+	s.showPage(c, graphPage{Title: d, Subtitle: "the whole director", Back: "/", Director: d}, "director", "", events.Filter{})
 }
 
 func (s *Server) servicePage(c *gin.Context) {
-	st := s.status()
 	id := c.Param("id")
-	for _, svc := range st.Services {
-		if svc.ID == id {
-			s.showPage(c, graphPage{Title: serviceTitle(svc), Subtitle: "virtual service " + svc.ID, Back: "/#" + svc.ID, Director: st.Director},
-				"service", svc.ID, events.Filter{Service: svc.ID, Director: true})
-			return
-		}
+	svc, ok := s.findService(id)
+	if !ok {
+		apiError(c, http.StatusNotFound, fmt.Sprintf("no virtual service %q", id))
+		return
 	}
-	apiError(c, http.StatusNotFound, fmt.Sprintf("no virtual service %q", id))
+	s.showPage(c, graphPage{Title: serviceTitle(svc), Subtitle: "virtual service " + svc.ID, Back: "/#" + svc.ID, Director: s.src.Config().Director},
+		"service", svc.ID, events.Filter{Service: svc.ID, Director: true})
 }
 
 func (s *Server) serverPage(c *gin.Context) {
-	st := s.status()
 	id := c.Param("id")
-	for _, svc := range st.Services {
+	svcID, _, ok := lvs.ParseDestID(id)
+	if svc, found := s.findService(svcID); ok && found {
 		for _, rs := range svc.RealServers {
 			if rs.ID == id {
 				s.showPage(c, graphPage{Title: fmt.Sprintf("%s → %s", serviceTitle(svc), lvs.DestKey{Addr: mustAddr(rs.Address), Port: rs.Port}),
-					Subtitle: "real server " + rs.ID, Back: "/service/" + svc.ID, Director: st.Director},
+					Subtitle: "real server " + rs.ID, Back: "/service/" + svc.ID, Director: s.src.Config().Director},
 					"server", rs.ID, events.Filter{Server: rs.ID, Director: true})
 				return
 			}
@@ -240,7 +290,7 @@ func (s *Server) showPage(c *gin.Context, p graphPage, kind, id string, f events
 		return
 	}
 	p.Range, p.Ranges = rng, s.src.Graphs.Ranges()
-	p.Images = imagesFor(s.graphURLs(kind, id)[rng], s.src.Graphs.Names(kind))
+	p.Images = s.graphURLs(kind, id, rng)
 	if s.src.Events != nil {
 		f.Limit = 50
 		p.Events = s.src.Events.Query(f)
@@ -251,18 +301,8 @@ func (s *Server) showPage(c *gin.Context, p graphPage, kind, id string, f events
 func (s *Server) renderPage(c *gin.Context, p graphPage) {
 	c.Header("Content-Type", "text/html; charset=utf-8")
 	if err := s.page.ExecuteTemplate(c.Writer, "graphs.html", p); err != nil {
-		s.log.Error("rendering a graph page failed", "err", err)
+		s.templateFailed(c, "graphs.html", err)
 	}
-}
-
-func imagesFor(byGraph map[string]string, order []string) []string {
-	var out []string
-	for _, g := range order {
-		if u, ok := byGraph[g]; ok {
-			out = append(out, u)
-		}
-	}
-	return out
 }
 
 func serviceTitle(svc ServiceStatus) string {

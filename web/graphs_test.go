@@ -1,20 +1,23 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/lvsmon/lvsmon/events"
+	"github.com/lvsmon/lvsmon/internal/testutil"
 )
 
 // fakeGrapher records requests and answers like the graphs package: ids
 // it knows draw, others have no data.
 type fakeGrapher struct{ got []GraphRequest }
 
-func (f *fakeGrapher) Graph(r GraphRequest) ([]byte, string, error) {
+func (f *fakeGrapher) Graph(_ context.Context, r GraphRequest) ([]byte, string, error) {
 	f.got = append(f.got, r)
 	if r.Graph == "pie" {
 		return nil, "", fmt.Errorf("%w: no graph %q", ErrBadGraphRequest, r.Graph)
@@ -31,6 +34,12 @@ func (f *fakeGrapher) Names(kind string) []string {
 	return []string{"conns", "rate"}
 }
 func (f *fakeGrapher) Ranges() []string { return []string{"hour", "day"} }
+func (f *fakeGrapher) Cached(r GraphRequest) ([]byte, string, bool) {
+	if r.Width == 123 { // stands for an image in the cache
+		return []byte("\x89PNG cached"), "image/png", true
+	}
+	return nil, "", false
+}
 
 func TestGraphRoutes(t *testing.T) {
 	s, c, _ := fixture(t)
@@ -50,7 +59,7 @@ func TestGraphRoutes(t *testing.T) {
 		{"/graphs/service/tcp_198.51.100.10_80/rate", 400, "want <graph>.png"},
 		{"/graphs/server/nodoubleunderscore/conns.png", 400, "malformed real server id"},
 		{"/graphs/service/x/conns.png?range=day&start=1", 400, "not both"},
-		{"/graphs/service/x/conns.png?start=1", 400, "end is missing"},
+		{"/graphs/service/x/conns.png?start=1800000000", 400, "end is missing"},
 		{"/graphs/service/x/conns.png?start=yesterday&end=1", 400, "neither unix seconds nor RFC 3339"},
 		{"/graphs/service/x/conns.png?width=wide", 400, "not a whole number"},
 		{"/graphs/service/x/conns.png?colour=red", 400, `unknown query parameter "colour"`},
@@ -85,13 +94,38 @@ func TestGraphRoutes(t *testing.T) {
 	if fg.got[0].Range != "day" {
 		t.Errorf("default range = %q", fg.got[0].Range)
 	}
-	// The status lists every object's graph URLs by range.
+	// The status gives the graph URLs once, as templates, with the graph
+	// names and ranges; no object carries URLs of its own.
+	rec := get(t, s.Handler(), "GET", "/api/v1/status")
 	var st Status
-	json.Unmarshal(get(t, s.Handler(), "GET", "/api/v1/status").Body.Bytes(), &st)
-	if st.Graphs["hour"]["conns"] != "/graphs/director/conns.png?range=hour" ||
-		st.Services[0].Graphs["day"]["rate"] != "/graphs/service/tcp_198.51.100.10_80/rate.png?range=day" ||
-		st.Services[0].RealServers[0].Graphs["hour"]["weight"] != "/graphs/server/tcp_198.51.100.10_80__10.1.1.2_80/weight.png?range=hour" {
-		t.Errorf("graph URLs: %+v / %+v", st.Graphs, st.Services[0].Graphs)
+	if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.GraphTemplates["director"] != "/graphs/director/{graph}.png?range={range}" ||
+		st.GraphTemplates["service"] != "/graphs/service/{id}/{graph}.png?range={range}" ||
+		st.GraphTemplates["server"] != "/graphs/server/{id}/{graph}.png?range={range}" ||
+		strings.Join(st.GraphNames["server"], ",") != "conns,weight" || strings.Join(st.GraphNames["service"], ",") != "conns,rate" ||
+		strings.Join(st.GraphRanges, ",") != "hour,day" {
+		t.Errorf("graph templates: %+v %+v %+v", st.GraphTemplates, st.GraphNames, st.GraphRanges)
+	}
+	if strings.Contains(rec.Body.String(), ".png?range=hour") {
+		t.Errorf("the status still lists graph URLs per object")
+	}
+	// A template filled in as the README says is a working graph URL.
+	u := strings.NewReplacer("{id}", st.Services[0].RealServers[0].ID, "{graph}", "weight", "{range}", "hour").Replace(st.GraphTemplates["server"])
+	if u != "/graphs/server/tcp_198.51.100.10_80__10.1.1.2_80/weight.png?range=hour" {
+		t.Errorf("filled template %s", u)
+	}
+	if rec := get(t, s.Handler(), "GET", u); rec.Code != 200 {
+		t.Errorf("GET %s: %d", u, rec.Code)
+	}
+	// The status page shows the director's graphs and links every
+	// service and real server to its graph page.
+	page := get(t, s.Handler(), "GET", "/").Body.String()
+	for _, want := range []string{`src="/graphs/director/conns.png?range=hour"`, `href="/service/tcp_198.51.100.10_80"`, `href="/server/tcp_198.51.100.10_80__10.1.1.2_80"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("status page lacks %s", want)
+		}
 	}
 }
 
@@ -118,5 +152,48 @@ func TestEventsAPI(t *testing.T) {
 		if rec.Code != tc.code || len(body.Events) != tc.n {
 			t.Errorf("events%s: %d, %d events: %s", tc.q, rec.Code, len(body.Events), rec.Body.String())
 		}
+	}
+}
+
+// TestGraphTimeValidation: start and end that librrd would misread (small
+// or negative unix seconds) or that lie outside any data are refused with
+// a 400 naming the parameter, before the grapher is asked, and no bad
+// request leaves an ERROR line in the log.
+func TestGraphTimeValidation(t *testing.T) {
+	s, c, _ := fixture(t)
+	var logBuf testutil.SyncBuffer
+	s.log = slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	fg := &fakeGrapher{}
+	s.src.Graphs = fg
+	c.Sample(t.Context())
+	const base = "/graphs/service/tcp_198.51.100.10_80/conns.png?"
+	for _, tc := range []struct {
+		query string
+		code  int
+		want  string
+	}{
+		{"start=1&end=61", 400, `start "1" is out of range`},
+		{"start=0&end=86400", 400, `start "0" is out of range`},
+		{"start=-100&end=100", 400, `start "-100" is out of range`},
+		{"start=1800000000&end=61", 400, `end "61" is out of range`},
+		{"start=1800000000&end=99999999999", 400, `end "99999999999" is out of range`},
+		{"start=1969-12-31T23:00:00Z&end=1800000000", 400, `start "1969-12-31T23:00:00Z" is out of range`},
+		{"start=2026-01-01T00:00:00Z&end=2200-01-01T00:00:00Z", 400, `end "2200-01-01T00:00:00Z" is out of range`},
+		{"start=1e9&end=2e9", 400, `start "1e9" is neither unix seconds nor RFC 3339`},
+		{"start=1800000000&end=1800003600", 200, ""},
+		{"start=2000-01-01T00:00:00Z&end=2100-01-01T00:00:00Z", 200, ""},
+	} {
+		rec := get(t, s.Handler(), "GET", base+tc.query)
+		var e struct{ Error string }
+		json.Unmarshal(rec.Body.Bytes(), &e)
+		if rec.Code != tc.code || !strings.Contains(e.Error, tc.want) {
+			t.Errorf("%s: %d %q, want %d with %q", tc.query, rec.Code, rec.Body.String(), tc.code, tc.want)
+		}
+	}
+	if len(fg.got) != 2 {
+		t.Errorf("the grapher was asked %d times, want 2 (the valid requests only): %+v", len(fg.got), fg.got)
+	}
+	if strings.Contains(logBuf.String(), "level=ERROR") {
+		t.Errorf("a bad request logged an ERROR:\n%s", logBuf.String())
 	}
 }

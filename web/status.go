@@ -10,8 +10,16 @@ import (
 // Status is the body of GET /api/v1/status: the latest snapshot of the
 // kernel table joined with the config, so an operator sees both what is
 // and what should be (a configured server missing from the kernel is
-// listed with in_kernel false).
+// listed with in_kernel false). The API pages its services (Page); the
+// status page has them all.
 type Status struct {
+	StatusHead
+	Services []ServiceStatus `json:"virtual_services"`
+}
+
+// StatusHead is the status without its services: the director's own
+// state, which every page of the API repeats.
+type StatusHead struct {
 	Director    string              `json:"director"`
 	Version     string              `json:"version"`
 	Backend     string              `json:"backend"`
@@ -22,12 +30,47 @@ type Status struct {
 	Reconciler  any                 `json:"reconciler,omitempty"`
 	Role        *Role               `json:"role,omitempty"`
 	Alerting    any                 `json:"alerting,omitempty"`
+	// Problems are the director's own troubles (never nil: [] when none).
+	Problems []Problem `json:"problems"`
 	// Mail is the outbox's delivery summary for the status page.
 	Mail   *MailSummary `json:"-"`
 	Totals Counters     `json:"totals"`
-	// Graphs are the director's graph URLs: range -> graph -> URL.
-	Graphs   map[string]map[string]string `json:"graphs,omitempty"`
-	Services []ServiceStatus              `json:"virtual_services"`
+	// GraphTemplates give every object's graph URLs once, by kind
+	// (director, service, server): replace {id} with the object's id,
+	// {graph} with one of GraphNames[kind] and {range} with one of
+	// GraphRanges. Absent when graphs are off.
+	GraphTemplates map[string]string   `json:"graph_templates,omitempty"`
+	GraphNames     map[string][]string `json:"graph_names,omitempty"`
+	GraphRanges    []string            `json:"graph_ranges,omitempty"`
+	// Page says which services this answer holds and how to get the
+	// next ones (API only).
+	Page *Page `json:"page,omitempty"`
+}
+
+// Page is where an answer of the status API lies among all services that
+// match its filters.
+type Page struct {
+	Offset int `json:"offset"`
+	Limit  int `json:"limit"`
+	// Returned services are in this answer.
+	Returned int `json:"returned"`
+	// TotalServices and TotalRealServers match the filters, over all
+	// pages.
+	TotalServices    int `json:"total_services"`
+	TotalRealServers int `json:"total_real_servers"`
+	// Next is the URL of the next page; absent on the last.
+	Next string `json:"next,omitempty"`
+}
+
+// Problem is a trouble of the director itself rather than of a real
+// server: checks failing locally, a hold on mass failures, a damaged
+// overrides file.
+type Problem struct {
+	Source   string    `json:"source"`
+	Kind     string    `json:"kind"`
+	Severity string    `json:"severity"` // "warning" or "critical"
+	Message  string    `json:"message"`
+	Since    time.Time `json:"since,omitzero"`
 }
 
 // MailSummary is what the status page says about alert mail.
@@ -98,76 +141,124 @@ type Counters struct {
 
 // ServiceStatus is one virtual service.
 type ServiceStatus struct {
-	ID                 string                       `json:"id"`
-	Name               string                       `json:"name,omitempty"`
-	Protocol           string                       `json:"protocol,omitempty"`
-	Address            string                       `json:"address,omitempty"`
-	Port               *uint16                      `json:"port,omitempty"`
-	FWMark             uint32                       `json:"fwmark,omitempty"`
-	Family             string                       `json:"family"`
-	Scheduler          string                       `json:"scheduler"`
-	PersistenceSeconds float64                      `json:"persistence_seconds"`
-	Configured         bool                         `json:"configured"`
-	Managed            bool                         `json:"managed"`
-	InKernel           bool                         `json:"in_kernel"`
-	SorryActive        bool                         `json:"sorry_active"`
-	ActiveConns        uint64                       `json:"active_conns"`
-	InactiveConns      uint64                       `json:"inactive_conns"`
-	Stats              Counters                     `json:"stats"`
-	Graphs             map[string]map[string]string `json:"graphs,omitempty"`
-	RealServers        []RealServerStatus           `json:"real_servers"`
+	ID                 string  `json:"id"`
+	Name               string  `json:"name,omitempty"`
+	Protocol           string  `json:"protocol,omitempty"`
+	Address            string  `json:"address,omitempty"`
+	Port               *uint16 `json:"port,omitempty"`
+	FWMark             uint32  `json:"fwmark,omitempty"`
+	Family             string  `json:"family"`
+	Scheduler          string  `json:"scheduler"`
+	PersistenceSeconds float64 `json:"persistence_seconds"`
+	Configured         bool    `json:"configured"`
+	Managed            bool    `json:"managed"`
+	InKernel           bool    `json:"in_kernel"`
+	SorryActive        bool    `json:"sorry_active"`
+	ActiveConns        uint64  `json:"active_conns"`
+	InactiveConns      uint64  `json:"inactive_conns"`
+	// Stats are the kernel's counters; absent when not in the kernel.
+	Stats       *Counters          `json:"stats,omitempty"`
+	RealServers []RealServerStatus `json:"real_servers"`
 }
 
 // RealServerStatus is one real server of a service.
 type RealServerStatus struct {
-	ID               string                       `json:"id"`
-	Address          string                       `json:"address"`
-	Port             uint16                       `json:"port"`
-	Forward          string                       `json:"forward"`
-	Weight           *int32                       `json:"weight"` // nil when not in the kernel
-	ConfiguredWeight *int32                       `json:"configured_weight"`
-	Sorry            bool                         `json:"sorry_server,omitempty"`
-	Configured       bool                         `json:"configured"`
-	InKernel         bool                         `json:"in_kernel"`
-	Health           string                       `json:"health,omitempty"` // up, down, unknown; empty without a check
-	Check            any                          `json:"check,omitempty"`  // the checker\'s last result and counts
-	Override         any                          `json:"override,omitempty"`
-	ActiveConns      uint32                       `json:"active_conns"`
-	InactiveConns    uint32                       `json:"inactive_conns"`
-	PersistentConns  uint32                       `json:"persistent_conns"`
-	Stats            Counters                     `json:"stats"`
-	Graphs           map[string]map[string]string `json:"graphs,omitempty"`
+	ID               string `json:"id"`
+	Address          string `json:"address"`
+	Port             uint16 `json:"port"`
+	Forward          string `json:"forward"`
+	Weight           *int32 `json:"weight"` // nil when not in the kernel
+	ConfiguredWeight *int32 `json:"configured_weight"`
+	Sorry            bool   `json:"sorry_server,omitempty"`
+	Configured       bool   `json:"configured"`
+	InKernel         bool   `json:"in_kernel"`
+	Health           string `json:"health,omitempty"` // up, down, unknown; empty without a check
+	Check            any    `json:"check,omitempty"`  // the checker\'s last result and counts
+	Override         any    `json:"override,omitempty"`
+	ActiveConns      uint32 `json:"active_conns"`
+	InactiveConns    uint32 `json:"inactive_conns"`
+	PersistentConns  uint32 `json:"persistent_conns"`
+	// Stats are the kernel's counters; absent when not in the kernel.
+	Stats *Counters `json:"stats,omitempty"`
+	// mode is the operator override ("drain", "disable" or "").
+	mode string
 }
 
-// buildStatus joins a snapshot (possibly nil, before the first sample)
-// with the config.
-// urls gives graph URLs (range -> graph -> URL) of a kind and id; nil
-// when graphs are off.
-func buildStatus(cfg *config.Config, snap *lvs.Snapshot, h lvs.CollectorHealth, version string, urls func(kind, id string) map[string]map[string]string) Status {
-	st := Status{
-		Director: cfg.Director, Version: version, Backend: cfg.IPVS.Backend,
-		StepSeconds: h.Step.Seconds(), Collector: h,
-		Services: []ServiceStatus{}, Graphs: urls("director", ""),
-	}
+// builder joins a snapshot (possibly nil, before the first sample) with
+// the config and the checker's view, one service at a time, so that a
+// page of the API never builds the services it does not return.
+type builder struct {
+	cfg   *config.Config
+	snap  *lvs.Snapshot
+	info  map[string]ServerInfo
+	sorry func(serviceID string) bool
+}
 
-	var tab lvs.Table
-	if snap != nil {
-		t := snap.Time
-		st.SampledAt = &t
-		tab = snap.Table
-		st.Totals = Counters{Stats: tab.Totals, Rates: snap.TotalRates}
-	}
+// svcRef is one service of the status: the kernel's i-th (kernel >= 0)
+// and its config (vs, nil when unconfigured).
+type svcRef struct {
+	id     string
+	kernel int
+	vs     *config.VirtualService
+}
+
+// refs lists the services in status order: the kernel's, then the
+// configured ones the kernel lacks.
+func (b *builder) refs() []svcRef {
+	var out []svcRef
 	seen := map[lvs.ServiceKey]bool{}
-	for i := range tab.Services {
-		svc := &tab.Services[i]
-		seen[svc.Key] = true
-		vs := cfg.Service(svc.Key)
-		ss := serviceHead(svc.Key, vs)
+	if b.snap != nil {
+		for i := range b.snap.Table.Services {
+			k := b.snap.Table.Services[i].Key
+			seen[k] = true
+			out = append(out, svcRef{id: k.ID(), kernel: i, vs: b.cfg.Service(k)})
+		}
+	}
+	for i := range b.cfg.VirtualServices {
+		vs := &b.cfg.VirtualServices[i]
+		if !seen[vs.Key] {
+			out = append(out, svcRef{id: vs.Key.ID(), kernel: -1, vs: vs})
+		}
+	}
+	return out
+}
+
+// numReals is how many real servers service builds for ref.
+func (b *builder) numReals(ref svcRef) int {
+	if ref.kernel < 0 {
+		return len(ref.vs.Reals)
+	}
+	svc := &b.snap.Table.Services[ref.kernel]
+	n := len(svc.Dests)
+	if ref.vs != nil {
+		for i := range ref.vs.Reals {
+			if svc.Dest(ref.vs.Reals[i].Key) == nil {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// service builds one service with its real servers.
+func (b *builder) service(ref svcRef) ServiceStatus {
+	vs := ref.vs
+	var ss ServiceStatus
+	if ref.kernel < 0 {
+		ss = serviceHead(vs.Key, vs)
+		ss.Scheduler = vs.Scheduler
+		ss.PersistenceSeconds = vs.Persistence.D().Seconds()
+		ss.RealServers = missingReals(vs.Key, vs, nil)
+	} else {
+		i, snap := ref.kernel, b.snap
+		svc := &snap.Table.Services[i]
+		ss = serviceHead(svc.Key, vs)
 		ss.InKernel = true
 		ss.Scheduler = svc.Scheduler
 		ss.PersistenceSeconds = svc.Persistence.Seconds()
-		ss.Stats = Counters{Stats: svc.Stats, Rates: snap.ServiceRates[i]}
-		listed := map[lvs.DestKey]bool{}
+		ss.Stats = &Counters{Stats: svc.Stats, Rates: snap.ServiceRates[i]}
+		listed := make(map[lvs.DestKey]bool, len(svc.Dests))
+		ss.RealServers = make([]RealServerStatus, 0, len(svc.Dests))
 		for j := range svc.Dests {
 			d := &svc.Dests[j]
 			listed[d.Key] = true
@@ -176,7 +267,7 @@ func buildStatus(cfg *config.Config, snap *lvs.Snapshot, h lvs.CollectorHealth, 
 				ID: lvs.DestID(svc.Key, d.Key), Address: d.Key.Addr.String(), Port: d.Key.Port,
 				Forward: d.Forward.String(), Weight: &w, InKernel: true,
 				ActiveConns: d.ActiveConns, InactiveConns: d.InactiveConns, PersistentConns: d.PersistentConns,
-				Stats: Counters{Stats: d.Stats, Rates: snap.DestRates[i][j]},
+				Stats: &Counters{Stats: d.Stats, Rates: snap.DestRates[i][j]},
 			}
 			if vs != nil {
 				if r := vs.Real(d.Key); r != nil {
@@ -193,28 +284,48 @@ func buildStatus(cfg *config.Config, snap *lvs.Snapshot, h lvs.CollectorHealth, 
 		if vs != nil {
 			ss.RealServers = append(ss.RealServers, missingReals(svc.Key, vs, listed)...)
 		}
-		st.Services = append(st.Services, ss)
 	}
-	// Configured services the kernel does not have, after the rest.
-	for i := range cfg.VirtualServices {
-		vs := &cfg.VirtualServices[i]
-		if seen[vs.Key] {
-			continue
-		}
-		ss := serviceHead(vs.Key, vs)
-		ss.Scheduler = vs.Scheduler
-		ss.PersistenceSeconds = vs.Persistence.D().Seconds()
-		ss.RealServers = missingReals(vs.Key, vs, nil)
-		st.Services = append(st.Services, ss)
+	if b.sorry != nil {
+		ss.SorryActive = b.sorry(ss.ID)
 	}
-	for i := range st.Services {
-		ss := &st.Services[i]
-		ss.Graphs = urls("service", ss.ID)
-		for j := range ss.RealServers {
-			ss.RealServers[j].Graphs = urls("server", ss.RealServers[j].ID)
+	for j := range ss.RealServers {
+		rs := &ss.RealServers[j]
+		if in, ok := b.info[rs.ID]; ok {
+			rs.Health, rs.Check, rs.Override, rs.mode = in.Health, in.Check, in.Override, in.Mode
 		}
 	}
-	return st
+	return ss
+}
+
+// ServerStates are the values of the status API's state filter: the
+// checker's health (up, down, unknown; unchecked without a check), the
+// operator's override (drained, disabled), quiesced (in the kernel with
+// weight 0, whatever the reason), missing (configured, not in the
+// kernel), unconfigured (in the kernel, not in the config) and sorry
+// (the sorry server).
+var ServerStates = []string{"up", "down", "unknown", "unchecked", "drained", "disabled", "quiesced", "missing", "unconfigured", "sorry"}
+
+// is reports whether the real server is in state (one of ServerStates).
+func (rs *RealServerStatus) is(state string) bool {
+	switch state {
+	case "up", "down", "unknown":
+		return rs.Health == state
+	case "unchecked":
+		return rs.Health == ""
+	case "drained":
+		return rs.mode == "drain"
+	case "disabled":
+		return rs.mode == "disable"
+	case "quiesced":
+		return rs.InKernel && rs.Weight != nil && *rs.Weight == 0
+	case "missing":
+		return !rs.InKernel
+	case "unconfigured":
+		return !rs.Configured
+	case "sorry":
+		return rs.Sorry
+	}
+	return false
 }
 
 func serviceHead(k lvs.ServiceKey, vs *config.VirtualService) ServiceStatus {

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	ttemplate "text/template"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -54,6 +55,13 @@ type Source struct {
 	Alerting func() any
 	// Mail summarises delivery for the status page; nil without mail.
 	Mail func() MailSummary
+	// Problems reports the director's own troubles (checks failing
+	// locally, a hold on mass failures, a damaged overrides file) for the
+	// status API and the top of the status page; nil: none.
+	Problems func() []Problem
+	// Guard enforces the connection and request caps and counts what it
+	// refused; nil: a Guard with the default limits.
+	Guard *Guard
 }
 
 // Server is the HTTP interface.
@@ -63,6 +71,7 @@ type Server struct {
 	engine *gin.Engine
 	page   *template.Template
 	start  time.Time
+	guard  *Guard
 }
 
 //go:embed templates/*.html
@@ -71,7 +80,11 @@ var templates embed.FS
 // New builds the server and its routes.
 func New(src Source, log *slog.Logger) *Server {
 	gin.SetMode(gin.ReleaseMode)
-	s := &Server{src: src, log: log, engine: gin.New(), start: time.Now()}
+	s := &Server{src: src, log: log, engine: gin.New(), start: time.Now(), guard: src.Guard}
+	if s.guard == nil {
+		s.guard = NewGuard(Limits{}, log)
+	}
+	expensive := s.guard.limit(ClassExpensive)
 	s.page = template.Must(template.New("").Funcs(funcs).ParseFS(templates, "templates/*.html"))
 	s.engine.Use(gin.Recovery(), s.accessLog)
 	s.engine.HandleMethodNotAllowed = true
@@ -83,25 +96,30 @@ func New(src Source, log *slog.Logger) *Server {
 	// Browsers ask for it on every page; no content rather than a 404
 	// in every access log and browser console.
 	s.engine.GET("/favicon.ico", func(c *gin.Context) { c.Status(http.StatusNoContent) })
-	s.engine.GET("/api/v1/status", s.statusAPI)
-	s.engine.GET("/", s.index)
+	s.engine.GET("/api/v1/status", expensive, s.statusAPI)
+	s.engine.GET("/", expensive, s.index)
 	if src.Metrics != nil {
-		s.engine.GET("/metrics", gin.WrapH(src.Metrics))
+		s.engine.GET("/metrics", s.guard.limit(ClassMetrics), gin.WrapH(src.Metrics))
 	}
-	s.graphRoutes()
+	s.graphRoutes(expensive)
 	s.controlRoutes()
 	return s
 }
 
-// Handler returns the HTTP handler, for tests and for mounting.
+// Handler returns the HTTP handler, for tests and for mounting. The
+// request caps apply; the connection cap and timeouts are Serve's.
 func (s *Server) Handler() http.Handler { return s.engine }
 
+// Guard returns the server's Guard (a prometheus.Collector).
+func (s *Server) Guard() *Guard { return s.guard }
+
 // Serve answers on ln until ctx ends, then shuts down gracefully (open
-// requests get five seconds).
+// requests get five seconds). Connections are capped and timed out as
+// the Guard's doc says.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: s.engine, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	srv := s.httpServer()
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(s.guard.Listener(ln)) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("web: serve %s: %w", ln.Addr(), err)
@@ -116,6 +134,20 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("web: serve %s: %w", ln.Addr(), err)
 	}
 	return nil
+}
+
+// httpServer is the http.Server that Serve runs.
+func (s *Server) httpServer() *http.Server {
+	return &http.Server{
+		Handler:           s.engine,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		WriteTimeout:      WriteTimeout,
+		IdleTimeout:       s.guard.lim.IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ConnState:         s.guard.connState,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
 }
 
 func (s *Server) accessLog(c *gin.Context) {
@@ -149,51 +181,26 @@ func (s *Server) healthz(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"status": "ok", "last_sample": h.LastSample})
 }
 
-func (s *Server) statusAPI(c *gin.Context) {
-	c.JSON(http.StatusOK, s.status())
-}
-
 func (s *Server) index(c *gin.Context) {
 	st := s.status()
 	c.Header("Content-Type", "text/html; charset=utf-8")
 	if err := s.page.ExecuteTemplate(c.Writer, "index.html", st); err != nil {
-		s.log.Error("rendering the status page failed", "err", err)
+		s.templateFailed(c, "index.html", err)
 	}
 }
 
-// status builds the status of this moment.
-func (s *Server) status() Status {
-	st := buildStatus(s.src.Config(), s.src.Snapshot(), s.src.Health(), s.src.Version, s.graphURLs)
-	if s.src.RRD != nil {
-		st.RRD = s.src.RRD()
+// templateFailed logs a page that could not be written. A template's own
+// failure is a bug (ERROR); anything else is the write to a client that
+// went away or timed out, which the client caused and an attacker could
+// repeat at will: debug only.
+func (s *Server) templateFailed(c *gin.Context, page string, err error) {
+	var (
+		ee  ttemplate.ExecError
+		esc *template.Error
+	)
+	if errors.As(err, &ee) || errors.As(err, &esc) {
+		s.log.Error("rendering a page failed", "page", page, "err", err)
+		return
 	}
-	if s.src.Reconciler != nil {
-		st.Reconciler = s.src.Reconciler()
-	}
-	if s.src.Role != nil {
-		st.Role = s.src.Role()
-	}
-	if s.src.Alerting != nil {
-		st.Alerting = s.src.Alerting()
-	}
-	if s.src.Mail != nil {
-		m := s.src.Mail()
-		st.Mail = &m
-	}
-	var info map[string]ServerInfo
-	if s.src.Servers != nil {
-		info = s.src.Servers()
-	}
-	for i := range st.Services {
-		ss := &st.Services[i]
-		if s.src.SorryActive != nil {
-			ss.SorryActive = s.src.SorryActive(ss.ID)
-		}
-		for j := range ss.RealServers {
-			if in, ok := info[ss.RealServers[j].ID]; ok {
-				ss.RealServers[j].Health, ss.RealServers[j].Check, ss.RealServers[j].Override = in.Health, in.Check, in.Override
-			}
-		}
-	}
-	return st
+	s.log.Debug("writing a page failed; the client went away", "page", page, "err", err, "remote", c.ClientIP())
 }

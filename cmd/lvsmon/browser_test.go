@@ -100,6 +100,19 @@ func TestBrowserDashboard(t *testing.T) {
 	fail("service heading", err)
 	fail("server page", chromedp.Do(ctx, chromedp.Navigate(base+serverHref), chromedp.WaitVisible(chromedp.CSS(`h1`))))
 	serverBad, serverImages := page("server page")
+	// A script builds a real server's graph URL from the status API's
+	// templates, as a dashboard would, and the image decodes at its size.
+	const fromTemplate = `(async () => {
+		const st = await (await fetch("/api/v1/status?limit=1")).json();
+		const rs = st.virtual_services[0].real_servers[0];
+		const u = st.graph_templates.server.replace("{id}", rs.id).replace("{graph}", st.graph_names.server[0]).replace("{range}", st.graph_ranges[0]);
+		const img = new Image();
+		img.src = u;
+		await img.decode();
+		return u + " " + img.naturalWidth + "x" + img.naturalHeight;
+	})()`
+	templated, err := chromedp.Run(ctx, chromedp.Evaluate[string](fromTemplate, chromedp.EvalAwaitPromise))
+	fail("graph URL from the status API's template", err)
 
 	if !strings.Contains(title, "demo-director") {
 		t.Errorf("title %q", title)
@@ -115,6 +128,9 @@ func TestBrowserDashboard(t *testing.T) {
 	}
 	if serverImages < 2 || len(serverBad) > 0 {
 		t.Errorf("server page %s: %d images, not decoded at their size: %q", serverHref, serverImages, serverBad)
+	}
+	if !strings.HasPrefix(templated, "/graphs/server/tcp_198.51.100.10_80__") || !strings.HasSuffix(templated, ".png?range=hour 800x300") {
+		t.Errorf("graph from the status API's template: %q", templated)
 	}
 	mu.Lock()
 	defer mu.Unlock()

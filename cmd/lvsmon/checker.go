@@ -115,6 +115,7 @@ func (d *director) servers() map[string]web.ServerInfo {
 	for id, e := range d.ovr.Entries() {
 		in := out[id]
 		in.Override = map[string]any{"mode": string(e.Mode), "since": e.Since, "by": e.By}
+		in.Mode = string(e.Mode)
 		out[id] = in
 	}
 	return out
@@ -175,6 +176,25 @@ func (d *director) Reload() error {
 			log.Warn("setting changed; it takes effect at the next restart", "key", f.name, "running", *f.old, "configured", *f.next)
 			*f.next = *f.old
 		}
+	}
+	// The web port's limits are bound at start (the listener, the
+	// http.Server); the API token is read per request and changes at once.
+	for _, f := range []struct {
+		name      string
+		old, next *int
+	}{
+		{"web.max_connections", &old.Web.MaxConnections, &next.Web.MaxConnections},
+		{"web.max_concurrent_requests", &old.Web.MaxConcurrentRequests, &next.Web.MaxConcurrentRequests},
+		{"web.graph_cache_mb", &old.Web.GraphCacheMB, &next.Web.GraphCacheMB},
+	} {
+		if *f.old != *f.next {
+			log.Warn("setting changed; it takes effect at the next restart", "key", f.name, "running", *f.old, "configured", *f.next)
+			*f.next = *f.old
+		}
+	}
+	if old.Web.IdleTimeout != next.Web.IdleTimeout {
+		log.Warn("setting changed; it takes effect at the next restart", "key", "web.idle_timeout", "running", old.Web.IdleTimeout.D(), "configured", next.Web.IdleTimeout.D())
+		next.Web.IdleTimeout = old.Web.IdleTimeout
 	}
 	var applyMail func() error
 	switch {

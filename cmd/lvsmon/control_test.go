@@ -118,6 +118,20 @@ func TestWriteAPIAndCheckerMetrics(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// The status API's state filter sees the override.
+	var drained ctlStatus
+	getJSON(t, base+"/api/v1/status?state=drained", &drained)
+	if len(drained.Services) != 1 || len(drained.Services[0].RealServers) != 1 || drained.Services[0].RealServers[0].ID != rs1 {
+		t.Errorf("state=drained: %+v", drained)
+	}
+	// The scheme of the Authorization header is case-insensitive.
+	req, _ := http.NewRequest("POST", base+"/api/v1/servers/"+rs1+"/drain", nil)
+	req.Header.Set("Authorization", "bearer 0123456789abcdef-token")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Errorf("lower-case bearer: %v %v", err, resp)
+	} else {
+		resp.Body.Close()
+	}
 	resp, err := http.Get(base + "/metrics")
 	if err != nil {
 		t.Fatal(err)

@@ -264,11 +264,16 @@ func serve(ctx context.Context, o daemonOpts) error {
 	if o.cfgPath != "" {
 		goFn(func() { d.watchConfig(ctx, o.cfgPath, 2*time.Second) })
 	}
-	extra := []prometheus.Collector{newRRDMetrics(store), newCheckerMetrics(d)}
+	// The web port's limits: its connections are capped below what the
+	// open file limit leaves after the health checks' reserve.
+	webLog := log.With("component", "web")
+	guard := web.NewGuard(webLimits(o.cfg, raiseNofile(log), webLog), webLog)
+	renderer.SetCacheBytes(int64(o.cfg.Web.GraphCacheMB) << 20)
+	extra := []prometheus.Collector{newRRDMetrics(store, renderer), newCheckerMetrics(d), guard}
 	src := web.Source{
 		Control: d, Servers: d.servers, SorryActive: d.sorryActive, Reconciler: d.reconcilerStats,
 		Snapshot: coll.Snapshot, Health: coll.Health, Config: cur.Load, Version: buildVersion(),
-		Graphs: grapher{renderer}, Events: ev, RRD: func() any { return store.Health() },
+		Graphs: grapher{renderer}, Events: ev, RRD: func() any { return store.Health() }, Guard: guard,
 	}
 	if mail != nil {
 		src.Alerting = mail.status
@@ -280,7 +285,7 @@ func serve(ctx context.Context, o daemonOpts) error {
 		extra = append(extra, newRoleMetrics(role))
 	}
 	src.Metrics = collector.MetricsHandler(coll, cur.Load, collector.MetricsOptions{Version: buildVersion(), Extra: extra}, log.With("component", "metrics"))
-	srv := web.New(src, log.With("component", "web"))
+	srv := web.New(src, webLog)
 
 	ln, err := net.Listen("tcp", o.cfg.Listen)
 	if err != nil {

@@ -22,15 +22,37 @@ type grapher struct{ r *graphs.Renderer }
 
 var graphKinds = map[string]graphs.Kind{"director": graphs.DirectorFile, "service": graphs.ServiceFile, "server": graphs.ServerFile}
 
-func (g grapher) Graph(req web.GraphRequest) ([]byte, string, error) {
+func graphRequest(req web.GraphRequest) (graphs.Request, error) {
 	kind, ok := graphKinds[req.Kind]
 	if !ok {
-		return nil, "", fmt.Errorf("%w: kind %q", web.ErrBadGraphRequest, req.Kind)
+		return graphs.Request{}, fmt.Errorf("%w: kind %q", web.ErrBadGraphRequest, req.Kind)
 	}
-	gr := graphs.Request{Kind: kind, Service: req.Service, Server: req.Server, Graph: req.Graph, Range: req.Range,
-		Start: req.Start, End: req.End, Width: req.Width, Height: req.Height, Format: req.Format}
-	img, err := g.r.Render(gr)
+	return graphs.Request{Kind: kind, Service: req.Service, Server: req.Server, Graph: req.Graph, Range: req.Range,
+		Start: req.Start, End: req.End, Width: req.Width, Height: req.Height, Format: req.Format}, nil
+}
+
+func (g grapher) Cached(req web.GraphRequest) ([]byte, string, bool) {
+	gr, err := graphRequest(req)
+	if err != nil {
+		return nil, "", false
+	}
+	img, ok := g.r.Cached(gr)
+	if !ok {
+		return nil, "", false
+	}
+	_ = gr.Validate() // fills the default format for the content type
+	return img, gr.ContentType(), true
+}
+
+func (g grapher) Graph(ctx context.Context, req web.GraphRequest) ([]byte, string, error) {
+	gr, err := graphRequest(req)
+	if err != nil {
+		return nil, "", err
+	}
+	img, err := g.r.RenderContext(ctx, gr)
 	switch {
+	case errors.Is(err, graphs.ErrBusy):
+		return nil, "", fmt.Errorf("%w: %w", web.ErrGraphBusy, err)
 	case errors.Is(err, graphs.ErrBadRequest):
 		return nil, "", fmt.Errorf("%w: %w", web.ErrBadGraphRequest, err)
 	case errors.Is(err, graphs.ErrNoData):
@@ -76,13 +98,19 @@ func startGraphs(ctx context.Context, cfg *config.Config, cur func() *config.Con
 
 // rrdMetrics exports the RRD store's health: a damaged or unwritable
 // file is logged and shown in the status, and counted here for alerts.
+// With the renderer, also its image cache and draws.
 type rrdMetrics struct {
 	s                               *graphs.Store
+	r                               *graphs.Renderer
 	files, updates, errors, failing *prometheus.Desc
+	cacheBytes, graphRequests       *prometheus.Desc
 }
 
-func newRRDMetrics(s *graphs.Store) *rrdMetrics {
-	return &rrdMetrics{s: s,
+func newRRDMetrics(s *graphs.Store, r *graphs.Renderer) *rrdMetrics {
+	return &rrdMetrics{s: s, r: r,
+		cacheBytes: prometheus.NewDesc("lvsmon_graph_cache_bytes", "Bytes of graph images cached (bounded by web.graph_cache_mb).", nil, nil),
+		graphRequests: prometheus.NewDesc("lvsmon_graph_requests_total",
+			"Graph images asked for, by answer: cached, stale (cached of an earlier step, every draw slot busy), shared (another request's draw of the same image), drawn, failed (librrd error).", []string{"answer"}, nil),
 		files:   prometheus.NewDesc("lvsmon_rrd_files", "RRD files the store writes (director, services, real servers).", nil, nil),
 		updates: prometheus.NewDesc("lvsmon_rrd_updates_total", "Rows accepted into RRD files.", nil, nil),
 		errors:  prometheus.NewDesc("lvsmon_rrd_update_errors_total", "Failed RRD file updates or creations; each failing file is in the status API.", nil, nil),
@@ -95,6 +123,10 @@ func (m *rrdMetrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- m.updates
 	ch <- m.errors
 	ch <- m.failing
+	if m.r != nil {
+		ch <- m.cacheBytes
+		ch <- m.graphRequests
+	}
 }
 
 func (m *rrdMetrics) Collect(ch chan<- prometheus.Metric) {
@@ -103,4 +135,15 @@ func (m *rrdMetrics) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(m.updates, prometheus.CounterValue, float64(h.Updates))
 	ch <- prometheus.MustNewConstMetric(m.errors, prometheus.CounterValue, float64(h.Errors))
 	ch <- prometheus.MustNewConstMetric(m.failing, prometheus.GaugeValue, float64(len(h.FailingFiles)))
+	if m.r == nil {
+		return
+	}
+	st := m.r.Stats()
+	ch <- prometheus.MustNewConstMetric(m.cacheBytes, prometheus.GaugeValue, float64(st.Bytes))
+	for _, a := range []struct {
+		answer string
+		n      uint64
+	}{{"cached", st.Hits}, {"stale", st.Stale}, {"shared", st.Shared}, {"drawn", st.Draws}, {"failed", st.DrawErrors}} {
+		ch <- prometheus.MustNewConstMetric(m.graphRequests, prometheus.CounterValue, float64(a.n), a.answer)
+	}
 }

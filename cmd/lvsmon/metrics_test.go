@@ -196,6 +196,11 @@ var volatileFamilies = []string{
 	"lvsmon_real_server_check_failures_total",
 	// The scheduling lag is measured on the machine running the test.
 	"lvsmon_checker_scheduling_lag_seconds",
+	// The connection cap follows the machine's open file limit; the
+	// connections open are the scrapes' own, however the client reused
+	// them.
+	"lvsmon_web_connections_max",
+	"lvsmon_web_connections_open",
 }
 
 // foreignPrefixes are families that are not lvsmon's own (the Go runtime's

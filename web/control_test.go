@@ -1,0 +1,84 @@
+package web
+
+import (
+	"net/http/httptest"
+	"testing"
+
+	"github.com/lvsmon/lvsmon/config"
+)
+
+func TestBearerToken(t *testing.T) {
+	for _, tc := range []struct {
+		header, token string
+		ok            bool
+	}{
+		{"Bearer abc", "abc", true},
+		{"bearer abc", "abc", true},
+		{"BEARER abc", "abc", true},
+		{"bEaReR abc", "abc", true},
+		{"Bearer   abc", "abc", true}, // 1*SP
+		{"Bearer abc def", "abc def", true},
+		{"Bearer ABC", "ABC", true}, // the token keeps its case
+		{"", "", false},
+		{"Bearer", "", false},
+		{"Bearer ", "", false},
+		{"Basic YWJjOmRlZg==", "", false},
+		{"Bearerabc", "", false},
+		{"Token abc", "", false},
+		{" Bearer abc", "", false},
+	} {
+		got, ok := bearerToken(tc.header)
+		if got != tc.token || ok != tc.ok {
+			t.Errorf("bearerToken(%q) = %q, %v; want %q, %v", tc.header, got, ok, tc.token, tc.ok)
+		}
+	}
+}
+
+type fakeControl struct{ set []string }
+
+func (f *fakeControl) SetOverride(id, mode, by string) error {
+	if id != "tcp_198.51.100.10_80__10.1.1.2_80" {
+		return ErrUnknownServer
+	}
+	f.set = append(f.set, id+" "+mode)
+	return nil
+}
+func (f *fakeControl) Reload() error { return nil }
+
+// TestWriteAPIAuth: the token is checked whatever the scheme's case.
+func TestWriteAPIAuth(t *testing.T) {
+	s, _, _ := fixture(t)
+	cfg, err := config.Parse("t.yaml", []byte(cfgYAML+"web: {api_token: \"0123456789abcdef-token\"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc := &fakeControl{}
+	s.src.Config, s.src.Control = func() *config.Config { return cfg }, fc
+	for _, tc := range []struct {
+		auth string
+		code int
+	}{
+		{"Bearer 0123456789abcdef-token", 200},
+		{"bearer 0123456789abcdef-token", 200},
+		{"BEARER  0123456789abcdef-token", 200},
+		{"Bearer 0123456789ABCDEF-token", 401},
+		{"Basic 0123456789abcdef-token", 401},
+		{"", 401},
+	} {
+		req := httptest.NewRequest("POST", "/api/v1/servers/tcp_198.51.100.10_80__10.1.1.2_80/drain", nil)
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, req)
+		if rec.Code != tc.code {
+			t.Errorf("Authorization %q: %d %s, want %d", tc.auth, rec.Code, rec.Body.String(), tc.code)
+		}
+		if rec.Code == 401 && rec.Header().Get("WWW-Authenticate") == "" {
+			t.Errorf("Authorization %q: 401 without WWW-Authenticate", tc.auth)
+		}
+	}
+	if len(fc.set) != 3 {
+		t.Errorf("overrides set: %q", fc.set)
+	}
+}

@@ -1,0 +1,111 @@
+package web
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lvsmon/lvsmon/collector"
+	"github.com/lvsmon/lvsmon/config"
+	"github.com/lvsmon/lvsmon/lvs"
+)
+
+// lvsmonGrapher names the graphs and ranges of the graphs package.
+type lvsmonGrapher struct{ fakeGrapher }
+
+func (*lvsmonGrapher) Names(kind string) []string {
+	if kind == "server" {
+		return []string{"conns", "rate", "traffic", "weight"}
+	}
+	return []string{"conns", "rate", "traffic"}
+}
+func (*lvsmonGrapher) Ranges() []string { return []string{"hour", "day", "week", "month", "year"} }
+
+// bigDirector is 1000 services of 50 real servers each, configured
+// (managed: false); inKernel puts them in the fake kernel table too.
+func bigDirector(t testing.TB, inKernel bool) *Server {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("director: big\nipvs: {backend: fake}\nvirtual_services:\n")
+	var tab lvs.Table
+	for i := range 1000 {
+		fmt.Fprintf(&b, "  - {name: s%d, address: 10.%d.%d.1, port: 80, managed: false, real_servers: [", i, i/256, i%256)
+		svc := lvs.Service{Key: lvs.AddrKey(lvs.TCP, netip.AddrFrom4([4]byte{10, byte(i / 256), byte(i % 256), 1}), 80), Scheduler: "wlc"}
+		for j := range 50 {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "{address: 10.%d.%d.%d}", 100+i/256, i%256, j+2)
+			svc.Dests = append(svc.Dests, lvs.Dest{Key: lvs.DestKey{Addr: netip.AddrFrom4([4]byte{byte(100 + i/256), byte(i % 256), byte(j + 2), 0}), Port: 80},
+				Weight: 1, ActiveConns: 12, InactiveConns: 345, Stats: lvs.Stats{Conns: 123456, InPkts: 1234567, OutPkts: 2345678, InBytes: 123456789, OutBytes: 9876543210}})
+		}
+		b.WriteString("]}\n")
+		tab.Services = append(tab.Services, svc)
+	}
+	cfg, err := config.Parse("big.yaml", []byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !inKernel {
+		tab = lvs.Table{}
+	} else {
+		// The table's real servers are the config's (the address above
+		// was built byte by byte the other way round).
+		for i := range tab.Services {
+			for j := range tab.Services[i].Dests {
+				tab.Services[i].Dests[j].Key = cfg.VirtualServices[i].Reals[j].Key
+			}
+		}
+	}
+	c := collector.New(lvs.NewFake(tab), time.Second, quietLog)
+	c.Sample(t.Context())
+	return New(Source{Snapshot: c.Snapshot, Health: c.Health, Config: func() *config.Config { return cfg }, Version: "t", Graphs: &lvsmonGrapher{}}, quietLog)
+}
+
+// TestStatusSizeAt1000x50: the status API of a director with 1000
+// services of 50 real servers, walked page by page, is a few MB per page
+// and about a fifth of the 109 MB single answer it was with 20 graph
+// URLs per server.
+func TestStatusSizeAt1000x50(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a 50,000-server director")
+	}
+	for _, inKernel := range []bool{false, true} {
+		s := bigDirector(t, inKernel)
+		total, pages, services, biggest := 0, 0, 0, 0
+		var m0, m1 runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m0)
+		for next := "/api/v1/status"; next != ""; pages++ {
+			rec := get(t, s.Handler(), "GET", next)
+			var p pagedStatus
+			if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || rec.Code != 200 {
+				t.Fatalf("%s: %d %v", next, rec.Code, err)
+			}
+			if p.Page.TotalServices != 1000 || p.Page.TotalRealServers != 50000 || len(p.Services) != 100 {
+				t.Fatalf("%s: page %+v, %d services", next, p.Page, len(p.Services))
+			}
+			total += rec.Body.Len()
+			biggest = max(biggest, rec.Body.Len())
+			services += len(p.Services)
+			next = p.Page.Next
+		}
+		runtime.ReadMemStats(&m1)
+		one := get(t, s.Handler(), "GET", "/api/v1/status?limit=1000")
+		t.Logf("in kernel %v: %d pages of 100 services, %d bytes in all (largest page %d, %.1f MiB allocated per page); limit=1000 in one answer: %d bytes",
+			inKernel, pages, total, biggest, float64(m1.TotalAlloc-m0.TotalAlloc)/float64(pages)/(1<<20), one.Body.Len())
+		if services != 1000 || pages != 10 {
+			t.Errorf("walked %d services in %d pages", services, pages)
+		}
+		if biggest > 4<<20 || total > 40<<20 {
+			t.Errorf("pages of up to %d bytes, %d in all", biggest, total)
+		}
+		if strings.Contains(one.Body.String(), ".png?range=hour") {
+			t.Error("graph URLs per object")
+		}
+	}
+}
