@@ -127,7 +127,7 @@ func TestChaos(t *testing.T) {
 	if soft != fmt.Sprint(nofile) || hard != fmt.Sprint(nofile) {
 		t.Fatalf("lvsmon runs with open files %s/%s, want %d/%d", soft, hard, nofile, nofile)
 	}
-	m := &monitor{t: t, url: d.URL, c: &http.Client{Timeout: 5 * time.Second}}
+	m := &monitor{t: t, url: d.URL, c: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}}
 
 	// Warm-up: every server checked and passing, every weight 1.
 	eventually(t, 60*time.Second, func() bool {
