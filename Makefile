@@ -64,12 +64,15 @@ fuzz: deps-build
 	$(GO) test -run '^$$' -fuzz '^FuzzParseKeepalivedJSON$$' -fuzztime $(FUZZTIME) ./collector/ha/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeIP$$' -fuzztime $(FUZZTIME) ./collector/ha/sources/
 
-## bench: Go benchmarks, then the measurements against the anchor tools
+## bench: Go benchmarks, then the measurements against the anchor tools,
+## then the soak of the lvsmon binary at 1000 x 50 for SOAK (e.g. SOAK=2m)
+SOAK ?= 30m
 bench: deps-test deps-bench
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./bench/graphs
 	$(GO) run ./bench/scrape
 	$(GO) run ./bench/checker
+	$(GO) run ./bench/soak -duration $(SOAK)
 
 clean:
 	rm -rf bin
