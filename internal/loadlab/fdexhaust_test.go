@@ -1,0 +1,141 @@
+//go:build lab
+
+package loadlab
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestChecksOutOfDescriptors runs lvsmon out of file descriptors through
+// its own checks: 300 real servers of one service hang (each check holds
+// its connection for the 20 s timeout), more than lvsmon's limit of 256
+// open files. The checks of a second service, whose 40 servers are
+// healthy, then fail to open their sockets (EMFILE). Those failures are
+// the director's, not the servers': not one of the healthy servers may go
+// down or change weight, the failures count as inconclusive
+// (fd_exhausted), and the status API names the trouble.
+func TestChecksOutOfDescriptors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("lab test: not in -short")
+	}
+	const healthy, hanging, nofile = 40, 300, 256
+	ctx := t.Context()
+	raiseOwnNoFile(t, 4000)
+	var specs []string
+	for i := 1; i <= healthy; i++ {
+		specs = append(specs, fmt.Sprintf("http:127.79.1.%d", i))
+	}
+	for i := 1; i <= hanging; i++ {
+		specs = append(specs, fmt.Sprintf("http:127.79.%d.%d", 2+i/250, 1+i%250))
+	}
+	srv, err := StartServers(ctx, []string{os.Args[0]}, []string{serversEnv + "=" + strings.Join(specs, " ")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+
+	var cfg strings.Builder
+	fmt.Fprintf(&cfg, "director: fds\nstep: 5s\nipvs: {backend: fake}\nvirtual_services:\n")
+	fmt.Fprintf(&cfg, "  - name: ok\n    address: 10.79.0.1\n    port: 80\n    check: {type: http, path: /, interval: 500ms, timeout: 1s, rise: 1, fall: 1}\n    real_servers:\n")
+	for i, a := range srv.Addrs {
+		if i == healthy {
+			fmt.Fprintf(&cfg, "  - name: slow\n    address: 10.79.0.2\n    port: 80\n    managed: false\n    check: {type: http, path: /, interval: 1s, timeout: 20s, rise: 1, fall: 1}\n    real_servers:\n")
+		}
+		host, port, _ := net.SplitHostPort(a)
+		fmt.Fprintf(&cfg, "      - {address: %s, port: %s, weight: 1, forward: nat}\n", host, port)
+	}
+	cfgPath := filepath.Join(t.TempDir(), "lvsmon.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin, err := Build(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dataDir := chaosDataDir(t)
+	d, err := StartDaemon(ctx, DaemonOptions{Binary: bin, NoFile: nofile, KeepLog: true,
+		Args: []string{"--config", cfgPath, "--listen", "127.0.0.1:0", "--data-dir", dataDir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if exited, _ := d.Exited(); !exited {
+			d.Kill()
+		}
+		if t.Failed() {
+			t.Logf("lvsmon's log (last 60 lines):\n%s", tail(d.LogText(), 60))
+		}
+	})
+	m := &monitor{t: t, url: d.URL, c: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}}
+	okWeights := func(mt Metrics) float64 { return mt.Sum("lvsmon_real_server_weight", map[string]string{"name": "ok"}) }
+	eventually(t, 60*time.Second, func() bool {
+		mt, err := m.metrics()
+		return err == nil && mt.Sum("lvsmon_real_server_up", nil) == healthy+hanging && okWeights(mt) == healthy
+	}, func() string { return "not every real server came up:\n" + tail(d.LogText(), 40) })
+
+	start := time.Now()
+	for i := healthy; i < healthy+hanging; i++ {
+		if _, err := srv.Hang(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Until lvsmon has counted fd_exhausted results for a while (its own
+	// port may not answer while it has no descriptor to accept with).
+	var incon float64
+	var problems []string
+	eventually(t, 90*time.Second, func() bool {
+		mt, err := m.metrics()
+		if err != nil {
+			return false
+		}
+		incon = mt.Sum("lvsmon_checks_inconclusive_total", map[string]string{"reason": "fd_exhausted"})
+		if p, err := m.problems(); err == nil && len(p) > 0 {
+			problems = p
+		}
+		return incon >= 50 && time.Since(start) > 15*time.Second
+	}, func() string { return fmt.Sprintf("fd_exhausted inconclusive checks: %.0f", incon) })
+	fds := fdsOf(d.PID)
+	for i := healthy; i < healthy+hanging; i++ {
+		if _, err := srv.Up(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mt Metrics
+	eventually(t, 60*time.Second, func() bool {
+		mt, err = m.metrics()
+		if p, perr := m.problems(); perr == nil && len(p) > 0 {
+			problems = p
+		}
+		return err == nil
+	}, func() string { return fmt.Sprintf("no metrics after the servers answered again: %v", err) })
+	if w := okWeights(mt); w != healthy {
+		t.Errorf("the healthy service's weights add up to %.0f, want %d", w, healthy)
+	}
+	for _, e := range readEvents(t, dataDir) {
+		if e.Kind == "server_down" && strings.HasPrefix(e.Server, "tcp_10.79.0.1_80__") {
+			t.Errorf("a healthy server went down on the director's own trouble: %s", e.Message)
+		}
+	}
+	found := false
+	for _, p := range problems {
+		found = found || strings.Contains(p, "local_trouble") && strings.Contains(p, "fd_exhausted")
+	}
+	if !found {
+		t.Errorf("the status API never named the trouble; problems seen: %q", problems)
+	}
+	var emfile int
+	for _, l := range d.Lines() {
+		if strings.Contains(l.Str("err"), "too many open files") {
+			emfile++
+		}
+	}
+	t.Logf("lvsmon at %d open files (limit %d) while %d checks hung: %.0f checks inconclusive (fd_exhausted), %d such log lines (rate-limited), problems %q",
+		fds, nofile, hanging, incon, emfile, problems)
+}
