@@ -53,8 +53,9 @@ func (f *fakeControl) ReleaseHolds(by string) int {
 	return 2
 }
 
-// The guard's holds end on an operator's word, with the token only.
-func TestGuardReleaseAPI(t *testing.T) {
+// writeAPIFixture is a server with a write API token and a fake control.
+func writeAPIFixture(t *testing.T) (*Server, *fakeControl) {
+	t.Helper()
 	s, _, _ := fixture(t)
 	cfg, err := config.Parse("t.yaml", []byte(cfgYAML+"web: {api_token: \"0123456789abcdef-token\"}\n"))
 	if err != nil {
@@ -62,6 +63,23 @@ func TestGuardReleaseAPI(t *testing.T) {
 	}
 	fc := &fakeControl{}
 	s.src.Config, s.src.Control = func() *config.Config { return cfg }, fc
+	return s, fc
+}
+
+// postAuth POSTs to path with an Authorization header (none when "").
+func postAuth(s *Server, path, auth string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest("POST", path, nil)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, req)
+	return rec
+}
+
+// The guard's holds end on an operator's word, with the token only.
+func TestGuardReleaseAPI(t *testing.T) {
+	s, fc := writeAPIFixture(t)
 	for _, tc := range []struct {
 		auth string
 		code int
@@ -70,12 +88,7 @@ func TestGuardReleaseAPI(t *testing.T) {
 		{"", 401, "bearer token"},
 		{"Bearer 0123456789abcdef-token", 200, `"released":2`},
 	} {
-		req := httptest.NewRequest("POST", "/api/v1/guard/release", nil)
-		if tc.auth != "" {
-			req.Header.Set("Authorization", tc.auth)
-		}
-		rec := httptest.NewRecorder()
-		s.Handler().ServeHTTP(rec, req)
+		rec := postAuth(s, "/api/v1/guard/release", tc.auth)
 		if rec.Code != tc.code || !strings.Contains(rec.Body.String(), tc.body) {
 			t.Errorf("Authorization %q: %d %s, want %d with %s", tc.auth, rec.Code, rec.Body.String(), tc.code, tc.body)
 		}
@@ -87,13 +100,7 @@ func TestGuardReleaseAPI(t *testing.T) {
 
 // TestWriteAPIAuth: the token is checked whatever the scheme's case.
 func TestWriteAPIAuth(t *testing.T) {
-	s, _, _ := fixture(t)
-	cfg, err := config.Parse("t.yaml", []byte(cfgYAML+"web: {api_token: \"0123456789abcdef-token\"}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fc := &fakeControl{}
-	s.src.Config, s.src.Control = func() *config.Config { return cfg }, fc
+	s, fc := writeAPIFixture(t)
 	for _, tc := range []struct {
 		auth string
 		code int
@@ -105,12 +112,7 @@ func TestWriteAPIAuth(t *testing.T) {
 		{"Basic 0123456789abcdef-token", 401},
 		{"", 401},
 	} {
-		req := httptest.NewRequest("POST", "/api/v1/servers/tcp_198.51.100.10_80__10.1.1.2_80/drain", nil)
-		if tc.auth != "" {
-			req.Header.Set("Authorization", tc.auth)
-		}
-		rec := httptest.NewRecorder()
-		s.Handler().ServeHTTP(rec, req)
+		rec := postAuth(s, "/api/v1/servers/tcp_198.51.100.10_80__10.1.1.2_80/drain", tc.auth)
 		if rec.Code != tc.code {
 			t.Errorf("Authorization %q: %d %s, want %d", tc.auth, rec.Code, rec.Body.String(), tc.code)
 		}
