@@ -2,6 +2,7 @@ package checker
 
 import (
 	"fmt"
+	"maps"
 	"log/slog"
 	"slices"
 	"sort"
@@ -95,13 +96,7 @@ func (sc *scopeCount) heard(since time.Time) bool {
 // count tallies every scope at now; c.mu is held.
 func (c *Checker) count(now time.Time) map[string]*scopeCount {
 	out := map[string]*scopeCount{DirectorScope: {failing: map[Class][]string{}}}
-	ids := make([]string, 0, len(c.units))
-	for id := range c.units {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		sts := c.units[id]
+	for id, sts := range c.units {
 		if c.agg[id] == Down {
 			continue
 		}
@@ -152,11 +147,7 @@ func (c *Checker) evaluate(now time.Time) []emitFn {
 	}
 	var out []emitFn
 	counts := c.count(now)
-	ids := make([]string, 0, len(c.pending))
-	for id := range c.pending {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
+	ids := slices.Sorted(maps.Keys(c.pending))
 	// Trip holds, or join the pending downs to those that exist.
 	for _, id := range ids {
 		p := c.pending[id]
