@@ -2,8 +2,8 @@ package checker
 
 import (
 	"fmt"
-	"maps"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
