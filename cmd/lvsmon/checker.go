@@ -42,6 +42,10 @@ type director struct {
 	ovr *checker.Overrides
 
 	reloadMu sync.Mutex
+	// judged is the hash of the config file content the last Reload read
+	// (applied or rejected): the file watcher does not reload it again
+	// after a SIGHUP or an API reload already did.
+	judged atomic.Pointer[[32]byte]
 }
 
 // startChecker opens the overrides, starts the checker and, when the
@@ -192,6 +196,10 @@ func (d *director) Reload() error {
 		return errors.New("this director has no config file to reload")
 	}
 	old := d.cur.Load()
+	if b, err := os.ReadFile(old.File); err == nil {
+		sum := sha256.Sum256(b)
+		d.judged.Store(&sum)
+	}
 	next, err := d.load()
 	if err != nil {
 		var errs config.Errors
@@ -323,6 +331,10 @@ func (d *director) watchConfig(ctx context.Context, path string, interval time.D
 		}
 		if s := sum(); s != last && s != ([32]byte{}) {
 			last = s
+			if j := d.judged.Load(); j != nil && *j == s {
+				d.log.Info("the config file changed, and a reload has already read it; not reloading again", "file", path)
+				continue
+			}
 			d.log.Info("the config file changed; reloading", "file", path)
 			d.Reload()
 		}

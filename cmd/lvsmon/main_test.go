@@ -254,6 +254,11 @@ func TestRunReloadsOnSIGHUP(t *testing.T) {
 	if st.Director != "second" || len(st.Services) != 2 {
 		t.Errorf("after reload: %+v", st)
 	}
+	// The file watcher sees the new content too, and knows it was read.
+	d.waitLog(t, "a reload has already read it")
+	if n := strings.Count(d.logText(), `msg="config reloaded"`); n != 1 {
+		t.Errorf("the new config was applied %d times", n)
+	}
 	d.stop(t)
 	if !strings.Contains(d.logText(), "the IPVS table was left as it is") {
 		t.Errorf("no clean-stop line:\n%s", d.logText())
