@@ -1,7 +1,9 @@
-// Package checker is lvsmon's embedded health checker and reconciler:
-// what ldirectord and keepalived's checkers do, in process. Every real
-// server's checks run on their own schedule in their own goroutine (a
-// hanging server delays nobody else), rise and fall thresholds turn
+// Package checker turns check results into IPVS weights: the scheduler,
+// rise and fall, the mass-failure guard and the single-writer
+// reconciler — what ldirectord and keepalived's checkers do, in process
+// (the probes themselves, one per check type, are package probe's).
+// Every real server's checks run on their own schedule in their own
+// goroutine (a hanging server delays nobody else), rise and fall turn
 // results into up and down, and a single reconciler goroutine turns the
 // config, the health and the operators' overrides into the least set of
 // IPVS writes (quiescent or remove, sorry server, restored weights).

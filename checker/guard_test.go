@@ -15,6 +15,7 @@ import (
 	"github.com/lvsmon/lvsmon/config"
 	"github.com/lvsmon/lvsmon/events"
 	"github.com/lvsmon/lvsmon/lvs"
+	"github.com/lvsmon/lvsmon/probe"
 )
 
 // bench is a checker driven by hand: its check loops never report (their
@@ -125,7 +126,7 @@ func (b *bench) countDown() int {
 }
 
 var (
-	errTimeout     = fmt.Errorf("tcp: connect: %w", checkTimeoutError{time.Second})
+	errTimeout     = fmt.Errorf("tcp: connect: %w", probe.TimeoutError{After: time.Second})
 	errRefused     = fmt.Errorf("tcp: connect: %w", syscall.ECONNREFUSED)
 	errUnreachable = fmt.Errorf("tcp: connect: %w", syscall.EHOSTUNREACH)
 )
@@ -152,7 +153,7 @@ func TestClassify(t *testing.T) {
 		{"unreachable", errUnreachable, 0, ClassUnreachable, ""},
 		{"refused", errRefused, time.Second, ClassRefused, ""},
 		{"reset", fmt.Errorf("http: %w", syscall.ECONNRESET), 0, ClassReset, ""},
-		{"closed", fmt.Errorf("smtp: %w", errClosed), 0, ClassReset, ""},
+		{"closed", fmt.Errorf("smtp: %w", probe.ErrClosed), 0, ClassReset, ""},
 		{"wrong answer", errors.New("http: status 503, want 200-299"), time.Second, ClassAnswer, ""},
 	}
 	for _, tc := range tests {

@@ -48,6 +48,7 @@ import (
 	"github.com/lvsmon/lvsmon/lvs"
 
 	"github.com/lvsmon/lvsmon/internal/testutil"
+	"github.com/lvsmon/lvsmon/probe"
 )
 
 func TestMain(m *testing.M) {
@@ -356,7 +357,7 @@ func startKernRig(t *testing.T, cfg *config.Config) *kernRig {
 	// The daemon's probe, with the time each result came back noted (not
 	// those of checks cut short by a stop).
 	probe := func(ctx context.Context, vs *config.VirtualService, r *config.RealServer, c *config.Check) error {
-		err := ProbeServer(ctx, vs, r, c)
+		err := probe.ProbeServer(ctx, vs, r, c)
 		k.mu.Lock()
 		if id := lvs.DestID(vs.Key, r.Key); k.results[id].IsZero() && !errors.Is(ctx.Err(), context.Canceled) {
 			k.results[id] = time.Now()

@@ -3,6 +3,7 @@ package checker
 import (
 	"context"
 	"errors"
+	"github.com/lvsmon/lvsmon/probe"
 	"os"
 	"os/exec"
 	"syscall"
@@ -77,7 +78,7 @@ func classify(err error, lag, timeout time.Duration) (Class, string) {
 		return ClassUnreachable, ""
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return ClassRefused, ""
-	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, errClosed):
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, probe.ErrClosed):
 		return ClassReset, ""
 	}
 	return ClassAnswer, ""

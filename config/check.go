@@ -1,7 +1,8 @@
 package config
 
-// Health-check settings by check type: which keys each type reads, their
-// defaults, and their validation. Everything that can be wrong in a check
+// Health-check settings by check type: the defaults and validation of the
+// type-specific keys (which types read which keys is registered by the
+// probes, checktype.go). Everything that can be wrong in a check
 // (a bad regex, a status list that does not parse, a CA file that holds
 // no certificate) is found here at load, with its line, rather than at
 // the first check of a running director.
@@ -20,29 +21,6 @@ import (
 	"strings"
 	"unicode"
 )
-
-// CheckKeys lists, per check type, the type-specific keys it reads. The
-// keys every type has (type, interval, timeout, rise, fall, retries,
-// address, port) are not listed.
-var CheckKeys = map[string][]string{
-	"tcp":       {},
-	"http":      {"path", "method", "host", "status", "expect", "max_body"},
-	"https":     {"path", "method", "host", "status", "expect", "max_body", "tls_verify", "tls_ca", "sni"},
-	"udp":       {"send", "expect"},
-	"dns":       {"query_name", "query_type", "expect"},
-	"smtp":      {"ehlo", "expect"},
-	"ftp":       {"expect"},
-	"pop3":      {"expect"},
-	"imap":      {"expect"},
-	"simpletcp": {"send", "expect", "max_body"},
-	"ping":      {},
-	"external":  {"command", "args", "env", "pass_env"},
-	"none":      {},
-}
-
-// regexpExpect are the types whose expect is a regular expression (dns
-// compares values instead).
-var regexpExpect = []string{"http", "https", "udp", "smtp", "ftp", "pop3", "imap", "simpletcp"}
 
 // DNSQueryTypes are the record types a dns check can ask for.
 var DNSQueryTypes = []string{"A", "AAAA", "CNAME", "MX", "NS", "PTR", "SOA", "SRV", "TXT"}
@@ -145,33 +123,29 @@ func ParsePayload(s string) ([]byte, error) {
 
 // applyTypeDefaults fills the defaults of the keys c's type reads.
 func (c *Check) applyTypeDefaults() {
-	switch c.Type {
-	case "http", "https":
+	t, _ := LookupCheckType(c.Type)
+	if t.reads("method") {
 		c.Method = strings.ToUpper(c.Method)
 		if c.Method == "" {
 			c.Method = DefaultMethod
 		}
-		if c.Status == "" {
-			c.Status = DefaultStatus
-		}
-		if c.MaxBody == 0 {
-			c.MaxBody = DefaultMaxBody
-		}
-	case "simpletcp":
-		if c.MaxBody == 0 {
-			c.MaxBody = DefaultMaxBody
-		}
-	case "dns":
+	}
+	if t.reads("status") && c.Status == "" {
+		c.Status = DefaultStatus
+	}
+	if t.reads("max_body") && c.MaxBody == 0 {
+		c.MaxBody = DefaultMaxBody
+	}
+	if t.reads("query_type") {
 		c.QueryType = strings.ToUpper(c.QueryType)
 		if c.QueryType == "" {
 			c.QueryType = "A"
 		}
-	case "smtp":
+	}
+	if t.reads("ehlo") && c.EHLO == "" {
+		c.EHLO, _ = os.Hostname()
 		if c.EHLO == "" {
-			c.EHLO, _ = os.Hostname()
-			if c.EHLO == "" {
-				c.EHLO = "localhost"
-			}
+			c.EHLO = "localhost"
 		}
 	}
 }
@@ -182,48 +156,55 @@ func (v *validator) written(path string) bool {
 	return ok
 }
 
-// checkType validates the type-specific keys of a check of a known type
-// and derives ExpectRE, Statuses, Payload and TLSRoots.
-func (v *validator) checkType(p string, c *Check) {
+// checkType validates the type-specific keys of a check of a registered
+// type and derives ExpectRE, Statuses, Payload and TLSRoots. What is
+// checked follows the keys the type reads.
+func (v *validator) checkType(p string, c *Check, t CheckType) {
+	keys := CheckKeys()
 	var all []string
-	for _, keys := range CheckKeys {
-		all = append(all, keys...)
+	for _, ks := range keys {
+		all = append(all, ks...)
 	}
 	slices.Sort(all)
 	for _, k := range slices.Compact(all) {
-		if v.written(p+"."+k) && !slices.Contains(CheckKeys[c.Type], k) {
-			v.errf(p+"."+k, "%s does nothing for a %s check (it is read by %s)", k, c.Type, strings.Join(typesReading(k), ", "))
+		if v.written(p+"."+k) && !t.reads(k) {
+			v.errf(p+"."+k, "%s does nothing for a %s check (it is read by %s)", k, c.Type, strings.Join(typesReading(keys, k), ", "))
 		}
 	}
-	if slices.Contains(regexpExpect, c.Type) && c.Expect != "" {
+	if t.ExpectRegexp && c.Expect != "" {
 		re, err := regexp.Compile(c.Expect)
 		if err != nil {
 			v.errf(p+".expect", "%q is not a regular expression: %v", c.Expect, err)
 		}
 		c.ExpectRE = re
 	}
-	switch c.Type {
-	case "http", "https":
-		v.checkHTTP(p, c)
-	case "udp", "simpletcp":
+	if t.reads("method") {
+		v.checkHTTP(p, c, t) // max_body too
+	}
+	if t.reads("send") {
 		b, err := ParsePayload(c.Send)
 		if err != nil {
 			v.errf(p+".send", "%v", err)
-		} else if c.Type == "udp" && len(b) > MaxUDPPayload {
-			v.errf(p+".send", "%d bytes do not fit in a UDP datagram (at most %d)", len(b), MaxUDPPayload)
+		} else if t.MaxSend > 0 && len(b) > t.MaxSend {
+			v.errf(p+".send", "%d bytes do not fit in a UDP datagram (at most %d)", len(b), t.MaxSend)
 		}
 		c.Payload = b
-		if c.Type == "simpletcp" {
-			v.checkMaxBody(p, c)
-		}
-	case "dns":
+	}
+	if t.reads("max_body") && !t.reads("method") {
+		v.checkMaxBody(p, c)
+	}
+	if t.reads("query_name") {
 		v.checkDNS(p, c)
-	case "smtp":
+	}
+	if t.reads("ehlo") {
 		if strings.IndexFunc(c.EHLO, unicode.IsSpace) >= 0 || c.EHLO == "" {
 			v.errf(p+".ehlo", "%q is not a host name to greet with", c.EHLO)
 		}
-	case "external":
+	}
+	if t.reads("env") || t.reads("pass_env") {
 		v.checkEnv(p, c)
+	}
+	if t.reads("command") {
 		switch {
 		case c.Command == "":
 			v.errf(p+".command", "an external check needs a command")
@@ -272,7 +253,7 @@ func (v *validator) checkEnv(p string, c *Check) {
 	}
 }
 
-func (v *validator) checkHTTP(p string, c *Check) {
+func (v *validator) checkHTTP(p string, c *Check, t CheckType) {
 	if c.Method != "GET" && c.Method != "HEAD" {
 		v.errf(p+".method", "unknown method %q (want GET or HEAD)", c.Method)
 	}
@@ -293,17 +274,14 @@ func (v *validator) checkHTTP(p string, c *Check) {
 		v.errf(p+".host", "%q is not a Host header value (a name, optionally with :port)", c.Host)
 	}
 	v.checkMaxBody(p, c)
-	if c.Type != "https" {
-		return
-	}
-	if c.SNI != "" {
+	if t.reads("sni") && c.SNI != "" {
 		if _, err := netip.ParseAddr(c.SNI); err == nil {
 			v.errf(p+".sni", "%s is an address; SNI carries a host name (TLS sends none for addresses)", c.SNI)
 		} else if strings.ContainsAny(c.SNI, " \t\r\n/:@") {
 			v.errf(p+".sni", "%q is not a host name", c.SNI)
 		}
 	}
-	if c.TLSCA != "" {
+	if t.reads("tls_ca") && c.TLSCA != "" {
 		if !c.TLSVerify {
 			v.errf(p+".tls_ca", "a CA file does nothing without tls_verify: true")
 		}
@@ -367,8 +345,7 @@ func checkDomainName(s string) error {
 // (port 0 with persistence) without a port of its own: its real servers
 // have no port to connect to.
 func (v *validator) checkPort(p string, vs *VirtualService, c *Check) {
-	switch c.Type {
-	case "ping", "external", "none", "":
+	if t, ok := LookupCheckType(c.Type); !ok || t.NoPort {
 		return
 	}
 	if c.Port == 0 && vs.FWMark == 0 && vs.Port == 0 {
@@ -376,11 +353,11 @@ func (v *validator) checkPort(p string, vs *VirtualService, c *Check) {
 	}
 }
 
-// typesReading lists the check types that read key, in CheckTypes order.
-func typesReading(key string) []string {
+// typesReading lists the check types that read key, sorted.
+func typesReading(keys map[string][]string, key string) []string {
 	var out []string
-	for _, t := range CheckTypes {
-		if slices.Contains(CheckKeys[t], key) {
+	for _, t := range CheckTypes() {
+		if slices.Contains(keys[t], key) {
 			out = append(out, t)
 		}
 	}

@@ -272,7 +272,7 @@ func (r *RealServer) ConfiguredWeight() int32 {
 }
 
 // Check is how a service's real servers are health-checked. The keys
-// each type reads are listed in check.go (CheckKeys); a type-specific key
+// each type reads are registered by its probe (CheckKeys, checktype.go); a type-specific key
 // on a check of another type is an error, because it would silently do
 // nothing.
 type Check struct {
@@ -355,9 +355,6 @@ type Check struct {
 	Payload  []byte         `yaml:"-"`
 	TLSRoots *x509.CertPool `yaml:"-"`
 }
-
-// CheckTypes are the check types lvsmon knows.
-var CheckTypes = []string{"tcp", "http", "https", "udp", "dns", "smtp", "ftp", "pop3", "imap", "simpletcp", "ping", "external", "none"}
 
 // Defaults.
 const (
@@ -857,10 +854,11 @@ func (v *validator) real(p string, r *RealServer, vs *VirtualService, fam lvs.Fa
 }
 
 func (v *validator) check(p string, c *Check) {
+	typ, known := LookupCheckType(c.Type)
 	if c.Type == "" {
-		v.errf(p+".type", "missing check type (one of %s)", strings.Join(CheckTypes, ", "))
-	} else if !contains(CheckTypes, c.Type) {
-		v.errf(p+".type", "unknown check type %q (want one of %s)", c.Type, strings.Join(CheckTypes, ", "))
+		v.errf(p+".type", "missing check type (one of %s)", strings.Join(CheckTypes(), ", "))
+	} else if !known {
+		v.errf(p+".type", "unknown check type %q (want one of %s)", c.Type, strings.Join(CheckTypes(), ", "))
 	}
 	if c.Interval < 0 {
 		v.errf(p+".interval", "negative interval")
@@ -893,8 +891,8 @@ func (v *validator) check(p string, c *Check) {
 	if c.Path != "" && !strings.HasPrefix(c.Path, "/") {
 		v.errf(p+".path", "path %q must start with /", c.Path)
 	}
-	if contains(CheckTypes, c.Type) {
-		v.checkType(p, c)
+	if known {
+		v.checkType(p, c, typ)
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/lvsmon/lvsmon/config"
+
+	_ "github.com/lvsmon/lvsmon/probe" // the check types the example config uses
 )
 
 // root is the repository root, where docker-compose.yml and Dockerfile

@@ -2,7 +2,7 @@ package main
 
 // The lvsmon side ("checker lvsmon"), in a process of its own so that its
 // CPU and memory are lvsmon's alone: the config lvsmon would load, the
-// checker with checker.ProbeServer (wrapped to count the probes) and the
+// checker with probe.ProbeServer (wrapped to count the probes) and the
 // reconciler writing to lvs.Fake, as lvsmon run wires them. Every write
 // that sets a real server's weight is printed on stdout as
 // "W <unix ns> <ip:port> <weight>" when the fake table holds it; the
@@ -28,6 +28,7 @@ import (
 	"github.com/lvsmon/lvsmon/checker"
 	"github.com/lvsmon/lvsmon/config"
 	"github.com/lvsmon/lvsmon/lvs"
+	"github.com/lvsmon/lvsmon/probe"
 )
 
 // benchConfig is the YAML of n HTTP real servers, perService to a
@@ -149,8 +150,8 @@ func runLvsmon(args []string) error {
 	var applied time.Time
 	firstRound := atomic.Int64{}
 	firstRound.Store(-1)
-	probe := func(ctx context.Context, vs *config.VirtualService, r *config.RealServer, c *config.Check) error {
-		err := checker.ProbeServer(ctx, vs, r, c)
+	counted := func(ctx context.Context, vs *config.VirtualService, r *config.RealServer, c *config.Check) error {
+		err := probe.ProbeServer(ctx, vs, r, c)
 		probes.Add(1)
 		if i, ok := index[r.Key]; ok && done[i].CompareAndSwap(false, true) {
 			if distinct.Add(1) == int64(len(done)) {
@@ -165,7 +166,7 @@ func runLvsmon(args []string) error {
 	var cur atomic.Pointer[config.Config]
 	cur.Store(cfg)
 	var rec *checker.Reconciler
-	chk := checker.New(probe, nil, log.With("component", "checker"), func() { rec.Kick() })
+	chk := checker.New(counted, nil, log.With("component", "checker"), func() { rec.Kick() })
 	rec = checker.NewReconciler(b, cur.Load, chk.Health, nil, nil, log.With("component", "reconciler"), false)
 
 	var wg sync.WaitGroup

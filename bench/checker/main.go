@@ -20,7 +20,7 @@
 //     (the tool-neutral measure of checks per second, check period and
 //     time to the first full round).
 //   - "checker lvsmon": lvsmon's checker (checker.New with
-//     checker.ProbeServer) and reconciler on lvs.Fake, reporting every
+//     probe.ProbeServer) and reconciler on lvs.Fake, reporting every
 //     weight it writes.
 //   - ldirectord (Debian's, /usr/sbin/ldirectord), checktype=negotiate,
 //     service=http, with a fake ipvsadm (bench/checker/ipvsadm) keeping
@@ -62,8 +62,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/lvsmon/lvsmon/checker"
 	"github.com/lvsmon/lvsmon/config"
+	"github.com/lvsmon/lvsmon/probe"
 )
 
 func main() {
@@ -216,7 +216,7 @@ func run() error {
 		o.interval, o.timeout, o.fall)
 	fmt.Printf("%d real servers per virtual service, fake IPVS tables; %d CPUs, %s. Real servers in a process of their own.\n",
 		o.perSvc, runtime.NumCPU(), runtime.Version())
-	fmt.Printf("lvsmon: checker.New(checker.ProbeServer) + checker.NewReconciler on lvs.Fake, in a child process.\n")
+	fmt.Printf("lvsmon: checker.New(probe.ProbeServer) + checker.NewReconciler on lvs.Fake, in a child process.\n")
 	if ldVersion != "" {
 		fmt.Printf("%s: checktype=negotiate service=http, checkinterval=%d negotiatetimeout=%d failurecount=1 quiescent=yes, fake ipvsadm.\n",
 			ldVersion, int(o.interval.Seconds()), int(o.timeout.Seconds()))
@@ -229,7 +229,7 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("This machine, %d servers, 64 goroutines back to back for 3 s: lvsmon's HTTP probe (checker.ProbeServer) %.0f checks/s;\n"+
+		fmt.Printf("This machine, %d servers, 64 goroutines back to back for 3 s: lvsmon's HTTP probe (probe.ProbeServer) %.0f checks/s;\n"+
 			"a bare fresh-connection GET loop %.0f/s. (Client and servers share the %d CPUs.)\n\n", n, pr, raw, runtime.NumCPU())
 	}
 
@@ -615,7 +615,7 @@ func portOf(t tool) int {
 
 // machineCapacity is what this machine does flat out against n of the
 // servers: lvsmon's probe, and a bare loop of fresh-connection GETs.
-func machineCapacity(ctx context.Context, n int, o opts, d time.Duration) (probe, raw float64, err error) {
+func machineCapacity(ctx context.Context, n int, o opts, d time.Duration) (probeRate, raw float64, err error) {
 	cfg, err := config.Parse("capacity.yaml", []byte(benchConfig(n, o.perSvc, o.port, o.interval, o.timeout, o.fall, os.TempDir())))
 	if err != nil {
 		return 0, 0, err
@@ -655,10 +655,10 @@ func machineCapacity(ctx context.Context, n int, o opts, d time.Duration) (probe
 		}
 		return float64(okN.Load()) / d.Seconds(), nil
 	}
-	probe, err = loop(func(i int) error {
+	probeRate, err = loop(func(i int) error {
 		c, cancel := context.WithTimeout(ctx, o.timeout)
 		defer cancel()
-		return checker.ProbeServer(c, targets[i].vs, targets[i].r, targets[i].vs.Check)
+		return probe.ProbeServer(c, targets[i].vs, targets[i].r, targets[i].vs.Check)
 	})
 	if err != nil {
 		return 0, 0, err
@@ -684,7 +684,7 @@ func machineCapacity(ctx context.Context, n int, o opts, d time.Duration) (probe
 		return nil
 	})
 	time.Sleep(time.Second)
-	return probe, raw, err
+	return probeRate, raw, err
 }
 
 func quantile(ds []time.Duration, q float64) time.Duration {

@@ -25,6 +25,7 @@ import (
 	"github.com/lvsmon/lvsmon/config"
 	"github.com/lvsmon/lvsmon/events"
 	"github.com/lvsmon/lvsmon/lvs"
+	"github.com/lvsmon/lvsmon/probe"
 	"github.com/lvsmon/lvsmon/web"
 )
 
@@ -212,9 +213,9 @@ func serve(ctx context.Context, o daemonOpts) error {
 		return err
 	}
 	defer store.Close()
-	probe := o.probe
-	if probe == nil {
-		probe = checker.ProbeServer
+	probeFn := o.probe
+	if probeFn == nil {
+		probeFn = probe.ProbeServer
 	}
 	var role *haRole
 	act := func() bool { return true }
@@ -240,7 +241,7 @@ func serve(ctx context.Context, o daemonOpts) error {
 		}
 	}
 	started := time.Now()
-	d, err := startChecker(ctx, &cur, o.reader, probe, o.dryRun, act, ev, log, goFn)
+	d, err := startChecker(ctx, &cur, o.reader, probeFn, o.dryRun, act, ev, log, goFn)
 	if err != nil {
 		stop()
 		wg.Wait()

@@ -1,4 +1,4 @@
-package checker
+package probe
 
 import (
 	"context"
@@ -6,6 +6,10 @@ import (
 
 	"github.com/lvsmon/lvsmon/config"
 )
+
+func init() {
+	Register(config.CheckType{Name: "tcp"}, probeTCP)
+}
 
 // probeTCP is the tcp check: the server is healthy when a new connection
 // completes its handshake. Nothing is sent; the connection is closed at

@@ -1,4 +1,4 @@
-package checker
+package probe
 
 import (
 	"context"
@@ -8,6 +8,10 @@ import (
 
 	"github.com/lvsmon/lvsmon/config"
 )
+
+func init() {
+	Register(config.CheckType{Name: "udp", Keys: []string{"send", "expect"}, ExpectRegexp: true, MaxSend: config.MaxUDPPayload}, probeUDP)
+}
 
 // probeUDP is the udp check: send the payload in one datagram and wait
 // for a reply that matches expect (any reply when expect is empty).

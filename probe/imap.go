@@ -1,4 +1,4 @@
-package checker
+package probe
 
 import (
 	"context"
@@ -7,6 +7,10 @@ import (
 
 	"github.com/lvsmon/lvsmon/config"
 )
+
+func init() {
+	Register(config.CheckType{Name: "imap", Keys: []string{"expect"}, ExpectRegexp: true}, probeIMAP)
+}
 
 // probeIMAP is the imap check: the greeting must be "* OK" (or
 // "* PREAUTH", a server that trusts the connection) and match expect,

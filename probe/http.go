@@ -1,21 +1,21 @@
-package checker
+package probe
 
 import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
-	"os"
 	"strings"
 
 	"github.com/lvsmon/lvsmon/config"
 )
+
+func init() {
+	Register(config.CheckType{Name: "http", Keys: []string{"path", "method", "host", "status", "expect", "max_body"}, ExpectRegexp: true}, probeHTTP)
+}
 
 // maxHTTPHeader bounds the status line and headers of a checked answer.
 const maxHTTPHeader = 64 << 10
@@ -25,13 +25,6 @@ const maxHTTPHeader = 64 << 10
 // is in the check's list and, with expect, the body matches.
 func probeHTTP(ctx context.Context, t Target, c *config.Check) error {
 	return httpProbe(ctx, t, c, "http")
-}
-
-// probeHTTPS is probeHTTP over TLS. The certificate is not verified
-// unless tls_verify is set (ldirectord's default: real servers are
-// reached by address and their certificates carry the service's name).
-func probeHTTPS(ctx context.Context, t Target, c *config.Check) error {
-	return httpProbe(ctx, t, c, "https")
 }
 
 // httpProbe speaks HTTP/1.1 itself over one connection rather than
@@ -147,48 +140,4 @@ func httpProbe(ctx context.Context, t Target, c *config.Check, scheme string) er
 		return fmt.Errorf("%s: body does not match %q (it starts %s)", scheme, re.String(), excerpt(got))
 	}
 	return nil
-}
-
-// httpsConfig is the TLS side of an https check. SNI is the check's sni,
-// else its Host without the port; an address sends none. With
-// tls_verify, the certificate must be valid for that name, or for the
-// address connected to when there is no name.
-func httpsConfig(t Target, c *config.Check) (*tls.Config, error) {
-	cfg := &tls.Config{
-		ServerName:         serverName(c),
-		InsecureSkipVerify: !c.TLSVerify,
-		NextProtos:         []string{"http/1.1"},
-		RootCAs:            c.TLSRoots,
-	}
-	if c.TLSVerify && cfg.ServerName == "" {
-		cfg.ServerName = t.Addr.String()
-	}
-	if c.TLSVerify && c.TLSCA != "" && c.TLSRoots == nil {
-		pem, err := os.ReadFile(c.TLSCA)
-		if err != nil {
-			return nil, err
-		}
-		cfg.RootCAs = x509.NewCertPool()
-		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%s holds no PEM certificate", c.TLSCA)
-		}
-	}
-	return cfg, nil
-}
-
-// serverName is the TLS server name an https check sends: sni, or else
-// host without its port; empty when that is an address.
-func serverName(c *config.Check) string {
-	if c.SNI != "" {
-		return c.SNI
-	}
-	h := c.Host
-	if host, _, err := net.SplitHostPort(h); err == nil {
-		h = host
-	}
-	h = strings.Trim(h, "[]")
-	if _, err := netip.ParseAddr(h); err == nil {
-		return ""
-	}
-	return h
 }

@@ -1,4 +1,4 @@
-package checker
+package probe
 
 import (
 	"context"
@@ -6,6 +6,10 @@ import (
 
 	"github.com/lvsmon/lvsmon/config"
 )
+
+func init() {
+	Register(config.CheckType{Name: "ftp", Keys: []string{"expect"}, ExpectRegexp: true}, probeFTP)
+}
 
 // probeFTP is the ftp check: the greeting (one line or several, "220-")
 // must be 220 and match expect, searched in its text. No login: a

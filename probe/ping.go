@@ -1,4 +1,4 @@
-package checker
+package probe
 
 import (
 	"bytes"
@@ -17,6 +17,10 @@ import (
 
 	"github.com/lvsmon/lvsmon/config"
 )
+
+func init() {
+	Register(config.CheckType{Name: "ping", NoPort: true}, probePing)
+}
 
 // pingSeq numbers echo requests across all ping probes of the process,
 // so that concurrent probes on raw sockets (which all see every reply)

@@ -1,4 +1,4 @@
-package checker
+package probe
 
 import (
 	"context"
@@ -7,6 +7,10 @@ import (
 
 	"github.com/lvsmon/lvsmon/config"
 )
+
+func init() {
+	Register(config.CheckType{Name: "pop3", Keys: []string{"expect"}, ExpectRegexp: true}, probePOP3)
+}
 
 // probePOP3 is the pop3 check: the greeting must be "+OK" and match
 // expect, searched in the text after it. No login.

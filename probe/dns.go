@@ -1,4 +1,4 @@
-package checker
+package probe
 
 import (
 	"context"
@@ -12,6 +12,10 @@ import (
 	"github.com/lvsmon/lvsmon/config"
 	"github.com/lvsmon/lvsmon/lvs"
 )
+
+func init() {
+	Register(config.CheckType{Name: "dns", Keys: []string{"query_name", "query_type", "expect"}}, probeDNS)
+}
 
 // probeDNS is the dns check: ask the server for query_name and
 // query_type (recursion desired, so a resolver can be checked as well as

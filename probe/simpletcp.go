@@ -1,4 +1,4 @@
-package checker
+package probe
 
 import (
 	"context"
@@ -8,6 +8,10 @@ import (
 
 	"github.com/lvsmon/lvsmon/config"
 )
+
+func init() {
+	Register(config.CheckType{Name: "simpletcp", Keys: []string{"send", "expect", "max_body"}, ExpectRegexp: true}, probeSimpleTCP)
+}
 
 // probeSimpleTCP is the simpletcp check (ldirectord's send/receive):
 // connect, send the payload if there is one, and read until what the

@@ -1,4 +1,4 @@
-package checker
+package probe
 
 import (
 	"bufio"
@@ -205,13 +205,14 @@ func closedPort(t testing.TB, network string) string {
 }
 
 func TestProbesCoverCheckTypes(t *testing.T) {
-	got := slices.Sorted(maps.Keys(Probes))
-	want := slices.Sorted(slices.Values(config.CheckTypes))
+	got := slices.Sorted(maps.Keys(probes))
+	want := config.CheckTypes()
 	if !slices.Equal(got, want) {
-		t.Fatalf("Probes has %v, config.CheckTypes %v", got, want)
+		t.Fatalf("probes has %v, config.CheckTypes %v", got, want)
 	}
-	for _, typ := range config.CheckTypes {
-		if _, ok := config.CheckKeys[typ]; !ok {
+	keys := config.CheckKeys()
+	for _, typ := range want {
+		if _, ok := keys[typ]; !ok {
 			t.Errorf("config.CheckKeys lacks %s", typ)
 		}
 	}
@@ -220,7 +221,7 @@ func TestProbesCoverCheckTypes(t *testing.T) {
 func TestProbeNoneIsAlwaysUp(t *testing.T) {
 	c := parseCheck(t, "tcp", "{type: none}")
 	// Even with nothing listening anywhere.
-	wantErr(t, runBounded(t, Probes["none"], targetAt(t, closedPort(t, "tcp")), c), "")
+	wantErr(t, runBounded(t, Lookup("none"), targetAt(t, closedPort(t, "tcp")), c), "")
 }
 
 // flakyServer answers "no" to its first bad connections, then "yes".

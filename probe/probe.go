@@ -1,14 +1,18 @@
-package checker
-
-// Probes: the check types, one attempt each. A probe knows one protocol
-// and nothing about schedules, rise and fall: those live in checker.go,
-// which calls RunCheck (or ProbeServer) every interval. Every probe is
-// bounded by its context: the deadline is the check's timeout, and a
-// server that accepts and never answers, trickles bytes, or sends a
-// hundred megabytes costs at most that long and a bounded amount of
-// memory. Each attempt opens its own fresh connection, as ldirectord and
-// keepalived do, because a health check must show that new connections
-// work (a pooled connection would keep a half-dead server looking alive).
+// Package probe runs one health check against one real server: the check
+// types, one file each (tcp.go, http.go, ...), each registering its name,
+// the config keys it reads and its probe function from init (Register),
+// so that a new check type is one new file. A probe knows one protocol
+// and nothing about schedules, rise and fall: those are package
+// checker's, which calls ProbeServer every interval.
+//
+// Every probe is bounded by its context: the deadline is the check's
+// timeout, and a server that accepts and never answers, trickles bytes,
+// or sends a hundred megabytes costs at most that long and a bounded
+// amount of memory. Each attempt opens its own fresh connection, as
+// ldirectord and keepalived do, because a health check must show that
+// new connections work (a pooled connection would keep a half-dead
+// server looking alive).
+package probe
 
 import (
 	"bufio"
@@ -69,28 +73,23 @@ func (t Target) String() string { return t.AddrPort().String() }
 // check's timeout), whatever the server does.
 type Probe func(ctx context.Context, t Target, c *config.Check) error
 
-// Probes maps config check type names (config.CheckTypes) to probes.
-var Probes = map[string]Probe{
-	"tcp":       probeTCP,
-	"http":      probeHTTP,
-	"https":     probeHTTPS,
-	"udp":       probeUDP,
-	"dns":       probeDNS,
-	"smtp":      probeSMTP,
-	"ftp":       probeFTP,
-	"pop3":      probePOP3,
-	"imap":      probeIMAP,
-	"simpletcp": probeSimpleTCP,
-	"ping":      probePing,
-	"external":  probeExternal,
-	"none":      probeNone,
+// The registry: each check type's file registers it from its init.
+var probes = map[string]Probe{}
+
+// Register makes a check type known: to config's validation (its name
+// and the keys it reads, config.RegisterCheckType) and to RunCheck (its
+// probe). Each check type's file calls it from init, so a new check type
+// is one new file. Registering a name twice panics.
+func Register(t config.CheckType, p Probe) {
+	if p == nil {
+		panic("probe: " + t.Name + " registered without a probe")
+	}
+	config.RegisterCheckType(t)
+	probes[t.Name] = p
 }
 
-// probeNone is the "none" check: no probe at all, the servers are always
-// up. It exists for services whose health is someone else's business
-// (a firewall cluster's members, say) but that lvsmon should still manage
-// and graph.
-func probeNone(context.Context, Target, *config.Check) error { return nil }
+// Lookup returns the probe of a registered check type, or nil.
+func Lookup(name string) Probe { return probes[name] }
 
 // CheckResult is the outcome of one check (all its attempts).
 type CheckResult struct {
@@ -110,8 +109,8 @@ type CheckResult struct {
 // when it ends, no further attempt starts.
 func RunCheck(ctx context.Context, t Target, c *config.Check) CheckResult {
 	res := CheckResult{Time: time.Now()}
-	probe, ok := Probes[c.Type]
-	if !ok {
+	probe := probes[c.Type]
+	if probe == nil {
 		res.Err = fmt.Errorf("unknown check type %q", c.Type)
 		res.Msg = res.Err.Error()
 		return res
@@ -155,24 +154,26 @@ func ProbeServer(ctx context.Context, vs *config.VirtualService, r *config.RealS
 	return res.Err
 }
 
-// checkTimeoutError is a probe that ran out of time; its text names the
-// check's timeout, which is what an operator can change.
-type checkTimeoutError struct{ after time.Duration }
+// TimeoutError is a probe that ran out of time; its text names the
+// check's timeout (After), which is what an operator can change. It
+// unwraps to context.DeadlineExceeded.
+type TimeoutError struct{ After time.Duration }
 
-func (e checkTimeoutError) Error() string {
-	if e.after <= 0 {
+func (e TimeoutError) Error() string {
+	if e.After <= 0 {
 		return "timed out"
 	}
-	return "no answer within " + e.after.String()
+	return "no answer within " + e.After.String()
 }
-func (checkTimeoutError) Timeout() bool { return true }
-func (checkTimeoutError) Unwrap() error { return context.DeadlineExceeded }
+func (TimeoutError) Timeout() bool { return true }
+func (TimeoutError) Unwrap() error { return context.DeadlineExceeded }
 
 // errCanceled is a probe stopped from outside (shutdown, reload).
 var errCanceled = fmt.Errorf("check canceled: %w", context.Canceled)
 
-// errClosed is a server that hung up before answering in full.
-var errClosed = errors.New("connection closed by the server")
+// ErrClosed is a server that hung up before answering in full (the
+// classification of failures takes it for a reset).
+var ErrClosed = errors.New("connection closed by the server")
 
 // reason reduces a network error to the part an operator needs: the
 // kernel's reason ("connection refused", "no route to host"), a timeout
@@ -189,9 +190,9 @@ func reason(ctx context.Context, err error, c *config.Check) error {
 	case errors.Is(ctx.Err(), context.Canceled):
 		return errCanceled
 	case ctx.Err() != nil, errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
-		return checkTimeoutError{c.Timeout.D()}
+		return TimeoutError{After: c.Timeout.D()}
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return errClosed
+		return ErrClosed
 	}
 	var errno syscall.Errno
 	if errors.As(err, &errno) {

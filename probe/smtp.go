@@ -1,4 +1,4 @@
-package checker
+package probe
 
 import (
 	"context"
@@ -6,6 +6,10 @@ import (
 
 	"github.com/lvsmon/lvsmon/config"
 )
+
+func init() {
+	Register(config.CheckType{Name: "smtp", Keys: []string{"ehlo", "expect"}, ExpectRegexp: true}, probeSMTP)
+}
 
 // probeSMTP is the smtp check: the greeting must be 220 (and match
 // expect, searched in its text), and EHLO must be answered 250. A mail

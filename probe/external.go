@@ -1,4 +1,4 @@
-package checker
+package probe
 
 import (
 	"bytes"
@@ -20,6 +20,10 @@ import (
 
 	"github.com/lvsmon/lvsmon/config"
 )
+
+func init() {
+	Register(config.CheckType{Name: "external", Keys: []string{"command", "args", "env", "pass_env"}, NoPort: true}, probeExternal)
+}
 
 // maxExternalOutput is how much of an external command's output is kept
 // for the message.
