@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -214,6 +215,27 @@ func TestProbesCoverCheckTypes(t *testing.T) {
 	for _, typ := range want {
 		if _, ok := keys[typ]; !ok {
 			t.Errorf("config.CheckKeys lacks %s", typ)
+		}
+	}
+}
+
+// Every key a check type registers is a key of config.Check, and none of
+// the keys every type has: a typo in a registration would make config
+// refuse a key no check could then be given.
+func TestRegisteredKeysAreCheckKeys(t *testing.T) {
+	fields := map[string]bool{}
+	ct := reflect.TypeFor[config.Check]()
+	for i := range ct.NumField() {
+		if tag, _, _ := strings.Cut(ct.Field(i).Tag.Get("yaml"), ","); tag != "" && tag != "-" {
+			fields[tag] = true
+		}
+	}
+	common := []string{"type", "interval", "timeout", "rise", "fall", "retries", "address", "port"}
+	for typ, keys := range config.CheckKeys() {
+		for _, k := range keys {
+			if !fields[k] || slices.Contains(common, k) {
+				t.Errorf("check type %s registers key %q, which is not a type-specific key of config.Check", typ, k)
+			}
 		}
 	}
 }
