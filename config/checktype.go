@@ -68,7 +68,7 @@ func CheckTypes() []string {
 	return slices.Clone(checkTypes.names)
 }
 
-// LookupCheckType returns the registered check type name.
+// LookupCheckType returns the check type registered as name.
 func LookupCheckType(name string) (CheckType, bool) {
 	checkTypes.RLock()
 	defer checkTypes.RUnlock()
