@@ -97,30 +97,8 @@ func TestChaos(t *testing.T) {
 	t.Cleanup(srv.Close)
 
 	// lvsmon.
-	binDir := t.TempDir()
-	bin, err := Build(ctx, binDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dataDir := chaosDataDir(t)
-	cfgPath := filepath.Join(t.TempDir(), "lvsmon.yaml")
-	if err := os.WriteFile(cfgPath, []byte(chaosConfig(srv.Addrs, webExtra)), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	logs := &chaosLog{}
-	d, err := StartDaemon(ctx, DaemonOptions{Binary: bin, NoFile: nofile, KeepLog: true, OnLine: logs.add,
-		Args: []string{"--config", cfgPath, "--listen", "127.0.0.1:0", "--data-dir", dataDir}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if exited, _ := d.Exited(); !exited {
-			d.Kill()
-		}
-		if t.Failed() {
-			t.Logf("lvsmon's log (last 100 lines):\n%s", tail(d.LogText(), 100))
-		}
-	})
+	d, dataDir := startLab(t, chaosConfig(srv.Addrs, webExtra), nofile, logs.add)
 	soft, hard := d.Limits()
 	t.Logf("lvsmon pid %d at %s, open files soft %s hard %s, %d real servers (%d http in %d services, %d tcp)",
 		d.PID, d.URL, soft, hard, len(specs), chaosHTTPSvcs*chaosHTTPReals, chaosHTTPSvcs, chaosTCPReals)
@@ -278,6 +256,36 @@ func chaosConfig(addrs []string, webExtra string) string {
 		}
 	}
 	return sb.String()
+}
+
+// startLab builds lvsmon and runs it with config cfg, the open file limit
+// nofile and a data dir from chaosDataDir; onLine (may be nil) sees its
+// log lines. lvsmon is killed, and its log shown on failure, at cleanup.
+func startLab(t *testing.T, cfg string, nofile int, onLine func(LogLine)) (*Daemon, string) {
+	t.Helper()
+	bin, err := Build(t.Context(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dataDir := chaosDataDir(t)
+	cfgPath := filepath.Join(t.TempDir(), "lvsmon.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := StartDaemon(t.Context(), DaemonOptions{Binary: bin, NoFile: nofile, KeepLog: true, OnLine: onLine,
+		Args: []string{"--config", cfgPath, "--listen", "127.0.0.1:0", "--data-dir", dataDir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if exited, _ := d.Exited(); !exited {
+			d.Kill()
+		}
+		if t.Failed() {
+			t.Logf("lvsmon's log (last 100 lines):\n%s", tail(d.LogText(), 100))
+		}
+	})
+	return d, dataDir
 }
 
 // chaosDataDir is lvsmon's data dir: on /dev/shm when it is there, since

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -51,28 +50,7 @@ func TestChecksOutOfDescriptors(t *testing.T) {
 		host, port, _ := net.SplitHostPort(a)
 		fmt.Fprintf(&cfg, "      - {address: %s, port: %s, weight: 1, forward: nat}\n", host, port)
 	}
-	cfgPath := filepath.Join(t.TempDir(), "lvsmon.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	bin, err := Build(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	dataDir := chaosDataDir(t)
-	d, err := StartDaemon(ctx, DaemonOptions{Binary: bin, NoFile: nofile, KeepLog: true,
-		Args: []string{"--config", cfgPath, "--listen", "127.0.0.1:0", "--data-dir", dataDir}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if exited, _ := d.Exited(); !exited {
-			d.Kill()
-		}
-		if t.Failed() {
-			t.Logf("lvsmon's log (last 60 lines):\n%s", tail(d.LogText(), 60))
-		}
-	})
+	d, dataDir := startLab(t, cfg.String(), nofile, nil)
 	m := &monitor{t: t, url: d.URL, c: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}}
 	okWeights := func(mt Metrics) float64 { return mt.Sum("lvsmon_real_server_weight", map[string]string{"name": "ok"}) }
 	eventually(t, 60*time.Second, func() bool {
