@@ -21,6 +21,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	smtpd "github.com/emersion/go-smtp"
+
+	"github.com/lvsmon/lvsmon/internal/testutil"
 )
 
 // fakeClock is a manual clock: After channels fire only on Advance.
@@ -312,17 +314,8 @@ func testMail(now time.Time) Mail {
 		"[lvsmon] web:80 10.0.0.2 down", "The real server 10.0.0.2:80 failed its check.\n", now, 41, 42)
 }
 
-// waitFor polls cond (bounded).
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+// waitFor: the shared poll (testutil.WaitFor).
+var waitFor = testutil.WaitFor
 
 func (ts *testServer) transactions() int {
 	ts.mu.Lock()

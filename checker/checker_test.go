@@ -14,6 +14,7 @@ import (
 
 	"github.com/lvsmon/lvsmon/config"
 	"github.com/lvsmon/lvsmon/events"
+	"github.com/lvsmon/lvsmon/internal/testutil"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -69,18 +70,8 @@ func checkConfig(t *testing.T, n int, rise, fall int) *config.Config {
 	return c
 }
 
-// waitFor polls cond; the bound is for correctness (the thing must
-// happen), not a speed assertion.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("never happened: %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+// waitFor: the shared poll (testutil.WaitFor).
+var waitFor = testutil.WaitFor
 
 func TestRiseFallAndEvents(t *testing.T) {
 	p := newScripted()

@@ -35,12 +35,12 @@ type lagSample struct {
 	poller bool // woken by the poller (the pipe), not a timer
 }
 
-// lagSlots at lagTick cover the longest check budget we look back over
-// (a minute at 100 ms; older lag is forgotten, which only makes lvsmon
-// believe a result it could have doubted).
+// lagSlots hold a minute of samples, two a tick (the timer's and the
+// poller's); older lag is forgotten, which only makes lvsmon believe a
+// result it could have doubted.
 const (
 	lagTick  = 100 * time.Millisecond
-	lagSlots = 600
+	lagSlots = 2 * int(time.Minute/lagTick)
 )
 
 func newLagMonitor() *lagMonitor { return &lagMonitor{tick: lagTick} }

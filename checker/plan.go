@@ -131,11 +131,20 @@ func Plan(cfg *config.Config, cur lvs.Table, st State) Result {
 
 // sorryInKernel reports whether the kernel has vs's sorry server in use.
 func sorryInKernel(vs *config.VirtualService, ks *lvs.Service) bool {
-	if vs.Sorry == nil || ks == nil {
+	if vs.Sorry == nil {
 		return false
 	}
-	d := ks.Dest(vs.Sorry.Key)
+	d := kernelDest(ks, vs.Sorry.Key)
 	return d != nil && d.Weight > 0
+}
+
+// kernelDest is the kernel's real server k of service ks (nil when the
+// kernel has no such service or server).
+func kernelDest(ks *lvs.Service, k lvs.DestKey) *lvs.Dest {
+	if ks == nil {
+		return nil
+	}
+	return ks.Dest(k)
 }
 
 // desired is what one real server should look like in the kernel.
@@ -162,10 +171,7 @@ func planService(vs *config.VirtualService, ks *lvs.Service, wasSorry bool, st S
 		r := &vs.Reals[i]
 		id := lvs.DestID(vs.Key, r.Key)
 		d := lvs.Dest{Key: r.Key, Forward: r.Fwd, Weight: r.ConfiguredWeight(), UpperThreshold: r.UpperThreshold, LowerThreshold: r.LowerThreshold}
-		var cur *lvs.Dest
-		if ks != nil {
-			cur = ks.Dest(r.Key)
-		}
+		cur := kernelDest(ks, r.Key)
 		h := st.Health[id]
 		pending := h == Unknown && checked
 		switch {
@@ -234,10 +240,7 @@ func planService(vs *config.VirtualService, ks *lvs.Service, wasSorry bool, st S
 			why = fmt.Sprintf("live weight %d reached the quorum", live)
 		}
 		w := desired{present: sorry, dest: sd, why: "sorry server: " + why}
-		var cur *lvs.Dest
-		if ks != nil {
-			cur = ks.Dest(vs.Sorry.Key)
-		}
+		cur := kernelDest(ks, vs.Sorry.Key)
 		if !sorry && cur != nil && vs.Persistence == 0 {
 			// Leaving. IPVS silently drops the packets of a connection
 			// whose real server was deleted (net.ipv4.vs.expire_nodest_conn
@@ -272,10 +275,7 @@ func planService(vs *config.VirtualService, ks *lvs.Service, wasSorry bool, st S
 }
 
 func planDest(vs *config.VirtualService, ks *lvs.Service, w desired, acts *[]Action) {
-	var cur *lvs.Dest
-	if ks != nil {
-		cur = ks.Dest(w.dest.Key)
-	}
+	cur := kernelDest(ks, w.dest.Key)
 	svc := lvs.Service{Key: vs.Key}
 	switch {
 	case cur == nil && w.present:

@@ -97,12 +97,12 @@ func (s *Server) graphImage(c *gin.Context, kind, svc, srv string) {
 		c.Data(http.StatusOK, ctype, img)
 		return
 	}
-	release, ok := s.guard.acquire(c, ClassExpensive)
+	release, ok := s.limiter.acquire(c, ClassExpensive)
 	if !ok {
 		return
 	}
 	defer release()
-	releaseDraw, ok := s.guard.acquire(c, ClassGraphDraw)
+	releaseDraw, ok := s.limiter.acquire(c, ClassGraphDraw)
 	if !ok {
 		return
 	}

@@ -59,19 +59,19 @@ type Source struct {
 	// locally, a hold on mass failures, a damaged overrides file) for the
 	// status API and the top of the status page; nil: none.
 	Problems func() []Problem
-	// Guard enforces the connection and request caps and counts what it
-	// refused; nil: a Guard with the default limits.
-	Guard *Guard
+	// Limiter enforces the connection and request caps and counts what it
+	// refused; nil: a Limiter with the default limits.
+	Limiter *Limiter
 }
 
 // Server is the HTTP interface.
 type Server struct {
-	src    Source
-	log    *slog.Logger
-	engine *gin.Engine
-	page   *template.Template
-	start  time.Time
-	guard  *Guard
+	src     Source
+	log     *slog.Logger
+	engine  *gin.Engine
+	page    *template.Template
+	start   time.Time
+	limiter *Limiter
 }
 
 //go:embed templates/*.html
@@ -80,11 +80,11 @@ var templates embed.FS
 // New builds the server and its routes.
 func New(src Source, log *slog.Logger) *Server {
 	gin.SetMode(gin.ReleaseMode)
-	s := &Server{src: src, log: log, engine: gin.New(), start: time.Now(), guard: src.Guard}
-	if s.guard == nil {
-		s.guard = NewGuard(Limits{}, log)
+	s := &Server{src: src, log: log, engine: gin.New(), start: time.Now(), limiter: src.Limiter}
+	if s.limiter == nil {
+		s.limiter = NewLimiter(Limits{}, log)
 	}
-	expensive := s.guard.limit(ClassExpensive)
+	expensive := s.limiter.limit(ClassExpensive)
 	s.page = template.Must(template.New("").Funcs(funcs).ParseFS(templates, "templates/*.html"))
 	s.engine.Use(gin.Recovery(), s.accessLog)
 	s.engine.HandleMethodNotAllowed = true
@@ -99,7 +99,7 @@ func New(src Source, log *slog.Logger) *Server {
 	s.engine.GET("/api/v1/status", expensive, s.statusAPI)
 	s.engine.GET("/", expensive, s.index)
 	if src.Metrics != nil {
-		s.engine.GET("/metrics", s.guard.limit(ClassMetrics), gin.WrapH(src.Metrics))
+		s.engine.GET("/metrics", s.limiter.limit(ClassMetrics), gin.WrapH(src.Metrics))
 	}
 	s.graphRoutes(expensive)
 	s.controlRoutes()
@@ -110,16 +110,16 @@ func New(src Source, log *slog.Logger) *Server {
 // request caps apply; the connection cap and timeouts are Serve's.
 func (s *Server) Handler() http.Handler { return s.engine }
 
-// Guard returns the server's Guard (a prometheus.Collector).
-func (s *Server) Guard() *Guard { return s.guard }
+// Limiter returns the server's Limiter (a prometheus.Collector).
+func (s *Server) Limiter() *Limiter { return s.limiter }
 
 // Serve answers on ln until ctx ends, then shuts down gracefully (open
 // requests get five seconds). Connections are capped and timed out as
-// the Guard's doc says.
+// the Limiter's doc says.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := s.httpServer()
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(s.guard.Listener(ln)) }()
+	go func() { errc <- srv.Serve(s.limiter.Listener(ln)) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("web: serve %s: %w", ln.Addr(), err)
@@ -143,9 +143,9 @@ func (s *Server) httpServer() *http.Server {
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		ReadTimeout:       ReadTimeout,
 		WriteTimeout:      WriteTimeout,
-		IdleTimeout:       s.guard.lim.IdleTimeout,
+		IdleTimeout:       s.limiter.lim.IdleTimeout,
 		MaxHeaderBytes:    MaxHeaderBytes,
-		ConnState:         s.guard.connState,
+		ConnState:         s.limiter.connState,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 }

@@ -268,13 +268,13 @@ func serve(ctx context.Context, o daemonOpts) error {
 	// The web port's limits: its connections are capped below what the
 	// open file limit leaves after the health checks' reserve.
 	webLog := log.With("component", "web")
-	guard := web.NewGuard(webLimits(o.cfg, raiseNofile(log), webLog), webLog)
+	limiter := web.NewLimiter(webLimits(o.cfg, raiseNofile(log), webLog), webLog)
 	renderer.SetCacheBytes(int64(o.cfg.Web.GraphCacheMB) << 20)
-	extra := []prometheus.Collector{newRRDMetrics(store, renderer), newCheckerMetrics(d), guard}
+	extra := []prometheus.Collector{newRRDMetrics(store, renderer), newCheckerMetrics(d), limiter}
 	src := web.Source{
 		Control: d, Servers: d.servers, SorryActive: d.sorryActive, Reconciler: d.reconcilerStats,
 		Snapshot: coll.Snapshot, Health: coll.Health, Config: cur.Load, Version: buildVersion(),
-		Graphs: grapher{renderer}, Events: ev, RRD: func() any { return store.Health() }, Guard: guard,
+		Graphs: grapher{renderer}, Events: ev, RRD: func() any { return store.Health() }, Limiter: limiter,
 		Problems: d.problems,
 	}
 	if mail != nil {

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lvsmon/lvsmon/internal/testutil"
 )
 
 var binary string
@@ -213,18 +215,8 @@ func getJSON(t *testing.T, url string, v any) {
 	}
 }
 
-// eventually polls cond every 50 ms until it holds; after timeout the
-// test fails with what failure says then.
-func eventually(t *testing.T, timeout time.Duration, cond func() bool, failure func() string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal(failure())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+// eventually: the shared poll (testutil.Eventually).
+var eventually = testutil.Eventually
 
 func TestRunReloadsOnSIGHUP(t *testing.T) {
 	cfgPath := writeFile(t, "lvsmon.yaml", "director: first\nstep: 1s\nipvs: {backend: fake}\nvirtual_services:\n  - {name: web, address: 10.0.0.1, port: 80}\n")

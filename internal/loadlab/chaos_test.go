@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lvsmon/lvsmon/internal/testutil"
 )
 
 // The chaos test's settings. Checks are as tight as operators make them:
@@ -797,16 +799,8 @@ func fdsOf(pid int) int {
 	return n
 }
 
-func eventually(t *testing.T, timeout time.Duration, cond func() bool, failure func() string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal(failure())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
+// eventually: the shared poll (testutil.Eventually).
+var eventually = testutil.Eventually
 
 func tail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")

@@ -16,11 +16,13 @@ import (
 
 	"github.com/gin-gonic/gin"
 	promtest "github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/lvsmon/lvsmon/internal/testutil"
 )
 
-// guarded rebuilds s with a Guard of these limits.
+// guarded rebuilds s with a Limiter of these limits.
 func guarded(s *Server, lim Limits) *Server {
-	s.src.Guard = NewGuard(lim, quietLog)
+	s.src.Limiter = NewLimiter(lim, quietLog)
 	return New(s.src, quietLog)
 }
 
@@ -43,16 +45,8 @@ func serveGuarded(t *testing.T, s *Server) string {
 	return ln.Addr().String()
 }
 
-// waitFor polls cond until it holds (it must hold eventually; the test's
-// deadline ends a wait that never does).
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("never: %s", what)
-		}
-	}
-}
+// waitFor: the shared poll (testutil.WaitFor).
+var waitFor = testutil.WaitFor
 
 // rawGet sends GET path on c (keep-alive) and reads the response.
 func rawGet(t *testing.T, c net.Conn, br *bufio.Reader, path string) *http.Response {
@@ -108,14 +102,14 @@ func TestIdleConnectionsAreReaped(t *testing.T) {
 		}
 		// Its connection is idle now (so that the next one finds every
 		// earlier one idle, whatever the scheduling).
-		waitFor(t, "the connection goes idle", func() bool { st := s.guard.stats(); return st.waiting == st.open })
-		if st := s.guard.stats(); st.open > limit {
+		waitFor(t, "the connection goes idle", func() bool { st := s.limiter.stats(); return st.waiting == st.open })
+		if st := s.limiter.stats(); st.open > limit {
 			t.Fatalf("after client %d: %d connections open, cap %d", i, st.open, limit)
 		}
 	}
-	st := s.guard.stats()
+	st := s.limiter.stats()
 	if st.open != limit || st.peak > limit || st.reaped != clients-limit || st.refused != 0 {
-		t.Errorf("guard %+v", st)
+		t.Errorf("limiter %+v", st)
 	}
 	// The server's descriptors: the clients hold theirs (24), the server
 	// at most the cap.
@@ -140,7 +134,7 @@ func TestIdleConnectionsAreReaped(t *testing.T) {
 		t.Fatalf("new client: %v %v", err, resp)
 	}
 	resp.Body.Close()
-	if err := promtest.CollectAndCompare(s.guard, strings.NewReader(`
+	if err := promtest.CollectAndCompare(s.limiter, strings.NewReader(`
 # HELP lvsmon_web_connections_max The cap on open connections (web.max_connections, lowered to what RLIMIT_NOFILE allows).
 # TYPE lvsmon_web_connections_max gauge
 lvsmon_web_connections_max 8
@@ -202,10 +196,10 @@ func TestConnectionCapRefusesWhenAllBusy(t *testing.T) {
 	}
 	close(release)
 	wg.Wait()
-	if st := s.guard.stats(); st.refused != 1 || st.reaped != 0 || st.peak > limit {
-		t.Errorf("guard %+v", st)
+	if st := s.limiter.stats(); st.refused != 1 || st.reaped != 0 || st.peak > limit {
+		t.Errorf("limiter %+v", st)
 	}
-	if err := promtest.CollectAndCompare(s.guard, strings.NewReader(`
+	if err := promtest.CollectAndCompare(s.limiter, strings.NewReader(`
 # HELP lvsmon_web_connections_rejected_total Connections refused at the cap while every open one had a request in progress: limit (answered 503), limit_unanswered (closed at once: too many being answered).
 # TYPE lvsmon_web_connections_rejected_total counter
 lvsmon_web_connections_rejected_total{reason="limit"} 1
@@ -305,7 +299,7 @@ func TestRequestCap(t *testing.T) {
 	if rec := get(t, h, "GET", "/metrics"); rec.Code != 503 || rec.Header().Get("Retry-After") != "1" {
 		t.Errorf("/metrics at its cap: %d", rec.Code)
 	}
-	if err := promtest.CollectAndCompare(s.guard, strings.NewReader(`
+	if err := promtest.CollectAndCompare(s.limiter, strings.NewReader(`
 # HELP lvsmon_web_requests_in_flight Requests in flight by capped class: expensive (status, graph pages, graph images not cached, events), metrics, graph_draw (graph images waiting for or in a draw).
 # TYPE lvsmon_web_requests_in_flight gauge
 lvsmon_web_requests_in_flight{class="expensive"} 4
@@ -322,7 +316,7 @@ lvsmon_web_requests_in_flight{class="metrics"} 4
 	if rec := get(t, h, "GET", "/api/v1/status"); rec.Code != 200 {
 		t.Errorf("after the release: %d", rec.Code)
 	}
-	if err := promtest.CollectAndCompare(s.guard, strings.NewReader(`
+	if err := promtest.CollectAndCompare(s.limiter, strings.NewReader(`
 # HELP lvsmon_web_requests_shed_total Requests answered 503 at once because their class's cap was reached.
 # TYPE lvsmon_web_requests_shed_total counter
 lvsmon_web_requests_shed_total{class="expensive"} 6
@@ -358,7 +352,7 @@ func TestHTTPServerLimits(t *testing.T) {
 		srv.IdleTimeout != 7*time.Second || srv.MaxHeaderBytes != 64<<10 || srv.ConnState == nil {
 		t.Errorf("http.Server limits: %+v", srv)
 	}
-	if l := NewGuard(Limits{}, nil).Limits(); l.MaxConnections != 256 || l.MaxConcurrent != 8 || l.IdleTimeout != 30*time.Second {
+	if l := NewLimiter(Limits{}, nil).Limits(); l.MaxConnections != 256 || l.MaxConcurrent != 8 || l.IdleTimeout != 30*time.Second {
 		t.Errorf("default limits: %+v", l)
 	}
 }

@@ -72,16 +72,16 @@ var busyResponse = func() []byte {
 		"Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 }()
 
-// Guard enforces Limits and counts what it refused; it is a
+// Limiter enforces Limits and counts what it refused; it is a
 // prometheus.Collector of those counts (lvsmon_web_*).
 //
-// Connections: the cap is enforced in the listener (Guard.Listener), before
+// Connections: the cap is enforced in the listener (Limiter.Listener), before
 // http.Server spends a goroutine or a buffer on a connection, so that a
 // flood of connections can never hold more descriptors than the cap
 // (plus at most 32 being refused). A cap that only refused new connections
 // would let idle keep-alive clients, or clients that connect and send
 // nothing, lock everyone else out until their timeouts; so at the cap the
-// Guard first closes the connection that has been waiting longest without
+// Limiter first closes the connection that has been waiting longest without
 // a request in progress (idle between keep-alive requests, or new and not
 // yet done sending its headers: http.Server.ConnState tells which), as
 // HAProxy and nginx reclaim idle keep-alive connections under pressure.
@@ -101,7 +101,7 @@ var busyResponse = func() []byte {
 // a Prometheus scrape, and the reverse. /healthz (a supervisor's or load
 // balancer's probe: two atomic reads) and the write API (authenticated,
 // cheap, and what an operator needs during an incident) are not capped.
-type Guard struct {
+type Limiter struct {
 	lim       Limits
 	log       *slog.Logger
 	expensive chan struct{}
@@ -124,8 +124,8 @@ type Guard struct {
 	descOpen, descMax, descRejected, descReaped, descInFlight, descMaxInFlight, descShed *prometheus.Desc
 }
 
-// NewGuard enforces lim (zero fields take the defaults).
-func NewGuard(lim Limits, log *slog.Logger) *Guard {
+// NewLimiter enforces lim (zero fields take the defaults).
+func NewLimiter(lim Limits, log *slog.Logger) *Limiter {
 	if lim.MaxConnections <= 0 {
 		lim.MaxConnections = 256
 	}
@@ -138,7 +138,7 @@ func NewGuard(lim Limits, log *slog.Logger) *Guard {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Guard{lim: lim, log: log, waiting: list.New(),
+	return &Limiter{lim: lim, log: log, waiting: list.New(),
 		expensive: make(chan struct{}, lim.MaxConcurrent),
 		metrics:   make(chan struct{}, MetricsConcurrency),
 		draws:     make(chan struct{}, max(1, lim.MaxConcurrent/2)),
@@ -159,14 +159,14 @@ func NewGuard(lim Limits, log *slog.Logger) *Guard {
 }
 
 // Limits returns the limits in force.
-func (g *Guard) Limits() Limits { return g.lim }
+func (g *Limiter) Limits() Limits { return g.lim }
 
 // Listener wraps ln: Accept returns only connections under the cap.
-func (g *Guard) Listener(ln net.Listener) net.Listener { return &guardedListener{Listener: ln, g: g} }
+func (g *Limiter) Listener(ln net.Listener) net.Listener { return &guardedListener{Listener: ln, g: g} }
 
 type guardedListener struct {
 	net.Listener
-	g *Guard
+	g *Limiter
 }
 
 func (l *guardedListener) Accept() (net.Conn, error) {
@@ -184,7 +184,7 @@ func (l *guardedListener) Accept() (net.Conn, error) {
 // trackedConn is an admitted connection; its first Close frees its place.
 type trackedConn struct {
 	net.Conn
-	g    *Guard
+	g    *Limiter
 	once sync.Once
 	// Guarded by g.mu: el is its place in g.waiting (nil while a request
 	// is in progress); closed is set by the first Close.
@@ -218,7 +218,7 @@ func (c *trackedConn) Close() error {
 
 // admit takes c under the cap, closing the longest-waiting connection to
 // make room if need be; it returns nil when c was refused.
-func (g *Guard) admit(c net.Conn) *trackedConn {
+func (g *Limiter) admit(c net.Conn) *trackedConn {
 	g.mu.Lock()
 	for g.open >= g.lim.MaxConnections {
 		front := g.waiting.Front()
@@ -248,7 +248,7 @@ func (g *Guard) admit(c net.Conn) *trackedConn {
 
 // refuse answers c 503 and closes it, in a goroutine of its own with a
 // deadline; with too many refusals under way it closes c at once.
-func (g *Guard) refuse(c net.Conn) {
+func (g *Limiter) refuse(c net.Conn) {
 	select {
 	case g.refusing <- struct{}{}:
 	default:
@@ -278,7 +278,7 @@ func (g *Guard) refuse(c net.Conn) {
 
 // connState tracks which connections have a request in progress (the
 // http.Server's ConnState hook).
-func (g *Guard) connState(nc net.Conn, st http.ConnState) {
+func (g *Limiter) connState(nc net.Conn, st http.ConnState) {
 	c, ok := nc.(*trackedConn)
 	if !ok {
 		return
@@ -299,7 +299,7 @@ func (g *Guard) connState(nc net.Conn, st http.ConnState) {
 
 // warn logs overload at most once a minute: a flood must not become a
 // flood of log lines.
-func (g *Guard) warn(msg string) {
+func (g *Limiter) warn(msg string) {
 	now := time.Now().Unix()
 	last := g.lastWarn.Load()
 	if now-last < 60 || !g.lastWarn.CompareAndSwap(last, now) {
@@ -312,7 +312,7 @@ func (g *Guard) warn(msg string) {
 }
 
 // pool is a class's slots and its count of shed requests.
-func (g *Guard) pool(class string) (chan struct{}, *atomic.Uint64) {
+func (g *Limiter) pool(class string) (chan struct{}, *atomic.Uint64) {
 	switch class {
 	case ClassMetrics:
 		return g.metrics, &g.shedMetrics
@@ -324,7 +324,7 @@ func (g *Guard) pool(class string) (chan struct{}, *atomic.Uint64) {
 
 // acquire takes a slot of class, or answers 503 with Retry-After and
 // returns false.
-func (g *Guard) acquire(c *gin.Context, class string) (release func(), ok bool) {
+func (g *Limiter) acquire(c *gin.Context, class string) (release func(), ok bool) {
 	pool, shed := g.pool(class)
 	select {
 	case pool <- struct{}{}:
@@ -340,7 +340,7 @@ func (g *Guard) acquire(c *gin.Context, class string) (release func(), ok bool) 
 }
 
 // limit is the middleware of a capped class: a free slot or 503 at once.
-func (g *Guard) limit(class string) gin.HandlerFunc {
+func (g *Limiter) limit(class string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		release, ok := g.acquire(c, class)
 		if !ok {
@@ -352,14 +352,14 @@ func (g *Guard) limit(class string) gin.HandlerFunc {
 }
 
 // Describe implements prometheus.Collector.
-func (g *Guard) Describe(ch chan<- *prometheus.Desc) {
+func (g *Limiter) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{g.descOpen, g.descMax, g.descRejected, g.descReaped, g.descInFlight, g.descMaxInFlight, g.descShed} {
 		ch <- d
 	}
 }
 
 // Collect implements prometheus.Collector.
-func (g *Guard) Collect(ch chan<- prometheus.Metric) {
+func (g *Limiter) Collect(ch chan<- prometheus.Metric) {
 	g.mu.Lock()
 	open := g.open
 	g.mu.Unlock()
@@ -385,7 +385,7 @@ type guardStats struct {
 	reaped, refused     uint64
 }
 
-func (g *Guard) stats() guardStats {
+func (g *Limiter) stats() guardStats {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return guardStats{open: g.open, peak: g.peak, waiting: g.waiting.Len(), reaped: g.reaped.Load(), refused: g.refused.Load() + g.refusedUnanswered.Load()}
