@@ -59,10 +59,10 @@ fuzz: deps-build
 	$(GO) test -run '^$$' -fuzz '^FuzzParseIPVS$$' -fuzztime $(FUZZTIME) ./lvs/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseIPVSStats$$' -fuzztime $(FUZZTIME) ./lvs/
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./config/
-	$(GO) test -run '^$$' -fuzz '^FuzzParseVRRP$$' -fuzztime $(FUZZTIME) ./collector/ha/
-	$(GO) test -run '^$$' -fuzz '^FuzzParseNotifyLine$$' -fuzztime $(FUZZTIME) ./collector/ha/
-	$(GO) test -run '^$$' -fuzz '^FuzzParseKeepalivedJSON$$' -fuzztime $(FUZZTIME) ./collector/ha/
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeIP$$' -fuzztime $(FUZZTIME) ./collector/ha/sources/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseVRRP$$' -fuzztime $(FUZZTIME) ./ha/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseNotifyLine$$' -fuzztime $(FUZZTIME) ./ha/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseKeepalivedJSON$$' -fuzztime $(FUZZTIME) ./ha/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeIP$$' -fuzztime $(FUZZTIME) ./ha/sources/
 
 ## bench: Go benchmarks, then the measurements against the anchor tools,
 ## then the soak of the lvsmon binary at 1000 x 50 for SOAK (e.g. SOAK=2m)

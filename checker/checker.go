@@ -30,6 +30,7 @@ import (
 
 	"github.com/lvsmon/lvsmon/config"
 	"github.com/lvsmon/lvsmon/events"
+	"github.com/lvsmon/lvsmon/health"
 	"github.com/lvsmon/lvsmon/lvs"
 )
 
@@ -70,7 +71,7 @@ type ServerStatus struct {
 
 type serverState struct {
 	ServerStatus
-	health  Health
+	health  health.State
 	okRun   int
 	failRun int
 	rise    int
@@ -122,7 +123,7 @@ type Checker struct {
 	// agg is the committed health by server id: what the reconciler
 	// follows and events tell. It lags the checks' own health while a
 	// down is pending or held.
-	agg     map[string]Health
+	agg     map[string]health.State
 	guard   config.Guard
 	pending map[string]*pendingDown // by server id
 	holds   []*hold
@@ -136,7 +137,7 @@ func New(probe ProbeFunc, ev *events.Log, log *slog.Logger, onChange func()) *Ch
 	}
 	return &Checker{probe: probe, ev: ev, log: log, onChange: onChange, now: time.Now, lag: newLagMonitor(),
 		state: map[string]*serverState{}, workers: map[string]*worker{},
-		units: map[string][]*serverState{}, agg: map[string]Health{}, pending: map[string]*pendingDown{},
+		units: map[string][]*serverState{}, agg: map[string]health.State{}, pending: map[string]*pendingDown{},
 		guard: config.Guard{Share: config.DefaultGuardShare, MinServers: config.DefaultGuardMinServers},
 		local: newLocalTrouble()}
 }
@@ -236,7 +237,7 @@ func (c *Checker) Apply(cfg *config.Config) {
 				want[unit] = true
 				st := c.state[unit]
 				if st == nil {
-					st = &serverState{ServerStatus: ServerStatus{ID: id, Health: Unknown.String()}, server: id}
+					st = &serverState{ServerStatus: ServerStatus{ID: id, Health: health.Unknown.String()}, server: id}
 					c.state[unit] = st
 				}
 				units[id] = append(units[id], st)
@@ -299,14 +300,14 @@ const stopWait = 5 * time.Second
 
 // combine is a server's health from its checks' healths: down if any
 // check is down, up only when every check is up.
-func combine(sts []*serverState) Health {
-	h := Up
+func combine(sts []*serverState) health.State {
+	h := health.Up
 	for _, st := range sts {
 		switch st.health {
-		case Down:
-			return Down
-		case Unknown:
-			h = Unknown
+		case health.Down:
+			return health.Down
+		case health.Unknown:
+			h = health.Unknown
 		}
 	}
 	return h
@@ -428,10 +429,10 @@ func (c *Checker) record(st *serverState, at time.Time, d time.Duration, err err
 		st.LastMsg = err.Error()
 	}
 	switch {
-	case st.health != Up && st.okRun >= st.rise:
-		st.health, st.Since = Up, at
-	case st.health != Down && st.failRun >= st.fall:
-		st.health, st.Since = Down, at
+	case st.health != health.Up && st.okRun >= st.rise:
+		st.health, st.Since = health.Up, at
+	case st.health != health.Down && st.failRun >= st.fall:
+		st.health, st.Since = health.Down, at
 	}
 	st.Health = st.health.String()
 }
@@ -446,7 +447,7 @@ func (c *Checker) settle(id string, now time.Time) []emitFn {
 	h, prev := combine(sts), c.agg[id]
 	hd := c.holdOf(id)
 	switch {
-	case h != Down:
+	case h != health.Down:
 		delete(c.pending, id)
 		if hd != nil {
 			delete(hd.members, id)
@@ -455,14 +456,14 @@ func (c *Checker) settle(id string, now time.Time) []emitFn {
 			return nil
 		}
 		return c.commit(id, h)
-	case prev == Down, hd != nil:
+	case prev == health.Down, hd != nil:
 		return nil
 	case c.pending[id] != nil:
 		return nil
 	}
 	class, since, window := downClass(sts)
 	if !class.guarded() || c.guard.Share >= 1 {
-		return c.commit(id, Down)
+		return c.commit(id, health.Down)
 	}
 	c.pending[id] = &pendingDown{service: sts[0].service, class: class, since: since, deadline: since.Add(window + pendingSlack(window))}
 	return nil
@@ -480,12 +481,12 @@ func pendingSlack(window time.Duration) time.Duration {
 // failing check's, for several), when it started and its window.
 func downClass(sts []*serverState) (Class, time.Time, time.Duration) {
 	for _, st := range sts {
-		if st.health == Down && st.failRun > 0 {
+		if st.health == health.Down && st.failRun > 0 {
 			return st.class, st.failSince, st.window()
 		}
 	}
 	for _, st := range sts {
-		if st.health == Down {
+		if st.health == health.Down {
 			return st.class, st.failSince, st.window()
 		}
 	}
@@ -495,7 +496,7 @@ func downClass(sts []*serverState) (Class, time.Time, time.Duration) {
 // failing reports whether some check of the server fails now.
 func failing(sts []*serverState) bool {
 	for _, st := range sts {
-		if st.failRun > 0 && st.health == Down {
+		if st.failRun > 0 && st.health == health.Down {
 			return true
 		}
 	}
@@ -527,7 +528,7 @@ func (c *Checker) emit(out []emitFn) {
 }
 
 // commit makes h the server's committed health and says so; c.mu is held.
-func (c *Checker) commit(id string, h Health) []emitFn {
+func (c *Checker) commit(id string, h health.State) []emitFn {
 	sts := c.units[id]
 	prev := c.agg[id]
 	c.agg[id] = h
@@ -538,7 +539,7 @@ func (c *Checker) commit(id string, h Health) []emitFn {
 	if len(sts) > 1 {
 		msg = ""
 		for _, u := range sts {
-			if u.health == Down {
+			if u.health == health.Down {
 				msg = u.CheckType + " check: " + u.LastMsg
 				break
 			}
@@ -546,11 +547,11 @@ func (c *Checker) commit(id string, h Health) []emitFn {
 	}
 	var e events.Event
 	switch {
-	case h == Down:
+	case h == health.Down:
 		e = events.Event{Kind: events.ServerDown, Message: fmt.Sprintf("%s: %s is down: %s", name, key, msg)}
-	case h == Up && (prev == Down || !assumeUp):
+	case h == health.Up && (prev == health.Down || !assumeUp):
 		e = events.Event{Kind: events.ServerUp, Message: fmt.Sprintf("%s: %s is up", name, key)}
-	case h == Up:
+	case h == health.Up:
 		// Unknown -> up with startup: up writes no event; the kernel
 		// weight kept across a restart may still need restoring, so the
 		// reconciler is asked for a round.
@@ -560,7 +561,7 @@ func (c *Checker) commit(id string, h Health) []emitFn {
 	}
 	e.Service, e.Server = service, id
 	return []emitFn{func() {
-		if h == Down {
+		if h == health.Down {
 			c.log.Warn("real server down", "service", name, "server", key.String(), "reason", msg)
 		} else {
 			c.log.Info("real server up", "service", name, "server", key.String())
@@ -580,10 +581,10 @@ func (c *Checker) append(e events.Event) {
 
 // Health returns every checked server's committed health by id: what
 // the kernel should follow.
-func (c *Checker) Health() map[string]Health {
+func (c *Checker) Health() map[string]health.State {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make(map[string]Health, len(c.units))
+	out := make(map[string]health.State, len(c.units))
 	for id := range c.units {
 		out[id] = c.agg[id]
 	}
@@ -617,7 +618,7 @@ func (c *Checker) Status() []ServerStatus {
 				if st.LastTime.After(s.LastTime) {
 					s.LastTime, s.LastDur = st.LastTime, st.LastDur
 				}
-				if st.health == Down && s.LastMsg == "" {
+				if st.health == health.Down && s.LastMsg == "" {
 					s.LastMsg = st.CheckType + " check: " + st.LastMsg
 				}
 				if st.Since.After(s.Since) {

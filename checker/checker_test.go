@@ -14,6 +14,7 @@ import (
 
 	"github.com/lvsmon/lvsmon/config"
 	"github.com/lvsmon/lvsmon/events"
+	"github.com/lvsmon/lvsmon/health"
 	"github.com/lvsmon/lvsmon/internal/testutil"
 )
 
@@ -83,13 +84,13 @@ func TestRiseFallAndEvents(t *testing.T) {
 	go c.Run(ctx)
 	c.Apply(checkConfig(t, 2, 2, 3))
 	id1, id2 := "tcp_10.0.0.100_80__10.0.1.1_80", "tcp_10.0.0.100_80__10.0.1.2_80"
-	health := func(id string) Health { return c.Health()[id] }
-	waitFor(t, "both servers up after rise 2", func() bool { return health(id1) == Up && health(id2) == Up })
+	hl := func(id string) health.State { return c.Health()[id] }
+	waitFor(t, "both servers up after rise 2", func() bool { return hl(id1) == health.Up && hl(id2) == health.Up })
 	if n := len(ev.Query(events.Filter{})); n != 0 {
 		t.Errorf("unknown -> up with startup up wrote %d events", n)
 	}
 	p.set("10.0.1.1", errors.New("tcp: connect 10.0.1.1:80: connection refused"))
-	waitFor(t, "rs1 down after fall 3", func() bool { return health(id1) == Down })
+	waitFor(t, "rs1 down after fall 3", func() bool { return hl(id1) == health.Down })
 	var st ServerStatus
 	for _, s := range c.Status() {
 		if s.ID == id1 {
@@ -100,7 +101,7 @@ func TestRiseFallAndEvents(t *testing.T) {
 		t.Errorf("status = %+v", st)
 	}
 	p.set("10.0.1.1", nil)
-	waitFor(t, "rs1 up again after rise 2", func() bool { return health(id1) == Up })
+	waitFor(t, "rs1 up again after rise 2", func() bool { return hl(id1) == health.Up })
 	// The health flips under the checker's lock; the event and the
 	// change callback follow just after it: wait for them too.
 	waitFor(t, "rs1's up event and its change callback", func() bool {
@@ -110,8 +111,8 @@ func TestRiseFallAndEvents(t *testing.T) {
 	if len(evs) != 2 || evs[0].Kind != events.ServerDown || !strings.Contains(evs[0].Message, "connection refused") || evs[1].Kind != events.ServerUp {
 		t.Errorf("events = %+v", evs)
 	}
-	if health(id2) != Up || changes.Load() < 2 {
-		t.Errorf("rs2 %v, changes %d", health(id2), changes.Load())
+	if hl(id2) != health.Up || changes.Load() < 2 {
+		t.Errorf("rs2 %v, changes %d", hl(id2), changes.Load())
 	}
 }
 
@@ -133,7 +134,7 @@ func TestHangingServersDelayNobody(t *testing.T) {
 	// In the time one hanging check takes (300 ms), the healthy server
 	// is checked about three times (every 100 ms).
 	waitFor(t, "the healthy server checked 5 times", func() bool { return p.count(healthy) >= 5 })
-	if h := c.Health()["tcp_10.0.0.100_80__10.0.1.1_80"]; h != Up {
+	if h := c.Health()["tcp_10.0.0.100_80__10.0.1.1_80"]; h != health.Up {
 		t.Errorf("healthy server is %v", h)
 	}
 }
@@ -164,12 +165,12 @@ func TestApplyKeepsHealthAcrossReloads(t *testing.T) {
 	cfg := checkConfig(t, 2, 1, 1)
 	c.Apply(cfg)
 	id1, id2 := "tcp_10.0.0.100_80__10.0.1.1_80", "tcp_10.0.0.100_80__10.0.1.2_80"
-	waitFor(t, "first results", func() bool { h := c.Health(); return h[id1] == Down && h[id2] == Up })
+	waitFor(t, "first results", func() bool { h := c.Health(); return h[id1] == health.Down && h[id2] == health.Up })
 	// A reload that changes the check keeps the health: no flap to unknown.
 	cfg2 := checkConfig(t, 2, 1, 1)
 	cfg2.VirtualServices[0].Check.Interval = config.Duration(200 * time.Millisecond)
 	c.Apply(cfg2)
-	if h := c.Health(); h[id1] != Down || h[id2] != Up {
+	if h := c.Health(); h[id1] != health.Down || h[id2] != health.Up {
 		t.Errorf("health after reload = %v", h)
 	}
 	// Removing a server stops its checks and forgets it.
@@ -221,12 +222,12 @@ func TestReloadRenamesInEvents(t *testing.T) {
 	go c.Run(ctx)
 	c.Apply(checkConfig(t, 1, 1, 1))
 	id := "tcp_10.0.0.100_80__10.0.1.1_80"
-	waitFor(t, "up", func() bool { return c.Health()[id] == Up })
+	waitFor(t, "up", func() bool { return c.Health()[id] == health.Up })
 	cfg := checkConfig(t, 1, 1, 1)
 	cfg.VirtualServices[0].Name = "shop"
 	c.Apply(cfg)
 	p.set("10.0.1.1", errors.New("tcp: refused"))
-	waitFor(t, "down", func() bool { return c.Health()[id] == Down })
+	waitFor(t, "down", func() bool { return c.Health()[id] == health.Down })
 	evs := ev.Query(events.Filter{Server: id})
 	if len(evs) != 1 || !strings.HasPrefix(evs[0].Message, "shop: ") {
 		t.Errorf("events = %+v", evs)
@@ -264,11 +265,11 @@ func TestSeveralChecksAllMustPass(t *testing.T) {
 	go c.Run(ctx)
 	c.Apply(cfg)
 	id := "tcp_10.0.0.100_80__10.0.1.1_80"
-	waitFor(t, "up with both checks passing", func() bool { return c.Health()[id] == Up })
+	waitFor(t, "up with both checks passing", func() bool { return c.Health()[id] == health.Up })
 	mu.Lock()
 	failing["http"] = true
 	mu.Unlock()
-	waitFor(t, "down when one check fails", func() bool { return c.Health()[id] == Down })
+	waitFor(t, "down when one check fails", func() bool { return c.Health()[id] == health.Down })
 	st := c.Status()[0]
 	if st.CheckType != "tcp+http" || len(st.Checks) != 2 || st.Health != "down" || !strings.Contains(st.LastMsg, "http check: http: refused") {
 		t.Errorf("status = %+v", st)
@@ -276,7 +277,7 @@ func TestSeveralChecksAllMustPass(t *testing.T) {
 	mu.Lock()
 	failing["http"] = false
 	mu.Unlock()
-	waitFor(t, "up again, with its event", func() bool { return c.Health()[id] == Up && len(ev.Query(events.Filter{Server: id})) == 2 })
+	waitFor(t, "up again, with its event", func() bool { return c.Health()[id] == health.Up && len(ev.Query(events.Filter{Server: id})) == 2 })
 	evs := ev.Query(events.Filter{Server: id})
 	if len(evs) != 2 || evs[0].Kind != events.ServerDown || !strings.Contains(evs[0].Message, "http check") || evs[1].Kind != events.ServerUp {
 		t.Errorf("events = %+v", evs)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lvsmon/lvsmon/events"
+	"github.com/lvsmon/lvsmon/health"
 )
 
 // The mass-failure guard. A server whose checks fail without an answer
@@ -97,7 +98,7 @@ func (sc *scopeCount) heard(since time.Time) bool {
 func (c *Checker) count(now time.Time) map[string]*scopeCount {
 	out := map[string]*scopeCount{DirectorScope: {failing: map[Class][]string{}}}
 	for id, sts := range c.units {
-		if c.agg[id] == Down {
+		if c.agg[id] == health.Down {
 			continue
 		}
 		svc := sts[0].service
@@ -187,7 +188,7 @@ func (c *Checker) evaluate(now time.Time) []emitFn {
 		sc := counts[p.service]
 		if !now.Before(p.deadline) || sc == nil || sc.heard(p.since) {
 			if failing(c.units[id]) {
-				out = append(out, c.commit(id, Down)...)
+				out = append(out, c.commit(id, health.Down)...)
 			}
 			// else: passing again while rising; settle decides later.
 		}
@@ -241,7 +242,7 @@ func (c *Checker) stillFailing(hd *hold) []string {
 func (c *Checker) release(hd *hold, still []string, now time.Time, why string) []emitFn {
 	out := []emitFn{c.releaseEvent(hd, now, len(still), why)}
 	for _, id := range still {
-		out = append(out, c.commit(id, Down)...)
+		out = append(out, c.commit(id, health.Down)...)
 	}
 	hd.members = nil
 	return out
@@ -253,7 +254,7 @@ func (c *Checker) release(hd *hold, still []string, now time.Time, why string) [
 func (c *Checker) recover(hd *hold, still []string, now time.Time) []emitFn {
 	for _, id := range still {
 		for _, st := range c.units[id] {
-			if st.health == Down {
+			if st.health == health.Down {
 				st.health, st.failRun = c.agg[id], 0
 				st.Health = st.health.String()
 			}

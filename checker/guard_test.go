@@ -14,8 +14,10 @@ import (
 
 	"github.com/lvsmon/lvsmon/config"
 	"github.com/lvsmon/lvsmon/events"
+	"github.com/lvsmon/lvsmon/health"
 	"github.com/lvsmon/lvsmon/lvs"
 	"github.com/lvsmon/lvsmon/probe"
+	"github.com/lvsmon/lvsmon/reconcile"
 )
 
 // bench is a checker driven by hand: its check loops never report (their
@@ -105,7 +107,7 @@ func (b *bench) status(i int) ServerStatus {
 	return ServerStatus{}
 }
 
-func (b *bench) health(i int) Health { return b.c.Health()[rsID(i)] }
+func (b *bench) health(i int) health.State { return b.c.Health()[rsID(i)] }
 
 func (b *bench) kinds() string {
 	var k []string
@@ -118,7 +120,7 @@ func (b *bench) kinds() string {
 func (b *bench) countDown() int {
 	n := 0
 	for _, h := range b.c.Health() {
-		if h == Down {
+		if h == health.Down {
 			n++
 		}
 	}
@@ -201,7 +203,7 @@ func TestInconclusiveChangesNothing(t *testing.T) {
 	}
 	// A real failure after all that is still seen at once.
 	b.feed(2, errRefused)
-	if b.health(2) != Down {
+	if b.health(2) != health.Down {
 		t.Errorf("a refused server after local trouble is %v", b.health(2))
 	}
 	b.now = b.now.Add(LocalRecent + time.Second)
@@ -219,7 +221,7 @@ func TestGuardSingleTimeoutGoesDown(t *testing.T) {
 	}
 	b.tick(100 * time.Millisecond)
 	b.feed(3, errTimeout)
-	if b.health(3) != Up || !b.status(3).Pending {
+	if b.health(3) != health.Up || !b.status(3).Pending {
 		t.Fatalf("a timeout went down before the others were heard: %+v", b.status(3))
 	}
 	b.tick(100 * time.Millisecond)
@@ -227,7 +229,7 @@ func TestGuardSingleTimeoutGoesDown(t *testing.T) {
 		b.feed(i, nil)
 	}
 	b.tick(100 * time.Millisecond)
-	if b.health(3) != Down || b.kinds() != "server_down" {
+	if b.health(3) != health.Down || b.kinds() != "server_down" {
 		t.Fatalf("health %v, events %q", b.health(3), b.kinds())
 	}
 }
@@ -241,11 +243,11 @@ func TestGuardPendingEndsWithTheWindow(t *testing.T) {
 	b.tick(time.Second)
 	b.feed(1, errUnreachable)
 	b.tick(2900 * time.Millisecond)
-	if b.health(1) != Up {
+	if b.health(1) != health.Up {
 		t.Fatal("down before its window (interval + timeout, and half of that again) ended")
 	}
 	b.tick(100 * time.Millisecond)
-	if b.health(1) != Down {
+	if b.health(1) != health.Down {
 		t.Fatal("not down when its window ended")
 	}
 }
@@ -352,7 +354,7 @@ func TestGuardOperatorRelease(t *testing.T) {
 	if n := b.c.ReleaseHolds("alice"); n != 1 {
 		t.Fatalf("released %d", n)
 	}
-	if b.countDown() != 5 || b.health(6) != Up {
+	if b.countDown() != 5 || b.health(6) != health.Up {
 		t.Fatalf("%d down", b.countDown())
 	}
 	var evs []events.Event
@@ -393,14 +395,14 @@ func TestGuardRecoveryJudgesTheRestOneByOne(t *testing.T) {
 	b.tick(time.Second)
 	b.feed(6, errTimeout) // one failure: fall is 2
 	b.tick(3 * time.Second)
-	if b.health(6) != Up {
+	if b.health(6) != health.Up {
 		t.Fatal("down on one fresh failure after the hold (fall 2)")
 	}
 	b.feed(6, errTimeout)
 	b.feed(7, errTimeout)
 	b.feed(7, errTimeout)
 	b.tick(3 * time.Second)
-	if b.health(6) != Down || b.health(7) != Down || b.countDown() != 2 {
+	if b.health(6) != health.Down || b.health(7) != health.Down || b.countDown() != 2 {
 		t.Fatalf("6 %v, 7 %v, %d down", b.health(6), b.health(7), b.countDown())
 	}
 }
@@ -452,7 +454,7 @@ func TestGuardDirectorScope(t *testing.T) {
 		t.Fatalf("holds = %+v", h)
 	}
 	for id, hl := range c.Health() {
-		if hl != Up {
+		if hl != health.Up {
 			t.Errorf("%s is %v", id, hl)
 		}
 	}
@@ -464,7 +466,7 @@ func TestGuardDirectorScope(t *testing.T) {
 func TestGuardWithReconciler(t *testing.T) {
 	b := newBench(t, 4, 1, "")
 	f := lvs.NewFake(lvs.Table{})
-	rec := NewReconciler(f, func() *config.Config { return b.cfg }, b.c.Health, nil, nil, quiet, false)
+	rec := reconcile.New(reconcile.Options{Backend: f, Config: func() *config.Config { return b.cfg }, Health: b.c.Health, Log: quiet})
 	round := func() []string {
 		t.Helper()
 		before, _ := f.Table(t.Context())
@@ -540,7 +542,7 @@ func TestGuardMassTimeoutAtStart(t *testing.T) {
 	b := newBench(t, 4, 1, "")
 	b.feed(1, errTimeout)
 	b.tick(100 * time.Millisecond)
-	if b.health(1) == Down {
+	if b.health(1) == health.Down {
 		t.Fatal("down while the other servers had not been heard at all")
 	}
 	b.feed(2, errTimeout)

@@ -45,7 +45,9 @@ import (
 
 	"github.com/lvsmon/lvsmon/config"
 	"github.com/lvsmon/lvsmon/events"
+	"github.com/lvsmon/lvsmon/health"
 	"github.com/lvsmon/lvsmon/lvs"
+	"github.com/lvsmon/lvsmon/reconcile"
 
 	"github.com/lvsmon/lvsmon/internal/testutil"
 	"github.com/lvsmon/lvsmon/probe"
@@ -285,7 +287,7 @@ type kernRig struct {
 	wr   *kernWrites // the reconciler's backend: nl, every write recorded
 	ev   *events.Log
 	chk  *Checker
-	rec  *Reconciler
+	rec  *reconcile.Reconciler
 	cur  atomic.Pointer[config.Config]
 	key  lvs.ServiceKey
 	rs1  lvs.DestKey
@@ -346,7 +348,7 @@ func startKernRig(t *testing.T, cfg *config.Config) *kernRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ovr, err := OpenOverrides(cfg.DataDir)
+	ovr, err := reconcile.OpenOverrides(cfg.DataDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,9 +369,11 @@ func startKernRig(t *testing.T, cfg *config.Config) *kernRig {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	k.cancel, k.started = cancel, time.Now()
-	k.chk = New(probe, ev, log.With("component", "checker"), func() { k.rec.Kick() })
-	k.chk.Apply(cfg) // before the reconciler's first round, as startChecker does
-	k.rec = NewReconciler(k.wr, k.cur.Load, k.chk.Health, ovr, ev, log.With("component", "reconciler"), false)
+	kick := reconcile.NewTrigger()
+	k.chk = New(probe, ev, log.With("component", "checker"), kick.Kick)
+	k.chk.Apply(cfg) // before the reconciler's first round, as the daemon does
+	k.rec = reconcile.New(reconcile.Options{Backend: k.wr, Config: k.cur.Load, Health: k.chk.Health, Overrides: ovr, Events: ev,
+		Log: log.With("component", "reconciler"), Trigger: kick})
 	k.wg.Add(2)
 	go func() { defer k.wg.Done(); k.rec.Run(ctx, time.Second) }()
 	go func() { defer k.wg.Done(); k.chk.Run(ctx) }()
@@ -464,8 +468,8 @@ func (k *kernRig) settled(step string, tab lvs.Table, want map[string]string) {
 		k.t.Errorf("%s: netlink view %v differs from ipvsadm -Ln:\n%s", step, nv, raw)
 	}
 	cfg := k.cur.Load()
-	st := State{Health: k.chk.Health(), SorryActive: map[string]bool{k.key.ID(): k.rec.SorryActive(k.key.ID())}, Act: true}
-	if res := Plan(cfg, tab, st); len(res.Actions) > 0 {
+	st := reconcile.State{Health: k.chk.Health(), SorryActive: map[string]bool{k.key.ID(): k.rec.SorryActive(k.key.ID())}, Act: true}
+	if res := reconcile.Plan(cfg, tab, st); len(res.Actions) > 0 {
 		k.t.Errorf("%s: lvsmon still plans %v on the settled table", step, res.Actions)
 	}
 	k.t.Logf("%s: kernel table as ipvsadm -Ln shows it:\n%s", step, strings.TrimRight(raw, "\n"))
@@ -473,7 +477,7 @@ func (k *kernRig) settled(step string, tab lvs.Table, want map[string]string) {
 
 // health waits until the checker holds the wanted health for both real
 // servers (it normally does by the time the table shows it).
-func (k *kernRig) health(step string, h1, h2 Health) {
+func (k *kernRig) health(step string, h1, h2 health.State) {
 	k.t.Helper()
 	id1, id2 := lvs.DestID(k.key, k.rs1), lvs.DestID(k.key, k.rs2)
 	deadline := time.Now().Add(15 * time.Second)
@@ -592,7 +596,7 @@ func TestKernelClassicScenario(t *testing.T) {
 		return maps.Equal(weights(s), map[string]int32{rs1: 3, rs2: 2})
 	})
 	t.Logf("start: service and real servers in the kernel %s after Apply", took.Round(time.Millisecond))
-	k.health("start", Up, Up)
+	k.health("start", health.Up, health.Up)
 	k.settled("start", tab, map[string]string{rs1: "Route 3", rs2: "Masq 2"})
 	wantAnswers(t, "start", kernFetch(t, 6), 6, "rs1", "rs2")
 	if evs := k.events("start"); len(evs) != 0 {
@@ -605,7 +609,7 @@ func TestKernelClassicScenario(t *testing.T) {
 	tab, _ = k.wait("rs1 quiescent only", func(s *lvs.Service) bool {
 		return maps.Equal(weights(s), map[string]int32{rs1: 0, rs2: 2})
 	})
-	k.health("rs1 broken", Down, Up)
+	k.health("rs1 broken", health.Down, health.Up)
 	k.settled("rs1 broken", tab, map[string]string{rs1: "Route 0", rs2: "Masq 2"})
 	wantAnswers(t, "rs1 broken", kernFetch(t, 4), 4, "rs2")
 	k.events("rs1 broken", k.down(k.rs1, notFound))
@@ -620,7 +624,7 @@ func TestKernelClassicScenario(t *testing.T) {
 	tab = breakPage(health2, k.rs2, "sorry server in", func(s *lvs.Service) bool {
 		return maps.Equal(weights(s), map[string]int32{rs1: 0, rs2: 0, sry: 1})
 	})
-	k.health("both broken", Down, Down)
+	k.health("both broken", health.Down, health.Down)
 	k.settled("both broken", tab, map[string]string{rs1: "Route 0", rs2: "Masq 0", sry: "Route 1"})
 	if !k.rec.SorryActive(k.key.ID()) {
 		t.Error("both broken: the reconciler does not report the sorry server active")
@@ -637,7 +641,7 @@ func TestKernelClassicScenario(t *testing.T) {
 		return maps.Equal(weights(s), map[string]int32{rs1: 3, rs2: 2})
 	})
 	t.Logf("recovery latency: pages restored -> weights back, sorry server out in %s", time.Since(start).Round(time.Millisecond))
-	k.health("restored", Up, Up)
+	k.health("restored", health.Up, health.Up)
 	k.settled("restored", tab, map[string]string{rs1: "Route 3", rs2: "Masq 2"})
 	if k.rec.SorryActive(k.key.ID()) {
 		t.Error("restored: the reconciler still reports the sorry server active")
@@ -675,7 +679,7 @@ func TestKernelClassicScenario(t *testing.T) {
 	tab = breakPage(health1, k.rs1, "rs1 removed", func(s *lvs.Service) bool {
 		return maps.Equal(weights(s), map[string]int32{rs2: 2})
 	})
-	k.health("remove: rs1 broken", Down, Up)
+	k.health("remove: rs1 broken", health.Down, health.Up)
 	k.settled("remove: rs1 broken", tab, map[string]string{rs2: "Masq 2"})
 	wantAnswers(t, "remove: rs1 broken", kernFetch(t, 4), 4, "rs2")
 	k.events("remove: rs1 broken", k.down(k.rs1, notFound))
@@ -683,7 +687,7 @@ func TestKernelClassicScenario(t *testing.T) {
 	tab = breakPage(health2, k.rs2, "only the sorry server", func(s *lvs.Service) bool {
 		return maps.Equal(weights(s), map[string]int32{sry: 1})
 	})
-	k.health("remove: both broken", Down, Down)
+	k.health("remove: both broken", health.Down, health.Down)
 	k.settled("remove: both broken", tab, map[string]string{sry: "Route 1"})
 	wantAnswers(t, "remove: both broken", kernFetch(t, 4), 4, "sorry")
 	k.events("remove: both broken", k.down(k.rs2, notFound), events.Event{Kind: events.SorryOn, Message: sry})
@@ -695,7 +699,7 @@ func TestKernelClassicScenario(t *testing.T) {
 		return maps.Equal(weights(s), map[string]int32{rs1: 3, rs2: 2})
 	})
 	t.Logf("recovery latency (remove): pages restored -> real servers back, sorry server out in %s", time.Since(start).Round(time.Millisecond))
-	k.health("remove: restored", Up, Up)
+	k.health("remove: restored", health.Up, health.Up)
 	k.settled("remove: restored", tab, map[string]string{rs1: "Route 3", rs2: "Masq 2"})
 	wantAnswers(t, "remove: restored", kernFetch(t, 6), 6, "rs1", "rs2")
 	k.events("remove: restored", k.up(k.rs1), k.up(k.rs2), events.Event{Kind: events.SorryOff})
@@ -883,7 +887,7 @@ func (wt *kernWatch) end() []kernSeen {
 }
 
 // kernInNS runs fn on an OS thread of its own that has joined the
-// network namespace ns (as collector/ha/sources does): the sockets fn
+// network namespace ns (as ha/sources does): the sockets fn
 // creates live in ns. The thread is never handed back to the scheduler.
 func kernInNS(ns string, fn func() error) error {
 	errc := make(chan error, 1)
@@ -1240,7 +1244,7 @@ type kernRestarted struct {
 // restart starts the watch and the client, restarts lvsmon, waits until
 // the new run holds h1, h2 for rs1, rs2 and has reconciled after that,
 // lets the client go on a little, and returns the records.
-func (l *kernRestartLab) restart(h1, h2 Health) kernRestarted {
+func (l *kernRestartLab) restart(h1, h2 health.State) kernRestarted {
 	t := l.t
 	t.Helper()
 	var r kernRestarted
@@ -1385,11 +1389,11 @@ func TestKernelRestartWhileAServerHangs(t *testing.T) {
 	tab, took := l.k.wait("rs1 quiesced", func(s *lvs.Service) bool {
 		return maps.Equal(weights(s), map[string]int32{rs1: 0, rs2: 2})
 	})
-	l.k.health("rs1 hangs", Down, Up)
+	l.k.health("rs1 hangs", health.Down, health.Up)
 	t.Logf("rs1 hangs: quiesced %s later", took.Round(time.Millisecond))
 	l.k.settled("rs1 hangs", tab, map[string]string{rs1: "Route 0", rs2: "Masq 2"})
 
-	r := l.restart(Down, Up)
+	r := l.restart(health.Down, health.Up)
 	r.common(t)
 	if len(r.writes) != 0 {
 		t.Errorf("restart: %d kernel writes, want none: the kernel already had rs1 at 0 and rs2 at 2", len(r.writes))
@@ -1429,12 +1433,12 @@ func TestKernelRestartWithEveryServerDown(t *testing.T) {
 	tab, took := l.k.wait("sorry server in", func(s *lvs.Service) bool {
 		return maps.Equal(weights(s), map[string]int32{rs1: 0, rs2: 0, sry: 1})
 	})
-	l.k.health("every server down", Down, Down)
+	l.k.health("every server down", health.Down, health.Down)
 	t.Logf("every server down: sorry server in %s later", took.Round(time.Millisecond))
 	l.k.settled("every server down", tab, map[string]string{rs1: "Route 0", rs2: "Masq 0", sry: "Route 1"})
 	l.k.events("every server down", events.Event{Kind: events.SorryOn, Message: sry})
 
-	r := l.restart(Down, Down)
+	r := l.restart(health.Down, health.Down)
 	r.common(t)
 	if len(r.writes) != 0 {
 		t.Errorf("restart: %d kernel writes, want none: the kernel already had both quiesced and the sorry server in", len(r.writes))
@@ -1467,7 +1471,7 @@ func TestKernelRestartWithEveryServerDown(t *testing.T) {
 		return maps.Equal(weights(s), map[string]int32{rs1: 3, rs2: 2, sry: 0})
 	})
 	back := time.Now()
-	k.health("mended", Up, Up)
+	k.health("mended", health.Up, health.Up)
 	c.count(t, back, 10)
 	t.Logf("recovery: servers mended -> configured weights, sorry server quiesced in %s", took.Round(time.Millisecond))
 	held.SetDeadline(time.Now().Add(5 * time.Second)) // it never comes if the packets are dropped
@@ -1522,7 +1526,7 @@ func TestKernelRestartStartupDown(t *testing.T) {
 	begin := time.Now()
 	l := newKernRestartLab(t, "on_failure: quiescent, startup: down")
 	rs1, rs2 := l.k.rs1.String(), l.k.rs2.String()
-	r := l.restart(Up, Up)
+	r := l.restart(health.Up, health.Up)
 	r.common(t)
 	if len(r.writes) != 0 {
 		t.Errorf("restart: %d kernel writes, want none: every server was in service and passes", len(r.writes))

@@ -3,11 +3,12 @@ package checker
 import (
 	"context"
 	"errors"
-	"github.com/lvsmon/lvsmon/probe"
 	"os"
 	"os/exec"
 	"syscall"
 	"time"
+
+	"github.com/lvsmon/lvsmon/probe"
 )
 
 // Class sorts a failed check by what it says about the real server. Only

@@ -29,6 +29,7 @@ import (
 	"github.com/lvsmon/lvsmon/config"
 	"github.com/lvsmon/lvsmon/lvs"
 	"github.com/lvsmon/lvsmon/probe"
+	"github.com/lvsmon/lvsmon/reconcile"
 )
 
 // benchConfig is the YAML of n HTTP real servers, perService to a
@@ -165,9 +166,9 @@ func runLvsmon(args []string) error {
 	b := &recorder{Fake: lvs.NewFake(lvs.Table{}), out: out}
 	var cur atomic.Pointer[config.Config]
 	cur.Store(cfg)
-	var rec *checker.Reconciler
-	chk := checker.New(counted, nil, log.With("component", "checker"), func() { rec.Kick() })
-	rec = checker.NewReconciler(b, cur.Load, chk.Health, nil, nil, log.With("component", "reconciler"), false)
+	kick := reconcile.NewTrigger()
+	chk := checker.New(counted, nil, log.With("component", "checker"), kick.Kick)
+	rec := reconcile.New(reconcile.Options{Backend: b, Config: cur.Load, Health: chk.Health, Log: log.With("component", "reconciler"), Trigger: kick})
 
 	var wg sync.WaitGroup
 	wg.Go(func() { rec.Run(ctx, cfg.Step.D()) })

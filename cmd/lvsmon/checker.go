@@ -18,7 +18,9 @@ import (
 	"github.com/lvsmon/lvsmon/collector"
 	"github.com/lvsmon/lvsmon/config"
 	"github.com/lvsmon/lvsmon/events"
+	"github.com/lvsmon/lvsmon/health"
 	"github.com/lvsmon/lvsmon/lvs"
+	"github.com/lvsmon/lvsmon/reconcile"
 	"github.com/lvsmon/lvsmon/web"
 )
 
@@ -38,8 +40,8 @@ type director struct {
 	ctx context.Context
 
 	chk *checker.Checker
-	rec *checker.Reconciler // nil when the backend cannot write
-	ovr *checker.Overrides
+	rec *reconcile.Reconciler // nil when the backend cannot write
+	ovr *reconcile.Overrides
 
 	reloadMu sync.Mutex
 	// judged is the hash of the config file content the last Reload read
@@ -53,24 +55,20 @@ type director struct {
 func startChecker(ctx context.Context, cur *atomic.Pointer[config.Config], reader lvs.Reader, probe checker.ProbeFunc, dryRun bool,
 	act func() bool, ev *events.Log, log *slog.Logger, goFn func(func())) (*director, error) {
 	cfg := cur.Load()
-	ovr, err := checker.OpenOverridesLog(cfg.DataDir, log.With("component", "overrides"))
+	ovr, err := reconcile.OpenOverridesLog(cfg.DataDir, log.With("component", "overrides"))
 	if err != nil {
 		return nil, err
 	}
 	d := &director{cur: cur, ev: ev, log: log, ovr: ovr}
-	kick := func() {
-		if d.rec != nil {
-			d.rec.Kick()
-		}
-	}
-	d.chk = checker.New(probe, ev, log.With("component", "checker"), kick)
+	kick := reconcile.NewTrigger()
+	d.chk = checker.New(probe, ev, log.With("component", "checker"), kick.Kick)
 	// The checker knows every checked server (as "no result yet") before
 	// the reconciler's first round, so that round keeps what the kernel
 	// has instead of taking a server without a result for unchecked.
 	d.chk.Apply(cfg)
 	if b, ok := reader.(lvs.Backend); ok && cfg.IPVS.Backend != config.BackendProcfs {
-		d.rec = checker.NewReconciler(b, cur.Load, d.chk.Health, ovr, ev, log.With("component", "reconciler"), dryRun)
-		d.rec.Act = act
+		d.rec = reconcile.New(reconcile.Options{Backend: b, Config: cur.Load, Health: d.chk.Health, Overrides: ovr, Events: ev,
+			Log: log.With("component", "reconciler"), DryRun: dryRun, Act: act, Trigger: kick})
 		goFn(func() { d.rec.Run(ctx, cfg.Step.D()) })
 	} else {
 		log.Info("the IPVS backend is read-only: health is checked and shown, the table is never written", "backend", cfg.IPVS.Backend)
@@ -94,7 +92,7 @@ func (d *director) SetOverride(id, mode, by string) error {
 	if found == nil {
 		return fmt.Errorf("%w: %q", web.ErrUnknownServer, id)
 	}
-	if err := d.ovr.Set(id, checker.Override(mode), by); err != nil {
+	if err := d.ovr.Set(id, reconcile.Override(mode), by); err != nil {
 		return err
 	}
 	kind, msg := events.Override, fmt.Sprintf("%s: %s set by %s", found.Name, mode, by)
@@ -397,9 +395,9 @@ func (m *checkerMetrics) Collect(ch chan<- prometheus.Metric) {
 		if !ok {
 			continue
 		}
-		if st.Health != checker.Unknown.String() {
+		if st.Health != health.Unknown.String() {
 			v := 0.0
-			if st.Health == checker.Up.String() {
+			if st.Health == health.Up.String() {
 				v = 1
 			}
 			ch <- prometheus.MustNewConstMetric(m.up, prometheus.GaugeValue, v, lv...)

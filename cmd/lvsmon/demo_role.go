@@ -5,7 +5,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/lvsmon/lvsmon/collector/ha"
+	"github.com/lvsmon/lvsmon/ha"
 )
 
 // The demo director is the MASTER of a simulated keepalived pair. Late in

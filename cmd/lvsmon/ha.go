@@ -10,10 +10,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/lvsmon/lvsmon/collector/ha"
-	"github.com/lvsmon/lvsmon/collector/ha/sources"
 	"github.com/lvsmon/lvsmon/config"
 	"github.com/lvsmon/lvsmon/events"
+	"github.com/lvsmon/lvsmon/ha"
+	"github.com/lvsmon/lvsmon/ha/sources"
 	"github.com/lvsmon/lvsmon/web"
 )
 

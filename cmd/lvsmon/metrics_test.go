@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lvsmon/lvsmon/collector/ha"
 	"github.com/lvsmon/lvsmon/config"
+	"github.com/lvsmon/lvsmon/ha"
 	"github.com/lvsmon/lvsmon/lvs"
 
 	"github.com/lvsmon/lvsmon/internal/testutil"

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lvsmon/lvsmon/collector/ha"
+	"github.com/lvsmon/lvsmon/ha"
 )
 
 func vipState(r ha.Report, a netip.Addr) (ha.VIPPresence, bool) {

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lvsmon/lvsmon/collector/ha"
+	"github.com/lvsmon/lvsmon/ha"
 )
 
 // Pacemaker polls a pacemaker cluster with `crm_mon -1 --output-as=xml`

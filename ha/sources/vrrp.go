@@ -18,7 +18,7 @@ import (
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
-	"github.com/lvsmon/lvsmon/collector/ha"
+	"github.com/lvsmon/lvsmon/ha"
 )
 
 // VRRP watches VRRP adverts (IP protocol 112, v2 and v3, IPv4 and IPv6) on

@@ -1,4 +1,4 @@
-package checker
+package reconcile
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/lvsmon/lvsmon/config"
 	"github.com/lvsmon/lvsmon/events"
+	"github.com/lvsmon/lvsmon/health"
 	"github.com/lvsmon/lvsmon/lvs"
 )
 
@@ -21,21 +22,53 @@ import (
 type Reconciler struct {
 	b      lvs.Backend
 	cfg    func() *config.Config
-	health func() map[string]Health
+	health func() map[string]health.State
 	ovr    *Overrides
 	ev     *events.Log
 	log    *slog.Logger
 	dryRun bool
-	// Act gates writes (HA: only the master acts when configured). nil
-	// means act on every node, keeping a backup's table warm.
-	Act func() bool
-
-	kick chan struct{}
+	act    func() bool
+	kick   *Trigger
 
 	mu       sync.Mutex
 	sorry    map[string]bool
 	lastPlan string // dry run: the plan last logged
 	stats    ReconcileStats
+}
+
+// Options are what a Reconciler reads and where it reports.
+type Options struct {
+	Backend lvs.Backend
+	Config  func() *config.Config
+	// Health gives the checker's current view by real-server id.
+	Health    func() map[string]health.State
+	Overrides *Overrides  // nil: no operator overrides
+	Events    *events.Log // nil: no events
+	Log       *slog.Logger
+	DryRun    bool
+	// Act gates writes (HA: only the master acts when configured). nil
+	// means act on every node, keeping a backup's table warm.
+	Act func() bool
+	// Trigger is how others ask for a round. It is made before the
+	// reconciler so that the checker, built first, can hold it; nil
+	// makes a new one.
+	Trigger *Trigger
+}
+
+// Trigger asks the reconciler for a round. Kicks while a round is
+// already asked for merge into it.
+type Trigger struct{ c chan struct{} }
+
+// NewTrigger makes a trigger for a reconciler not built yet.
+func NewTrigger() *Trigger { return &Trigger{c: make(chan struct{}, 1)} }
+
+// Kick asks for a round as soon as possible (a health transition, an
+// override, a reload).
+func (t *Trigger) Kick() {
+	select {
+	case t.c <- struct{}{}:
+	default:
+	}
 }
 
 // ReconcileStats are the reconciler's counters, for status and metrics.
@@ -52,21 +85,20 @@ type ReconcileStats struct {
 	Pending       []string  `json:"pending,omitempty"` // dry run: what would be done
 }
 
-// NewReconciler builds a reconciler. health gives the checker's current
-// view by real-server id; ovr may be nil.
-func NewReconciler(b lvs.Backend, cfg func() *config.Config, health func() map[string]Health, ovr *Overrides, ev *events.Log, log *slog.Logger, dryRun bool) *Reconciler {
-	return &Reconciler{b: b, cfg: cfg, health: health, ovr: ovr, ev: ev, log: log, dryRun: dryRun,
-		kick: make(chan struct{}, 1), sorry: map[string]bool{}}
+// New builds a reconciler; Run starts it.
+func New(o Options) *Reconciler {
+	if o.Trigger == nil {
+		o.Trigger = NewTrigger()
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Reconciler{b: o.Backend, cfg: o.Config, health: o.Health, ovr: o.Overrides, ev: o.Events, log: o.Log,
+		dryRun: o.DryRun, act: o.Act, kick: o.Trigger, sorry: map[string]bool{}}
 }
 
-// Kick asks for a round as soon as possible (a health transition, an
-// override, a reload).
-func (r *Reconciler) Kick() {
-	select {
-	case r.kick <- struct{}{}:
-	default:
-	}
-}
+// Kick asks for a round as soon as possible.
+func (r *Reconciler) Kick() { r.kick.Kick() }
 
 // Stats returns a copy of the counters.
 func (r *Reconciler) Stats() ReconcileStats {
@@ -96,7 +128,7 @@ func (r *Reconciler) Run(ctx context.Context, resync time.Duration) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-r.kick:
+		case <-r.kick.c:
 		case <-t.C:
 		}
 	}
@@ -113,7 +145,7 @@ func (r *Reconciler) Round(ctx context.Context) error {
 	r.mu.Lock()
 	prevSorry := r.sorry
 	r.mu.Unlock()
-	st := State{Health: r.health(), SorryActive: prevSorry, Act: r.Act == nil || r.Act()}
+	st := State{Health: r.health(), SorryActive: prevSorry, Act: r.act == nil || r.act()}
 	if r.ovr != nil {
 		st.Overrides = r.ovr.All()
 	}

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lvsmon/lvsmon/collector/ha"
+	"github.com/lvsmon/lvsmon/ha"
 
 	"github.com/lvsmon/lvsmon/internal/testutil"
 )

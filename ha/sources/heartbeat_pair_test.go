@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lvsmon/lvsmon/collector/ha"
+	"github.com/lvsmon/lvsmon/ha"
 	"github.com/lvsmon/lvsmon/internal/hblab"
 	"github.com/lvsmon/lvsmon/internal/netlab"
 )

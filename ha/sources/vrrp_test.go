@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/lvsmon/lvsmon/collector/ha"
+	"github.com/lvsmon/lvsmon/ha"
 )
 
 var (

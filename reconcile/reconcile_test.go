@@ -1,4 +1,4 @@
-package checker
+package reconcile
 
 import (
 	"errors"
@@ -7,19 +7,20 @@ import (
 
 	"github.com/lvsmon/lvsmon/config"
 	"github.com/lvsmon/lvsmon/events"
+	"github.com/lvsmon/lvsmon/health"
 	"github.com/lvsmon/lvsmon/lvs"
 )
 
 func TestReconcilerAppliesAndRecoversFromErrors(t *testing.T) {
 	cfg := planConfig(t, "quiescent")
 	f := lvs.NewFake(lvs.Table{})
-	health := map[string]Health{}
+	hs := map[string]health.State{}
 	ev, _ := events.Open(t.TempDir(), 100, quiet)
 	ovr, err := OpenOverrides(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := NewReconciler(f, func() *config.Config { return cfg }, func() map[string]Health { return health }, ovr, ev, quiet, false)
+	r := New(Options{Backend: f, Config: func() *config.Config { return cfg }, Health: func() map[string]health.State { return hs }, Overrides: ovr, Events: ev, Log: quiet})
 	ctx := t.Context()
 
 	// The kernel refuses the second real server once: the round stops
@@ -44,7 +45,7 @@ func TestReconcilerAppliesAndRecoversFromErrors(t *testing.T) {
 	}
 
 	// Both servers fail: quiescent, sorry server in, one event.
-	health[rs1], health[rs2] = Down, Down
+	hs[rs1], hs[rs2] = health.Down, health.Down
 	if err := r.Round(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +61,7 @@ func TestReconcilerAppliesAndRecoversFromErrors(t *testing.T) {
 	if err := ovr.Set(rs2, Drain, "test"); err != nil {
 		t.Fatal(err)
 	}
-	health[rs1], health[rs2] = Up, Up
+	hs[rs1], hs[rs2] = health.Up, health.Up
 	r.Round(ctx)
 	r.Round(ctx) // the sorry server, quiesced by the first, goes
 	tab, _ = f.Table(ctx)
@@ -82,7 +83,7 @@ func TestReconcilerAppliesAndRecoversFromErrors(t *testing.T) {
 func TestReconcilerDryRunWritesNothing(t *testing.T) {
 	cfg := planConfig(t, "remove")
 	f := lvs.NewFake(lvs.Table{})
-	r := NewReconciler(f, func() *config.Config { return cfg }, func() map[string]Health { return nil }, nil, nil, quiet, true)
+	r := New(Options{Backend: f, Config: func() *config.Config { return cfg }, Health: func() map[string]health.State { return nil }, Log: quiet, DryRun: true})
 	if err := r.Round(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -99,53 +100,9 @@ func TestReconcilerDryRunWritesNothing(t *testing.T) {
 func TestReconcilerRespectsRoleGate(t *testing.T) {
 	cfg := planConfig(t, "quiescent")
 	f := lvs.NewFake(lvs.Table{})
-	r := NewReconciler(f, func() *config.Config { return cfg }, func() map[string]Health { return nil }, nil, nil, quiet, false)
-	r.Act = func() bool { return false }
+	r := New(Options{Backend: f, Config: func() *config.Config { return cfg }, Health: func() map[string]health.State { return nil }, Log: quiet, Act: func() bool { return false }})
 	r.Round(t.Context())
 	if tab, _ := f.Table(t.Context()); len(tab.Services) != 0 {
 		t.Error("a node that must not act wrote")
-	}
-}
-
-// A restart in the middle of an outage: every server failing, the sorry
-// server in. The new reconciler's rounds before any result write
-// nothing and say nothing; the first results (still failing) change
-// nothing either; the recovery takes the sorry server out with one
-// sorry_off, the only sorry event of the new run.
-func TestReconcilerRestartDuringAnOutage(t *testing.T) {
-	b := newBench(t, 2, 1, "")
-	k := lvs.AddrKey(lvs.TCP, mustAddr("10.0.0.100"), 80)
-	sorry := lvs.Dest{Key: lvs.DestKey{Addr: mustAddr("127.0.0.1"), Port: 80}, Weight: 1}
-	f := lvs.NewFake(lvs.Table{Services: []lvs.Service{{Key: k, Scheduler: "wlc", Dests: []lvs.Dest{
-		{Key: lvs.DestKey{Addr: mustAddr("10.0.1.1"), Port: 80}, Weight: 0},
-		{Key: lvs.DestKey{Addr: mustAddr("10.0.1.2"), Port: 80}, Weight: 0}, sorry}}}})
-	r := NewReconciler(f, func() *config.Config { return b.cfg }, b.c.Health, nil, b.ev, quiet, false)
-	for range 3 {
-		if err := r.Round(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if st := r.Stats(); st.Applied != 0 || !r.SorryActive(k.ID()) {
-		t.Fatalf("before any result: %+v, sorry %v", st, r.SorryActive(k.ID()))
-	}
-	b.feed(1, errRefused)
-	b.feed(2, errRefused)
-	r.Round(t.Context())
-	if st := r.Stats(); st.Applied != 0 {
-		t.Fatalf("first results, still failing: %d writes", st.Applied)
-	}
-	b.feed(1, nil)
-	r.Round(t.Context()) // the sorry server leaves quiesced...
-	r.Round(t.Context()) // ...and is deleted once it has no active connection
-	tab, _ := f.Table(t.Context())
-	if s := tab.Service(k); s.Dest(sorry.Key) != nil || s.Dest(lvs.DestKey{Addr: mustAddr("10.0.1.1"), Port: 80}).Weight != 1 {
-		t.Fatalf("after recovery: %+v", s.Dests)
-	}
-	var kinds []string
-	for _, e := range b.ev.Query(events.Filter{Service: k.ID()}) {
-		kinds = append(kinds, e.Kind)
-	}
-	if got := strings.Join(kinds, " "); got != "server_down server_down server_up sorry_off" {
-		t.Errorf("events: %s", got)
 	}
 }

@@ -39,7 +39,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/lvsmon/lvsmon/collector/ha"
+	"github.com/lvsmon/lvsmon/ha"
 )
 
 // logger returns l, or a logger that drops everything when l is nil.

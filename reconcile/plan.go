@@ -1,32 +1,12 @@
-package checker
+package reconcile
 
 import (
 	"fmt"
 
 	"github.com/lvsmon/lvsmon/config"
+	"github.com/lvsmon/lvsmon/health"
 	"github.com/lvsmon/lvsmon/lvs"
 )
-
-// Health is what the checker knows of one real server.
-type Health int
-
-// Health states. Unknown is the state before the first result; what it
-// means for traffic is the service's startup policy.
-const (
-	Unknown Health = iota
-	Up
-	Down
-)
-
-func (h Health) String() string {
-	switch h {
-	case Up:
-		return "up"
-	case Down:
-		return "down"
-	}
-	return "unknown"
-}
 
 // Override is an operator's manual decision about a real server; it wins
 // over health.
@@ -78,7 +58,7 @@ type State struct {
 	// restarts, so a server the kernel already has keeps its kernel state
 	// until its own first result, and only a server lvsmon adds follows
 	// the service's startup policy.
-	Health    map[string]Health
+	Health    map[string]health.State
 	Overrides map[string]Override // by lvs.DestID
 	// SorryActive says, per service id, whether the sorry server was in
 	// use after the previous round: quorum hysteresis needs memory. A
@@ -173,15 +153,15 @@ func planService(vs *config.VirtualService, ks *lvs.Service, wasSorry bool, st S
 		d := lvs.Dest{Key: r.Key, Forward: r.Fwd, Weight: r.ConfiguredWeight(), UpperThreshold: r.UpperThreshold, LowerThreshold: r.LowerThreshold}
 		cur := kernelDest(ks, r.Key)
 		h := st.Health[id]
-		pending := h == Unknown && checked
+		pending := h == health.Unknown && checked
 		switch {
 		case pending:
 			// No result yet: decided below, after the overrides.
-		case h != Unknown:
+		case h != health.Unknown:
 		case vs.AssumeUp():
-			h = Up
+			h = health.Up
 		default:
-			h = Down
+			h = health.Down
 		}
 		switch {
 		case st.Overrides[id] == Disable:
@@ -204,9 +184,9 @@ func planService(vs *config.VirtualService, ks *lvs.Service, wasSorry bool, st S
 		case pending:
 			d.Weight = 0
 			wants[i] = desired{present: true, dest: d, why: "no check result yet (startup: down)"}
-		case h == Down && vs.OnFailure == "remove":
+		case h == health.Down && vs.OnFailure == "remove":
 			wants[i] = desired{present: false, dest: d, why: "health check failing (on_failure: remove)"}
-		case h == Down:
+		case h == health.Down:
 			d.Weight = 0
 			wants[i] = desired{present: true, dest: d, why: "health check failing (quiescent)"}
 		case checked:

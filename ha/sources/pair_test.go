@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lvsmon/lvsmon/collector/ha"
+	"github.com/lvsmon/lvsmon/ha"
 	"github.com/lvsmon/lvsmon/internal/netlab"
 	"github.com/lvsmon/lvsmon/internal/vrrplab"
 )

@@ -19,7 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/lvsmon/lvsmon/collector/ha"
+	"github.com/lvsmon/lvsmon/ha"
 )
 
 // keepalivedJSONSignal is `keepalived --signum=JSON` on Linux: SIGRTMIN+2,

@@ -11,7 +11,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
-	"github.com/lvsmon/lvsmon/collector/ha"
+	"github.com/lvsmon/lvsmon/ha"
 )
 
 // VIP watches whether the configured virtual addresses are on a local

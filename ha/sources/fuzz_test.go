@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lvsmon/lvsmon/collector/ha"
+	"github.com/lvsmon/lvsmon/ha"
 )
 
 // FuzzDecodeIP feeds arbitrary frames to the AF_PACKET decoder and, when

@@ -15,9 +15,9 @@ import (
 // The fuzz targets' seed corpus is the fixtures under testdata plus the
 // committed entries under testdata/fuzz/<target>; run them with
 //
-//	go test -run='^$' -fuzz=FuzzParseVRRP -fuzztime=60s ./collector/ha/
-//	go test -run='^$' -fuzz=FuzzParseNotifyLine -fuzztime=60s ./collector/ha/
-//	go test -run='^$' -fuzz=FuzzParseKeepalivedJSON -fuzztime=60s ./collector/ha/
+//	go test -run='^$' -fuzz=FuzzParseVRRP -fuzztime=60s ./ha/
+//	go test -run='^$' -fuzz=FuzzParseNotifyLine -fuzztime=60s ./ha/
+//	go test -run='^$' -fuzz=FuzzParseKeepalivedJSON -fuzztime=60s ./ha/
 
 // checkFuzzError checks what any failure of a parser must be: an *Error
 // wrapping ErrInvalid, since parsing from memory cannot fail otherwise.

@@ -1,6 +1,7 @@
-package checker
+package reconcile
 
 import (
+	"log/slog"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lvsmon/lvsmon/config"
+	"github.com/lvsmon/lvsmon/health"
 	"github.com/lvsmon/lvsmon/lvs"
 )
 
@@ -79,7 +81,7 @@ func TestPlanStepByStep(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			cfg := planConfig(t, mode)
 			f := lvs.NewFake(lvs.Table{Services: []lvs.Service{{Key: lvs.AddrKey(lvs.TCP, mustAddr("10.0.0.101"), 80), Scheduler: "rr"}}})
-			st := State{Health: map[string]Health{}, Overrides: map[string]Override{}, SorryActive: map[string]bool{}, Act: true}
+			st := State{Health: map[string]health.State{}, Overrides: map[string]Override{}, SorryActive: map[string]bool{}, Act: true}
 			down1 := "set-weight " + svc + " 10.0.1.13:80 w0"
 			down2 := "set-weight " + svc + " 10.0.1.14:80 w0"
 			up1 := "set-weight " + svc + " 10.0.1.13:80 w3"
@@ -96,11 +98,11 @@ func TestPlanStepByStep(t *testing.T) {
 			}{
 				{"empty kernel: create all", func() {},
 					"create-service " + svc + "; create-dest " + svc + " 10.0.1.13:80 w3; create-dest " + svc + " 10.0.1.14:80 w2", false},
-				{"rs1 fails", func() { st.Health[rs1] = Down }, down1, false},
-				{"rs2 fails too: sorry server in", func() { st.Health[rs2] = Down }, down2 + "; create-dest " + svc + " 127.0.0.1:80 w1", true},
-				{"rs1 recovers: sorry server out", func() { st.Health[rs1] = Up }, up1 + "; set-weight " + svc + " 127.0.0.1:80 w0", false},
+				{"rs1 fails", func() { st.Health[rs1] = health.Down }, down1, false},
+				{"rs2 fails too: sorry server in", func() { st.Health[rs2] = health.Down }, down2 + "; create-dest " + svc + " 127.0.0.1:80 w1", true},
+				{"rs1 recovers: sorry server out", func() { st.Health[rs1] = health.Up }, up1 + "; set-weight " + svc + " 127.0.0.1:80 w0", false},
 				{"the quiesced sorry server, without active connections, goes", func() {}, "delete-dest " + svc + " 127.0.0.1:80", false},
-				{"rs2 recovers", func() { st.Health[rs2] = Up }, strings.NewReplacer("13", "14", "w3", "w2").Replace(up1), false},
+				{"rs2 recovers", func() { st.Health[rs2] = health.Up }, strings.NewReplacer("13", "14", "w3", "w2").Replace(up1), false},
 				{"drain rs1", func() { st.Overrides[rs1] = Drain }, "set-weight " + svc + " 10.0.1.13:80 w0", false},
 				{"disable rs1", func() { st.Overrides[rs1] = Disable }, "delete-dest " + svc + " 10.0.1.13:80", false},
 				{"enable rs1", func() { delete(st.Overrides, rs1) }, "create-dest " + svc + " 10.0.1.13:80 w3", false},
@@ -183,20 +185,20 @@ func TestPlanQuorumHysteresis(t *testing.T) {
 	vs := &cfg.VirtualServices[0]
 	vs.Quorum, vs.Hysteresis = 3, 1 // weights 3 and 2: in below 2, out at 4 or more
 	tests := []struct {
-		h1, h2 Health
+		h1, h2 health.State
 		was    bool
 		want   bool
 	}{
-		{Up, Up, false, false},    // live 5
-		{Down, Up, false, false},  // live 2: not below q-h = 2
-		{Up, Down, false, false},  // live 3
-		{Down, Down, false, true}, // live 0
-		{Down, Up, true, true},    // live 2: still below q+h = 4
-		{Up, Down, true, true},    // live 3: still below 4
-		{Up, Up, true, false},     // live 5
+		{health.Up, health.Up, false, false},    // live 5
+		{health.Down, health.Up, false, false},  // live 2: not below q-h = 2
+		{health.Up, health.Down, false, false},  // live 3
+		{health.Down, health.Down, false, true}, // live 0
+		{health.Down, health.Up, true, true},    // live 2: still below q+h = 4
+		{health.Up, health.Down, true, true},    // live 3: still below 4
+		{health.Up, health.Up, true, false},     // live 5
 	}
 	for _, tc := range tests {
-		st := State{Act: true, Health: map[string]Health{rs1: tc.h1, rs2: tc.h2}, SorryActive: map[string]bool{"tcp_10.0.0.100_80": tc.was}}
+		st := State{Act: true, Health: map[string]health.State{rs1: tc.h1, rs2: tc.h2}, SorryActive: map[string]bool{"tcp_10.0.0.100_80": tc.was}}
 		if got := Plan(cfg, lvs.Table{}, st).SorryActive["tcp_10.0.0.100_80"]; got != tc.want {
 			t.Errorf("%v %v was %v: sorry %v, want %v", tc.h1, tc.h2, tc.was, got, tc.want)
 		}
@@ -226,7 +228,7 @@ func TestPlanRestartKeepsTheKernel(t *testing.T) {
 		name      string
 		startup   string
 		tab       lvs.Table
-		health    map[string]Health
+		health    map[string]health.State
 		memory    map[string]bool
 		want      string
 		wantWhy   string
@@ -240,10 +242,10 @@ func TestPlanRestartKeepsTheKernel(t *testing.T) {
 		{name: "startup up adds at the configured weight", tab: kernel(dest("10.0.1.13", 3)),
 			want: "create-dest " + svc + " 10.0.1.14:80 w2", wantWhy: "no check result yet (startup: up)"},
 		{name: "a first pass restores the weight and the sorry server leaves", tab: kernel(dest("10.0.1.13", 0), dest("10.0.1.14", 0), dest("127.0.0.1", 1)),
-			health: map[string]Health{rs1: Up},
+			health: map[string]health.State{rs1: health.Up},
 			want:   "set-weight " + svc + " 10.0.1.13:80 w3; set-weight " + svc + " 127.0.0.1:80 w0", wantWhy: "weight 0 -> 3: health check passing", was: true},
 		{name: "a first failure keeps the sorry server, no second sorry_on", tab: kernel(dest("10.0.1.13", 0), dest("10.0.1.14", 0), dest("127.0.0.1", 1)),
-			health: map[string]Health{rs1: Down, rs2: Down}, was: true, sorr: true},
+			health: map[string]health.State{rs1: health.Down, rs2: health.Down}, was: true, sorr: true},
 		{name: "memory wins over the kernel once it exists", tab: kernel(dest("10.0.1.13", 3), dest("10.0.1.14", 2)),
 			memory: map[string]bool{sorryID: false}},
 	}
@@ -291,12 +293,12 @@ func TestPlanSorryServerLeavesQuiesced(t *testing.T) {
 			s}}}}
 	}
 	const id = "tcp_10.0.0.100_80"
-	up, down := map[string]Health{rs1: Up, rs2: Down}, map[string]Health{rs1: Down, rs2: Down}
+	up, down := map[string]health.State{rs1: health.Up, rs2: health.Down}, map[string]health.State{rs1: health.Down, rs2: health.Down}
 	tests := []struct {
 		name       string
 		persistent bool
 		tab        lvs.Table
-		health     map[string]Health
+		health     map[string]health.State
 		memory     bool
 		want, why  string
 		was, after bool
@@ -336,3 +338,5 @@ func TestPlanSorryServerLeavesQuiesced(t *testing.T) {
 		})
 	}
 }
+
+var quiet = slog.New(slog.DiscardHandler)
