@@ -115,8 +115,9 @@ type Checker struct {
 	now      func() time.Time
 	lag      *lagMonitor
 
-	mu      sync.Mutex
-	ctx     context.Context
+	mu sync.Mutex
+	// stopped is set when Run has ended: Apply then starts no loop.
+	stopped bool
 	state   map[string]*serverState   // by unit: server id + "#" + check index
 	workers map[string]*worker        // by unit
 	units   map[string][]*serverState // by server id, in check order
@@ -144,11 +145,9 @@ func New(probe ProbeFunc, ev *events.Log, log *slog.Logger, onChange func()) *Ch
 
 // Run runs the watchdog, the guard's clock and the lag monitor until ctx
 // ends, then stops every check loop and waits for them. Apply may be
-// called before or after Run starts.
+// called before Run starts (its loops start at once); after Run has
+// ended it starts none.
 func (c *Checker) Run(ctx context.Context) {
-	c.mu.Lock()
-	c.ctx = ctx
-	c.mu.Unlock()
 	lagDone := make(chan struct{})
 	go func() { defer close(lagDone); c.lag.run(ctx) }()
 	t := time.NewTicker(guardTick)
@@ -160,6 +159,7 @@ func (c *Checker) Run(ctx context.Context) {
 			c.mu.Lock()
 			ws := c.workers
 			c.workers = map[string]*worker{}
+			c.stopped = true
 			c.mu.Unlock()
 			for _, w := range ws {
 				w.cancel()
@@ -315,11 +315,12 @@ func combine(sts []*serverState) health.State {
 
 // start launches one loop; c.mu is held.
 func (c *Checker) start(id string, vs config.VirtualService, r config.RealServer, chk config.Check) {
-	parent := c.ctx
-	if parent == nil {
-		parent = context.Background()
+	if c.stopped {
+		return
 	}
-	ctx, cancel := context.WithCancel(parent)
+	// A loop lives until Apply replaces it or Run ends (which cancels
+	// every loop), not with any caller's context.
+	ctx, cancel := context.WithCancel(context.Background())
 	w := &worker{cancel: cancel, done: make(chan struct{}), vs: vs, r: r, check: chk}
 	c.workers[id] = w
 	go func() {

@@ -42,17 +42,8 @@ import (
 	"github.com/lvsmon/lvsmon/lvs"
 )
 
-// Label names. Service series carry the service's identity both whole
-// (service: the stable id of the status API and the RRD files, the one
-// label to select on) and in parts, for people and regexes. Real server
-// series add the real server's address and port. Addresses are written as
-// netip prints them ("2001:db8::10"); an address label is never bracketed.
-var (
-	serviceLabels = []string{"address", "fwmark", "name", "port", "protocol", "service"}
-	realLabels    = []string{"address", "fwmark", "name", "port", "protocol", "real_address", "real_port", "service"}
-	// node_exporter's ipvs collector labels, for --metrics.node-exporter-compatible.
-	nodeBackendLabels = []string{"local_address", "local_mark", "local_port", "proto", "remote_address", "remote_port"}
-)
+// node_exporter's ipvs collector labels, for --metrics.node-exporter-compatible.
+var nodeBackendLabels = []string{"local_address", "local_mark", "local_port", "proto", "remote_address", "remote_port"}
 
 // MetricsOptions are what the exporter cannot learn from the collector or
 // the config.
@@ -94,9 +85,9 @@ func NewMetrics(c *Collector, cfg func() *config.Config, opts MetricsOptions) *M
 		var labels []string
 		switch f.level {
 		case levelService:
-			labels = serviceLabels
+			labels = lvs.ServiceLabels
 		case levelReal:
-			labels = realLabels
+			labels = lvs.RealServerLabels
 		case levelNodeBackend:
 			labels = nodeBackendLabels
 		}
@@ -370,7 +361,7 @@ type svcView struct {
 	inactive   int64
 	persistent int64
 	weight     int64
-	values     [6]string // in serviceLabels order
+	values     [6]string // in lvs.ServiceLabels order
 	// open is `{address="…",…,protocol="…"` and close is `service="…"}`:
 	// a service series is open+","+close, a real server's open+its
 	// labels+close (the label names sort that way).
@@ -531,30 +522,6 @@ func (sv *svcView) addMissingReals(vs *config.VirtualService) {
 	}
 }
 
-// ServiceLabels and RealServerLabels are the label names of the service
-// and real-server families. Other parts of lvsmon that export per-object
-// series (the checker's) use them, with the values below, so that their
-// series join the table's without relabelling.
-var (
-	ServiceLabels    = serviceLabels
-	RealServerLabels = realLabels
-)
-
-// ServiceLabelValues returns the values of ServiceLabels for service k,
-// named name in the config ("" when unconfigured).
-func ServiceLabelValues(k lvs.ServiceKey, name string) []string {
-	if k.IsFWMark() {
-		return []string{"", strconv.FormatUint(uint64(k.FWMark), 10), name, "", "", k.ID()}
-	}
-	return []string{k.Addr.String(), "", name, strconv.Itoa(int(k.Port)), k.Protocol.String(), k.ID()}
-}
-
-// RealServerLabelValues returns the values of RealServerLabels.
-func RealServerLabelValues(k lvs.ServiceKey, name string, d lvs.DestKey) []string {
-	v := ServiceLabelValues(k, name)
-	return []string{v[0], v[1], v[2], v[3], v[4], d.Addr.String(), strconv.Itoa(int(d.Port)), v[5]}
-}
-
 // finish renders the service's labels.
 func (sv *svcView) finish(vs *config.VirtualService, ports *portNames) {
 	k := sv.key
@@ -569,7 +536,7 @@ func (sv *svcView) finish(vs *config.VirtualService, ports *portNames) {
 	}
 	sv.values = [6]string{addr, fwmark, name, port, proto, k.ID()}
 	var b []byte
-	for i, l := range serviceLabels[:5] {
+	for i, l := range lvs.ServiceLabels[:5] {
 		if i == 0 {
 			b = append(b, '{')
 		} else {

@@ -16,6 +16,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/lvsmon/lvsmon/app"
 	"github.com/lvsmon/lvsmon/config"
 	"github.com/lvsmon/lvsmon/events"
 	"github.com/lvsmon/lvsmon/lvs"
@@ -190,11 +191,11 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		sim.SetProfile(vs.Key, demoProfiles[vs.Name])
 	}
 	tl := &demoRunner{sim: sim, cfg: cfg, servers: servers, speed: *speed, log: log.With("component", "demo")}
-	return serve(ctx, daemonOpts{
-		cfg: cfg, reader: fake, log: log,
-		extra:       []func(context.Context, *events.Log){tl.run},
-		roleSources: demoRoleSources(*speed),
-		ready: func(addr net.Addr) {
+	return runDaemon(ctx, app.Options{
+		Config: cfg, Reader: fake, Log: log,
+		Extra:       []func(context.Context, *events.Log){tl.run},
+		RoleSources: demoRoleSources(*speed),
+		Ready: func(addr net.Addr) {
 			fmt.Fprintf(stdout, "lvsmon demo: a simulated director with %d virtual services is on http://%s/ (Ctrl-C stops it)\n",
 				len(cfg.VirtualServices), displayAddr(addr))
 		},

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/lvsmon/lvsmon/app"
 	"github.com/lvsmon/lvsmon/ha"
 )
 
@@ -46,7 +47,7 @@ func demoRoleAt(t time.Duration, now time.Time) []ha.Report {
 }
 
 // demoRoleSources play demoRoleAt at the demo's speed.
-func demoRoleSources(speed float64) []roleSource {
+func demoRoleSources(speed float64) []app.RoleSource {
 	run := func(ctx context.Context, report func(ha.Report)) error {
 		t := time.NewTicker(demoTick)
 		defer t.Stop()
@@ -64,5 +65,5 @@ func demoRoleSources(speed float64) []roleSource {
 		}
 	}
 	// One goroutine reports all three views, so they move together.
-	return []roleSource{{name: ha.SourceSimulated, run: run}, {name: ha.SourceVIP}, {name: ha.SourceVRRP}}
+	return []app.RoleSource{{Name: ha.SourceSimulated, Run: run}, {Name: ha.SourceVIP}, {Name: ha.SourceVRRP}}
 }

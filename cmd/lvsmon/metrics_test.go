@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lvsmon/lvsmon/app"
 	"github.com/lvsmon/lvsmon/config"
 	"github.com/lvsmon/lvsmon/ha"
 	"github.com/lvsmon/lvsmon/lvs"
@@ -87,7 +88,7 @@ func goldenProbe(ctx context.Context, vs *config.VirtualService, r *config.RealS
 
 // goldenRoleSources report, once, a pair in the middle of a failover with
 // a stale VIP: every role family has samples, disagreements included.
-func goldenRoleSources() []roleSource {
+func goldenRoleSources() []app.RoleSource {
 	run := func(ctx context.Context, report func(ha.Report)) error {
 		// Twice, the second time past the grace period, so the
 		// disagreement is reported before the first scrape.
@@ -100,7 +101,7 @@ func goldenRoleSources() []roleSource {
 		<-ctx.Done()
 		return nil
 	}
-	return []roleSource{{name: ha.SourceSimulated, run: run}, {name: ha.SourceVIP}, {name: ha.SourceVRRP}}
+	return []app.RoleSource{{Name: ha.SourceSimulated, Run: run}, {Name: ha.SourceVIP}, {Name: ha.SourceVRRP}}
 }
 
 // cfgGrace is the default ha.grace.
@@ -119,7 +120,7 @@ func checked(cfg *config.Config) int {
 
 // runForMetrics runs the daemon's own serve on a config and a reader, and
 // returns /metrics once the first sample is in.
-func runForMetrics(t *testing.T, cfg *config.Config, reader lvs.Reader, roles ...roleSource) []byte {
+func runForMetrics(t *testing.T, cfg *config.Config, reader lvs.Reader, roles ...app.RoleSource) []byte {
 	t.Helper()
 	cfg.DataDir = t.TempDir()
 	cfg.Listen = "127.0.0.1:0"
@@ -130,8 +131,8 @@ func runForMetrics(t *testing.T, cfg *config.Config, reader lvs.Reader, roles ..
 	go func() {
 		// A dry run: the reconciler must not "fix" the fixture table
 		// (the golden file is what lvsmon sees, not what it would make).
-		done <- serve(ctx, daemonOpts{cfg: cfg, reader: reader, log: slog.New(slog.NewTextHandler(&logBuf, nil)),
-			dryRun: true, probe: goldenProbe, roleSources: roles, ready: func(a net.Addr) { addr <- a }})
+		done <- runApp(ctx, app.Options{Config: cfg, Reader: reader, Log: slog.New(slog.NewTextHandler(&logBuf, nil)), Version: buildVersion(),
+			DryRun: true, Probe: goldenProbe, RoleSources: roles, Ready: func(a net.Addr) { addr <- a }})
 	}()
 	defer func() {
 		cancel()
@@ -258,7 +259,7 @@ func TestMetricsGolden(t *testing.T) {
 	tests := []struct {
 		golden string
 		setup  func(t *testing.T, cfg *config.Config) lvs.Reader
-		roles  []roleSource
+		roles  []app.RoleSource
 	}{
 		{"fake.prom", func(t *testing.T, cfg *config.Config) lvs.Reader { return lvs.NewFake(metricsFixture()) }, nil},
 		{"node-exporter-compatible.prom", func(t *testing.T, cfg *config.Config) lvs.Reader {
@@ -363,4 +364,14 @@ func lineDiff(want, got string) string {
 		}
 	}
 	return b.String()
+}
+
+// runApp is the daemon without runDaemon's signal handling.
+func runApp(ctx context.Context, o app.Options) error {
+	a, err := app.New(o)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	return a.Run(ctx)
 }

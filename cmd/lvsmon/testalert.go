@@ -11,17 +11,9 @@ import (
 	"time"
 
 	"github.com/lvsmon/lvsmon/alerting"
+	"github.com/lvsmon/lvsmon/app"
 	"github.com/lvsmon/lvsmon/config"
 )
-
-// smtpConfig turns the alerting section into the sender's settings.
-func smtpConfig(a *config.Alerting) alerting.SMTPConfig {
-	return alerting.SMTPConfig{
-		Host: a.SMTP.Host, Port: a.SMTP.Port, TLS: a.SMTP.TLS, Username: a.SMTP.Username,
-		PasswordFile: a.SMTP.PasswordFile, PasswordEnv: a.SMTP.PasswordEnv, From: a.From, To: a.To,
-		HELO: a.SMTP.HELO, CAFile: a.SMTP.CAFile, Timeout: a.SMTP.Timeout.D(),
-	}
-}
 
 // errAlertFailed: the test mail was not accepted; the reason is printed.
 var errAlertFailed = errors.New("the test mail was not accepted")
@@ -52,7 +44,7 @@ func cmdTestAlert(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return errInvalidConfig
 	}
 	a := cfg.Alerting
-	sender, err := alerting.NewSender(smtpConfig(a))
+	sender, err := alerting.NewSender(app.SMTPConfig(a))
 	if err != nil {
 		return err
 	}

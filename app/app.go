@@ -1,0 +1,318 @@
+// Package app builds and runs the lvsmon daemon. New constructs every
+// component in dependency order, each given what it needs through its
+// constructor, and undoes what it built when a later step fails; Run
+// starts the goroutines and blocks until its context ends; Reload swaps
+// in a new config whole. cmd/lvsmon only parses flags, handles signals
+// and calls these.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lvsmon/lvsmon/alerting"
+	"github.com/lvsmon/lvsmon/checker"
+	"github.com/lvsmon/lvsmon/collector"
+	"github.com/lvsmon/lvsmon/config"
+	"github.com/lvsmon/lvsmon/events"
+	"github.com/lvsmon/lvsmon/graphs"
+	"github.com/lvsmon/lvsmon/ha"
+	"github.com/lvsmon/lvsmon/lvs"
+	"github.com/lvsmon/lvsmon/probe"
+	"github.com/lvsmon/lvsmon/reconcile"
+	"github.com/lvsmon/lvsmon/web"
+)
+
+// Options are what New needs; `lvsmon run` and `lvsmon demo` fill them
+// differently.
+type Options struct {
+	Config *config.Config
+	// Reader is the IPVS backend. When it is also an lvs.Backend (and
+	// the config does not name procfs) the reconciler writes through it.
+	// The caller closes it after Close.
+	Reader lvs.Reader
+	// Load re-reads the config for a reload; nil when there is no file.
+	Load func() (*config.Config, error)
+	// ConfigPath is watched for changes (a reload on change); "" for none.
+	ConfigPath string
+	Log        *slog.Logger
+	Version    string
+	// Probe checks one real server; nil means the real check types.
+	Probe checker.ProbeFunc
+	// DryRun logs the reconciler's plan instead of applying it.
+	DryRun bool
+	// RoleSources are HA role sources besides the ha section's (the
+	// demo's simulated pair).
+	RoleSources []RoleSource
+	// Extra run alongside the daemon until it stops (the demo's
+	// simulation).
+	Extra []func(ctx context.Context, ev *events.Log)
+	// Ready, when set, is called with the web listener's address once
+	// the daemon answers (tests learn the port from it).
+	Ready func(addr net.Addr)
+}
+
+// RoleSource is a named HA role source. A source without Run is reported
+// by another one's goroutine (its name is still expected by the Monitor).
+type RoleSource struct {
+	Name string
+	Run  func(ctx context.Context, report func(ha.Report)) error
+}
+
+// App is the running daemon. It implements web.Control.
+type App struct {
+	log     *slog.Logger
+	version string
+	cur     atomic.Pointer[config.Config]
+	load    func() (*config.Config, error)
+	cfgPath string
+	extra   []func(context.Context, *events.Log)
+	ready   func(net.Addr)
+
+	coll     *collector.Collector
+	ev       *events.Log
+	store    *graphs.Store
+	renderer *graphs.Renderer
+	ovr      *reconcile.Overrides
+	chk      *checker.Checker
+	rec      *reconcile.Reconciler // nil when the backend cannot write
+	role     *haRole               // nil without an ha section
+	mail     *mailer               // nil without an alerting section
+	srv      *web.Server
+	ln       net.Listener
+
+	// cleanup undoes New's steps, newest first (Close).
+	cleanup []func()
+
+	reloadMu sync.Mutex
+	// judged is the hash of the config file content the last Reload read
+	// (applied or rejected): the file watcher does not reload it again
+	// after a SIGHUP or an API reload already did.
+	judged atomic.Pointer[[32]byte]
+}
+
+// New builds the daemon without starting anything: no goroutine runs and
+// no event is written until Run. A failure undoes the steps before it.
+func New(o Options) (a *App, err error) {
+	cfg := o.Config
+	a = &App{log: o.Log, version: o.Version, load: o.Load, cfgPath: o.ConfigPath, extra: o.Extra, ready: o.Ready}
+	defer func() {
+		if err != nil {
+			a.Close()
+			a = nil
+		}
+	}()
+	for _, w := range cfg.Warnings {
+		a.log.Warn("config warning", "problem", w.String())
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	a.cur.Store(cfg)
+	a.coll = collector.New(o.Reader, cfg.Step.D(), a.component("collector"))
+	if a.ev, err = events.Open(filepath.Join(cfg.DataDir, "events"), events.DefaultMax, a.component("events")); err != nil {
+		return nil, err
+	}
+	a.onClose(func() { a.ev.Close() })
+	if err := a.newGraphs(cfg); err != nil {
+		return nil, err
+	}
+	if a.ovr, err = reconcile.OpenOverridesLog(cfg.DataDir, a.component("overrides")); err != nil {
+		return nil, err
+	}
+
+	// The checker kicks the reconciler through a trigger made first, so
+	// neither needs the other built before it.
+	kick := reconcile.NewTrigger()
+	probeFn := o.Probe
+	if probeFn == nil {
+		probeFn = probe.ProbeServer
+	}
+	a.chk = checker.New(probeFn, a.ev, a.component("checker"), kick.Kick)
+	act := func() bool { return true }
+	if cfg.HA.Enabled() || len(o.RoleSources) > 0 {
+		a.role = newHARole(cfg, a.ev, a.component("ha"), o.RoleSources, kick.Kick)
+		act = a.role.acting
+	}
+	if b, ok := o.Reader.(lvs.Backend); ok && cfg.IPVS.Backend != config.BackendProcfs {
+		a.rec = reconcile.New(reconcile.Options{Backend: b, Config: a.cur.Load, Health: a.chk.Health, Overrides: a.ovr, Events: a.ev,
+			Log: a.component("reconciler"), DryRun: o.DryRun, Act: act, Trigger: kick})
+	} else {
+		a.log.Info("the IPVS backend is read-only: health is checked and shown, the table is never written", "backend", cfg.IPVS.Backend)
+	}
+	if cfg.Alerting != nil {
+		// Built before Run writes this start's first event: on a first
+		// start the pipeline begins at the end of the log.
+		deps := alerting.PipelineDeps{Describe: a.describeService, Name: a.serviceName, Services: a.serviceIDs}
+		if a.role != nil {
+			deps.IsMaster = a.role.isMaster
+		}
+		if a.mail, err = newMailer(cfg, a.ev, deps, a.component("alerting")); err != nil {
+			return nil, err
+		}
+	}
+	if err := a.newWeb(cfg); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// component is the logger of one part of the daemon.
+func (a *App) component(name string) *slog.Logger { return a.log.With("component", name) }
+
+// onClose pushes an undo step for Close.
+func (a *App) onClose(fn func()) { a.cleanup = append(a.cleanup, fn) }
+
+// Close releases what New acquired (the listener, the RRD store, the
+// event log), newest first. Call it after Run has returned; it is safe
+// to call more than once.
+func (a *App) Close() {
+	for i := len(a.cleanup) - 1; i >= 0; i-- {
+		a.cleanup[i]()
+	}
+	a.cleanup = nil
+}
+
+// newGraphs opens the RRD store under the data dir and its renderer.
+func (a *App) newGraphs(cfg *config.Config) error {
+	log := a.component("graphs")
+	store, err := graphs.NewStore(graphs.StoreOptions{
+		Dir: filepath.Join(cfg.DataDir, "rrd"), Step: cfg.Step.D(), Rrdcached: cfg.Graphs.Rrdcached, Batch: cfg.Batch(), Log: log,
+	})
+	if err != nil {
+		return err
+	}
+	a.store = store
+	a.onClose(func() { store.Close() })
+	a.renderer = graphs.NewRenderer(store, a.ev)
+	a.renderer.Name = a.serviceName
+	a.renderer.SetCacheBytes(int64(cfg.Web.GraphCacheMB) << 20)
+	return nil
+}
+
+// newWeb builds the web server with its limits and metrics, and binds
+// the listener (a port in use fails New, not Run).
+func (a *App) newWeb(cfg *config.Config) error {
+	// The web port's limits: its connections are capped below what the
+	// open file limit leaves after the health checks' reserve.
+	log := a.component("web")
+	limiter := web.NewLimiter(webLimits(cfg, raiseNofile(a.log), log), log)
+	extra := []prometheus.Collector{graphs.NewMetrics(a.store, a.renderer), checker.NewMetrics(a.chk, a.cur.Load), limiter}
+	src := web.Source{
+		Control: a, Servers: a.servers, SorryActive: a.sorryActive, Reconciler: a.reconcilerStats,
+		Snapshot: a.coll.Snapshot, Health: a.coll.Health, Config: a.cur.Load, Version: a.version,
+		Graphs: grapher{a.renderer}, Events: a.ev, RRD: func() any { return a.store.Health() }, Limiter: limiter,
+		Problems: a.problems,
+	}
+	if a.rec != nil {
+		extra = append(extra, reconcile.NewMetrics(a.rec, a.cur.Load))
+	}
+	if a.mail != nil {
+		src.Alerting = a.mail.status
+		src.Mail = a.mail.summary
+		extra = append(extra, alerting.NewMetrics(a.mail.disp, a.mail.pipe))
+	}
+	if a.role != nil {
+		src.Role = a.role.status
+		extra = append(extra, ha.NewMetrics(a.role.mon, a.role.acting))
+	}
+	src.Metrics = collector.MetricsHandler(a.coll, a.cur.Load, collector.MetricsOptions{Version: a.version, Extra: extra}, a.component("metrics"))
+	a.srv = web.New(src, log)
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	a.ln = ln
+	a.onClose(func() { ln.Close() })
+	return nil
+}
+
+// Run starts every part and blocks until ctx ends or the web server
+// fails, then stops them all and waits. Nothing is written to IPVS on the
+// way out. Call it once.
+func (a *App) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	cfg := a.cur.Load()
+	var wg sync.WaitGroup
+	started := time.Now()
+	// The checker knows every checked server (as "no result yet") before
+	// the reconciler's first round, so that round keeps what the kernel
+	// has instead of taking a server without a result for unchecked.
+	a.chk.Apply(cfg)
+	wg.Go(func() { a.chk.Run(ctx) })
+	if a.rec != nil {
+		wg.Go(func() { a.rec.Run(ctx, cfg.Step.D()) })
+	}
+	wg.Go(func() { a.chk.CloseOpenOutages(ctx, started) })
+	wg.Go(func() { a.store.Run(ctx, a.coll.Subscribe) })
+	wg.Go(func() {
+		if err := a.store.RunArchiver(ctx, cfg.Graphs.ArchiveSchedule, cfg.Graphs.ArchiveAfter.D(), a.component("graphs")); err != nil {
+			a.log.Error("the RRD archive job cannot run", "err", err)
+		}
+	})
+	if a.mail != nil {
+		a.mail.run(ctx, &wg)
+	}
+	if a.role != nil {
+		a.role.start(cfg)
+		wg.Go(func() { a.role.tick(ctx) })
+	}
+	if a.cfgPath != "" {
+		wg.Go(func() { a.watchConfig(ctx, a.cfgPath, 2*time.Second) })
+	}
+	a.log.Info("lvsmon started", "version", a.version, "director", cfg.Director, "listen", a.ln.Addr().String(),
+		"backend", cfg.IPVS.Backend, "step", cfg.Step.D(), "services", len(cfg.VirtualServices), "data_dir", cfg.DataDir)
+	a.event(events.Event{Kind: events.DaemonStart, Message: fmt.Sprintf("lvsmon %s started: %d virtual services, %s backend",
+		a.version, len(cfg.VirtualServices), cfg.IPVS.Backend)})
+	wg.Go(func() { a.coll.Run(ctx) })
+	var serveErr error
+	wg.Go(func() {
+		if err := a.srv.Serve(ctx, a.ln); err != nil {
+			serveErr = err
+			cancel(err)
+		}
+	})
+	for _, fn := range a.extra {
+		wg.Go(func() { fn(ctx, a.ev) })
+	}
+	if a.ready != nil {
+		a.ready(a.ln.Addr())
+	}
+	<-ctx.Done()
+	a.log.Info("lvsmon stopping", "reason", context.Cause(ctx))
+	a.event(events.Event{Kind: events.DaemonStop, Message: fmt.Sprintf("lvsmon stopping: %v", context.Cause(ctx))})
+	wg.Wait()
+	if a.role != nil {
+		a.role.stop()
+	}
+	if serveErr != nil && !errors.Is(serveErr, context.Canceled) {
+		return serveErr
+	}
+	a.log.Info("lvsmon stopped; the IPVS table was left as it is")
+	return nil
+}
+
+// event appends e to the event log; a failure is logged, never fatal.
+func (a *App) event(e events.Event) {
+	if _, err := a.ev.Append(e); err != nil {
+		a.log.Error("writing an event failed", "err", err)
+	}
+}
+
+// kick asks the reconciler for a round now.
+func (a *App) kick() {
+	if a.rec != nil {
+		a.rec.Kick()
+	}
+}

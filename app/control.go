@@ -1,0 +1,213 @@
+package app
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/lvsmon/lvsmon/checker"
+	"github.com/lvsmon/lvsmon/config"
+	"github.com/lvsmon/lvsmon/events"
+	"github.com/lvsmon/lvsmon/lvs"
+	"github.com/lvsmon/lvsmon/reconcile"
+	"github.com/lvsmon/lvsmon/web"
+)
+
+// SetOverride implements web.Control.
+func (a *App) SetOverride(id, mode, by string) error {
+	cfg := a.cur.Load()
+	var found *config.VirtualService
+	for i := range cfg.VirtualServices {
+		vs := &cfg.VirtualServices[i]
+		for _, r := range vs.Reals {
+			if lvs.DestID(vs.Key, r.Key) == id {
+				found = vs
+			}
+		}
+	}
+	if found == nil {
+		return fmt.Errorf("%w: %q", web.ErrUnknownServer, id)
+	}
+	if err := a.ovr.Set(id, reconcile.Override(mode), by); err != nil {
+		return err
+	}
+	kind, msg := events.Override, fmt.Sprintf("%s: %s set by %s", found.Name, mode, by)
+	if mode == "" {
+		msg = fmt.Sprintf("%s: override cleared (enabled) by %s", found.Name, by)
+	}
+	if _, err := a.ev.Append(events.Event{Kind: kind, Service: found.Key.ID(), Server: id, Message: msg}); err != nil {
+		a.log.Error("writing an event failed", "err", err)
+	}
+	if a.rec != nil {
+		a.rec.Kick()
+	}
+	return nil
+}
+
+// ReleaseHolds implements web.Control: an operator believes the failures
+// the mass-failure guard holds.
+func (a *App) ReleaseHolds(by string) int {
+	n := a.chk.ReleaseHolds(by)
+	if n > 0 && a.rec != nil {
+		a.rec.Kick()
+	}
+	return n
+}
+
+// problems are the director's own troubles for the status page and API:
+// inconclusive checks, mass-failure holds, a damaged overrides file, IPVS
+// writes the kernel refuses.
+func (a *App) problems() []web.Problem {
+	var out []web.Problem
+	if s := a.chk.Local().Summary(); s != "" {
+		out = append(out, web.Problem{Source: "checker", Kind: "local_trouble", Severity: "critical", Message: s})
+	}
+	for _, h := range a.chk.Holds() {
+		where := "service " + h.Scope
+		if h.Scope == checker.DirectorScope {
+			where = "the whole director"
+		}
+		until := "until an operator releases it (POST /api/v1/guard/release)"
+		if !h.Until.IsZero() {
+			until = "until " + h.Until.Local().Format("15:04:05") + " at the latest, or POST /api/v1/guard/release"
+		}
+		out = append(out, web.Problem{Source: "guard", Kind: "mass_failure_hold", Severity: "critical", Since: h.Since,
+			Message: fmt.Sprintf("mass failure on %s (%s): the downs of %d real servers are held, %d of them still failing; nothing is written for them %s",
+				where, h.Class, len(h.Servers), h.Failing, until)})
+	}
+	if p := a.ovr.Problem(); p != "" {
+		out = append(out, web.Problem{Source: "overrides", Kind: "damaged_file", Severity: "warning", Message: p})
+	}
+	if a.rec != nil {
+		if st := a.rec.Stats(); st.LastError != "" && st.LastErrorTime.After(st.LastOK) {
+			out = append(out, web.Problem{Source: "reconciler", Kind: "ipvs_write_failed", Severity: "critical", Since: st.LastErrorTime,
+				Message: "the kernel refused the last IPVS change: " + st.LastError})
+		}
+	}
+	return out
+}
+
+// servers merges health, last check and override per real server.
+func (a *App) servers() map[string]web.ServerInfo {
+	out := map[string]web.ServerInfo{}
+	for _, st := range a.chk.Status() {
+		out[st.ID] = web.ServerInfo{Health: st.Health, Check: st}
+	}
+	for id, e := range a.ovr.Entries() {
+		in := out[id]
+		in.Override = map[string]any{"mode": string(e.Mode), "since": e.Since, "by": e.By}
+		in.Mode = string(e.Mode)
+		out[id] = in
+	}
+	return out
+}
+
+func (a *App) sorryActive(id string) bool { return a.rec != nil && a.rec.SorryActive(id) }
+
+func (a *App) reconcilerStats() any {
+	if a.rec == nil {
+		return nil
+	}
+	return a.rec.Stats()
+}
+
+// describeService renders a service's state now for a mail: every real
+// server with weight (live/configured), health, override and the last
+// check's message, and the sorry server.
+func (a *App) describeService(id string) string {
+	{
+		cfg := a.cur.Load()
+		var vs *config.VirtualService
+		for i := range cfg.VirtualServices {
+			if cfg.VirtualServices[i].Key.ID() == id {
+				vs = &cfg.VirtualServices[i]
+			}
+		}
+		if vs == nil {
+			return ""
+		}
+		live := map[string]int32{}
+		if snap := a.coll.Snapshot(); snap != nil {
+			for _, s := range snap.Table.Services {
+				if s.Key.ID() != id {
+					continue
+				}
+				for _, dst := range s.Dests {
+					live[lvs.DestID(s.Key, dst.Key)] = dst.Weight
+				}
+			}
+		}
+		health := map[string]checker.ServerStatus{}
+		for _, st := range a.chk.Status() {
+			health[st.ID] = st
+		}
+		ovr := a.ovr.Entries()
+		var b strings.Builder
+		up := 0
+		line := func(r *config.RealServer, sorry bool) {
+			sid := lvs.DestID(vs.Key, r.Key)
+			w, in := live[sid]
+			weight := "not in the kernel"
+			if sorry {
+				weight = "out"
+			}
+			if in {
+				weight = fmt.Sprintf("weight %d/%d", w, r.ConfiguredWeight())
+				if w > 0 && !sorry {
+					up++
+				}
+			}
+			role := ""
+			if sorry {
+				role = " (sorry server)"
+			}
+			st, checked := health[sid]
+			h := st.Health
+			switch {
+			case sorry && in:
+				h = "in use"
+			case sorry:
+				h = "standby"
+			case !checked || h == "":
+				h = "unchecked"
+			}
+			fmt.Fprintf(&b, "  %-28s %-9s %s%s", r.Key.String(), h, weight, role)
+			if o, ok := ovr[sid]; ok {
+				fmt.Fprintf(&b, ", override %s", o.Mode)
+			}
+			if st.LastMsg != "" && h != "up" {
+				fmt.Fprintf(&b, ": %s", st.LastMsg)
+			}
+			b.WriteByte('\n')
+		}
+		for i := range vs.Reals {
+			line(&vs.Reals[i], false)
+		}
+		if vs.Sorry != nil {
+			line(vs.Sorry, true)
+		}
+		return fmt.Sprintf("%d of %d real servers take connections:\n%s", up, len(vs.Reals), b.String())
+	}
+}
+
+// serviceName maps a service id to its configured name.
+func (a *App) serviceName(id string) string {
+	{
+		for _, vs := range a.cur.Load().VirtualServices {
+			if vs.Key.ID() == id {
+				return vs.Name
+			}
+		}
+		return ""
+	}
+}
+
+// serviceIDs lists the configured services, for the daily digest.
+func (a *App) serviceIDs() []string {
+	{
+		var ids []string
+		for _, vs := range a.cur.Load().VirtualServices {
+			ids = append(ids, vs.Key.ID())
+		}
+		return ids
+	}
+}

@@ -1,0 +1,165 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"time"
+
+	"github.com/lvsmon/lvsmon/config"
+	"github.com/lvsmon/lvsmon/events"
+)
+
+// Reload implements web.Control: re-read the config, and swap it in whole
+// if it validates. Settings bound at start (listen address, data dir,
+// backend) keep their running values until a restart, and the log says
+// so; everything else takes effect at once.
+func (a *App) Reload() error {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	log := a.log
+	if a.load == nil {
+		return errors.New("this director has no config file to reload")
+	}
+	old := a.cur.Load()
+	if b, err := os.ReadFile(old.File); err == nil {
+		sum := sha256.Sum256(b)
+		a.judged.Store(&sum)
+	}
+	next, err := a.load()
+	if err != nil {
+		var errs config.Errors
+		if errors.As(err, &errs) {
+			for _, p := range errs {
+				log.Error("config reload rejected", "problem", p.String())
+			}
+		} else {
+			log.Error("config reload rejected", "err", err)
+		}
+		log.Warn("keeping the running config", "file", old.File)
+		a.event(events.Event{Kind: events.Reload, Message: fmt.Sprintf("config reload rejected, running config kept: %v", firstLine(err))})
+		return err
+	}
+	for _, f := range []struct {
+		name      string
+		old, next *string
+	}{
+		{"listen", &old.Listen, &next.Listen},
+		{"data_dir", &old.DataDir, &next.DataDir},
+		{"ipvs.backend", &old.IPVS.Backend, &next.IPVS.Backend},
+		{"ipvs.proc_root", &old.IPVS.ProcRoot, &next.IPVS.ProcRoot},
+	} {
+		if *f.old != *f.next {
+			log.Warn("setting changed; it takes effect at the next restart", "key", f.name, "running", *f.old, "configured", *f.next)
+			*f.next = *f.old
+		}
+	}
+	// The web port's limits are bound at start (the listener, the
+	// http.Server); the API token is read per request and changes at once.
+	for _, f := range []struct {
+		name      string
+		old, next *int
+	}{
+		{"web.max_connections", &old.Web.MaxConnections, &next.Web.MaxConnections},
+		{"web.max_concurrent_requests", &old.Web.MaxConcurrentRequests, &next.Web.MaxConcurrentRequests},
+		{"web.graph_cache_mb", &old.Web.GraphCacheMB, &next.Web.GraphCacheMB},
+	} {
+		if *f.old != *f.next {
+			log.Warn("setting changed; it takes effect at the next restart", "key", f.name, "running", *f.old, "configured", *f.next)
+			*f.next = *f.old
+		}
+	}
+	if old.Web.IdleTimeout != next.Web.IdleTimeout {
+		log.Warn("setting changed; it takes effect at the next restart", "key", "web.idle_timeout", "running", old.Web.IdleTimeout.D(), "configured", next.Web.IdleTimeout.D())
+		next.Web.IdleTimeout = old.Web.IdleTimeout
+	}
+	var applyMail func() error
+	switch {
+	case reflect.DeepEqual(old.Alerting, next.Alerting):
+	case old.Alerting == nil || next.Alerting == nil || a.mail == nil:
+		log.Warn("the alerting section was added or removed; that takes effect at the next restart (mail already queued is sent either way)")
+		next.Alerting = old.Alerting
+	default:
+		if applyMail, err = a.mail.prepareReload(next); err != nil {
+			log.Error("config reload rejected", "problem", err.Error())
+			log.Warn("keeping the running config", "file", old.File)
+			a.event(events.Event{Kind: events.Reload, Message: fmt.Sprintf("config reload rejected, running config kept: %v", firstLine(err))})
+			return err
+		}
+	}
+	haChanged := !reflect.DeepEqual(old.HA, next.HA)
+	if haChanged && (a.role == nil || !next.HA.Enabled()) {
+		log.Warn("the ha section was added or emptied; that takes effect at the next restart")
+		next.HA, haChanged = old.HA, false
+	}
+	for _, w := range next.Warnings {
+		log.Warn("config warning", "problem", w.String())
+	}
+	if next.Step != old.Step {
+		log.Warn("step changed: sampling follows at once; existing RRD files keep the step they were created with", "old", old.Step.D(), "new", next.Step.D())
+	}
+	a.cur.Store(next)
+	if haChanged {
+		a.role.reload(next)
+	}
+	if applyMail != nil {
+		if err := applyMail(); err != nil {
+			log.Error("applying the new alerting section failed; mail keeps the old one", "err", err)
+		} else {
+			log.Info("alerting section reloaded", "to", next.Alerting.To, "smtp", fmt.Sprintf("%s:%d", next.Alerting.SMTP.Host, next.Alerting.SMTP.Port))
+		}
+	}
+	a.coll.SetStep(next.Step.D())
+	a.chk.Apply(next)
+	if a.rec != nil {
+		a.rec.Kick()
+	}
+	log.Info("config reloaded", "file", next.File, "services", len(next.VirtualServices), "step", next.Step.D())
+	a.event(events.Event{Kind: events.Reload, Message: fmt.Sprintf("config reloaded: %d virtual services", len(next.VirtualServices))})
+	return nil
+}
+
+func firstLine(err error) string {
+	s := err.Error()
+	for i, c := range s {
+		if c == '\n' {
+			return s[:i] + " (and more)"
+		}
+	}
+	return s
+}
+
+// watchConfig reloads when the file's content changes, checked every
+// interval. Content, not mtime, decides (as ldirectord's autoreload), so a
+// touch does nothing and an editor's rename-and-replace is seen.
+func (a *App) watchConfig(ctx context.Context, path string, interval time.Duration) {
+	sum := func() [32]byte {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return [32]byte{}
+		}
+		return sha256.Sum256(b)
+	}
+	last := sum()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if s := sum(); s != last && s != ([32]byte{}) {
+			last = s
+			if j := a.judged.Load(); j != nil && *j == s {
+				a.log.Info("the config file changed, and a reload has already read it; not reloading again", "file", path)
+				continue
+			}
+			a.log.Info("the config file changed; reloading", "file", path)
+			a.Reload()
+		}
+	}
+}
