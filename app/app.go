@@ -103,13 +103,12 @@ type App struct {
 
 // New builds the daemon without starting anything: no goroutine runs and
 // no event is written until Run. A failure undoes the steps before it.
-func New(o Options) (a *App, err error) {
+func New(o Options) (_ *App, err error) {
 	cfg := o.Config
-	a = &App{log: o.Log, version: o.Version, load: o.Load, cfgPath: o.ConfigPath, extra: o.Extra, ready: o.Ready}
+	a := &App{log: o.Log, version: o.Version, load: o.Load, cfgPath: o.ConfigPath, extra: o.Extra, ready: o.Ready}
 	defer func() {
 		if err != nil {
 			a.Close()
-			a = nil
 		}
 	}()
 	for _, w := range cfg.Warnings {

@@ -1,0 +1,123 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lvsmon/lvsmon/config"
+	"github.com/lvsmon/lvsmon/events"
+	"github.com/lvsmon/lvsmon/internal/testutil"
+	"github.com/lvsmon/lvsmon/lvs"
+)
+
+func testConfig(t *testing.T, listen string) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse("t.yaml", []byte("ipvs: {backend: fake}\nlisten: "+listen+
+		"\nvirtual_services:\n  - {name: web, address: 192.0.2.10, port: 80, real_servers: [{address: 10.0.1.1}]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DataDir = t.TempDir()
+	return cfg
+}
+
+// openFDs counts this process's open file descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// A step of New that fails (here the web port is taken, the last step)
+// undoes the ones before it: the event log, the RRD store and the
+// overrides leave no descriptor open, and a second New on the same data
+// directory works.
+func TestNewUndoesAFailedStart(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	cfg := testConfig(t, busy.Addr().String())
+	log := slog.New(slog.DiscardHandler)
+	before := openFDs(t)
+	a, err := New(Options{Config: cfg, Reader: lvs.NewFake(lvs.Table{}), Log: log})
+	if err == nil || a != nil || !strings.Contains(err.Error(), "listen on "+busy.Addr().String()) {
+		t.Fatalf("New on a busy port: %v, %v", a, err)
+	}
+	if after := openFDs(t); after != before {
+		t.Errorf("open descriptors: %d before the failed New, %d after", before, after)
+	}
+	cfg.Listen = "127.0.0.1:0"
+	a, err = New(Options{Config: cfg, Reader: lvs.NewFake(lvs.Table{}), Log: log})
+	if err != nil {
+		t.Fatalf("New after a failed one: %v", err)
+	}
+	a.Close()
+	a.Close() // a second Close does nothing
+	if after := openFDs(t); after != before {
+		t.Errorf("open descriptors: %d before, %d after New and Close", before, after)
+	}
+}
+
+// A data directory that cannot be made fails New with its reason.
+func TestNewFailsOnAnUnusableDataDir(t *testing.T) {
+	cfg := testConfig(t, "127.0.0.1:0")
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.DataDir = filepath.Join(file, "data")
+	if _, err := New(Options{Config: cfg, Reader: lvs.NewFake(lvs.Table{}), Log: slog.New(slog.DiscardHandler)}); err == nil || !strings.Contains(err.Error(), "data dir") {
+		t.Fatalf("New with a data dir under a file: %v", err)
+	}
+}
+
+// New starts nothing and writes no event; Run writes daemon_start, runs
+// until its context ends, writes daemon_stop and leaves the kernel table
+// as it was at the end.
+func TestRunStartsAndStops(t *testing.T) {
+	cfg := testConfig(t, "127.0.0.1:0")
+	fake := lvs.NewFake(lvs.Table{})
+	var logBuf testutil.SyncBuffer
+	a, err := New(Options{Config: cfg, Reader: fake, Log: slog.New(slog.NewTextHandler(&logBuf, nil)), Version: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if n := len(a.ev.Query(events.Filter{})); n != 0 {
+		t.Fatalf("New wrote %d events", n)
+	}
+	ready := make(chan net.Addr, 1)
+	a.ready = func(addr net.Addr) { ready <- addr }
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	<-ready
+	testutil.WaitFor(t, "the reconciler created the service", func() bool {
+		tab, _ := fake.Table(t.Context())
+		return len(tab.Services) == 1
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v; log:\n%s", err, logBuf.String())
+	}
+	var kinds []string
+	for _, e := range a.ev.Query(events.Filter{}) {
+		kinds = append(kinds, string(e.Kind))
+	}
+	if got := strings.Join(kinds, " "); !strings.HasPrefix(got, "daemon_start") || !strings.HasSuffix(got, "daemon_stop") {
+		t.Errorf("events: %s", got)
+	}
+	if !strings.Contains(logBuf.String(), "the IPVS table was left as it is") {
+		t.Errorf("log:\n%s", logBuf.String())
+	}
+}
