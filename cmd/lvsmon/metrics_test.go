@@ -23,6 +23,7 @@ import (
 	"github.com/lvsmon/lvsmon/ha"
 	"github.com/lvsmon/lvsmon/lvs"
 
+	"github.com/lvsmon/lvsmon/internal/demo"
 	"github.com/lvsmon/lvsmon/internal/testutil"
 )
 
@@ -94,7 +95,7 @@ func goldenRoleSources() []app.RoleSource {
 		// disagreement is reported before the first scrape.
 		now := time.Now()
 		for _, at := range []time.Time{now, now.Add(cfgGrace + time.Second)} {
-			for _, r := range demoRoleAt(demoFailover+time.Second, at) {
+			for _, r := range demo.RoleAt(demo.Failover+time.Second, at) {
 				report(r)
 			}
 		}
