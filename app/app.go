@@ -208,9 +208,9 @@ func (a *App) newWeb(cfg *config.Config) error {
 	limiter := web.NewLimiter(webLimits(cfg, raiseNofile(a.log), log), log)
 	extra := []prometheus.Collector{graphs.NewMetrics(a.store, a.renderer), checker.NewMetrics(a.chk, a.cur.Load), limiter}
 	src := web.Source{
-		Control: a, Servers: a.servers, SorryActive: a.sorryActive, Reconciler: a.reconcilerStats,
+		Control: a, Servers: a.servers, SorryActive: a.sorryActive, Reconciler: a.reconcilerStatus,
 		Snapshot: a.coll.Snapshot, Health: a.coll.Health, Config: a.cur.Load, Version: a.version,
-		Graphs: grapher{a.renderer}, Events: a.ev, RRD: func() any { return a.store.Health() }, Limiter: limiter,
+		Graphs: grapher{a.renderer}, Events: a.ev, RRD: a.rrdStatus, Limiter: limiter,
 		Problems: a.problems,
 	}
 	if a.rec != nil {

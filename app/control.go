@@ -103,11 +103,27 @@ func (a *App) servers() map[string]web.ServerInfo {
 
 func (a *App) sorryActive(id string) bool { return a.rec != nil && a.rec.SorryActive(id) }
 
-func (a *App) reconcilerStats() any {
+// reconcilerStatus is the status API's reconciler section.
+func (a *App) reconcilerStatus() *web.ReconcilerStatus {
 	if a.rec == nil {
 		return nil
 	}
-	return a.rec.Stats()
+	st := web.ReconcilerStatus(a.rec.Stats())
+	return &st
+}
+
+// rrdStatus is the status API's rrd section.
+func (a *App) rrdStatus() *web.RRDStatus {
+	h := a.store.Health()
+	st := web.RRDStatus{Files: h.Files, LastUpdate: h.LastUpdate, LastDuration: h.LastDuration, Updates: h.Updates,
+		Errors: h.Errors, Skipped: h.Skipped, Damaged: h.Damaged}
+	for _, f := range h.FailingFiles {
+		st.FailingFiles = append(st.FailingFiles, web.RRDFileError(f))
+	}
+	for _, f := range h.DamagedFiles {
+		st.DamagedFiles = append(st.DamagedFiles, web.RRDDamagedFile(f))
+	}
+	return &st
 }
 
 // describeService renders a service's state now for a mail: every real

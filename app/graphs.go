@@ -33,7 +33,6 @@ func (g grapher) Cached(req web.GraphRequest) ([]byte, string, bool) {
 	if !ok {
 		return nil, "", false
 	}
-	_ = gr.Validate() // fills the default format for the content type
 	return img, gr.ContentType(), true
 }
 
@@ -53,7 +52,6 @@ func (g grapher) Graph(ctx context.Context, req web.GraphRequest) ([]byte, strin
 	case err != nil:
 		return nil, "", err
 	}
-	_ = gr.Validate() // fills the default format for the content type
 	return img, gr.ContentType(), nil
 }
 

@@ -101,8 +101,8 @@ func (m *mailer) run(ctx context.Context, wg *sync.WaitGroup) {
 }
 
 // status is the status API's alerting section.
-func (m *mailer) status() any {
-	return map[string]any{"pipeline": m.pipe.Stats(), "outbox": m.disp.Stats()}
+func (m *mailer) status() *web.AlertingStatus {
+	return &web.AlertingStatus{Pipeline: web.PipelineStatus(m.pipe.Stats()), Outbox: web.OutboxStatus(m.disp.Stats())}
 }
 
 // summary is the status page's one line about mail.

@@ -86,8 +86,25 @@ var (
 	ErrNoData     = errors.New("no data for this object")
 )
 
-// Validate checks a request and fills its defaults.
-func (r *Request) Validate() error {
+// WithDefaults returns r with the width, height and format it leaves
+// unset filled in.
+func (r Request) WithDefaults() Request {
+	if r.Width == 0 {
+		r.Width = DefaultWidth
+	}
+	if r.Height == 0 {
+		r.Height = DefaultHeight
+	}
+	if r.Format == "" {
+		r.Format = "png"
+	}
+	return r
+}
+
+// Validate reports what is wrong with r once its defaults are filled; it
+// changes nothing.
+func (r Request) Validate() error {
+	r = r.WithDefaults()
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrBadRequest, fmt.Sprintf(format, args...))
 	}
@@ -134,12 +151,6 @@ func (r *Request) Validate() error {
 			return bad("the span must be between 1 minute and 10 years")
 		}
 	}
-	if r.Width == 0 {
-		r.Width = DefaultWidth
-	}
-	if r.Height == 0 {
-		r.Height = DefaultHeight
-	}
 	if r.Width < MinWidth || r.Width > MaxWidth {
 		return bad("width %d is outside %d-%d", r.Width, MinWidth, MaxWidth)
 	}
@@ -147,8 +158,6 @@ func (r *Request) Validate() error {
 		return bad("height %d is outside %d-%d", r.Height, MinHeight, MaxHeight)
 	}
 	switch r.Format {
-	case "":
-		r.Format = "png"
 	case "png", "svg":
 	default:
 		return bad("format %q (want png or svg)", r.Format)
@@ -156,8 +165,9 @@ func (r *Request) Validate() error {
 	return nil
 }
 
-// ContentType is the MIME type of the request's image.
-func (r *Request) ContentType() string {
+// ContentType is the MIME type of the request's image (PNG unless it
+// asks for SVG).
+func (r Request) ContentType() string {
 	if r.Format == "svg" {
 		return "image/svg+xml"
 	}
@@ -293,6 +303,7 @@ func (g *Renderer) Render(r Request) ([]byte, error) {
 // ctx's error; a draw it started goes on for the others waiting (it was
 // under way already), one it was still waiting for is left to them.
 func (g *Renderer) RenderContext(ctx context.Context, r Request) ([]byte, error) {
+	r = r.WithDefaults()
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
@@ -344,6 +355,7 @@ func (g *Renderer) RenderContext(ctx context.Context, r Request) ([]byte, error)
 // without a draw (as RenderContext would); ok is false when it needs one,
 // or the request is invalid.
 func (g *Renderer) Cached(r Request) (img []byte, ok bool) {
+	r = r.WithDefaults()
 	if r.Validate() != nil {
 		return nil, false
 	}

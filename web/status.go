@@ -26,10 +26,10 @@ type StatusHead struct {
 	SampledAt   *time.Time          `json:"sampled_at"`
 	StepSeconds float64             `json:"step_seconds"`
 	Collector   lvs.CollectorHealth `json:"collector"`
-	RRD         any                 `json:"rrd,omitempty"`
-	Reconciler  any                 `json:"reconciler,omitempty"`
+	RRD         *RRDStatus          `json:"rrd,omitempty"`
+	Reconciler  *ReconcilerStatus   `json:"reconciler,omitempty"`
 	Role        *Role               `json:"role,omitempty"`
-	Alerting    any                 `json:"alerting,omitempty"`
+	Alerting    *AlertingStatus     `json:"alerting,omitempty"`
 	// Problems are the director's own troubles (never nil: [] when none).
 	Problems []Problem `json:"problems"`
 	// Mail is the outbox's delivery summary for the status page.

@@ -42,17 +42,17 @@ type Source struct {
 	// SorryActive reports whether a service's sorry server is in use.
 	SorryActive func(serviceID string) bool
 	// Reconciler reports the reconciler's counters for the status API.
-	Reconciler func() any
+	Reconciler func() *ReconcilerStatus
 	// RRD reports the RRD store's health (files, errors, failing files)
 	// for the status API; nil when graphs are off.
-	RRD func() any
+	RRD func() *RRDStatus
 	// Metrics serves /metrics for Prometheus; nil: no /metrics.
 	Metrics http.Handler
 	// Role reports the director's HA role for the status API and page;
 	// nil when no ha section is configured.
 	Role func() *Role
 	// Alerting reports the mail pipeline and outbox; nil without mail.
-	Alerting func() any
+	Alerting func() *AlertingStatus
 	// Mail summarises delivery for the status page; nil without mail.
 	Mail func() MailSummary
 	// Problems reports the director's own troubles (checks failing
