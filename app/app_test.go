@@ -121,3 +121,53 @@ func TestRunStartsAndStops(t *testing.T) {
 		t.Errorf("log:\n%s", logBuf.String())
 	}
 }
+
+// Apply swaps a new config in while Run runs: a new service reaches the
+// kernel, a changed listen address keeps its running value (the log
+// says so), and a reload event is written.
+func TestApplyKeepsWhatIsBoundAtStart(t *testing.T) {
+	cfg := testConfig(t, "127.0.0.1:0")
+	fake := lvs.NewFake(lvs.Table{})
+	var logBuf testutil.SyncBuffer
+	a, err := New(Options{Config: cfg, Reader: fake, Log: slog.New(slog.NewTextHandler(&logBuf, nil)), Version: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	services := func() int {
+		tab, _ := fake.Table(t.Context())
+		return len(tab.Services)
+	}
+	testutil.WaitFor(t, "the first service in the kernel", func() bool { return services() == 1 })
+
+	next, err := config.Parse("t.yaml", []byte("ipvs: {backend: fake}\nlisten: 127.0.0.1:1\nvirtual_services:\n"+
+		"  - {name: web, address: 192.0.2.10, port: 80, real_servers: [{address: 10.0.1.1}]}\n"+
+		"  - {name: api, address: 192.0.2.11, port: 443, real_servers: [{address: 10.0.1.2}]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	next.DataDir = cfg.DataDir
+	if err := a.Apply(next); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, "the new service in the kernel", func() bool { return services() == 2 })
+	if got := a.cur.Load().Listen; got != cfg.Listen {
+		t.Errorf("listen after Apply: %q, want the running %q", got, cfg.Listen)
+	}
+	if !strings.Contains(logBuf.String(), `key=listen`) {
+		t.Errorf("the log does not say listen waits for a restart:\n%s", logBuf.String())
+	}
+	reloads := 0
+	for _, e := range a.ev.Query(events.Filter{}) {
+		if e.Kind == events.Reload {
+			reloads++
+		}
+	}
+	if reloads != 1 {
+		t.Errorf("%d reload events, want 1", reloads)
+	}
+}

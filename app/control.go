@@ -7,6 +7,7 @@ import (
 	"github.com/lvsmon/lvsmon/checker"
 	"github.com/lvsmon/lvsmon/config"
 	"github.com/lvsmon/lvsmon/events"
+	"github.com/lvsmon/lvsmon/health"
 	"github.com/lvsmon/lvsmon/lvs"
 	"github.com/lvsmon/lvsmon/reconcile"
 	"github.com/lvsmon/lvsmon/web"
@@ -130,100 +131,94 @@ func (a *App) rrdStatus() *web.RRDStatus {
 // server with weight (live/configured), health, override and the last
 // check's message, and the sorry server.
 func (a *App) describeService(id string) string {
-	{
-		cfg := a.cur.Load()
-		var vs *config.VirtualService
-		for i := range cfg.VirtualServices {
-			if cfg.VirtualServices[i].Key.ID() == id {
-				vs = &cfg.VirtualServices[i]
-			}
+	cfg := a.cur.Load()
+	var vs *config.VirtualService
+	for i := range cfg.VirtualServices {
+		if cfg.VirtualServices[i].Key.ID() == id {
+			vs = &cfg.VirtualServices[i]
 		}
-		if vs == nil {
-			return ""
-		}
-		live := map[string]int32{}
-		if snap := a.coll.Snapshot(); snap != nil {
-			for _, s := range snap.Table.Services {
-				if s.Key.ID() != id {
-					continue
-				}
-				for _, dst := range s.Dests {
-					live[lvs.DestID(s.Key, dst.Key)] = dst.Weight
-				}
-			}
-		}
-		health := map[string]checker.ServerStatus{}
-		for _, st := range a.chk.Status() {
-			health[st.ID] = st
-		}
-		ovr := a.ovr.Entries()
-		var b strings.Builder
-		up := 0
-		line := func(r *config.RealServer, sorry bool) {
-			sid := lvs.DestID(vs.Key, r.Key)
-			w, in := live[sid]
-			weight := "not in the kernel"
-			if sorry {
-				weight = "out"
-			}
-			if in {
-				weight = fmt.Sprintf("weight %d/%d", w, r.ConfiguredWeight())
-				if w > 0 && !sorry {
-					up++
-				}
-			}
-			role := ""
-			if sorry {
-				role = " (sorry server)"
-			}
-			st, checked := health[sid]
-			h := st.Health
-			switch {
-			case sorry && in:
-				h = "in use"
-			case sorry:
-				h = "standby"
-			case !checked || h == "":
-				h = "unchecked"
-			}
-			fmt.Fprintf(&b, "  %-28s %-9s %s%s", r.Key.String(), h, weight, role)
-			if o, ok := ovr[sid]; ok {
-				fmt.Fprintf(&b, ", override %s", o.Mode)
-			}
-			if st.LastMsg != "" && h != "up" {
-				fmt.Fprintf(&b, ": %s", st.LastMsg)
-			}
-			b.WriteByte('\n')
-		}
-		for i := range vs.Reals {
-			line(&vs.Reals[i], false)
-		}
-		if vs.Sorry != nil {
-			line(vs.Sorry, true)
-		}
-		return fmt.Sprintf("%d of %d real servers take connections:\n%s", up, len(vs.Reals), b.String())
 	}
+	if vs == nil {
+		return ""
+	}
+	live := map[string]int32{}
+	if snap := a.coll.Snapshot(); snap != nil {
+		for _, s := range snap.Table.Services {
+			if s.Key.ID() != id {
+				continue
+			}
+			for _, dst := range s.Dests {
+				live[lvs.DestID(s.Key, dst.Key)] = dst.Weight
+			}
+		}
+	}
+	status := map[string]checker.ServerStatus{}
+	for _, st := range a.chk.Status() {
+		status[st.ID] = st
+	}
+	ovr := a.ovr.Entries()
+	var b strings.Builder
+	up := 0
+	line := func(r *config.RealServer, sorry bool) {
+		sid := lvs.DestID(vs.Key, r.Key)
+		w, in := live[sid]
+		weight := "not in the kernel"
+		if sorry {
+			weight = "out"
+		}
+		if in {
+			weight = fmt.Sprintf("weight %d/%d", w, r.ConfiguredWeight())
+			if w > 0 && !sorry {
+				up++
+			}
+		}
+		role := ""
+		if sorry {
+			role = " (sorry server)"
+		}
+		st, checked := status[sid]
+		h := st.Health
+		switch {
+		case sorry && in:
+			h = "in use"
+		case sorry:
+			h = "standby"
+		case !checked || h == "":
+			h = "unchecked"
+		}
+		fmt.Fprintf(&b, "  %-28s %-9s %s%s", r.Key.String(), h, weight, role)
+		if o, ok := ovr[sid]; ok {
+			fmt.Fprintf(&b, ", override %s", o.Mode)
+		}
+		if st.LastMsg != "" && h != health.Up.String() {
+			fmt.Fprintf(&b, ": %s", st.LastMsg)
+		}
+		b.WriteByte('\n')
+	}
+	for i := range vs.Reals {
+		line(&vs.Reals[i], false)
+	}
+	if vs.Sorry != nil {
+		line(vs.Sorry, true)
+	}
+	return fmt.Sprintf("%d of %d real servers take connections:\n%s", up, len(vs.Reals), b.String())
 }
 
 // serviceName maps a service id to its configured name.
 func (a *App) serviceName(id string) string {
-	{
-		for _, vs := range a.cur.Load().VirtualServices {
-			if vs.Key.ID() == id {
-				return vs.Name
-			}
+	for _, vs := range a.cur.Load().VirtualServices {
+		if vs.Key.ID() == id {
+			return vs.Name
 		}
-		return ""
 	}
+	return ""
 }
 
 // serviceIDs lists the configured services, for the daily digest.
 func (a *App) serviceIDs() []string {
-	{
-		var ids []string
-		for _, vs := range a.cur.Load().VirtualServices {
-			ids = append(ids, vs.Key.ID())
-		}
-		return ids
+	var ids []string
+	for _, vs := range a.cur.Load().VirtualServices {
+		ids = append(ids, vs.Key.ID())
 	}
+	return ids
 }

@@ -13,17 +13,16 @@ import (
 	"github.com/lvsmon/lvsmon/events"
 )
 
-// Reload implements web.Control: re-read the config, and swap it in whole
-// if it validates. Settings bound at start (listen address, data dir,
-// backend) keep their running values until a restart, and the log says
-// so; everything else takes effect at once.
+// Reload implements web.Control: re-read the config file and Apply it.
+// A config that does not validate is refused with its problems, logged
+// and written as an event, and the running one kept.
 func (a *App) Reload() error {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
-	log := a.log
 	if a.load == nil {
 		return errors.New("this director has no config file to reload")
 	}
+	log := a.log
 	old := a.cur.Load()
 	if b, err := os.ReadFile(old.File); err == nil {
 		sum := sha256.Sum256(b)
@@ -43,6 +42,24 @@ func (a *App) Reload() error {
 		a.event(events.Event{Kind: events.Reload, Message: fmt.Sprintf("config reload rejected, running config kept: %v", firstLine(err))})
 		return err
 	}
+	return a.apply(next)
+}
+
+// Apply swaps in next, a validated config, whole. Settings bound at start
+// (listen address, data dir, backend, the web port's limits) keep their
+// running values until a restart, and the log says so; everything else
+// takes effect at once. A new alerting section that cannot be used (its
+// password unreadable) refuses the whole config.
+func (a *App) Apply(next *config.Config) error {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	return a.apply(next)
+}
+
+// apply is Apply with reloadMu held.
+func (a *App) apply(next *config.Config) error {
+	log := a.log
+	old := a.cur.Load()
 	for _, f := range []struct {
 		name      string
 		old, next *string
@@ -83,6 +100,7 @@ func (a *App) Reload() error {
 		log.Warn("the alerting section was added or removed; that takes effect at the next restart (mail already queued is sent either way)")
 		next.Alerting = old.Alerting
 	default:
+		var err error
 		if applyMail, err = a.mail.prepareReload(next); err != nil {
 			log.Error("config reload rejected", "problem", err.Error())
 			log.Warn("keeping the running config", "file", old.File)
