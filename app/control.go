@@ -91,7 +91,7 @@ func (a *App) problems() []web.Problem {
 func (a *App) servers() map[string]web.ServerInfo {
 	out := map[string]web.ServerInfo{}
 	for _, st := range a.chk.Status() {
-		out[st.ID] = web.ServerInfo{Health: st.Health, Check: st}
+		out[st.ID] = web.ServerInfo{Health: st.Health.String(), Check: st}
 	}
 	for id, e := range a.ovr.Entries() {
 		in := out[id]
@@ -177,13 +177,13 @@ func (a *App) describeService(id string) string {
 			role = " (sorry server)"
 		}
 		st, checked := status[sid]
-		h := st.Health
+		h := st.Health.String()
 		switch {
 		case sorry && in:
 			h = "in use"
 		case sorry:
 			h = "standby"
-		case !checked || h == "":
+		case !checked:
 			h = "unchecked"
 		}
 		fmt.Fprintf(&b, "  %-28s %-9s %s%s", r.Key.String(), h, weight, role)

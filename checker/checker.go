@@ -42,7 +42,7 @@ type ProbeFunc func(ctx context.Context, vs *config.VirtualService, r *config.Re
 // ServerStatus is what the checker shows of one real server.
 type ServerStatus struct {
 	ID         string        `json:"id"`
-	Health     string        `json:"health"`
+	Health     health.State  `json:"health"`
 	Since      time.Time     `json:"since,omitzero"`
 	LastTime   time.Time     `json:"last_check,omitzero"`
 	LastOK     bool          `json:"last_ok"`
@@ -237,7 +237,7 @@ func (c *Checker) Apply(cfg *config.Config) {
 				want[unit] = true
 				st := c.state[unit]
 				if st == nil {
-					st = &serverState{ServerStatus: ServerStatus{ID: id, Health: health.Unknown.String()}, server: id}
+					st = &serverState{ServerStatus: ServerStatus{ID: id, Health: health.Unknown}, server: id}
 					c.state[unit] = st
 				}
 				units[id] = append(units[id], st)
@@ -435,7 +435,7 @@ func (c *Checker) record(st *serverState, at time.Time, d time.Duration, err err
 	case st.health != health.Down && st.failRun >= st.fall:
 		st.health, st.Since = health.Down, at
 	}
-	st.Health = st.health.String()
+	st.Health = st.health
 }
 
 // settle moves a server's committed health towards what its checks say,
@@ -599,7 +599,7 @@ func (c *Checker) Status() []ServerStatus {
 	out := make([]ServerStatus, 0, len(c.units))
 	for id, sts := range c.units {
 		s := sts[0].ServerStatus
-		s.Health = c.agg[id].String()
+		s.Health = c.agg[id]
 		if len(sts) > 1 {
 			s.Checks = make([]ServerStatus, len(sts))
 			types := make([]string, len(sts))

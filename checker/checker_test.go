@@ -97,7 +97,7 @@ func TestRiseFallAndEvents(t *testing.T) {
 			st = s
 		}
 	}
-	if st.Failures < 3 || st.LastOK || !strings.Contains(st.LastMsg, "connection refused") || st.Health != "down" || st.CheckType != "tcp" {
+	if st.Failures < 3 || st.LastOK || !strings.Contains(st.LastMsg, "connection refused") || st.Health != health.Down || st.CheckType != "tcp" {
 		t.Errorf("status = %+v", st)
 	}
 	p.set("10.0.1.1", nil)
@@ -271,7 +271,7 @@ func TestSeveralChecksAllMustPass(t *testing.T) {
 	mu.Unlock()
 	waitFor(t, "down when one check fails", func() bool { return c.Health()[id] == health.Down })
 	st := c.Status()[0]
-	if st.CheckType != "tcp+http" || len(st.Checks) != 2 || st.Health != "down" || !strings.Contains(st.LastMsg, "http check: http: refused") {
+	if st.CheckType != "tcp+http" || len(st.Checks) != 2 || st.Health != health.Down || !strings.Contains(st.LastMsg, "http check: http: refused") {
 		t.Errorf("status = %+v", st)
 	}
 	mu.Lock()

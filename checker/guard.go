@@ -256,7 +256,7 @@ func (c *Checker) recover(hd *hold, still []string, now time.Time) []emitFn {
 		for _, st := range c.units[id] {
 			if st.health == health.Down {
 				st.health, st.failRun = c.agg[id], 0
-				st.Health = st.health.String()
+				st.Health = st.health
 			}
 		}
 	}

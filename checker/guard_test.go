@@ -198,7 +198,7 @@ func TestInconclusiveChangesNothing(t *testing.T) {
 		t.Errorf("summary = %q", s)
 	}
 	st := b.status(2)
-	if st.Inconclusive != 5 || st.Failures != 0 || !strings.Contains(st.LastInconclusive, "too many open files") || st.Health != "up" {
+	if st.Inconclusive != 5 || st.Failures != 0 || !strings.Contains(st.LastInconclusive, "too many open files") || st.Health != health.Up {
 		t.Errorf("status = %+v", st)
 	}
 	// A real failure after all that is still seen at once.
@@ -272,7 +272,7 @@ func TestGuardHoldsAMassTimeout(t *testing.T) {
 	if n := b.countDown(); n != 0 {
 		t.Fatalf("%d servers down during the hold", n)
 	}
-	if st := b.status(1); !st.Held || st.Health != "up" {
+	if st := b.status(1); !st.Held || st.Health != health.Up {
 		t.Errorf("status = %+v", st)
 	}
 	// The moment passes: the servers answer again.

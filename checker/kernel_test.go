@@ -614,7 +614,7 @@ func TestKernelClassicScenario(t *testing.T) {
 	wantAnswers(t, "rs1 broken", kernFetch(t, 4), 4, "rs2")
 	k.events("rs1 broken", k.down(k.rs1, notFound))
 	for _, st := range k.chk.Status() {
-		if st.ID == lvs.DestID(k.key, k.rs1) && (st.Health != "down" || st.LastMsg != notFound || st.LastOK) {
+		if st.ID == lvs.DestID(k.key, k.rs1) && (st.Health != health.Down || st.LastMsg != notFound || st.LastOK) {
 			t.Errorf("rs1 broken: checker status %+v", st)
 		}
 	}
@@ -671,7 +671,7 @@ func TestKernelClassicScenario(t *testing.T) {
 	tab, _ = k.wait("reloaded", func(*lvs.Service) bool { return true })
 	k.settled("reloaded", tab, map[string]string{rs1: "Route 3", rs2: "Masq 2"})
 	for i, st := range k.chk.Status() {
-		if st.Health != "up" || st.Successes < before[i].Successes {
+		if st.Health != health.Up || st.Successes < before[i].Successes {
 			t.Errorf("reload: checker status %+v, before %+v", st, before[i])
 		}
 	}

@@ -65,8 +65,8 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		if !ok {
 			continue
 		}
-		if st.Health != health.Unknown.String() {
-			gauge(m.up, st.Health == health.Up.String(), lv...)
+		if st.Health != health.Unknown {
+			gauge(m.up, st.Health == health.Up, lv...)
 		}
 		if !st.LastTime.IsZero() {
 			ch <- prometheus.MustNewConstMetric(m.dur, prometheus.GaugeValue, st.LastDur.Seconds(), lv...)

@@ -53,7 +53,7 @@ func (c *Checker) CloseOpenOutages(ctx context.Context, since time.Time) {
 				continue
 			}
 			delete(open, st.ID)
-			if st.Health != health.Up.String() {
+			if st.Health != health.Up {
 				continue
 			}
 			msg := fmt.Sprintf("up: found up by the first check after lvsmon restarted (down since %s)", down.Time.Local().Format("2006-01-02 15:04:05"))

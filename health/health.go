@@ -23,3 +23,6 @@ func (s State) String() string {
 	}
 	return "unknown"
 }
+
+// MarshalText writes the state as String does, so JSON says "up".
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
