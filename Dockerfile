@@ -8,8 +8,13 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
+# The Makefile's build information: docker build --build-arg VERSION=...
 ARG VERSION=devel
-RUN CGO_ENABLED=1 go build -trimpath -ldflags "-X main.version=${VERSION}" -o /out/lvsmon ./cmd/lvsmon
+ARG REVISION=unknown
+ARG BRANCH=unknown
+ARG BUILD_DATE=unknown
+RUN CGO_ENABLED=1 go build -trimpath -ldflags "-X main.version=${VERSION} -X main.revision=${REVISION} \
+    -X main.branch=${BRANCH} -X main.buildUser=docker -X main.buildDate=${BUILD_DATE}" -o /out/lvsmon ./cmd/lvsmon
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates librrd8 \

@@ -6,8 +6,16 @@ export PATH := $(PATH):/usr/local/go/bin
 export CGO_CFLAGS := -O2 -g -Wno-incompatible-pointer-types
 GO ?= go
 LISTEN ?= :9160
+# Build information, as Prometheus' tools carry theirs: `lvsmon version`
+# prints it and lvsmon_build_info labels it (a build without these falls
+# back to the VCS revision and commit time Go records).
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
-LDFLAGS := -X main.version=$(VERSION)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+BRANCH ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
+BUILD_USER ?= $(shell id -un 2>/dev/null || echo unknown)@$(shell hostname 2>/dev/null || echo unknown)
+BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS := -X main.version=$(VERSION) -X main.revision=$(REVISION) -X main.branch=$(BRANCH) \
+	-X main.buildUser=$(BUILD_USER) -X main.buildDate=$(BUILD_DATE)
 VMEXEC := $(CURDIR)/test/vm/vmexec.sh
 
 .PHONY: all build demo test test-unit test-kernel fuzz bench lint clean deps-build deps-test deps-bench

@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +48,12 @@ type Options struct {
 	ConfigPath string
 	Log        *slog.Logger
 	Version    string
+	// Build is lvsmon_build_info's labels; its Version defaults to
+	// Version.
+	Build collector.BuildInfo
+	// TelemetryPath is where Prometheus metrics are served
+	// (--web.telemetry-path); "" is /metrics.
+	TelemetryPath string
 	// Probe checks one real server; nil means the real check types.
 	Probe checker.ProbeFunc
 	// DryRun logs the reconciler's plan instead of applying it.
@@ -57,9 +64,10 @@ type Options struct {
 	// Extra run alongside the daemon until it stops (the demo's
 	// simulation).
 	Extra []func(ctx context.Context, ev *events.Log)
-	// Ready, when set, is called with the web listener's address once
-	// the daemon answers (tests learn the port from it).
-	Ready func(addr net.Addr)
+	// Ready, when set, is called with the web listeners' addresses, in
+	// the config's order, once the daemon answers (tests learn the ports
+	// from it).
+	Ready func(addrs []net.Addr)
 }
 
 // RoleSource is a named HA role source. A source without Run is reported
@@ -73,11 +81,13 @@ type RoleSource struct {
 type App struct {
 	log     *slog.Logger
 	version string
+	build   collector.BuildInfo
+	metrics string // the telemetry path
 	cur     atomic.Pointer[config.Config]
 	load    func() (*config.Config, error)
 	cfgPath string
 	extra   []func(context.Context, *events.Log)
-	ready   func(net.Addr)
+	ready   func([]net.Addr)
 
 	coll     *collector.Collector
 	ev       *events.Log
@@ -89,7 +99,7 @@ type App struct {
 	role     *haRole               // nil without an ha section
 	mail     *mailer               // nil without an alerting section
 	srv      *web.Server
-	ln       net.Listener
+	lns      []net.Listener // the config's listen addresses, in order
 
 	// cleanup undoes New's steps, newest first (Close).
 	cleanup []func()
@@ -105,7 +115,10 @@ type App struct {
 // no event is written until Run. A failure undoes the steps before it.
 func New(o Options) (_ *App, err error) {
 	cfg := o.Config
-	a := &App{log: o.Log, version: o.Version, load: o.Load, cfgPath: o.ConfigPath, extra: o.Extra, ready: o.Ready}
+	a := &App{log: o.Log, version: o.Version, build: o.Build, metrics: o.TelemetryPath, load: o.Load, cfgPath: o.ConfigPath, extra: o.Extra, ready: o.Ready}
+	if a.build.Version == "" {
+		a.build.Version = o.Version
+	}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -200,7 +213,8 @@ func (a *App) newGraphs(cfg *config.Config) error {
 }
 
 // newWeb builds the web server with its limits and metrics, and binds
-// the listener (a port in use fails New, not Run).
+// every listen address (a port in use fails New, not Run, and the ones
+// bound before it are closed by New's undo).
 func (a *App) newWeb(cfg *config.Config) error {
 	// The web port's limits: its connections are capped below what the
 	// open file limit leaves after the health checks' reserve.
@@ -225,15 +239,37 @@ func (a *App) newWeb(cfg *config.Config) error {
 		src.Role = a.role.status
 		extra = append(extra, ha.NewMetrics(a.role.mon, a.role.acting))
 	}
-	src.Metrics = collector.MetricsHandler(a.coll, a.cur.Load, collector.MetricsOptions{Version: a.version, Extra: extra}, a.component("metrics"))
+	src.Metrics = collector.MetricsHandler(a.coll, a.cur.Load, collector.MetricsOptions{Build: a.build, Extra: extra}, a.component("metrics"))
+	src.MetricsPath = a.metrics
 	a.srv = web.New(src, log)
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	for _, addr := range cfg.Listen {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", addr, err)
+		}
+		a.lns = append(a.lns, ln)
+		a.onClose(func() { ln.Close() })
 	}
-	a.ln = ln
-	a.onClose(func() { ln.Close() })
 	return nil
+}
+
+// addrs are the bound listen addresses, in the config's order.
+func (a *App) addrs() []net.Addr {
+	out := make([]net.Addr, len(a.lns))
+	for i, ln := range a.lns {
+		out[i] = ln.Addr()
+	}
+	return out
+}
+
+// joinAddrs writes addresses as the log shows them: comma-separated, so
+// a single address reads as it always did.
+func joinAddrs(addrs []net.Addr) string {
+	s := make([]string, len(addrs))
+	for i, a := range addrs {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ",")
 }
 
 // Run starts every part and blocks until ctx ends or the web server
@@ -270,14 +306,14 @@ func (a *App) Run(ctx context.Context) error {
 	if a.cfgPath != "" {
 		wg.Go(func() { a.watchConfig(ctx, a.cfgPath, 2*time.Second) })
 	}
-	a.log.Info("lvsmon started", "version", a.version, "director", cfg.Director, "listen", a.ln.Addr().String(),
+	a.log.Info("lvsmon started", "version", a.version, "director", cfg.Director, "listen", joinAddrs(a.addrs()),
 		"backend", cfg.IPVS.Backend, "step", cfg.Step.D(), "services", len(cfg.VirtualServices), "data_dir", cfg.DataDir)
 	a.event(events.Event{Kind: events.DaemonStart, Message: fmt.Sprintf("lvsmon %s started: %d virtual services, %s backend",
 		a.version, len(cfg.VirtualServices), cfg.IPVS.Backend)})
 	wg.Go(func() { a.coll.Run(ctx) })
 	var serveErr error
 	wg.Go(func() {
-		if err := a.srv.Serve(ctx, a.ln); err != nil {
+		if err := a.srv.Serve(ctx, a.lns...); err != nil {
 			serveErr = err
 			cancel(err)
 		}
@@ -286,7 +322,7 @@ func (a *App) Run(ctx context.Context) error {
 		wg.Go(func() { fn(ctx, a.ev) })
 	}
 	if a.ready != nil {
-		a.ready(a.ln.Addr())
+		a.ready(a.addrs())
 	}
 	<-ctx.Done()
 	a.log.Info("lvsmon stopping", "reason", context.Cause(ctx))

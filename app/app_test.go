@@ -4,8 +4,10 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -56,7 +58,7 @@ func TestNewUndoesAFailedStart(t *testing.T) {
 	if after := openFDs(t); after != before {
 		t.Errorf("open descriptors: %d before the failed New, %d after", before, after)
 	}
-	cfg.Listen = "127.0.0.1:0"
+	cfg.Listen = config.Addresses{"127.0.0.1:0"}
 	a, err = New(Options{Config: cfg, Reader: lvs.NewFake(lvs.Table{}), Log: log})
 	if err != nil {
 		t.Fatalf("New after a failed one: %v", err)
@@ -96,8 +98,8 @@ func TestRunStartsAndStops(t *testing.T) {
 	if n := len(a.ev.Query(events.Filter{})); n != 0 {
 		t.Fatalf("New wrote %d events", n)
 	}
-	ready := make(chan net.Addr, 1)
-	a.ready = func(addr net.Addr) { ready <- addr }
+	ready := make(chan []net.Addr, 1)
+	a.ready = func(addrs []net.Addr) { ready <- addrs }
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
@@ -155,7 +157,7 @@ func TestApplyKeepsWhatIsBoundAtStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.WaitFor(t, "the new service in the kernel", func() bool { return services() == 2 })
-	if got := a.cur.Load().Listen; got != cfg.Listen {
+	if got := a.cur.Load().Listen; !slices.Equal(got, cfg.Listen) {
 		t.Errorf("listen after Apply: %q, want the running %q", got, cfg.Listen)
 	}
 	if !strings.Contains(logBuf.String(), `key=listen`) {
@@ -169,5 +171,56 @@ func TestApplyKeepsWhatIsBoundAtStart(t *testing.T) {
 	}
 	if reloads != 1 {
 		t.Errorf("%d reload events, want 1", reloads)
+	}
+}
+
+// Every listen address is bound: a busy one fails New with its address
+// named and closes those bound before it; Run serves on all of them and
+// reports every address to Ready and in the "lvsmon started" line.
+func TestSeveralListenAddresses(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	cfg := testConfig(t, "['127.0.0.1:0', '"+busy.Addr().String()+"']")
+	before := openFDs(t)
+	a, err := New(Options{Config: cfg, Reader: lvs.NewFake(lvs.Table{}), Log: slog.New(slog.DiscardHandler)})
+	if err == nil || a != nil || !strings.Contains(err.Error(), "listen on "+busy.Addr().String()) {
+		t.Fatalf("New with the second address busy: %v, %v", a, err)
+	}
+	if after := openFDs(t); after != before {
+		t.Errorf("open descriptors: %d before the failed New, %d after (the first listener left open?)", before, after)
+	}
+
+	cfg.Listen = config.Addresses{"127.0.0.1:0", "127.0.0.2:0"}
+	var logBuf testutil.SyncBuffer
+	a, err = New(Options{Config: cfg, Reader: lvs.NewFake(lvs.Table{}), Log: slog.New(slog.NewTextHandler(&logBuf, nil)), Version: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ready := make(chan []net.Addr, 1)
+	a.ready = func(addrs []net.Addr) { ready <- addrs }
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	addrs := <-ready
+	if len(addrs) != 2 || !strings.HasPrefix(addrs[0].String(), "127.0.0.1:") || !strings.HasPrefix(addrs[1].String(), "127.0.0.2:") {
+		t.Fatalf("Ready got %v", addrs)
+	}
+	for _, ad := range addrs {
+		testutil.WaitFor(t, "/-/ready on "+ad.String(), func() bool {
+			resp, err := http.Get("http://" + ad.String() + "/-/ready")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == 200
+		})
+	}
+	if want := "listen=" + addrs[0].String() + "," + addrs[1].String() + " "; !strings.Contains(logBuf.String(), want) {
+		t.Errorf("the start line lacks %q:\n%s", want, logBuf.String())
 	}
 }

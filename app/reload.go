@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/lvsmon/lvsmon/config"
@@ -46,9 +48,9 @@ func (a *App) Reload() error {
 }
 
 // Apply swaps in next, a validated config, whole. Settings bound at start
-// (listen address, data dir, backend, the web port's limits) keep their
-// running values until a restart, and the log says so; everything else
-// takes effect at once. A new alerting section that cannot be used (its
+// (listen addresses, data dir, backend, the web port's limits and trusted
+// proxies) keep their running values until a restart, and the log says
+// so; everything else takes effect at once. A new alerting section that cannot be used (its
 // password unreadable) refuses the whole config.
 func (a *App) Apply(next *config.Config) error {
 	a.reloadMu.Lock()
@@ -64,7 +66,6 @@ func (a *App) apply(next *config.Config) error {
 		name      string
 		old, next *string
 	}{
-		{"listen", &old.Listen, &next.Listen},
 		{"data_dir", &old.DataDir, &next.DataDir},
 		{"ipvs.backend", &old.IPVS.Backend, &next.IPVS.Backend},
 		{"ipvs.proc_root", &old.IPVS.ProcRoot, &next.IPVS.ProcRoot},
@@ -73,6 +74,16 @@ func (a *App) apply(next *config.Config) error {
 			log.Warn("setting changed; it takes effect at the next restart", "key", f.name, "running", *f.old, "configured", *f.next)
 			*f.next = *f.old
 		}
+	}
+	// The listeners and the proxies the web trusts are bound at start.
+	if !slices.Equal(old.Listen, next.Listen) {
+		log.Warn("setting changed; it takes effect at the next restart", "key", "listen", "running", old.Listen.String(), "configured", next.Listen.String())
+		next.Listen = old.Listen
+	}
+	if !slices.Equal(old.Web.TrustedProxies, next.Web.TrustedProxies) {
+		log.Warn("setting changed; it takes effect at the next restart", "key", "web.trusted_proxies",
+			"running", strings.Join(old.Web.TrustedProxies, ","), "configured", strings.Join(next.Web.TrustedProxies, ","))
+		next.Web.TrustedProxies = old.Web.TrustedProxies
 	}
 	// The web port's limits are bound at start (the listener, the
 	// http.Server); the API token is read per request and changes at once.

@@ -48,12 +48,38 @@ var nodeBackendLabels = []string{"local_address", "local_mark", "local_port", "p
 // MetricsOptions are what the exporter cannot learn from the collector or
 // the config.
 type MetricsOptions struct {
-	// Version is reported by lvsmon_build_info.
-	Version string
+	// Build is reported by lvsmon_build_info.
+	Build BuildInfo
 	// Extra collectors of other parts of lvsmon (the RRD store, the
 	// checker), gathered on every scrape beside the self-metrics.
 	Extra []prometheus.Collector
 }
+
+// BuildInfo says which build of lvsmon runs: lvsmon_build_info's labels,
+// the ones every Prometheus exporter's *_build_info has, so dashboards
+// that join on them work for lvsmon too.
+type BuildInfo struct {
+	Version, Revision, Branch string
+	// GoVersion, GoOS and GoArch are the running binary's when empty.
+	GoVersion, GoOS, GoArch string
+	// Tags are the build tags ("" when none or unknown).
+	Tags string
+}
+
+// labels returns the label values in buildInfoLabels' order, with the
+// running binary's Go version and platform for those not set.
+func (b BuildInfo) labels() []string {
+	or := func(s, def string) string {
+		if s == "" {
+			return def
+		}
+		return s
+	}
+	return []string{or(b.Version, "unknown"), or(b.Revision, "unknown"), or(b.Branch, "unknown"),
+		or(b.GoVersion, runtime.Version()), or(b.GoOS, runtime.GOOS), or(b.GoArch, runtime.GOARCH), b.Tags}
+}
+
+var buildInfoLabels = []string{"version", "revision", "branch", "goversion", "goos", "goarch", "tags"}
 
 // Metrics exports a Collector's snapshots for Prometheus. It is safe for
 // concurrent use.
@@ -107,7 +133,7 @@ func NewMetrics(c *Collector, cfg func() *config.Config, opts MetricsOptions) *M
 	m.self.step = d("lvsmon_collector_step_seconds",
 		"The sampling interval: a last sample older than a few steps means the collector is stuck or failing.")
 	m.self.build = d("lvsmon_build_info",
-		"Always 1; the labels say which lvsmon build runs.", "goversion", "version")
+		"Always 1; the labels say which lvsmon build runs.", buildInfoLabels...)
 	m.self.director = d("lvsmon_director_info",
 		"Always 1; names the director this lvsmon watches, for joining on instance.", "backend", "director")
 	m.selfReg = prometheus.NewPedanticRegistry()
@@ -156,7 +182,7 @@ func (s selfCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(d.samples, prometheus.CounterValue, float64(h.Samples))
 	ch <- prometheus.MustNewConstMetric(d.errors, prometheus.CounterValue, float64(h.Errors))
 	ch <- prometheus.MustNewConstMetric(d.step, prometheus.GaugeValue, h.Step.Seconds())
-	ch <- prometheus.MustNewConstMetric(d.build, prometheus.GaugeValue, 1, runtime.Version(), s.m.opts.Version)
+	ch <- prometheus.MustNewConstMetric(d.build, prometheus.GaugeValue, 1, s.m.opts.Build.labels()...)
 	cfg := s.m.cfg()
 	ch <- prometheus.MustNewConstMetric(d.director, prometheus.GaugeValue, 1, cfg.IPVS.Backend, cfg.Director)
 }
@@ -346,10 +372,23 @@ type view struct {
 	services  []svcView
 	nodes     []nodeBackend // node_exporter rows, when nodeCompt
 
-	gzOnce sync.Once
-	gz     gzChunk
-	gzErr  error
+	// The table's compressed exposition, per format (text, OpenMetrics),
+	// made on first use.
+	gz [numFormats]struct {
+		once  sync.Once
+		chunk gzChunk
+		err   error
+	}
 }
+
+// format is an exposition format lvsmon writes itself.
+type format uint8
+
+const (
+	formatText        format = iota // text/plain; version=0.0.4
+	formatOpenMetrics               // application/openmetrics-text
+	numFormats
+)
 
 // svcView is one virtual service: in the kernel, in the config, or both.
 type svcView struct {
@@ -679,10 +718,11 @@ func (v *view) collect(fams []*family, ch chan<- prometheus.Metric) {
 // Text exposition of the table families
 
 // writeText writes the view's families in the text exposition format
-// (version 0.0.4), as expfmt would write the same families: HELP, TYPE,
+// (version 0.0.4) or in OpenMetrics (without the closing # EOF: the small
+// families follow), as expfmt would write the same families: HELP, TYPE,
 // then one line per series, values formatted alike.
-func (v *view) writeText(fams []*family, w io.Writer) error {
-	tw := textWriter{w: w, buf: make([]byte, 0, 64<<10)}
+func (v *view) writeText(fams []*family, w io.Writer, f format) error {
+	tw := textWriter{w: w, buf: make([]byte, 0, 64<<10), om: f == formatOpenMetrics}
 	for _, f := range fams {
 		if !v.exported(f) {
 			continue
@@ -728,6 +768,9 @@ type textWriter struct {
 	buf     []byte
 	pending *family
 	err     error
+	// om writes OpenMetrics: a counter's HELP and TYPE name it without
+	// _total, HELP escapes quotes, and values always look like floats.
+	om bool
 }
 
 func (t *textWriter) family(f *family) { t.pending = f }
@@ -755,23 +798,35 @@ func (t *textWriter) header() {
 	if t.pending != nil {
 		p := t.pending
 		t.pending = nil
-		t.buf = append(t.buf, "# HELP "...)
-		t.buf = append(t.buf, p.name...)
-		t.buf = append(t.buf, ' ')
-		t.buf = appendEscaped(t.buf, p.help, false)
-		t.buf = append(t.buf, "\n# TYPE "...)
-		t.buf = append(t.buf, p.name...)
+		name, typ := p.name, " gauge\n"
 		if p.typ == prometheus.CounterValue {
-			t.buf = append(t.buf, " counter\n"...)
-		} else {
-			t.buf = append(t.buf, " gauge\n"...)
+			typ = " counter\n"
+			if t.om {
+				// OpenMetrics names the family, not its _total sample; a
+				// counter without the suffix is unknown (as expfmt says).
+				var ok bool
+				if name, ok = strings.CutSuffix(name, "_total"); !ok {
+					typ = " unknown\n"
+				}
+			}
 		}
+		t.buf = append(t.buf, "# HELP "...)
+		t.buf = append(t.buf, name...)
+		t.buf = append(t.buf, ' ')
+		t.buf = appendEscaped(t.buf, p.help, t.om)
+		t.buf = append(t.buf, "\n# TYPE "...)
+		t.buf = append(t.buf, name...)
+		t.buf = append(t.buf, typ...)
 	}
 }
 
 func (t *textWriter) value(val float64) {
 	t.buf = append(t.buf, ' ')
-	t.buf = appendValue(t.buf, val)
+	if t.om {
+		t.buf = appendOMValue(t.buf, val)
+	} else {
+		t.buf = appendValue(t.buf, val)
+	}
 	t.buf = append(t.buf, '\n')
 	if len(t.buf) > cap(t.buf)-1024 {
 		t.flush()
@@ -834,6 +889,34 @@ func appendValue(b []byte, f float64) []byte {
 	return strconv.AppendFloat(b, f, 'g', -1, 64)
 }
 
+// appendOMValue formats a sample value exactly as expfmt's OpenMetrics
+// encoder does: as a float, so integers get a ".0".
+func appendOMValue(b []byte, f float64) []byte {
+	switch {
+	case f == 0:
+		return append(b, "0.0"...)
+	case f == 1:
+		return append(b, "1.0"...)
+	case f == -1:
+		return append(b, "-1.0"...)
+	case math.IsNaN(f):
+		return append(b, "NaN"...)
+	case math.IsInf(f, 1):
+		return append(b, "+Inf"...)
+	case math.IsInf(f, -1):
+		return append(b, "-Inf"...)
+	case f > 0 && f < 1e6 && f == math.Trunc(f):
+		b = strconv.AppendInt(b, int64(f), 10)
+		return append(b, '.', '0')
+	}
+	start := len(b)
+	b = strconv.AppendFloat(b, f, 'g', -1, 64)
+	if !bytes.ContainsAny(b[start:], "e.") {
+		b = append(b, '.', '0')
+	}
+	return b
+}
+
 // ---------------------------------------------------------------------------
 // Compression
 
@@ -846,29 +929,30 @@ type gzChunk struct {
 	size    int64
 }
 
-// gzipped returns the view's compressed text, compressing it on first use.
-// Scrapes of one snapshot share it; without it every scrape of a big table
-// would spend most of its time in gzip.
-func (v *view) gzipped(fams []*family) (*gzChunk, error) {
-	v.gzOnce.Do(func() {
+// gzipped returns the view's compressed exposition in format f,
+// compressing it on first use. Scrapes of one snapshot share it; without
+// it every scrape of a big table would spend most of its time in gzip.
+func (v *view) gzipped(fams []*family, f format) (*gzChunk, error) {
+	g := &v.gz[f]
+	g.once.Do(func() {
 		var out bytes.Buffer
 		fw, err := flate.NewWriter(&out, flate.BestSpeed)
 		if err != nil {
-			v.gzErr = fmt.Errorf("metrics: deflate: %w", err)
+			g.err = fmt.Errorf("metrics: deflate: %w", err)
 			return
 		}
 		cw := &crcWriter{w: fw}
-		if err := v.writeText(fams, cw); err != nil {
-			v.gzErr = err
+		if err := v.writeText(fams, cw, f); err != nil {
+			g.err = err
 			return
 		}
 		if err := fw.Flush(); err != nil {
-			v.gzErr = fmt.Errorf("metrics: deflate: %w", err)
+			g.err = fmt.Errorf("metrics: deflate: %w", err)
 			return
 		}
-		v.gz = gzChunk{deflate: out.Bytes(), crc: cw.crc, size: cw.n}
+		g.chunk = gzChunk{deflate: out.Bytes(), crc: cw.crc, size: cw.n}
 	})
-	return &v.gz, v.gzErr
+	return &g.chunk, g.err
 }
 
 type crcWriter struct {
@@ -899,9 +983,27 @@ var gzipHeader = []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255}
 // ---------------------------------------------------------------------------
 // HTTP
 
-// textFormat is the one exposition format lvsmon serves: every Prometheus
-// version and most other scrapers read it.
-var textFormat = expfmt.NewFormat(expfmt.TypeTextPlain)
+// The exposition formats lvsmon serves: the text format, which every
+// Prometheus version and most other scrapers read, and OpenMetrics to a
+// scraper that asks for it (Prometheus does by default). Protocol
+// buffers are not offered: a scraper asking for them gets text.
+var (
+	textFormat = expfmt.NewFormat(expfmt.TypeTextPlain)
+	offered    = []expfmt.Format{expfmt.FmtOpenMetrics_1_0_0, expfmt.FmtOpenMetrics_0_0_1, textFormat}
+)
+
+// negotiate picks the format of a scrape from its Accept header, and the
+// Content-Type that names it.
+func negotiate(h http.Header) (format, string) {
+	f := expfmt.NegotiateAccept(h, offered...)
+	if f.FormatType() != expfmt.TypeOpenMetrics {
+		return formatText, string(textFormat)
+	}
+	if f.Version() == expfmt.OpenMetricsVersion_0_0_1 {
+		return formatOpenMetrics, string(expfmt.FmtOpenMetrics_0_0_1)
+	}
+	return formatOpenMetrics, string(expfmt.FmtOpenMetrics_1_0_0)
+}
 
 // MetricsHandler is the /metrics handler lvsmon serves: the exporter of
 // c's snapshots plus the Go runtime and process collectors. These live in
@@ -932,32 +1034,42 @@ func (m *Metrics) Handler(extra prometheus.Gatherer, log *slog.Logger) http.Hand
 		own[f.name] = true
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f, contentType := negotiate(r.Header)
 		v := m.view()
 		mfs, err := gs.Gather()
 		if err != nil {
 			log.Warn("gathering self-metrics failed; serving what was gathered", "err", err)
 		}
-		// The small families, encoded per scrape.
+		// The small families, encoded per scrape by expfmt.
 		var small bytes.Buffer
 		for _, mf := range mfs {
 			if own[mf.GetName()] {
 				continue // m registered in extra as well: the table is served below
 			}
-			if _, err := expfmt.MetricFamilyToText(&small, mf); err != nil {
+			var err error
+			if f == formatOpenMetrics {
+				_, err = expfmt.MetricFamilyToOpenMetrics(&small, mf)
+			} else {
+				_, err = expfmt.MetricFamilyToText(&small, mf)
+			}
+			if err != nil {
 				log.Warn("encoding a metric family failed", "family", mf.GetName(), "err", err)
 			}
 		}
+		if f == formatOpenMetrics {
+			small.WriteString("# EOF\n")
+		}
 		h := w.Header()
-		h.Set("Content-Type", string(textFormat))
-		h.Add("Vary", "Accept-Encoding")
+		h.Set("Content-Type", contentType)
+		h.Add("Vary", "Accept, Accept-Encoding")
 		if acceptsGzip(r.Header.Get("Accept-Encoding")) {
-			if err := m.writeGzip(w, v, small.Bytes()); err != nil {
+			if err := m.writeGzip(w, v, f, small.Bytes()); err != nil {
 				log.Warn("writing /metrics failed", "err", err, "remote", r.RemoteAddr)
 			}
 			return
 		}
 		if v != nil {
-			if err := v.writeText(m.fams, w); err != nil {
+			if err := v.writeText(m.fams, w, f); err != nil {
 				log.Warn("writing /metrics failed", "err", err, "remote", r.RemoteAddr)
 				return
 			}
@@ -970,10 +1082,10 @@ func (m *Metrics) Handler(extra prometheus.Gatherer, log *slog.Logger) http.Hand
 
 // writeGzip writes one gzip member: the view's cached deflate blocks, then
 // the scrape's own text as the final blocks, and the trailer over both.
-func (m *Metrics) writeGzip(w http.ResponseWriter, v *view, small []byte) error {
+func (m *Metrics) writeGzip(w http.ResponseWriter, v *view, f format, small []byte) error {
 	var chunk gzChunk
 	if v != nil {
-		c, err := v.gzipped(m.fams)
+		c, err := v.gzipped(m.fams, f)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return err

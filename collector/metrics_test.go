@@ -104,7 +104,7 @@ func exporter(t testing.TB, tab lvs.Table, cfg *config.Config) (*Metrics, *Colle
 	if c.Sample(context.Background()) == nil {
 		t.Fatal("sample failed")
 	}
-	return NewMetrics(c, func() *config.Config { return cfg }, MetricsOptions{Version: "test"}), c
+	return NewMetrics(c, func() *config.Config { return cfg }, MetricsOptions{Build: BuildInfo{Version: "test"}}), c
 }
 
 func scrape(t testing.TB, h http.Handler, gz bool) ([]byte, http.Header) {
@@ -175,7 +175,7 @@ func TestHandlerMatchesClientGolang(t *testing.T) {
 			var m *Metrics
 			if tc.empty {
 				c := New(lvs.NewFake(metricsTable()), 10*time.Second, quiet)
-				m = NewMetrics(c, func() *config.Config { return cfg }, MetricsOptions{Version: "test"})
+				m = NewMetrics(c, func() *config.Config { return cfg }, MetricsOptions{Build: BuildInfo{Version: "test"}})
 			} else {
 				m, _ = exporter(t, metricsTable(), cfg)
 			}
@@ -333,7 +333,8 @@ func TestMetricsSeries(t *testing.T) {
 			{"lvsmon_virtual_service_in_bytes_total{" + webSvc + "," + webID + "}", 1 << 60},
 			{"lvsmon_director_connections_total{}", 1200},
 			{"lvsmon_director_info{backend=fake,director=lvs-test}", 1},
-			{"lvsmon_build_info{goversion=" + runtime.Version() + ",version=test}", 1},
+			{"lvsmon_build_info{branch=unknown,goarch=" + runtime.GOARCH + ",goos=" + runtime.GOOS + ",goversion=" + runtime.Version() +
+				",revision=unknown,tags=,version=test}", 1},
 			{"lvsmon_collector_samples_total{}", 1},
 			{"lvsmon_collector_step_seconds{}", 10},
 		}},

@@ -34,8 +34,10 @@ import (
 type Config struct {
 	// Director names this director in the UI, metrics and mail; it
 	// defaults to the host name.
-	Director        string           `yaml:"director"`
-	Listen          string           `yaml:"listen"`
+	Director string `yaml:"director"`
+	// Listen is where the web interface answers: one host:port or a
+	// list (loopback and the management network, say).
+	Listen          Addresses        `yaml:"listen"`
 	DataDir         string           `yaml:"data_dir"`
 	Step            Duration         `yaml:"step"`
 	IPVS            IPVS             `yaml:"ipvs"`
@@ -124,6 +126,11 @@ type Web struct {
 	IdleTimeout Duration `yaml:"idle_timeout"`
 	// GraphCacheMB bounds the graph image cache, in MiB (default 64).
 	GraphCacheMB int `yaml:"graph_cache_mb"`
+	// TrustedProxies are the addresses and CIDR prefixes whose
+	// X-Forwarded-For and X-Real-IP headers are believed. Empty (the
+	// default) trusts none: anyone could otherwise write any client
+	// address into the access log and an override's "by".
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // Defaults and bounds of the web section's limits.
@@ -162,6 +169,40 @@ func (v *validator) webLimits(w *Web) {
 	if n := w.GraphCacheMB; n < 1 || n > 16384 {
 		v.errf("web.graph_cache_mb", "%d is out of range 1-16384 (MiB)", n)
 	}
+	seen := map[netip.Prefix]string{}
+	for i, s := range w.TrustedProxies {
+		p := fmt.Sprintf("web.trusted_proxies[%d]", i)
+		pfx, err := parseProxy(s)
+		if err != nil {
+			v.errf(p, "%v", err)
+			continue
+		}
+		if prev, ok := seen[pfx]; ok {
+			v.errf(p, "%s is listed twice (first at %s)", pfx, prev)
+			continue
+		}
+		seen[pfx] = v.where(p)
+	}
+}
+
+// parseProxy reads a trusted proxy: an address or a CIDR prefix without
+// host bits (10.0.0.1/8 is more likely a typo than a wish).
+func parseProxy(s string) (netip.Prefix, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		if a.Zone() != "" {
+			return netip.Prefix{}, fmt.Errorf("%q has a zone; write the address alone", s)
+		}
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is neither an IP address nor a CIDR prefix", s)
+	}
+	if p.Masked() != p {
+		return netip.Prefix{}, fmt.Errorf("%q has bits set past the prefix length; write %s", s, p.Masked())
+	}
+	return p, nil
 }
 
 // Token returns the write API's token ("" when none is configured).
@@ -464,6 +505,75 @@ func Parse(name string, data []byte) (*Config, error) {
 	return cfg, nil
 }
 
+// Addresses is a list of listen addresses, written in YAML as one
+// host:port or a list of them.
+type Addresses []string
+
+// UnmarshalYAML reads a scalar as a list of one; an empty scalar is no
+// list (the default applies), an empty list stays empty (an error).
+func (a *Addresses) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.Value == "" {
+			*a = nil
+			return nil
+		}
+		*a = Addresses{n.Value}
+		return nil
+	case yaml.SequenceNode:
+		out := make(Addresses, 0, len(n.Content))
+		for _, c := range n.Content {
+			if c.Kind != yaml.ScalarNode {
+				return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: want host:port, got a %s", c.Line, kindName(c.Kind))}}
+			}
+			out = append(out, c.Value)
+		}
+		*a = out
+		return nil
+	}
+	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: want host:port or a list of them, got a %s", n.Line, kindName(n.Kind))}}
+}
+
+// String joins the addresses with commas, as logs show them.
+func (a Addresses) String() string { return strings.Join(a, ",") }
+
+// CheckListen validates listen addresses given outside a file (the
+// --web.listen-address flag) as the listen key is: each host:port, none
+// twice.
+func CheckListen(addrs []string) error {
+	if len(addrs) == 0 {
+		return errors.New("no listen address")
+	}
+	seen := map[string]bool{}
+	for _, s := range addrs {
+		key, err := listenKey(s)
+		if err != nil {
+			return err
+		}
+		if key != "" && seen[key] {
+			return fmt.Errorf("%q is given twice", s)
+		}
+		seen[key] = true
+	}
+	return nil
+}
+
+// listenKey checks one listen address and returns what makes two of them
+// the same bind ("" for port 0: each such address gets a port of its own).
+func listenKey(s string) (string, error) {
+	host, port, err := splitHostPort(s)
+	if err != nil {
+		return "", err
+	}
+	if port == 0 {
+		return "", nil
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		host = a.Unmap().String()
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port)), nil
+}
+
 // splitHostPort checks a listen address like ":9160" or "[::1]:9160".
 func splitHostPort(s string) (string, int, error) {
 	host, port, err := net.SplitHostPort(s)
@@ -484,8 +594,8 @@ func (c *Config) applyDefaults() {
 			c.Director = "director"
 		}
 	}
-	if c.Listen == "" {
-		c.Listen = DefaultListen
+	if c.Listen == nil {
+		c.Listen = Addresses{DefaultListen}
 	}
 	if c.DataDir == "" {
 		c.DataDir = DefaultDataDir
@@ -649,11 +759,7 @@ func (v *validator) config(c *Config) {
 		v.errf("web.api_token", "the token is too short to be a secret (at least 16 characters)")
 	}
 	v.webLimits(&c.Web)
-	if c.Listen != "" {
-		if _, _, err := splitHostPort(c.Listen); err != nil {
-			v.errf("listen", "%v", err)
-		}
-	}
+	v.listen(c.Listen)
 	defer v.ha(c)
 	defer v.alerting(c)
 	v.guard(&c.Guard)
@@ -681,6 +787,36 @@ func (v *validator) config(c *Config) {
 		if c.IPVS.Backend == BackendProcfs && vs.IsManaged() {
 			v.warnf(p+".managed", "the procfs backend is read-only: this service will be observed, never written")
 		}
+	}
+}
+
+// listen checks every listen address and refuses one given twice.
+func (v *validator) listen(addrs Addresses) {
+	if len(addrs) == 0 {
+		v.errf("listen", "an empty list: give at least one host:port (or leave the key out for %s)", DefaultListen)
+		return
+	}
+	// A single address written as a scalar has no [0] in the file.
+	_, list := v.pos["listen[0]"]
+	seen := map[string]string{}
+	for i, s := range addrs {
+		p := "listen"
+		if list {
+			p = fmt.Sprintf("listen[%d]", i)
+		}
+		key, err := listenKey(s)
+		if err != nil {
+			v.errf(p, "%v", err)
+			continue
+		}
+		if key == "" {
+			continue
+		}
+		if prev, ok := seen[key]; ok {
+			v.errf(p, "%s is listed twice (first at %s)", s, prev)
+			continue
+		}
+		seen[key] = v.where(p)
 	}
 }
 

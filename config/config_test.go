@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -41,7 +42,7 @@ func TestParseExample(t *testing.T) {
 	if len(c.Warnings) != 0 {
 		t.Errorf("warnings: %v", c.Warnings)
 	}
-	if c.Step.D() != 10*time.Second || c.Listen != ":9160" || c.IPVS.Backend != "netlink" {
+	if c.Step.D() != 10*time.Second || c.Listen.String() != ":9160" || c.IPVS.Backend != "netlink" {
 		t.Errorf("top level = %+v", c)
 	}
 	vs := c.VirtualServices[0]
@@ -73,7 +74,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Listen != DefaultListen || c.DataDir != DefaultDataDir || c.Step.D() != DefaultStep || c.Director == "" {
+	if c.Listen.String() != DefaultListen || c.DataDir != DefaultDataDir || c.Step.D() != DefaultStep || c.Director == "" {
 		t.Errorf("defaults not applied: %+v", c)
 	}
 	vs := c.VirtualServices[0]
@@ -365,5 +366,106 @@ func TestWebSection(t *testing.T) {
 		{"typo", "web:\n  max_conections: 10\n", []string{`t.yaml:2: web.max_conections: unknown key "max_conections" (did you mean "max_connections"?)`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) { expectProblems(t, tc.yaml, tc.want) })
+	}
+}
+
+// listen takes one host:port or a list; each is checked with its line
+// and none may be given twice.
+func TestListen(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string // the addresses, or nil when it must fail
+		errs []string
+	}{
+		{"absent: the default", "step: 10s\n", []string{DefaultListen}, nil},
+		{"one, as before", "listen: 127.0.0.1:9160\n", []string{"127.0.0.1:9160"}, nil},
+		{"empty string: the default", "listen: ''\n", []string{DefaultListen}, nil},
+		{"a list", "listen:\n  - 127.0.0.1:9160\n  - '[2001:db8::1]:9160'\n", []string{"127.0.0.1:9160", "[2001:db8::1]:9160"}, nil},
+		{"a flow list", "listen: ['127.0.0.1:9160', '192.0.2.1:9160']\n", []string{"127.0.0.1:9160", "192.0.2.1:9160"}, nil},
+		{"port 0 twice: two free ports", "listen: ['127.0.0.1:0', '127.0.0.1:0']\n", []string{"127.0.0.1:0", "127.0.0.1:0"}, nil},
+		{"empty list", "listen: []\n", nil, []string{"t.yaml:1: listen: an empty list"}},
+		{"one bad in a list, with its line", "listen:\n  - 127.0.0.1:9160\n  - nowhere\n  - ':99999'\n", nil, []string{
+			`t.yaml:3: listen[1]: "nowhere" is not host:port`, `t.yaml:4: listen[2]: ":99999": port "99999" is not a number`}},
+		{"twice", "listen:\n  - 127.0.0.1:9160\n  - 127.0.0.1:09160\n", nil, []string{"t.yaml:3: listen[1]: 127.0.0.1:09160 is listed twice (first at line 2)"}},
+		{"a mapping", "listen: {address: x}\n", nil, []string{"t.yaml:1: want host:port or a list of them, got a mapping"}},
+		{"a list in the list", "listen:\n  - [a, b]\n", nil, []string{"t.yaml:2: want host:port, got a list"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse("t.yaml", []byte(tc.yaml))
+			if tc.want != nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(c.Listen, tc.want) {
+					t.Errorf("listen = %q, want %q", c.Listen, tc.want)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("accepted: %q", c.Listen)
+			}
+			for _, w := range tc.errs {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+			if n := len(err.(Errors)); n != len(tc.errs) {
+				t.Errorf("%d problems, want %d:\n%v", n, len(tc.errs), err)
+			}
+		})
+	}
+}
+
+func TestCheckListen(t *testing.T) {
+	for _, tc := range []struct {
+		addrs []string
+		err   string
+	}{
+		{[]string{":9160"}, ""},
+		{[]string{"127.0.0.1:9160", "[::1]:9160"}, ""},
+		{nil, "no listen address"},
+		{[]string{"localhost"}, "is not host:port"},
+		{[]string{"127.0.0.1:9160", "127.0.0.1:9160"}, "given twice"},
+	} {
+		err := CheckListen(tc.addrs)
+		if (err == nil) != (tc.err == "") || err != nil && !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("CheckListen(%q) = %v, want %q", tc.addrs, err, tc.err)
+		}
+	}
+}
+
+// web.trusted_proxies: addresses and prefixes, strictly; empty trusts none.
+func TestTrustedProxies(t *testing.T) {
+	c, err := Parse("t.yaml", []byte("web:\n  trusted_proxies: [127.0.0.1, '10.0.0.0/8', '2001:db8::/32', '::1']\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"127.0.0.1", "10.0.0.0/8", "2001:db8::/32", "::1"}; !slices.Equal(c.Web.TrustedProxies, want) {
+		t.Errorf("trusted_proxies = %q", c.Web.TrustedProxies)
+	}
+	if c, _ := Parse("t.yaml", []byte("step: 10s\n")); len(c.Web.TrustedProxies) != 0 {
+		t.Errorf("default trusts %q", c.Web.TrustedProxies)
+	}
+	_, err = Parse("t.yaml", []byte(`web:
+  trusted_proxies:
+    - 10.0.0.1/8
+    - proxy.example.com
+    - 127.0.0.1
+    - 127.0.0.1/32
+    - fe80::1%eth0
+    - 10.0.0.0/33
+`))
+	for _, w := range []string{
+		`t.yaml:3: web.trusted_proxies[0]: "10.0.0.1/8" has bits set past the prefix length; write 10.0.0.0/8`,
+		`t.yaml:4: web.trusted_proxies[1]: "proxy.example.com" is neither an IP address nor a CIDR prefix`,
+		`t.yaml:6: web.trusted_proxies[3]: 127.0.0.1/32 is listed twice (first at line 5)`,
+		`t.yaml:7: web.trusted_proxies[4]: "fe80::1%eth0" has a zone`,
+		`t.yaml:8: web.trusted_proxies[5]: "10.0.0.0/33" is neither`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q:\n%v", w, err)
+		}
 	}
 }

@@ -94,6 +94,15 @@ func walk(n *yaml.Node, t reflect.Type, path string, pos positions, file string,
 		t = t.Elem()
 	}
 	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		// The type reads itself; a list's items still get their lines.
+		if n.Kind == yaml.SequenceNode {
+			for i, c := range n.Content {
+				sub := path + "[" + strconv.Itoa(i) + "]"
+				if _, ok := pos[sub]; !ok {
+					pos[sub] = c.Line
+				}
+			}
+		}
 		return
 	}
 	switch t.Kind() {

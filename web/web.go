@@ -6,6 +6,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"errors"
@@ -14,6 +15,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path"
+	"strings"
+	"sync/atomic"
 	ttemplate "text/template"
 	"time"
 
@@ -46,8 +50,11 @@ type Source struct {
 	// RRD reports the RRD store's health (files, errors, failing files)
 	// for the status API; nil when graphs are off.
 	RRD func() *RRDStatus
-	// Metrics serves /metrics for Prometheus; nil: no /metrics.
+	// Metrics serves Prometheus metrics at MetricsPath; nil: none.
 	Metrics http.Handler
+	// MetricsPath is where Metrics answers (--web.telemetry-path); ""
+	// is DefaultMetricsPath. It must pass CheckTelemetryPath.
+	MetricsPath string
 	// Role reports the director's HA role for the status API and page;
 	// nil when no ha section is configured.
 	Role func() *Role
@@ -72,6 +79,34 @@ type Server struct {
 	page    *template.Template
 	start   time.Time
 	limiter *Limiter
+	// serving is true while Serve answers on its listeners (/-/ready).
+	serving atomic.Bool
+}
+
+// DefaultMetricsPath is where Prometheus metrics are served unless
+// --web.telemetry-path says otherwise.
+const DefaultMetricsPath = "/metrics"
+
+// CheckTelemetryPath refuses a metrics path that is not a clean absolute
+// path or that would take the place of one of lvsmon's own pages.
+func CheckTelemetryPath(p string) error {
+	switch {
+	case !strings.HasPrefix(p, "/") || p == "/":
+		return fmt.Errorf("%q: want an absolute path like %s", p, DefaultMetricsPath)
+	case path.Clean(p) != p || strings.ContainsAny(p, ":*?#%"):
+		return fmt.Errorf("%q is not a clean path (no trailing slash, dot segments, wildcards, query or escapes)", p)
+	}
+	for _, own := range []string{"/healthz", "/favicon.ico", "/director"} {
+		if p == own {
+			return fmt.Errorf("%q is lvsmon's own page", p)
+		}
+	}
+	for _, own := range []string{"/api/", "/graphs/", "/service/", "/server/", "/-/", "/healthz/", "/director/"} {
+		if strings.HasPrefix(p, own) || p+"/" == own {
+			return fmt.Errorf("%q is under %s, where lvsmon's own pages are", p, own)
+		}
+	}
+	return nil
 }
 
 //go:embed templates/*.html
@@ -86,6 +121,18 @@ func New(src Source, log *slog.Logger) *Server {
 	}
 	expensive := s.limiter.limit(ClassExpensive)
 	s.page = template.Must(template.New("").Funcs(funcs).ParseFS(templates, "templates/*.html"))
+	// Forwarding headers are believed from the configured proxies only:
+	// anyone else could write any client address into the access log and
+	// into who set an override.
+	var proxies []string
+	if src.Config != nil {
+		proxies = src.Config().Web.TrustedProxies
+	}
+	if err := s.engine.SetTrustedProxies(proxies); err != nil {
+		// config validated them; trust none rather than some
+		log.Error("the trusted proxies cannot be used; trusting none", "proxies", proxies, "err", err)
+		s.engine.SetTrustedProxies(nil)
+	}
 	s.engine.Use(gin.Recovery(), s.accessLog)
 	s.engine.HandleMethodNotAllowed = true
 	s.engine.NoRoute(func(c *gin.Context) { apiError(c, http.StatusNotFound, "no such page: "+c.Request.URL.Path) })
@@ -93,13 +140,22 @@ func New(src Source, log *slog.Logger) *Server {
 		apiError(c, http.StatusMethodNotAllowed, c.Request.Method+" is not allowed on "+c.Request.URL.Path)
 	})
 	s.engine.GET("/healthz", s.healthz)
+	for _, m := range []string{http.MethodGet, http.MethodHead} {
+		s.engine.Handle(m, "/-/healthy", s.healthy)
+		s.engine.Handle(m, "/-/ready", s.ready)
+	}
 	// Browsers ask for it on every page; no content rather than a 404
 	// in every access log and browser console.
 	s.engine.GET("/favicon.ico", func(c *gin.Context) { c.Status(http.StatusNoContent) })
 	s.engine.GET("/api/v1/status", expensive, s.statusAPI)
 	s.engine.GET("/", expensive, s.index)
 	if src.Metrics != nil {
-		s.engine.GET("/metrics", s.limiter.limit(ClassMetrics), gin.WrapH(src.Metrics))
+		mp := cmp.Or(src.MetricsPath, DefaultMetricsPath)
+		if err := CheckTelemetryPath(mp); err != nil {
+			log.Error("the metrics path cannot be used; serving metrics at the default", "err", err, "path", DefaultMetricsPath)
+			mp = DefaultMetricsPath
+		}
+		s.engine.GET(mp, s.limiter.limit(ClassMetrics), gin.WrapH(src.Metrics))
 	}
 	s.graphRoutes(expensive)
 	s.controlRoutes()
@@ -113,27 +169,44 @@ func (s *Server) Handler() http.Handler { return s.engine }
 // Limiter returns the server's Limiter (a prometheus.Collector).
 func (s *Server) Limiter() *Limiter { return s.limiter }
 
-// Serve answers on ln until ctx ends, then shuts down gracefully (open
-// requests get five seconds). Connections are capped and timed out as
-// the Limiter's doc says.
-func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+// Serve answers on every listener (loopback and a management network,
+// say) until ctx ends, then shuts down gracefully (open requests get five
+// seconds). One listener failing stops them all. Connections are capped
+// over all listeners together and timed out as the Limiter's doc says.
+func (s *Server) Serve(ctx context.Context, lns ...net.Listener) error {
+	if len(lns) == 0 {
+		return errors.New("web: no listener")
+	}
 	srv := s.httpServer()
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(s.limiter.Listener(ln)) }()
+	type result struct {
+		addr net.Addr
+		err  error
+	}
+	errc := make(chan result, len(lns))
+	for _, ln := range lns {
+		go func() { errc <- result{ln.Addr(), srv.Serve(s.limiter.Listener(ln))} }()
+	}
+	s.serving.Store(true)
+	defer s.serving.Store(false)
+	var failed error
 	select {
-	case err := <-errc:
-		return fmt.Errorf("web: serve %s: %w", ln.Addr(), err)
+	case r := <-errc:
+		failed = fmt.Errorf("web: serve %s: %w", r.addr, r.err)
+		lns = lns[1:] // one result is in
 	case <-ctx.Done():
 	}
+	s.serving.Store(false)
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("web: shutdown: %w", err)
+	if err := srv.Shutdown(sctx); err != nil && failed == nil {
+		failed = fmt.Errorf("web: shutdown: %w", err)
 	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("web: serve %s: %w", ln.Addr(), err)
+	for range lns {
+		if r := <-errc; r.err != nil && !errors.Is(r.err, http.ErrServerClosed) && failed == nil {
+			failed = fmt.Errorf("web: serve %s: %w", r.addr, r.err)
+		}
 	}
-	return nil
+	return failed
 }
 
 // httpServer is the http.Server that Serve runs.
@@ -179,6 +252,31 @@ func (s *Server) healthz(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "ok", "last_sample": h.LastSample})
+}
+
+// healthy answers 200 while the process serves HTTP, as Prometheus'
+// /-/healthy does: a liveness probe that restarts only a hung process.
+func (s *Server) healthy(c *gin.Context) {
+	c.String(http.StatusOK, "lvsmon is Healthy.\n")
+}
+
+// ready answers 200 once the collector has read the IPVS table and the
+// web interface serves, 503 with the reason before: a load balancer or
+// an orchestrator sends no one to an lvsmon with nothing to show.
+func (s *Server) ready(c *gin.Context) {
+	switch {
+	case !s.serving.Load():
+		c.String(http.StatusServiceUnavailable, "lvsmon is not ready: the web interface is not serving (starting or stopping).\n")
+	case s.src.Health().LastSample.IsZero():
+		h := s.src.Health()
+		msg := "lvsmon is not ready: no successful IPVS sample yet"
+		if h.LastError != "" {
+			msg += " (last error: " + h.LastError + ")"
+		}
+		c.String(http.StatusServiceUnavailable, msg+".\n")
+	default:
+		c.String(http.StatusOK, "lvsmon is Ready.\n")
+	}
 }
 
 func (s *Server) index(c *gin.Context) {

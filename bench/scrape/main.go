@@ -300,7 +300,7 @@ func serve(args []string) error {
 		IPVS: config.IPVS{Backend: config.BackendProcfs, ProcRoot: *proc}}
 	coll := collector.New(lvs.NewProcfs(*proc), *step, log)
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", collector.MetricsHandler(coll, func() *config.Config { return cfg }, collector.MetricsOptions{Version: "bench"}, log))
+	mux.Handle("/metrics", collector.MetricsHandler(coll, func() *config.Config { return cfg }, collector.MetricsOptions{Build: collector.BuildInfo{Version: "bench"}}, log))
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err
@@ -324,7 +324,7 @@ func serve(args []string) error {
 func netlinkLevel(ctx context.Context, tab lvs.Table, cfg *config.Config, n int) (cold, warm []time.Duration, series int, err error) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	coll := collector.New(lvs.NewFake(tab), time.Minute, log)
-	srv := httptest.NewServer(collector.MetricsHandler(coll, func() *config.Config { return cfg }, collector.MetricsOptions{Version: "bench"}, log))
+	srv := httptest.NewServer(collector.MetricsHandler(coll, func() *config.Config { return cfg }, collector.MetricsOptions{Build: collector.BuildInfo{Version: "bench"}}, log))
 	defer srv.Close()
 	var body []byte
 	for range n {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 
 	"github.com/lvsmon/lvsmon/app"
@@ -65,9 +66,10 @@ func countReals(cfg *config.Config) int {
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	flagUsage(fs, stderr, "lvsmon run [--config.file FILE] [flags]")
 	var c common
-	c.register(fs, "")
-	path := fs.String("config", "/etc/lvsmon/lvsmon.yaml", "config file")
+	c.register(fs, nil)
+	cfgFile := aliasString(fs, "config.file", "config", "/etc/lvsmon/lvsmon.yaml", "config `file`")
 	dryRun := fs.Bool("dry-run", false, "check and plan, but log the IPVS changes instead of making them")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -76,11 +78,16 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintf(stderr, "run: unexpected arguments %q\n", fs.Args())
 		return errUsage
 	}
+	if err := c.check(); err != nil {
+		fmt.Fprintf(stderr, "run: %v\n", err)
+		return errUsage
+	}
 	log, err := c.logger(stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return errUsage
 	}
+	path := &cfgFile.value
 	load := func() (*config.Config, error) {
 		cfg, err := config.Load(*path)
 		if err != nil {
@@ -99,13 +106,14 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer backend.Close()
-	return runDaemon(ctx, app.Options{Config: cfg, Reader: backend, Load: load, Log: log, DryRun: *dryRun, ConfigPath: *path})
+	return runDaemon(ctx, app.Options{Config: cfg, Reader: backend, Load: load, Log: log, DryRun: *dryRun, ConfigPath: *path,
+		TelemetryPath: c.metricsPath})
 }
 
 // override applies command-line flags over the config.
 func (c *common) override(cfg *config.Config) {
-	if c.listen != "" {
-		cfg.Listen = c.listen
+	if c.listen != nil && c.listen.given {
+		cfg.Listen = config.Addresses(slices.Clone(c.listen.values))
 	}
 	if c.dataDir != "" {
 		cfg.DataDir = c.dataDir
@@ -141,7 +149,8 @@ func openBackend(cfg *config.Config) (lvs.Reader, error) {
 func runDaemon(ctx context.Context, o app.Options) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	o.Version = buildVersion()
+	b := readBuild()
+	o.Version, o.Build = b.Version, b.metricsInfo()
 	a, err := app.New(o)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lvsmon/lvsmon/app"
@@ -22,8 +23,9 @@ import (
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	flagUsage(fs, stderr, "lvsmon demo [flags]")
 	var c common
-	c.register(fs, config.DefaultListen)
+	c.register(fs, []string{config.DefaultListen})
 	step := fs.Duration("step", 2*time.Second, "collector step")
 	speed := fs.Float64("speed", 1, "simulated seconds per real second (traffic and timeline)")
 	seed := fs.Uint64("seed", 1, "seed of the traffic simulation")
@@ -33,6 +35,10 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	mailTo := fs.String("mail-to", "ops@example.com", "recipient of the demo's alert mails")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if err := c.check(); err != nil {
+		fmt.Fprintf(stderr, "demo: %v\n", err)
+		return errUsage
 	}
 	if *speed <= 0 || *speed > 10000 {
 		fmt.Fprintf(stderr, "demo: --speed %v: want a value in (0, 10000]\n", *speed)
@@ -59,7 +65,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		servers[name] = s
 		ports[name] = s.Port()
 	}
-	tmpl := map[string]any{"Ports": ports, "Step": step.String(), "Listen": c.listen, "SMTP": *smtpAddr != ""}
+	tmpl := map[string]any{"Ports": ports, "Step": step.String(), "Listen": yamlList(c.listen.values), "SMTP": *smtpAddr != ""}
 	if *smtpAddr != "" {
 		host, port, err := splitSMTP(*smtpAddr)
 		if err != nil {
@@ -105,14 +111,28 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	tl := demo.NewRunner(sim, cfg, servers, *speed, log.With("component", "demo"))
 	return runDaemon(ctx, app.Options{
 		Config: cfg, Reader: fake, Log: log,
-		Extra: []func(context.Context, *events.Log){tl.Run},
+		Extra:         []func(context.Context, *events.Log){tl.Run},
+		TelemetryPath: c.metricsPath,
 		// One source reports the simulated pair's three views.
 		RoleSources: []app.RoleSource{{Name: ha.SourceSimulated, Run: demo.RoleSource(*speed)}, {Name: ha.SourceVIP}, {Name: ha.SourceVRRP}},
-		Ready: func(addr net.Addr) {
-			fmt.Fprintf(stdout, "lvsmon demo: a simulated director with %d virtual services is on http://%s/ (Ctrl-C stops it)\n",
-				len(cfg.VirtualServices), displayAddr(addr))
+		Ready: func(addrs []net.Addr) {
+			urls := make([]string, len(addrs))
+			for i, a := range addrs {
+				urls[i] = "http://" + displayAddr(a) + "/"
+			}
+			fmt.Fprintf(stdout, "lvsmon demo: a simulated director with %d virtual services is on %s (Ctrl-C stops it)\n",
+				len(cfg.VirtualServices), strings.Join(urls, " and "))
 		},
 	})
+}
+
+// yamlList writes strings as a YAML flow list, each double-quoted.
+func yamlList(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = strconv.Quote(s)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
 }
 
 // splitSMTP reads --smtp's host:port.

@@ -17,42 +17,24 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"runtime/debug"
 	"strings"
+
+	"github.com/lvsmon/lvsmon/config"
+	"github.com/lvsmon/lvsmon/web"
 )
-
-// version is set at build time with -ldflags "-X main.version=...";
-// otherwise the module version or VCS revision is used.
-var version = ""
-
-func buildVersion() string {
-	if version != "" {
-		return version
-	}
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	v := bi.Main.Version
-	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			v = s.Value[:12]
-		}
-	}
-	if v == "" || v == "(devel)" {
-		return "devel"
-	}
-	return v
-}
 
 const usage = `lvsmon: monitor and manage a Linux LVS (IPVS) director.
 
 Usage:
-  lvsmon run --config FILE [flags]   run the daemon
-  lvsmon demo [flags]                run a simulated director (no root, no IPVS needed)
-  lvsmon check-config FILE           validate a config file
-  lvsmon test-alert --config FILE    send a test mail and show the SMTP conversation
-  lvsmon version                     print the version
+  lvsmon run --config.file FILE [flags]   run the daemon
+  lvsmon demo [flags]                     run a simulated director (no root, no IPVS needed)
+  lvsmon check-config FILE                validate a config file
+  lvsmon test-alert --config.file FILE    send a test mail and show the SMTP conversation
+  lvsmon version                          print the version and build
+
+Flags have Prometheus' spellings (--config.file, --web.listen-address,
+--log.level) and lvsmon's older ones (--config, --listen, --log-level);
+either works.
 
 Run 'lvsmon COMMAND -h' for a command's flags.
 `
@@ -81,7 +63,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "test-alert":
 		err = cmdTestAlert(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
-		fmt.Fprintf(stdout, "lvsmon %s\n", buildVersion())
+		readBuild().print(stdout)
 		return 0
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
@@ -104,37 +86,56 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // common holds the flags every long-running command takes.
 type common struct {
-	listen    string
-	dataDir   string
-	logLevel  string
-	logFormat string
+	listen      *listFlag
+	metricsPath string
+	dataDir     string
+	logLevel    *aliasedString
+	logFormat   *aliasedString
 	// nodeExporterCompat also exports node_exporter's node_ipvs_* families.
 	nodeExporterCompat bool
 }
 
-func (c *common) register(fs *flag.FlagSet, defListen string) {
-	fs.StringVar(&c.listen, "listen", defListen, "address:port of the web interface (overrides the config)")
-	fs.StringVar(&c.dataDir, "data-dir", "", "directory for RRD files, the event log and state (overrides the config)")
-	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
+// register adds the common flags; defListen is the listen default (nil:
+// the config's).
+func (c *common) register(fs *flag.FlagSet, defListen []string) {
+	c.listen = aliasList(fs, "web.listen-address", "listen", defListen,
+		"`host:port` of the web interface; repeat it for several (loopback and a management network, say); overrides the config's listen")
+	fs.StringVar(&c.metricsPath, "web.telemetry-path", web.DefaultMetricsPath, "`path` of the Prometheus metrics (served there only)")
+	fs.StringVar(&c.dataDir, "data-dir", "", "`directory` for RRD files, the event log and state (overrides the config)")
+	c.logLevel = aliasString(fs, "log.level", "log-level", "info", "log `level`: debug, info, warn or error")
+	c.logFormat = aliasString(fs, "log.format", "log-format", "text", "log `format`: text or json")
 	fs.BoolVar(&c.nodeExporterCompat, "metrics.node-exporter-compatible", false,
-		"on /metrics, also export node_exporter's node_ipvs_* names and labels (or metrics.node_exporter_compatible in the config)")
+		"in the metrics, also export node_exporter's node_ipvs_* names and labels (or metrics.node_exporter_compatible in the config)")
+}
+
+// check validates the flags that are more than a string: the listen
+// addresses and the metrics path.
+func (c *common) check() error {
+	if c.listen != nil && c.listen.given {
+		if err := config.CheckListen(c.listen.values); err != nil {
+			return fmt.Errorf("--web.listen-address: %w", err)
+		}
+	}
+	if err := web.CheckTelemetryPath(c.metricsPath); err != nil {
+		return fmt.Errorf("--web.telemetry-path: %w", err)
+	}
+	return nil
 }
 
 // logger builds the process logger from the flags.
 func (c *common) logger(w io.Writer) (*slog.Logger, error) {
 	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(c.logLevel)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error: %w", c.logLevel, errUsage)
+	if err := lvl.UnmarshalText([]byte(c.logLevel.value)); err != nil {
+		return nil, fmt.Errorf("%s %q: want debug, info, warn or error: %w", c.logLevel.given(), c.logLevel.value, errUsage)
 	}
 	opts := &slog.HandlerOptions{Level: lvl}
-	switch strings.ToLower(c.logFormat) {
+	switch strings.ToLower(c.logFormat.value) {
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
-	return nil, fmt.Errorf("--log-format %q: want text or json: %w", c.logFormat, errUsage)
+	return nil, fmt.Errorf("%s %q: want text or json: %w", c.logFormat.given(), c.logFormat.value, errUsage)
 }
 
 // parseFlags parses fs and turns a flag error into errUsage (flag has

@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "lvsmon")
-	if out, err := exec.Command("go", "build", "-race", "-o", binary, ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-race", "-ldflags", testLDFlags, "-o", binary, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
 		os.Exit(1)
 	}
@@ -65,7 +65,7 @@ func TestCheckConfig(t *testing.T) {
 		{"type errors stop before validation", []string{"check-config", writeFile(t, "t.yaml", "step: 1\n")}, 1, nil, []string{`t.yaml:1: "1" is not a duration`, "1 error(s)"}},
 		{"missing file", []string{"check-config", "/nonexistent.yaml"}, 1, nil, []string{"no such file"}},
 		{"no argument", []string{"check-config"}, 2, nil, []string{"usage: lvsmon check-config FILE"}},
-		{"version", []string{"version"}, 0, []string{"lvsmon "}, nil},
+		{"version", []string{"version"}, 0, []string{"lvsmon, version ", "\n  platform:         "}, nil},
 		{"unknown command", []string{"frobnicate"}, 2, nil, []string{`unknown command "frobnicate"`}},
 		{"bad log level", []string{"demo", "--log-level", "loud"}, 2, nil, []string{"--log-level"}},
 	}
@@ -120,7 +120,8 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 			d.log.WriteString(line + "\n")
 			d.mu.Unlock()
 			if m := listenRe.FindStringSubmatch(line); m != nil && strings.Contains(line, "lvsmon started") {
-				d.addr <- m[1]
+				first, _, _ := strings.Cut(m[1], ",") // the first of several addresses
+				d.addr <- first
 			}
 		}
 		d.done <- d.cmd.Wait()

@@ -124,16 +124,16 @@ func checked(cfg *config.Config) int {
 func runForMetrics(t *testing.T, cfg *config.Config, reader lvs.Reader, roles ...app.RoleSource) []byte {
 	t.Helper()
 	cfg.DataDir = t.TempDir()
-	cfg.Listen = "127.0.0.1:0"
+	cfg.Listen = config.Addresses{"127.0.0.1:0"}
 	ctx, cancel := context.WithCancel(context.Background())
-	addr := make(chan net.Addr, 1)
+	addr := make(chan []net.Addr, 1)
 	done := make(chan error, 1)
 	var logBuf testutil.SyncBuffer
 	go func() {
 		// A dry run: the reconciler must not "fix" the fixture table
 		// (the golden file is what lvsmon sees, not what it would make).
 		done <- runApp(ctx, app.Options{Config: cfg, Reader: reader, Log: slog.New(slog.NewTextHandler(&logBuf, nil)), Version: buildVersion(),
-			DryRun: true, Probe: goldenProbe, RoleSources: roles, Ready: func(a net.Addr) { addr <- a }})
+			DryRun: true, Probe: goldenProbe, RoleSources: roles, Ready: func(a []net.Addr) { addr <- a }})
 	}()
 	defer func() {
 		cancel()
@@ -149,7 +149,7 @@ func runForMetrics(t *testing.T, cfg *config.Config, reader lvs.Reader, roles ..
 	var base string
 	select {
 	case a := <-addr:
-		base = "http://" + a.String()
+		base = "http://" + a[0].String()
 	case err := <-done:
 		t.Fatalf("serve: %v; log:\n%s", err, logBuf.String())
 	case <-time.After(20 * time.Second):

@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -190,7 +193,18 @@ func TestPrometheusScrapesDemo(t *testing.T) {
 	// every step, whatever the scrape offset.
 	d := startDaemon(t, "demo", "--listen", "127.0.0.1:0", "--step", "2s", "--speed", "60", "--metrics.node-exporter-compatible")
 	base := d.url(t)
-	p := startPrometheus(t, strings.TrimPrefix(base, "http://"))
+	// Prometheus scrapes through a proxy that notes the format lvsmon
+	// answered in: Prometheus 2 asks for OpenMetrics first.
+	target, _ := url.Parse(base)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var scrapedAs sync.Map // Content-Type → true
+	proxy.ModifyResponse = func(r *http.Response) error {
+		scrapedAs.Store(r.Header.Get("Content-Type"), true)
+		return nil
+	}
+	front := httptest.NewServer(proxy)
+	defer front.Close()
+	p := startPrometheus(t, strings.TrimPrefix(front.URL, "http://"))
 
 	const reals = 7 // the demo's web 3, api 2, dns 2
 	p.waitFor(t, "real server weights", func() (bool, error) {
@@ -259,6 +273,14 @@ func TestPrometheusScrapesDemo(t *testing.T) {
 			if v, ok := lv[k]; !ok || v != s.float(t) {
 				t.Errorf("node_ipvs_backend_weight of %s = %v, lvsmon_real_server_weight = %v (%v)", k, s.float(t), v, ok)
 			}
+		}
+	})
+
+	t.Run("scraped as OpenMetrics", func(t *testing.T) {
+		var types []string
+		scrapedAs.Range(func(k, _ any) bool { types = append(types, k.(string)); return true })
+		if len(types) != 1 || types[0] != "application/openmetrics-text; version=1.0.0; charset=utf-8" {
+			t.Errorf("lvsmon answered Prometheus' scrapes as %q, want OpenMetrics 1.0.0 only", types)
 		}
 	})
 

@@ -25,7 +25,8 @@ var errAlertFailed = errors.New("the test mail was not accepted")
 func cmdTestAlert(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("test-alert", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("config", "/etc/lvsmon/lvsmon.yaml", "config file")
+	flagUsage(fs, stderr, "lvsmon test-alert [--config.file FILE] [--quiet]")
+	path := &aliasString(fs, "config.file", "config", "/etc/lvsmon/lvsmon.yaml", "config `file`").value
 	quiet := fs.Bool("quiet", false, "print only the outcome, not the SMTP conversation")
 	if err := parseFlags(fs, args); err != nil {
 		return err

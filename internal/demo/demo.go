@@ -32,7 +32,7 @@ import (
 var configTemplate string
 
 // Config renders the demo's config with params (Ports by server name,
-// Step, Listen, and the SMTP settings when SMTP is true).
+// Step, Listen as a YAML list, and the SMTP settings when SMTP is true).
 func Config(params map[string]any) ([]byte, error) {
 	var buf bytes.Buffer
 	if err := template.Must(template.New("demo").Parse(configTemplate)).Execute(&buf, params); err != nil {
