@@ -13,8 +13,9 @@ ARG VERSION=devel
 ARG REVISION=unknown
 ARG BRANCH=unknown
 ARG BUILD_DATE=unknown
-RUN CGO_ENABLED=1 go build -trimpath -ldflags "-X main.version=${VERSION} -X main.revision=${REVISION} \
-    -X main.branch=${BRANCH} -X main.buildUser=docker -X main.buildDate=${BUILD_DATE}" -o /out/lvsmon ./cmd/lvsmon
+RUN CGO_ENABLED=1 go build -trimpath -ldflags "-X github.com/lvsmon/lvsmon/internal/buildinfo.Version=${VERSION} \
+    -X github.com/lvsmon/lvsmon/internal/buildinfo.Revision=${REVISION} -X github.com/lvsmon/lvsmon/internal/buildinfo.Branch=${BRANCH} \
+    -X github.com/lvsmon/lvsmon/internal/buildinfo.User=docker -X github.com/lvsmon/lvsmon/internal/buildinfo.Date=${BUILD_DATE}" -o /out/lvsmon ./cmd/lvsmon
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates librrd8 \

@@ -14,8 +14,9 @@ REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 BRANCH ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
 BUILD_USER ?= $(shell id -un 2>/dev/null || echo unknown)@$(shell hostname 2>/dev/null || echo unknown)
 BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
-LDFLAGS := -X main.version=$(VERSION) -X main.revision=$(REVISION) -X main.branch=$(BRANCH) \
-	-X main.buildUser=$(BUILD_USER) -X main.buildDate=$(BUILD_DATE)
+BUILDINFO := github.com/lvsmon/lvsmon/internal/buildinfo
+LDFLAGS := -X $(BUILDINFO).Version=$(VERSION) -X $(BUILDINFO).Revision=$(REVISION) -X $(BUILDINFO).Branch=$(BRANCH) \
+	-X $(BUILDINFO).User=$(BUILD_USER) -X $(BUILDINFO).Date=$(BUILD_DATE)
 VMEXEC := $(CURDIR)/test/vm/vmexec.sh
 
 .PHONY: all build demo test test-unit test-kernel fuzz bench lint clean deps-build deps-test deps-bench

@@ -28,6 +28,7 @@ import (
 	"github.com/lvsmon/lvsmon/events"
 	"github.com/lvsmon/lvsmon/graphs"
 	"github.com/lvsmon/lvsmon/ha"
+	"github.com/lvsmon/lvsmon/internal/buildinfo"
 	"github.com/lvsmon/lvsmon/lvs"
 	"github.com/lvsmon/lvsmon/probe"
 	"github.com/lvsmon/lvsmon/reconcile"
@@ -48,9 +49,9 @@ type Options struct {
 	ConfigPath string
 	Log        *slog.Logger
 	Version    string
-	// Build is lvsmon_build_info's labels; its Version defaults to
-	// Version.
-	Build collector.BuildInfo
+	// Build is the binary's build, lvsmon_build_info's labels; its
+	// Version defaults to Version.
+	Build buildinfo.Info
 	// TelemetryPath is where Prometheus metrics are served
 	// (--web.telemetry-path); "" is /metrics.
 	TelemetryPath string
@@ -81,7 +82,7 @@ type RoleSource struct {
 type App struct {
 	log     *slog.Logger
 	version string
-	build   collector.BuildInfo
+	build   buildinfo.Info
 	metrics string // the telemetry path
 	cur     atomic.Pointer[config.Config]
 	load    func() (*config.Config, error)
@@ -239,7 +240,7 @@ func (a *App) newWeb(cfg *config.Config) error {
 		src.Role = a.role.status
 		extra = append(extra, ha.NewMetrics(a.role.mon, a.role.acting))
 	}
-	src.Metrics = collector.MetricsHandler(a.coll, a.cur.Load, collector.MetricsOptions{Build: a.build, Extra: extra}, a.component("metrics"))
+	src.Metrics = collector.MetricsHandler(a.coll, a.cur.Load, collector.MetricsOptions{Build: buildInfo(a.build), Extra: extra}, a.component("metrics"))
 	src.MetricsPath = a.metrics
 	a.srv = web.New(src, log)
 	for _, addr := range cfg.Listen {
@@ -350,4 +351,30 @@ func (a *App) kick() {
 	if a.rec != nil {
 		a.rec.Kick()
 	}
+}
+
+// buildInfo is the build as lvsmon_build_info labels it.
+func buildInfo(b buildinfo.Info) collector.BuildInfo {
+	return collector.BuildInfo{Version: b.Version, Revision: b.Revision, Branch: b.Branch,
+		GoVersion: b.GoVersion, GoOS: b.GoOS, GoArch: b.GoArch, Tags: b.Tags}
+}
+
+// OpenBackend opens the IPVS backend cfg names. The fake backend of a
+// daemon starts empty: it is for dry runs and tests.
+func OpenBackend(cfg *config.Config) (lvs.Reader, error) {
+	switch cfg.IPVS.Backend {
+	case config.BackendNetlink:
+		n, err := lvs.NewNetlink()
+		if err != nil {
+			return nil, err
+		}
+		return n, nil
+	case config.BackendProcfs:
+		p := lvs.NewProcfs(cfg.IPVS.ProcRoot)
+		p.HZ = cfg.IPVS.ProcHZ
+		return p, nil
+	case config.BackendFake:
+		return lvs.NewFake(lvs.Table{}), nil
+	}
+	return nil, fmt.Errorf("unknown backend %q", cfg.IPVS.Backend)
 }

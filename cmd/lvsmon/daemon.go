@@ -13,7 +13,7 @@ import (
 
 	"github.com/lvsmon/lvsmon/app"
 	"github.com/lvsmon/lvsmon/config"
-	"github.com/lvsmon/lvsmon/lvs"
+	"github.com/lvsmon/lvsmon/internal/buildinfo"
 )
 
 // errInvalidConfig: the config did not validate; its problems have been
@@ -101,7 +101,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		printConfigErrors(stderr, err)
 		return errInvalidConfig
 	}
-	backend, err := openBackend(cfg)
+	backend, err := app.OpenBackend(cfg)
 	if err != nil {
 		return err
 	}
@@ -123,34 +123,14 @@ func (c *common) override(cfg *config.Config) {
 	}
 }
 
-// openBackend opens the IPVS backend the config names. The fake backend
-// of a daemon starts empty: it is for dry runs and tests.
-func openBackend(cfg *config.Config) (lvs.Reader, error) {
-	switch cfg.IPVS.Backend {
-	case config.BackendNetlink:
-		n, err := lvs.NewNetlink()
-		if err != nil {
-			return nil, err
-		}
-		return n, nil
-	case config.BackendProcfs:
-		p := lvs.NewProcfs(cfg.IPVS.ProcRoot)
-		p.HZ = cfg.IPVS.ProcHZ
-		return p, nil
-	case config.BackendFake:
-		return lvs.NewFake(lvs.Table{}), nil
-	}
-	return nil, fmt.Errorf("unknown backend %q", cfg.IPVS.Backend)
-}
-
 // runDaemon builds the daemon and runs it until SIGINT or SIGTERM (or
 // ctx ends); SIGHUP reloads the config: an invalid one is logged and the
 // running one kept.
 func runDaemon(ctx context.Context, o app.Options) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	b := readBuild()
-	o.Version, o.Build = b.Version, b.metricsInfo()
+	b := buildinfo.Read()
+	o.Version, o.Build = b.Version, b
 	a, err := app.New(o)
 	if err != nil {
 		return err

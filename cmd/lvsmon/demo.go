@@ -65,7 +65,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		servers[name] = s
 		ports[name] = s.Port()
 	}
-	tmpl := map[string]any{"Ports": ports, "Step": step.String(), "Listen": yamlList(c.listen.values), "SMTP": *smtpAddr != ""}
+	tmpl := map[string]any{"Ports": ports, "Step": step.String(), "Listen": demo.YAMLList(c.listen.values), "SMTP": *smtpAddr != ""}
 	if *smtpAddr != "" {
 		host, port, err := splitSMTP(*smtpAddr)
 		if err != nil {
@@ -118,21 +118,12 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		Ready: func(addrs []net.Addr) {
 			urls := make([]string, len(addrs))
 			for i, a := range addrs {
-				urls[i] = "http://" + displayAddr(a) + "/"
+				urls[i] = demo.BrowserURL(a)
 			}
 			fmt.Fprintf(stdout, "lvsmon demo: a simulated director with %d virtual services is on %s (Ctrl-C stops it)\n",
 				len(cfg.VirtualServices), strings.Join(urls, " and "))
 		},
 	})
-}
-
-// yamlList writes strings as a YAML flow list, each double-quoted.
-func yamlList(ss []string) string {
-	q := make([]string, len(ss))
-	for i, s := range ss {
-		q[i] = strconv.Quote(s)
-	}
-	return "[" + strings.Join(q, ", ") + "]"
 }
 
 // splitSMTP reads --smtp's host:port.
@@ -158,16 +149,4 @@ func splitHostPortNum(s string) (string, int, error) {
 		return "", 0, fmt.Errorf("port %q is not 1-65535", p)
 	}
 	return h, n, nil
-}
-
-// displayAddr turns ":9160"-style listeners into a URL host a browser
-// can open.
-func displayAddr(a net.Addr) string {
-	ta, ok := a.(*net.TCPAddr)
-	if !ok || ta.IP.IsUnspecified() {
-		if ok {
-			return fmt.Sprintf("localhost:%d", ta.Port)
-		}
-	}
-	return a.String()
 }

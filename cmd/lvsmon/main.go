@@ -20,6 +20,7 @@ import (
 	"strings"
 
 	"github.com/lvsmon/lvsmon/config"
+	"github.com/lvsmon/lvsmon/internal/buildinfo"
 	"github.com/lvsmon/lvsmon/web"
 )
 
@@ -63,7 +64,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "test-alert":
 		err = cmdTestAlert(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
-		readBuild().print(stdout)
+		buildinfo.Read().Print(stdout)
 		return 0
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)

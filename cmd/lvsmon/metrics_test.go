@@ -23,6 +23,7 @@ import (
 	"github.com/lvsmon/lvsmon/ha"
 	"github.com/lvsmon/lvsmon/lvs"
 
+	"github.com/lvsmon/lvsmon/internal/buildinfo"
 	"github.com/lvsmon/lvsmon/internal/demo"
 	"github.com/lvsmon/lvsmon/internal/testutil"
 )
@@ -132,7 +133,7 @@ func runForMetrics(t *testing.T, cfg *config.Config, reader lvs.Reader, roles ..
 	go func() {
 		// A dry run: the reconciler must not "fix" the fixture table
 		// (the golden file is what lvsmon sees, not what it would make).
-		done <- runApp(ctx, app.Options{Config: cfg, Reader: reader, Log: slog.New(slog.NewTextHandler(&logBuf, nil)), Version: buildVersion(),
+		done <- runApp(ctx, app.Options{Config: cfg, Reader: reader, Log: slog.New(slog.NewTextHandler(&logBuf, nil)), Version: buildinfo.Read().Version,
 			DryRun: true, Probe: goldenProbe, RoleSources: roles, Ready: func(a []net.Addr) { addr <- a }})
 	}()
 	defer func() {
@@ -302,7 +303,7 @@ func TestMetricsGolden(t *testing.T) {
 			os.WriteFile(filepath.Join(root, "net", "ip_vs"), ipvs.Bytes(), 0o644)
 			os.WriteFile(filepath.Join(root, "net", "ip_vs_stats"), stats.Bytes(), 0o644)
 			cfg.IPVS.Backend, cfg.IPVS.ProcRoot = config.BackendProcfs, root
-			r, err := openBackend(cfg)
+			r, err := app.OpenBackend(cfg)
 			if err != nil {
 				t.Fatal(err)
 			}

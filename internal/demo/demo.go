@@ -14,6 +14,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"text/template"
 	"time"
@@ -211,4 +213,23 @@ func (d *Runner) locate(port int) (lvs.ServiceKey, lvs.DestKey, bool) {
 		}
 	}
 	return lvs.ServiceKey{}, lvs.DestKey{}, false
+}
+
+// YAMLList writes strings as a YAML flow list, each double-quoted, for
+// the config template.
+func YAMLList(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = strconv.Quote(s)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
+
+// BrowserURL is the demo's URL on listener a: a ":9160"-style listener
+// becomes localhost, which a browser can open.
+func BrowserURL(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok && ta.IP.IsUnspecified() {
+		return fmt.Sprintf("http://localhost:%d/", ta.Port)
+	}
+	return "http://" + a.String() + "/"
 }

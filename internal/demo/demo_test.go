@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"net"
 	"testing"
 	"time"
 )
@@ -28,5 +29,24 @@ func TestDemoTimeline(t *testing.T) {
 				t.Errorf("at %v: %s not down", tc.at, s)
 			}
 		}
+	}
+}
+
+func TestBrowserURL(t *testing.T) {
+	for _, tc := range []struct {
+		addr *net.TCPAddr
+		want string
+	}{
+		{&net.TCPAddr{IP: net.IPv4zero, Port: 9160}, "http://localhost:9160/"},
+		{&net.TCPAddr{IP: net.IPv6unspecified, Port: 9160}, "http://localhost:9160/"},
+		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 80}, "http://127.0.0.1:80/"},
+		{&net.TCPAddr{IP: net.ParseIP("::1"), Port: 9160}, "http://[::1]:9160/"},
+	} {
+		if got := BrowserURL(tc.addr); got != tc.want {
+			t.Errorf("BrowserURL(%v) = %q, want %q", tc.addr, got, tc.want)
+		}
+	}
+	if got := YAMLList([]string{":9160", `a"b`}); got != `[":9160", "a\"b"]` {
+		t.Errorf("YAMLList = %s", got)
 	}
 }

@@ -1,35 +1,35 @@
-package main
+// Package buildinfo says which build of lvsmon is running: what the
+// Makefile stamps with -ldflags, or else what Go recorded.
+package buildinfo
 
 import (
 	"fmt"
 	"io"
 	"runtime"
 	"runtime/debug"
-
-	"github.com/lvsmon/lvsmon/collector"
 )
 
-// Set at build time by the Makefile with -ldflags "-X main.version=...
-// -X main.revision=... -X main.branch=... -X main.buildUser=...
-// -X main.buildDate=..."; what is not set comes from the build info Go
-// records (the VCS revision and commit time) or reads "unknown".
+// Set at build time by the Makefile with -ldflags
+// "-X github.com/lvsmon/lvsmon/internal/buildinfo.Version=..." (and
+// Revision, Branch, User, Date); what is not set comes from the build
+// info Go records (the VCS revision and commit time) or reads "unknown".
 var (
-	version   = ""
-	revision  = ""
-	branch    = ""
-	buildUser = ""
-	buildDate = ""
+	Version  = ""
+	Revision = ""
+	Branch   = ""
+	User     = ""
+	Date     = ""
 )
 
-// build describes this binary, as `lvsmon version` prints it and
+// Info describes this binary, as `lvsmon version` prints it and
 // lvsmon_build_info labels it.
-type build struct {
+type Info struct {
 	Version, Revision, Branch, User, Date, GoVersion, GoOS, GoArch, Tags string
 }
 
-// readBuild fills what -ldflags left unset from debug.ReadBuildInfo.
-func readBuild() build {
-	b := build{Version: version, Revision: revision, Branch: branch, User: buildUser, Date: buildDate,
+// Read fills what -ldflags left unset from debug.ReadBuildInfo.
+func Read() Info {
+	b := Info{Version: Version, Revision: Revision, Branch: Branch, User: User, Date: Date,
 		GoVersion: runtime.Version(), GoOS: runtime.GOOS, GoArch: runtime.GOARCH}
 	var vcsRev, vcsTime, modVersion string
 	var modified bool
@@ -75,18 +75,9 @@ func readBuild() build {
 	return b
 }
 
-// buildVersion is the version alone, for logs and the status page.
-func buildVersion() string { return readBuild().Version }
-
-// metricsInfo is the build as lvsmon_build_info exports it.
-func (b build) metricsInfo() collector.BuildInfo {
-	return collector.BuildInfo{Version: b.Version, Revision: b.Revision, Branch: b.Branch,
-		GoVersion: b.GoVersion, GoOS: b.GoOS, GoArch: b.GoArch, Tags: b.Tags}
-}
-
-// print writes the build as Prometheus' tools print theirs (`prometheus
+// Print writes the build as Prometheus' tools print theirs (`prometheus
 // --version`), so scripts that read one read the other.
-func (b build) print(w io.Writer) {
+func (b Info) Print(w io.Writer) {
 	tags := b.Tags
 	if tags == "" {
 		tags = "none"
