@@ -1,10 +1,13 @@
 package events
 
 import (
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 )
 
 // hookFile stands for the log's file: it can fail writes and syncs, and
@@ -163,8 +166,8 @@ func BenchmarkAppendFull(b *testing.B) {
 	}
 	defer l.Close()
 	l.f = discard{}
-	e := Event{Kind: ServerDown, Service: "tcp_10.0.0.1_80", Server: "tcp_10.0.0.1_80__10.0.1.2_80",
-		Message: "web: 10.0.1.2:80 is down: http: status 503"}
+	e := Event{Kind: ServerDown, Service: "tcp_10.0.0.1_80", Server: "tcp_10.0.0.1_80__10.0.1.2_80", To: Down,
+		Reason: "http: status 503", Message: "web: 10.0.1.2:80 is down: http: status 503"}
 	for range DefaultMax {
 		l.Append(e)
 	}
@@ -176,5 +179,83 @@ func BenchmarkAppendFull(b *testing.B) {
 			b.Fatal(err)
 		}
 		l.lines = 0
+	}
+}
+
+// An event without the structured fields is the same JSON line as
+// before they existed; with them, each is one short key.
+func TestEventJSON(t *testing.T) {
+	at := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	b, _ := json.Marshal(Event{Seq: 1, Time: at, Kind: Reload, Message: "config reloaded: 1 virtual services"})
+	if want := `{"seq":1,"time":"2026-11-01T12:00:00Z","kind":"reload","message":"config reloaded: 1 virtual services"}`; string(b) != want {
+		t.Errorf("JSON %s, want %s", b, want)
+	}
+	b, _ = json.Marshal(Event{Seq: 2, Time: at, Kind: RoleChange, Instance: "VI_1", From: "BACKUP", To: "MASTER", Actor: "keepalived", Message: "m"})
+	if want := `{"seq":2,"time":"2026-11-01T12:00:00Z","kind":"role_change","instance":"VI_1","from":"BACKUP","to":"MASTER","actor":"keepalived","message":"m"}`; string(b) != want {
+		t.Errorf("JSON %s, want %s", b, want)
+	}
+}
+
+// The structured fields are bounded like the others.
+func TestStructuredFieldsBounded(t *testing.T) {
+	l, err := Open(t.TempDir(), 10, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	long := strings.Repeat("x", 100_000)
+	e, err := l.Append(Event{Kind: Reload, From: long, To: long, Actor: long, Reason: long, Message: long})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string]string{"from": e.From, "to": e.To, "actor": e.Actor} {
+		if len(v) > MaxField {
+			t.Errorf("%s of %d bytes", name, len(v))
+		}
+	}
+	if len(e.Reason) > MaxMessage {
+		t.Errorf("reason of %d bytes", len(e.Reason))
+	}
+	// The longest line Append writes, all escaping, is one load reads.
+	worst := strings.Repeat("\x01", 100_000)
+	w := Event{Kind: Kind(worst), Service: worst, Server: worst, Instance: worst, From: worst, To: worst, Actor: worst, Reason: worst, Message: worst}
+	bound(&w)
+	b, _ := json.Marshal(w)
+	if len(b) >= maxLine {
+		t.Errorf("a bounded event makes a line of %d bytes, load reads %d", len(b), maxLine)
+	}
+}
+
+func TestKinds(t *testing.T) {
+	for _, k := range Kinds() {
+		if !k.Valid() {
+			t.Errorf("%s is not valid", k)
+		}
+	}
+	for _, k := range []Kind{ReloadRejected, All, "", "server_dwon"} {
+		if k.Valid() {
+			t.Errorf("%q is valid", k)
+		}
+	}
+	for _, k := range DefaultAlerts() {
+		if !slices.Contains(Selectors(), k) {
+			t.Errorf("default %s is no selector", k)
+		}
+	}
+	rejected := Event{Kind: Reload, To: Rejected}
+	applied := Event{Kind: Reload, To: Applied}
+	for _, tc := range []struct {
+		k    Kind
+		e    Event
+		want bool
+	}{
+		{Reload, rejected, true}, {Reload, applied, true},
+		{ReloadRejected, rejected, true}, {ReloadRejected, applied, false},
+		{ReloadRejected, Event{Kind: RoleChange, To: Rejected}, false},
+		{All, Event{Kind: "anything"}, true}, {ServerDown, Event{Kind: ServerUp}, false},
+	} {
+		if got := tc.k.Selects(&tc.e); got != tc.want {
+			t.Errorf("%s selects %+v = %v", tc.k, tc.e, got)
+		}
 	}
 }

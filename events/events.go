@@ -4,6 +4,8 @@
 // changed, a config reload was applied or rejected). The checker, the HA
 // role sources and the demo write to it; graphs draw its entries as
 // marked vertical lines; alerting turns them into mail; the web lists them.
+// Every kind is declared here (Kind), and what an event means is in its
+// fields, never only in its message (Event).
 //
 // The file is JSON lines in the data directory. Each Append is one
 // write(2) of one line followed by fsync, so a crash loses at most the
@@ -36,50 +38,40 @@ import (
 	"github.com/lvsmon/lvsmon/internal/atomicfile"
 )
 
-// Kinds of events. Producers may add their own; these are the ones the
-// graphs mark specially.
-const (
-	ServerDown   = "server_down"
-	ServerUp     = "server_up"
-	SorryOn      = "sorry_on"
-	SorryOff     = "sorry_off"
-	RoleChange   = "role_change"
-	Disagreement = "role_disagreement"
-	Override     = "override"
-	Reload       = "reload"
-	// SimulatedDown and SimulatedUp are written by the demo director's
-	// timeline when it breaks or mends a stand-in real server: they say
-	// what the simulation did, not what a checker detected.
-	SimulatedDown = "simulated_down"
-	SimulatedUp   = "simulated_up"
-	// Agreement is written when a role disagreement written earlier
-	// (Disagreement) is over: the sources agree again.
-	Agreement = "role_agreement"
-	// DaemonStart and DaemonStop mark lvsmon's own life, so alerting can
-	// tell ldirectord's daemon states (starting, running, stopping,
-	// reloading) apart and an operator sees restarts on the graphs.
-	DaemonStart = "daemon_start"
-	DaemonStop  = "daemon_stop"
-	// GuardHold and GuardRelease bracket a mass-failure hold: many real
-	// servers failed at once without an answer, and lvsmon held their
-	// downs rather than empty the site on what may be its own trouble.
-	GuardHold    = "guard_hold"
-	GuardRelease = "guard_release"
-)
-
 // Event is one entry. Service and Server are the ids used everywhere in
 // lvsmon (lvs.ServiceKey.ID, lvs.DestID); either may be empty for
 // director-wide events.
+//
+// What an event means is in its fields: consumers decide on Kind, From,
+// To, Reason and Actor and never read Message, the text for humans (the
+// web list, mails). The fields are omitted from the JSON when empty, so
+// a line stays short and lines written before they existed decode (Open
+// fills them from the message: Upgrade).
 type Event struct {
 	Seq     uint64    `json:"seq"`
 	Time    time.Time `json:"time"`
-	Kind    string    `json:"kind"`
+	Kind    Kind      `json:"kind"`
 	Service string    `json:"service,omitempty"`
 	Server  string    `json:"server,omitempty"`
 	// Instance is the HA instance (VRRP instance name, resource group)
 	// of role events.
 	Instance string `json:"instance,omitempty"`
-	Message  string `json:"message"`
+	// From and To are the state before and after: a real server's health
+	// (Up, Down, Unknown), the sorry server (On, Off), an instance's role
+	// (MASTER, BACKUP, ...; no From for the first role seen), an
+	// override's mode (drain, disable, Enabled), what became of a
+	// reload's config (To: Applied or Rejected).
+	From string `json:"from,omitempty"`
+	To   string `json:"to,omitempty"`
+	// Reason says why: the failing check's message, a rejected reload's
+	// problem, a disagreement's kind (ha's vip_without_master, ...), the
+	// failure class that made a mass-failure hold and what ended it, the
+	// cause of a stop.
+	Reason string `json:"reason,omitempty"`
+	// Actor says who: an operator (the API client's address), a role
+	// source (keepalived, ...) or a part of lvsmon (ActorChecker, ...).
+	Actor   string `json:"actor,omitempty"`
+	Message string `json:"message"`
 }
 
 // DefaultMax is how many events are kept when the caller does not say.
@@ -178,14 +170,15 @@ func Open(dir string, max int, log *slog.Logger) (*Log, error) {
 // unreadable or the daemon's memory grow. Append cuts longer fields and
 // says so in them (see Cut).
 const (
-	// MaxMessage bounds Message, in bytes.
+	// MaxMessage bounds Message and Reason, in bytes.
 	MaxMessage = 4096
-	// MaxField bounds Kind, Service, Server and Instance, in bytes: ids
-	// and names, short in any real log.
+	// MaxField bounds Kind, Service, Server, Instance, From, To and
+	// Actor, in bytes: ids, names and states, short in any real log.
 	MaxField = 256
-	// maxLine is the longest line load reads: well above what Append
-	// writes with the bounds above (JSON escaping at most sextuples a
-	// byte), far below what would hurt. A longer line is skipped.
+	// maxLine is the longest line load reads: above what Append writes
+	// with the bounds above (JSON escaping at most sextuples a byte: two
+	// long fields and seven short ones make under 60 KiB), far below
+	// what would hurt. A longer line is skipped.
 	maxLine = 64 << 10
 )
 
@@ -212,10 +205,14 @@ func cutMark(n int) string { return "… [cut " + strconv.Itoa(n) + " bytes]" }
 
 // bound applies the field bounds to e.
 func bound(e *Event) {
-	e.Kind = Cut(e.Kind, MaxField)
+	e.Kind = Kind(Cut(string(e.Kind), MaxField))
 	e.Service = Cut(e.Service, MaxField)
 	e.Server = Cut(e.Server, MaxField)
 	e.Instance = Cut(e.Instance, MaxField)
+	e.From = Cut(e.From, MaxField)
+	e.To = Cut(e.To, MaxField)
+	e.Actor = Cut(e.Actor, MaxField)
+	e.Reason = Cut(e.Reason, MaxMessage)
 	e.Message = Cut(e.Message, MaxMessage)
 }
 
@@ -299,6 +296,7 @@ func (l *Log) load() error {
 			skip(err)
 			continue
 		}
+		e = Upgrade(e)
 		bound(&e)
 		l.keep(e)
 		if e.Seq >= l.nextSeq {

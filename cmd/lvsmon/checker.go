@@ -95,11 +95,11 @@ func (d *director) SetOverride(id, mode, by string) error {
 	if err := d.ovr.Set(id, reconcile.Override(mode), by); err != nil {
 		return err
 	}
-	kind, msg := events.Override, fmt.Sprintf("%s: %s set by %s", found.Name, mode, by)
+	to, msg := mode, fmt.Sprintf("%s: %s set by %s", found.Name, mode, by)
 	if mode == "" {
-		msg = fmt.Sprintf("%s: override cleared (enabled) by %s", found.Name, by)
+		to, msg = events.Enabled, fmt.Sprintf("%s: override cleared (enabled) by %s", found.Name, by)
 	}
-	if _, err := d.ev.Append(events.Event{Kind: kind, Service: found.Key.ID(), Server: id, Message: msg}); err != nil {
+	if _, err := d.ev.Append(events.Event{Kind: events.Override, Service: found.Key.ID(), Server: id, To: to, Actor: by, Message: msg}); err != nil {
 		d.log.Error("writing an event failed", "err", err)
 	}
 	if d.rec != nil {
@@ -209,7 +209,7 @@ func (d *director) Reload() error {
 			log.Error("config reload rejected", "err", err)
 		}
 		log.Warn("keeping the running config", "file", old.File)
-		d.event(events.Reload, fmt.Sprintf("config reload rejected, running config kept: %v", firstLine(err)))
+		d.reloadRejected(err)
 		return err
 	}
 	for _, f := range []struct {
@@ -255,7 +255,7 @@ func (d *director) Reload() error {
 		if applyMail, err = d.mail.prepareReload(next); err != nil {
 			log.Error("config reload rejected", "problem", err.Error())
 			log.Warn("keeping the running config", "file", old.File)
-			d.event(events.Reload, fmt.Sprintf("config reload rejected, running config kept: %v", firstLine(err)))
+			d.reloadRejected(err)
 			return err
 		}
 	}
@@ -287,12 +287,19 @@ func (d *director) Reload() error {
 		d.rec.Kick()
 	}
 	log.Info("config reloaded", "file", next.File, "services", len(next.VirtualServices), "step", next.Step.D())
-	d.event(events.Reload, fmt.Sprintf("config reloaded: %d virtual services", len(next.VirtualServices)))
+	d.event(events.Event{Kind: events.Reload, To: events.Applied, Message: fmt.Sprintf("config reloaded: %d virtual services", len(next.VirtualServices))})
 	return nil
 }
 
-func (d *director) event(kind, msg string) {
-	if _, err := d.ev.Append(events.Event{Kind: kind, Message: msg}); err != nil {
+// reloadRejected records a reload whose config was rejected, with its
+// first problem.
+func (d *director) reloadRejected(err error) {
+	why := firstLine(err)
+	d.event(events.Event{Kind: events.Reload, To: events.Rejected, Reason: why, Message: "config reload rejected, running config kept: " + why})
+}
+
+func (d *director) event(e events.Event) {
+	if _, err := d.ev.Append(e); err != nil {
 		d.log.Error("writing an event failed", "err", err)
 	}
 }
@@ -484,7 +491,9 @@ func (d *director) closeOpenOutages(ctx context.Context, since time.Time) {
 				continue
 			}
 			msg := fmt.Sprintf("up: found up by the first check after lvsmon restarted (down since %s)", down.Time.Local().Format("2006-01-02 15:04:05"))
-			if _, err := d.ev.Append(events.Event{Kind: events.ServerUp, Service: down.Service, Server: st.ID, Message: msg}); err != nil {
+			e := events.Event{Kind: events.ServerUp, Service: down.Service, Server: st.ID, From: events.Down, To: events.Up,
+				Reason: "found up by the first check after lvsmon restarted", Actor: events.ActorChecker, Message: msg}
+			if _, err := d.ev.Append(e); err != nil {
 				d.log.Error("writing an event failed", "err", err)
 			}
 		}

@@ -333,7 +333,7 @@ loop:
 		}
 	}
 	log.Info("lvsmon stopping", "reason", context.Cause(ctx))
-	if _, err := ev.Append(events.Event{Kind: events.DaemonStop, Message: fmt.Sprintf("lvsmon stopping: %v", context.Cause(ctx))}); err != nil {
+	if _, err := ev.Append(events.Event{Kind: events.DaemonStop, Reason: fmt.Sprint(context.Cause(ctx)), Message: fmt.Sprintf("lvsmon stopping: %v", context.Cause(ctx))}); err != nil {
 		log.Error("writing an event failed", "err", err)
 	}
 	wg.Wait()
