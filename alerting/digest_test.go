@@ -81,7 +81,7 @@ func TestWatching(t *testing.T) {
 	from := time.Date(2026, 3, 1, 7, 0, 0, 0, time.UTC)
 	to := from.Add(24 * time.Hour)
 	h := func(x float64) time.Time { return from.Add(time.Duration(x * float64(time.Hour))) }
-	ev := func(kind string, at time.Time) events.Event { return events.Event{Time: at, Kind: kind} }
+	ev := func(kind events.Kind, at time.Time) events.Event { return events.Event{Time: at, Kind: kind} }
 	stop := func(x float64) events.Event { return ev(events.DaemonStop, h(x)) }
 	start := func(x float64) events.Event { return ev(events.DaemonStart, h(x)) }
 	for _, c := range []struct {

@@ -19,16 +19,6 @@ import (
 	"github.com/lvsmon/lvsmon/internal/atomicfile"
 )
 
-// DefaultKinds are the event kinds mailed when PipelineConfig.Kinds is
-// empty: what a human on call must hear about. Applied reloads, overrides
-// and the demo's simulated events are left out.
-var DefaultKinds = []string{
-	events.ServerDown, events.ServerUp, events.SorryOn, events.SorryOff,
-	events.RoleChange, events.Disagreement, events.Agreement,
-	events.DaemonStart, events.DaemonStop, KindReloadRejected,
-	events.GuardHold, events.GuardRelease,
-}
-
 // Defaults of PipelineConfig.
 const (
 	DefaultGroupWindow = 10 * time.Second
@@ -49,9 +39,9 @@ type PipelineConfig struct {
 	// SubjectPrefix starts every subject; "[lvsmon <Director>]" when
 	// empty.
 	SubjectPrefix string
-	// Kinds are the event kinds mailed (events.ServerDown, ...,
-	// KindReloadRejected for rejected reloads only, "all"); DefaultKinds
-	// when empty.
+	// Kinds are the event kinds mailed, as events.Selectors names them
+	// (server_down, ..., reload_rejected for rejected reloads only,
+	// all); events.DefaultAlerts when empty.
 	Kinds []string
 	// Services limits the mailed events to these services (ids or display
 	// names); empty means all. Director-wide events always pass.
@@ -296,9 +286,9 @@ const sinceBatch = 1000
 type policy struct {
 	director, from, prefix string
 	to                     []string
-	kinds                  map[string]bool // nil = all
-	services               map[string]bool // nil = all
-	states                 map[string]bool // nil = all
+	kinds                  map[events.Kind]bool // nil = all
+	services               map[string]bool      // nil = all
+	states                 map[string]bool      // nil = all
 	settle, window         time.Duration
 	reminder, flapWindow   time.Duration
 	flapCount, rate        int
@@ -309,18 +299,8 @@ type policy struct {
 	groupLines             int // lines of a grouped mail
 }
 
-func (p *policy) kindOK(kind, msg string) bool {
-	if p.kinds == nil || p.kinds[kind] {
-		return true
-	}
-	return kind == events.Reload && p.kinds[KindReloadRejected] && reloadRejected(msg)
-}
-
-var knownKinds = []string{
-	events.ServerDown, events.ServerUp, events.SorryOn, events.SorryOff, events.RoleChange,
-	events.Disagreement, events.Agreement, events.Override, events.Reload, events.SimulatedDown,
-	events.SimulatedUp, events.DaemonStart, events.DaemonStop, KindReloadRejected,
-	events.GuardHold, events.GuardRelease,
+func (p *policy) kindOK(ev *events.Event) bool {
+	return p.kinds == nil || p.kinds[ev.Kind] || p.kinds[events.ReloadRejected] && events.ReloadRejected.Selects(ev)
 }
 
 func newPolicy(cfg PipelineConfig) (*policy, error) {
@@ -351,18 +331,21 @@ func newPolicy(cfg PipelineConfig) (*policy, error) {
 			return nil, fmt.Errorf("alerting: bad to address %q: %w", t, err)
 		}
 	}
-	kinds := cfg.Kinds
-	if len(kinds) == 0 {
-		kinds = DefaultKinds
+	kinds := events.DefaultAlerts()
+	if len(cfg.Kinds) > 0 {
+		kinds = kinds[:0]
+		for _, k := range cfg.Kinds {
+			kinds = append(kinds, events.Kind(k))
+		}
 	}
-	p.kinds = map[string]bool{}
+	p.kinds = map[events.Kind]bool{}
 	for _, k := range kinds {
-		if k == "all" {
+		if k == events.All {
 			p.kinds = nil
 			break
 		}
-		if !slices.Contains(knownKinds, k) {
-			return nil, fmt.Errorf("alerting: unknown event kind %q (known: %v, all)", k, knownKinds)
+		if !slices.Contains(events.Selectors(), k) {
+			return nil, fmt.Errorf("alerting: unknown event kind %q (known: %v)", k, events.Selectors())
 		}
 		p.kinds[k] = true
 	}
@@ -530,6 +513,7 @@ func (p *Pipeline) load() (*pipelineState, error) {
 	if st.Roles == nil {
 		st.Roles = map[string]*roleMem{}
 	}
+	st.upgrade()
 	return st, nil
 }
 

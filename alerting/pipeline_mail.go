@@ -171,7 +171,7 @@ func (c *composer) line(it item) string {
 	addr := serverAddr(it.Server)
 	switch it.Kind {
 	case events.ServerDown:
-		return fmt.Sprintf("%s  DOWN        %s  %s", ts, addr, reason(it.Message))
+		return fmt.Sprintf("%s  DOWN        %s  %s", ts, addr, reason(it))
 	case events.ServerUp:
 		s := fmt.Sprintf("%s  UP          %s", ts, addr)
 		if !it.Since.IsZero() && !it.Since.After(it.Time) {
@@ -179,14 +179,14 @@ func (c *composer) line(it item) string {
 		}
 		return s
 	case noteReminder:
-		return fmt.Sprintf("%s  STILL DOWN  %s  for %s (since %s): %s", ts, addr, human(it.Time.Sub(it.Since)), c.ts(it.Since), reason(it.Message))
+		return fmt.Sprintf("%s  STILL DOWN  %s  for %s (since %s): %s", ts, addr, human(it.Time.Sub(it.Since)), c.ts(it.Since), reason(it))
 	case noteFlapping:
 		return fmt.Sprintf("%s  FLAPPING    %s  changed state %d times within %s, now %s; no more mail about it until it is stable for %s",
 			ts, addr, it.Changes, human(c.pol.flapWindow), upDown(it.Down), human(c.pol.flapWindow))
 	case noteStable:
 		s := fmt.Sprintf("%s  STABLE      %s  no change for %s: %s since %s", ts, addr, human(it.Time.Sub(it.Since)), upDown(it.Down), c.ts(it.Since))
 		if it.Down {
-			s += ": " + reason(it.Message)
+			s += ": " + reason(it)
 		}
 		return s
 	case events.SorryOn:
@@ -198,7 +198,7 @@ func (c *composer) line(it item) string {
 	case events.GuardRelease:
 		return fmt.Sprintf("%s  HOLD ENDED  %s", ts, it.Message)
 	}
-	s := ts + "  " + strings.ReplaceAll(it.Kind, "_", " ")
+	s := ts + "  " + strings.ReplaceAll(string(it.Kind), "_", " ")
 	if it.Server != "" {
 		s += "  " + addr
 	}
@@ -212,16 +212,13 @@ func upDown(down bool) string {
 	return "UP"
 }
 
-// reason is the failing check's message without the checker's
-// "name: addr is down: " preamble, which the line already says.
-func reason(msg string) string {
-	if _, r, ok := strings.Cut(msg, " is down: "); ok && r != "" {
-		return r
-	}
-	if msg == "" {
+// reason is why a server is down: the failing check's message (the
+// line already says which server).
+func reason(it item) string {
+	if it.Reason == "" {
 		return "(no reason given)"
 	}
-	return msg
+	return it.Reason
 }
 
 // serverAddr turns a server id (service id "__" dest id) into
@@ -261,8 +258,8 @@ func (c *composer) svcLabel(id string) string {
 // flapping, still down, servers up, sorry off, agreement, stable,
 // lvsmon's own life, reloads, the rest.
 func (c *composer) summary(items []item) string {
-	servers := map[string]map[string]string{} // kind -> server -> service
-	services := map[string]map[string]bool{}  // kind -> services (sorry)
+	servers := map[events.Kind]map[string]string{} // kind -> server -> service
+	services := map[events.Kind]map[string]bool{}  // kind -> services (sorry)
 	var roles, disagree, agree, held, unheld []string
 	other := map[string]int{}
 	scope := func(svc string) string {
@@ -290,7 +287,7 @@ func (c *composer) summary(items []item) string {
 		case events.Agreement:
 			agree = appendNew(agree, it.Instance)
 		case events.Reload:
-			if reloadRejected(it.Message) {
+			if it.To == events.Rejected {
 				other["config reload rejected"]++
 			} else {
 				other["config reloaded"]++
@@ -304,7 +301,7 @@ func (c *composer) summary(items []item) string {
 		case events.DaemonStop:
 			other["lvsmon stopping"]++
 		default:
-			other[strings.ReplaceAll(it.Kind, "_", " ")]++
+			other[strings.ReplaceAll(string(it.Kind), "_", " ")]++
 		}
 	}
 	parts := roles
@@ -386,17 +383,16 @@ func (c *composer) where(svcs map[string]bool) string {
 	return fmt.Sprintf("%d services", len(svcs))
 }
 
-// roleText is "VI_1 BACKUP → MASTER" from the ha monitor's
-// "VI_1: BACKUP → MASTER (priority 100, keepalived)".
+// roleText is "VI_1 BACKUP → MASTER", or "VI_1 MASTER at start" for
+// the first role seen; the message when the event has no states.
 func roleText(it item) string {
-	s := it.Message
-	if i := strings.Index(s, " ("); i > 0 {
-		s = s[:i]
+	switch {
+	case it.To == "":
+		return it.Message
+	case it.From == "":
+		return strings.TrimLeft(it.Instance+" "+it.To+" at start", " ")
 	}
-	if it.Instance != "" {
-		s = strings.Replace(s, it.Instance+": ", it.Instance+" ", 1)
-	}
-	return s
+	return strings.TrimLeft(it.Instance+" "+it.From+" → "+it.To, " ")
 }
 
 func appendNew(list []string, s string) []string {

@@ -38,28 +38,29 @@ const (
 	DaemonReloading = "reloading"
 )
 
-// KindReloadRejected selects, in PipelineConfig.Kinds, the reload events
-// that say the new config was rejected (the ones that need a human);
-// "reload" selects every reload.
-const KindReloadRejected = "reload_rejected"
-
-// Kinds of the notes the pipeline adds to mails besides events.
+// Kinds of the notes the pipeline adds to mails besides events. They
+// share item.Kind with the events' kinds but never reach the event log.
 const (
-	noteReminder = "reminder" // a server is still down (ldirectord's emailalertfreq)
-	noteFlapping = "flapping" // a server started flapping: its changes are not mailed one by one
-	noteStable   = "stable"   // a flapping server has been stable for FlapWindow: its final state
+	noteReminder events.Kind = "reminder" // a server is still down (ldirectord's emailalertfreq)
+	noteFlapping events.Kind = "flapping" // a server started flapping: its changes are not mailed one by one
+	noteStable   events.Kind = "stable"   // a flapping server has been stable for FlapWindow: its final state
 )
 
 // item is one line of an alert mail: an event that passed the filters or
 // a note the pipeline made.
 type item struct {
-	Seq      uint64    `json:"seq,omitempty"` // the event's number; 0 for reminders and stable notes
-	Time     time.Time `json:"time"`
-	Kind     string    `json:"kind"`
-	Service  string    `json:"service,omitempty"`
-	Server   string    `json:"server,omitempty"`
-	Instance string    `json:"instance,omitempty"`
-	Message  string    `json:"message,omitempty"`
+	Seq      uint64      `json:"seq,omitempty"` // the event's number; 0 for reminders and stable notes
+	Time     time.Time   `json:"time"`
+	Kind     events.Kind `json:"kind"`
+	Service  string      `json:"service,omitempty"`
+	Server   string      `json:"server,omitempty"`
+	Instance string      `json:"instance,omitempty"`
+	// From, To and Reason are the event's (events.Event); Reason is
+	// also the failing check's message in reminders and stable notes.
+	From    string `json:"from,omitempty"`
+	To      string `json:"to,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	Message string `json:"message,omitempty"`
 	// Since is when the server went down (up events, reminders, stable
 	// notes) or last changed (flapping notes).
 	Since time.Time `json:"since,omitzero"`
@@ -75,7 +76,12 @@ type serverMem struct {
 	Service string    `json:"service"`
 	Down    bool      `json:"down,omitempty"`
 	Since   time.Time `json:"since"` // of the current state: the last transition
-	Reason  string    `json:"reason,omitempty"`
+	// Message is the down event's message and Reason its reason, which
+	// reminders give. The message keeps the JSON name "reason" it had
+	// before events had fields: an older release reads it back, and a
+	// state that release saved has only it (see upgrade).
+	Message string `json:"reason,omitempty"`
+	Reason  string `json:"why,omitempty"`
 	// Notified is when its down state last left the grouping window (in
 	// a mail or into the digest backlog), or when a reminder was last
 	// considered: reminders are due Reminder after it.
@@ -86,8 +92,11 @@ type serverMem struct {
 
 // roleMem is the last known role and disagreement of an HA instance.
 type roleMem struct {
-	Role     string `json:"role,omitempty"`
-	Disagree string `json:"disagree,omitempty"` // the disagreement's message; "" when the sources agree
+	Role string `json:"role,omitempty"`
+	// Disagree is the last disagreement's message, "" when the sources
+	// agree: the same text again is the same disagreement repeated (the
+	// message is compared whole, never read).
+	Disagree string `json:"disagree,omitempty"`
 }
 
 // daemonMem tracks lvsmon's own daemon state from its events.
@@ -104,7 +113,7 @@ func (d *daemonMem) note(e *events.Event) {
 	case events.DaemonStop:
 		d.Stopping = true
 	case events.Reload:
-		if !reloadRejected(e.Message) {
+		if e.To != events.Rejected {
 			d.Reloaded = e.Time
 		}
 	}
@@ -142,7 +151,7 @@ func (b *backlog) add(it item, keep int) {
 	if b.Counts == nil {
 		b.Counts = map[string]int{}
 	}
-	b.Counts[it.Kind]++
+	b.Counts[string(it.Kind)]++
 	if it.Seq != 0 {
 		b.Seqs = b.Seqs.add(it.Seq)
 	}
@@ -229,7 +238,8 @@ func (e *engine) observe(ev events.Event, now time.Time, master bool) string {
 	}
 	ds := st.Daemon.state(ev.Time, pol.settle)
 	st.Daemon.note(&ev)
-	it := item{Seq: ev.Seq, Time: ev.Time, Kind: ev.Kind, Service: ev.Service, Server: ev.Server, Instance: ev.Instance, Message: ev.Message}
+	it := item{Seq: ev.Seq, Time: ev.Time, Kind: ev.Kind, Service: ev.Service, Server: ev.Server, Instance: ev.Instance,
+		From: ev.From, To: ev.To, Reason: ev.Reason, Message: ev.Message}
 
 	var sm *serverMem
 	switch ev.Kind {
@@ -251,9 +261,9 @@ func (e *engine) observe(ev events.Event, now time.Time, master bool) string {
 		if !down {
 			it.Since = sm.Since
 		}
-		sm.Service, sm.Down, sm.Since, sm.Reason = ev.Service, down, ev.Time, ""
+		sm.Service, sm.Down, sm.Since, sm.Message, sm.Reason = ev.Service, down, ev.Time, "", ""
 		if down {
-			sm.Reason = ev.Message
+			sm.Message, sm.Reason = ev.Message, ev.Reason
 			sm.Notified = time.Time{}
 		}
 		sm.Changes = append(pruneTimes(sm.Changes, ev.Time.Add(-pol.flapWindow)), ev.Time)
@@ -269,11 +279,10 @@ func (e *engine) observe(ev events.Event, now time.Time, master bool) string {
 		}
 	case events.RoleChange:
 		r := e.role(ev.Instance)
-		nr := roleOf(ev.Instance, ev.Message)
-		if nr != "" && r.Role == nr {
+		if ev.To != "" && r.Role == ev.To {
 			return e.dup()
 		}
-		r.Role = nr
+		r.Role = ev.To
 	case events.Disagreement:
 		r := e.role(ev.Instance)
 		if r.Disagree == ev.Message {
@@ -288,7 +297,7 @@ func (e *engine) observe(ev events.Event, now time.Time, master bool) string {
 		r.Disagree = ""
 	}
 
-	if reason := e.filter(ev.Kind, ev.Message, ev.Service, ds, master); reason != "" {
+	if reason := e.filter(&ev, ds, master); reason != "" {
 		e.suppress(reason)
 		return reason
 	}
@@ -320,10 +329,11 @@ func (e *engine) role(inst string) *roleMem {
 	return r
 }
 
-// filter applies Kinds, Services, DaemonStates and the master-only rule.
-func (e *engine) filter(kind, msg, service, daemonState string, master bool) string {
-	pol := e.pol
-	if !pol.kindOK(kind, msg) {
+// filter applies Kinds, Services, DaemonStates and the master-only rule
+// to ev (for reminders and notes: the event they stand for).
+func (e *engine) filter(ev *events.Event, daemonState string, master bool) string {
+	pol, service := e.pol, ev.Service
+	if !pol.kindOK(ev) {
 		return SuppressedKind
 	}
 	if service != "" && pol.services != nil {
@@ -337,7 +347,7 @@ func (e *engine) filter(kind, msg, service, daemonState string, master bool) str
 			return SuppressedService
 		}
 	}
-	if realServerKind(kind) {
+	if realServerKind(ev.Kind) {
 		if pol.states != nil && !pol.states[daemonState] {
 			return SuppressedDaemonState
 		}
@@ -350,7 +360,7 @@ func (e *engine) filter(kind, msg, service, daemonState string, master bool) str
 
 // realServerKind reports the kinds that DaemonStates and the master-only
 // rule apply to: what the checker says about real servers.
-func realServerKind(kind string) bool {
+func realServerKind(kind events.Kind) bool {
 	switch kind {
 	case events.ServerDown, events.ServerUp, events.SorryOn, events.SorryOff, events.SimulatedDown, events.SimulatedUp:
 		return true
@@ -396,12 +406,12 @@ func (e *engine) remind(now time.Time, master bool) {
 			continue
 		}
 		sm.Notified = now
-		if reason := e.filter(events.ServerDown, "", sm.Service, ds, master); reason != "" {
+		if reason := e.filter(&events.Event{Kind: events.ServerDown, Service: sm.Service}, ds, master); reason != "" {
 			e.suppress(reason)
 			continue
 		}
 		e.c.reminders++
-		e.add(item{Time: now, Kind: noteReminder, Service: sm.Service, Server: id, Message: sm.Reason, Since: sm.Since, Down: true}, now)
+		e.add(item{Time: now, Kind: noteReminder, Service: sm.Service, Server: id, Reason: sm.Reason, Message: sm.Message, Since: sm.Since, Down: true}, now)
 	}
 }
 
@@ -434,11 +444,11 @@ func (e *engine) unflap(now time.Time, master bool) {
 			kind = events.ServerDown
 			sm.Notified = now
 		}
-		if reason := e.filter(kind, "", sm.Service, ds, master); reason != "" {
+		if reason := e.filter(&events.Event{Kind: kind, Service: sm.Service}, ds, master); reason != "" {
 			e.suppress(reason)
 			continue
 		}
-		e.add(item{Time: now, Kind: noteStable, Service: sm.Service, Server: id, Message: sm.Reason, Since: sm.Since, Down: sm.Down}, now)
+		e.add(item{Time: now, Kind: noteStable, Service: sm.Service, Server: id, Reason: sm.Reason, Message: sm.Message, Since: sm.Since, Down: sm.Down}, now)
 	}
 }
 
@@ -570,26 +580,35 @@ func sortedKeys[V any](m map[string]V) []string {
 	return ks
 }
 
-func reloadRejected(msg string) bool { return strings.Contains(msg, "rejected") }
+// upgrade fills what a state saved by an older release lacks: items and
+// memory of events from before events had structured fields. The
+// fields come from events.Upgrade, the one reader of old message text.
+func (st *pipelineState) upgrade() {
+	for i := range st.Group {
+		st.Group[i].upgrade()
+	}
+	for i := range st.Backlog.Items {
+		st.Backlog.Items[i].upgrade()
+	}
+	for _, sm := range st.Servers {
+		if sm.Down && sm.Reason == "" {
+			sm.Reason = events.Upgrade(events.Event{Kind: events.ServerDown, Message: sm.Message}).Reason
+		}
+	}
+}
 
-// roleOf is the role an HA role-change message announces: the ha
-// monitor writes "VI_1: BACKUP → MASTER (priority 100, keepalived)" and,
-// at its start, "VI_1: MASTER at start (...)". "" when it cannot tell
-// (then the event is never taken for a duplicate).
-func roleOf(instance, msg string) string {
-	s := strings.TrimPrefix(msg, instance+": ")
-	if i := strings.LastIndex(s, "→"); i >= 0 {
-		s = s[i+len("→"):]
-	} else if i := strings.Index(s, " at start"); i >= 0 {
-		s = s[:i]
-	} else {
-		return ""
+func (it *item) upgrade() {
+	switch it.Kind {
+	case noteReminder, noteStable:
+		// Their message is the down event's.
+		if it.Down && it.Reason == "" {
+			it.Reason = events.Upgrade(events.Event{Kind: events.ServerDown, Message: it.Message}).Reason
+		}
+	case noteFlapping:
+	default:
+		e := events.Upgrade(events.Event{Kind: it.Kind, Instance: it.Instance, From: it.From, To: it.To, Reason: it.Reason, Message: it.Message})
+		it.From, it.To, it.Reason = e.From, e.To, e.Reason
 	}
-	f := strings.Fields(s)
-	if len(f) == 0 {
-		return ""
-	}
-	return f[0]
 }
 
 // seqRanges is a set of event numbers as sorted, merged [lo, hi] ranges:

@@ -50,12 +50,14 @@ func testPolicy(t *testing.T, mod func(*PipelineConfig)) *policy {
 	return pol
 }
 
-// evs makes events with consecutive seqs.
+// evs makes events with consecutive seqs. Their messages are in the
+// producers' formats, and they get the structured fields the producers
+// write from those messages (events.Upgrade).
 type evs struct{ seq uint64 }
 
-func (g *evs) ev(kind, svc, srv string, at time.Time, msg string) events.Event {
+func (g *evs) ev(kind events.Kind, svc, srv string, at time.Time, msg string) events.Event {
 	g.seq++
-	return events.Event{Seq: g.seq, Time: at, Kind: kind, Service: svc, Server: srv, Message: msg}
+	return events.Upgrade(events.Event{Seq: g.seq, Time: at, Kind: kind, Service: svc, Server: srv, Message: msg})
 }
 
 func (g *evs) down(n int, at time.Time) events.Event {
@@ -67,9 +69,8 @@ func (g *evs) up(n int, at time.Time) events.Event {
 }
 
 func (g *evs) role(inst, msg string, at time.Time) events.Event {
-	e := g.ev(events.RoleChange, "", "", at, msg)
-	e.Instance = inst
-	return e
+	g.seq++
+	return events.Upgrade(events.Event{Seq: g.seq, Time: at, Kind: events.RoleChange, Instance: inst, Message: msg})
 }
 
 // memLog is an in-memory EventSource.
@@ -99,10 +100,12 @@ func (l *memLog) LastSeq() uint64 {
 	return l.evs[len(l.evs)-1].Seq
 }
 
-// add appends e with the next seq.
+// add appends e with the next seq, and the structured fields its
+// message gives (as g.ev).
 func (l *memLog) add(e events.Event) events.Event {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	e = events.Upgrade(e)
 	e.Seq = uint64(len(l.evs) + 1)
 	l.evs = append(l.evs, e)
 	return e
@@ -193,6 +196,11 @@ func TestFilters(t *testing.T) {
 	agree := g.ev(events.Agreement, "", "", t0.Add(2*time.Minute), "VI_1: disagreement is over")
 	agree.Instance = "VI_1"
 	down := func(after time.Duration) events.Event { return g.down(0, t0.Add(after)) }
+	// Events whose message says otherwise than their fields: the fields
+	// decide.
+	rejectedQuietly := events.Event{Seq: 900, Time: t0, Kind: events.Reload, To: events.Rejected, Reason: "bad port", Message: "config not taken"}
+	appliedLoudly := events.Event{Seq: 901, Time: t0, Kind: events.Reload, To: events.Applied, Message: "config reloaded: service rejected-api added"}
+	roleQuietly := events.Event{Seq: 902, Time: t0.Add(2 * time.Minute), Kind: events.RoleChange, Instance: "VI_1", To: "MASTER", Message: "VI_1 is in charge"}
 
 	states := func(s ...string) func(*PipelineConfig) { return func(c *PipelineConfig) { c.DaemonStates = s } }
 	for _, c := range []struct {
@@ -211,11 +219,16 @@ func TestFilters(t *testing.T) {
 		{name: "daemon_stop by default", ev: stop},
 		{name: "applied reload not by default", ev: reloaded, reason: SuppressedKind},
 		{name: "rejected reload by default", ev: rejected},
-		{name: "kind reload selects applied ones", cfg: func(c *PipelineConfig) { c.Kinds = []string{events.Reload} }, ev: reloaded},
+		{name: "rejected by its field", ev: rejectedQuietly},
+		{name: "applied by its field", cfg: func(c *PipelineConfig) { c.Kinds = []string{"reload_rejected"} }, ev: appliedLoudly, reason: SuppressedKind},
+		{name: "a reload rejected by its field reloads nothing", cfg: states(DaemonRunning), prior: []events.Event{rejectedQuietly}, ev: down(30 * time.Second)},
+		{name: "a reload applied by its field reloads", cfg: states(DaemonRunning), prior: []events.Event{appliedLoudly}, ev: down(30 * time.Second), reason: SuppressedDaemonState},
+		{name: "dup: the same role by its field", prior: []events.Event{roleEv}, ev: roleQuietly, reason: SuppressedDuplicate},
+		{name: "kind reload selects applied ones", cfg: func(c *PipelineConfig) { c.Kinds = []string{string(events.Reload)} }, ev: reloaded},
 		{name: "simulated events not by default", ev: sim, reason: SuppressedKind},
 		{name: "override not by default", ev: override, reason: SuppressedKind},
 		{name: "kinds all", cfg: func(c *PipelineConfig) { c.Kinds = []string{"all"} }, ev: override},
-		{name: "kinds limit", cfg: func(c *PipelineConfig) { c.Kinds = []string{events.ServerDown} }, ev: sorryOn, reason: SuppressedKind},
+		{name: "kinds limit", cfg: func(c *PipelineConfig) { c.Kinds = []string{string(events.ServerDown)} }, ev: sorryOn, reason: SuppressedKind},
 		{name: "service by name", cfg: func(c *PipelineConfig) { c.Services = []string{"web"} }, ev: down(0)},
 		{name: "service by id", cfg: func(c *PipelineConfig) { c.Services = []string{svcWeb} }, ev: down(0)},
 		{name: "other service", cfg: func(c *PipelineConfig) { c.Services = []string{"web"} }, ev: dnsDown, reason: SuppressedService},
@@ -244,7 +257,7 @@ func TestFilters(t *testing.T) {
 		{name: "dup: same disagreement", prior: []events.Event{disagree}, ev: disagree, reason: SuppressedDuplicate},
 		{name: "agreement after disagreement", prior: []events.Event{disagree}, ev: agree},
 		{name: "dup: agreement without disagreement", ev: agree, reason: SuppressedDuplicate},
-		{name: "dedup before filters: a filtered up still updates the state", cfg: func(c *PipelineConfig) { c.Kinds = []string{events.ServerDown} },
+		{name: "dedup before filters: a filtered up still updates the state", cfg: func(c *PipelineConfig) { c.Kinds = []string{string(events.ServerDown)} },
 			prior: []events.Event{down(0), g.up(0, t0.Add(time.Minute))}, ev: down(2 * time.Minute)},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -360,7 +373,8 @@ func TestSummaryAndLines(t *testing.T) {
 	var g evs
 	c := &composer{pol: testPolicy(t, nil), name: testName}
 	it := func(e events.Event) item {
-		return item{Seq: e.Seq, Time: e.Time, Kind: e.Kind, Service: e.Service, Server: e.Server, Instance: e.Instance, Message: e.Message}
+		return item{Seq: e.Seq, Time: e.Time, Kind: e.Kind, Service: e.Service, Server: e.Server, Instance: e.Instance,
+			From: e.From, To: e.To, Reason: e.Reason, Message: e.Message}
 	}
 	dns := it(g.ev(events.ServerDown, svcDNS, svcDNS+"__10.0.0.5_53", t0, "dns: 10.0.0.5:53 is down: timeout"))
 	role := it(g.role("VI_1", "VI_1: BACKUP → MASTER (priority 100, keepalived)", t0))
@@ -392,7 +406,7 @@ func TestSummaryAndLines(t *testing.T) {
 	}{
 		{it(g.down(0, t0)), "2026-03-01 12:00:00  DOWN        10.0.1.2:80  http check: connection refused"},
 		{item{Time: t0.Add(150 * time.Minute), Kind: events.ServerUp, Server: web(0), Since: t0}, "2026-03-01 14:30:00  UP          10.0.1.2:80  after 2h30m down (since 2026-03-01 12:00:00)"},
-		{item{Time: t0.Add(time.Hour), Kind: noteReminder, Server: web(0), Since: t0, Message: "web: x is down: timeout"}, "2026-03-01 13:00:00  STILL DOWN  10.0.1.2:80  for 1h (since 2026-03-01 12:00:00): timeout"},
+		{item{Time: t0.Add(time.Hour), Kind: noteReminder, Server: web(0), Since: t0, Reason: "timeout", Message: "web: x is down: timeout"}, "2026-03-01 13:00:00  STILL DOWN  10.0.1.2:80  for 1h (since 2026-03-01 12:00:00): timeout"},
 		{role, "2026-03-01 12:00:00  role change  VI_1: BACKUP → MASTER (priority 100, keepalived)"},
 		{item{Time: t0, Kind: events.GuardHold, Message: "mass failure on the whole director: ..."}, "2026-03-01 12:00:00  HELD        mass failure on the whole director: ..."},
 		{item{Time: t0, Kind: events.ServerDown, Server: "tcp_2001-db8--1_80__2001-db8--2_8080"}, "2026-03-01 12:00:00  DOWN        [2001:db8::2]:8080  (no reason given)"},
@@ -837,7 +851,7 @@ func TestPipelineDedupAfterRestart(t *testing.T) {
 	r.clk.Advance(time.Minute)
 	r.log.add(r.g.ev(events.DaemonStart, "", "", r.clk.peek(), "lvsmon started"))
 	r.down(0) // the checker's first verdict after the restart
-	r.cfg.Kinds = []string{events.ServerDown, events.ServerUp}
+	r.cfg.Kinds = []string{string(events.ServerDown), string(events.ServerUp)}
 	p2, o2 := r.start()
 	for range 3 {
 		mustStep(t, p2)

@@ -66,6 +66,7 @@ func TestStorm500ServersDown(t *testing.T) {
 		// 2 ms apart on the pipeline's clock: all within one second.
 		if _, err := elog.Append(events.Event{
 			Time: clk.peek(), Kind: events.ServerDown, Service: svcWeb, Server: web(i),
+			From: events.Up, To: events.Down, Reason: "http check: connection refused", Actor: events.ActorChecker,
 			Message: fmt.Sprintf("web: %s is down: http check: connection refused", webAddr(i)),
 		}); err != nil {
 			t.Fatal(err)

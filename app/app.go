@@ -327,7 +327,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	<-ctx.Done()
 	a.log.Info("lvsmon stopping", "reason", context.Cause(ctx))
-	a.event(events.Event{Kind: events.DaemonStop, Message: fmt.Sprintf("lvsmon stopping: %v", context.Cause(ctx))})
+	a.event(events.Event{Kind: events.DaemonStop, Reason: fmt.Sprint(context.Cause(ctx)), Message: fmt.Sprintf("lvsmon stopping: %v", context.Cause(ctx))})
 	wg.Wait()
 	if a.role != nil {
 		a.role.stop()

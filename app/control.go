@@ -31,11 +31,11 @@ func (a *App) SetOverride(id, mode, by string) error {
 	if err := a.ovr.Set(id, reconcile.Override(mode), by); err != nil {
 		return err
 	}
-	kind, msg := events.Override, fmt.Sprintf("%s: %s set by %s", found.Name, mode, by)
+	to, msg := mode, fmt.Sprintf("%s: %s set by %s", found.Name, mode, by)
 	if mode == "" {
-		msg = fmt.Sprintf("%s: override cleared (enabled) by %s", found.Name, by)
+		to, msg = events.Enabled, fmt.Sprintf("%s: override cleared (enabled) by %s", found.Name, by)
 	}
-	if _, err := a.ev.Append(events.Event{Kind: kind, Service: found.Key.ID(), Server: id, Message: msg}); err != nil {
+	if _, err := a.ev.Append(events.Event{Kind: events.Override, Service: found.Key.ID(), Server: id, To: to, Actor: by, Message: msg}); err != nil {
 		a.log.Error("writing an event failed", "err", err)
 	}
 	if a.rec != nil {

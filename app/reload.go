@@ -41,7 +41,7 @@ func (a *App) Reload() error {
 			log.Error("config reload rejected", "err", err)
 		}
 		log.Warn("keeping the running config", "file", old.File)
-		a.event(events.Event{Kind: events.Reload, Message: fmt.Sprintf("config reload rejected, running config kept: %v", firstLine(err))})
+		a.reloadRejected(err)
 		return err
 	}
 	return a.apply(next)
@@ -115,7 +115,7 @@ func (a *App) apply(next *config.Config) error {
 		if applyMail, err = a.mail.prepareReload(next); err != nil {
 			log.Error("config reload rejected", "problem", err.Error())
 			log.Warn("keeping the running config", "file", old.File)
-			a.event(events.Event{Kind: events.Reload, Message: fmt.Sprintf("config reload rejected, running config kept: %v", firstLine(err))})
+			a.reloadRejected(err)
 			return err
 		}
 	}
@@ -147,8 +147,15 @@ func (a *App) apply(next *config.Config) error {
 		a.rec.Kick()
 	}
 	log.Info("config reloaded", "file", next.File, "services", len(next.VirtualServices), "step", next.Step.D())
-	a.event(events.Event{Kind: events.Reload, Message: fmt.Sprintf("config reloaded: %d virtual services", len(next.VirtualServices))})
+	a.event(events.Event{Kind: events.Reload, To: events.Applied, Message: fmt.Sprintf("config reloaded: %d virtual services", len(next.VirtualServices))})
 	return nil
+}
+
+// reloadRejected records a reload whose config was rejected, with its
+// first problem.
+func (a *App) reloadRejected(err error) {
+	why := firstLine(err)
+	a.event(events.Event{Kind: events.Reload, To: events.Rejected, Reason: why, Message: "config reload rejected, running config kept: " + why})
 }
 
 func firstLine(err error) string {

@@ -41,12 +41,12 @@ func newHARole(cfg *config.Config, ev *events.Log, log *slog.Logger, extra []Rol
 	h.mon = ha.NewMonitor(ha.MonitorConfig{
 		VIPs: cfg.HA.Addrs, Grace: cfg.HA.Grace.D(), Sources: sourceNames(h.sources(cfg)),
 		OnChange: func(c ha.Change) {
-			e, err := ev.Append(events.Event{Time: c.Time, Kind: c.Kind, Instance: c.Instance, Message: c.Message})
+			e, err := ev.Append(c)
 			if err != nil {
 				log.Error("writing a role event failed", "err", err)
 			}
 			lvl := slog.LevelInfo
-			if c.Kind == ha.ChangeDisagreement {
+			if c.Kind == events.Disagreement {
 				lvl = slog.LevelWarn
 			}
 			log.Log(context.Background(), lvl, "role event", "kind", c.Kind, "instance", c.Instance, "message", c.Message, "seq", e.Seq)

@@ -549,7 +549,7 @@ func (c *Checker) commit(id string, h health.State) []emitFn {
 	var e events.Event
 	switch {
 	case h == health.Down:
-		e = events.Event{Kind: events.ServerDown, Message: fmt.Sprintf("%s: %s is down: %s", name, key, msg)}
+		e = events.Event{Kind: events.ServerDown, Reason: msg, Message: fmt.Sprintf("%s: %s is down: %s", name, key, msg)}
 	case h == health.Up && (prev == health.Down || !assumeUp):
 		e = events.Event{Kind: events.ServerUp, Message: fmt.Sprintf("%s: %s is up", name, key)}
 	case h == health.Up:
@@ -561,6 +561,7 @@ func (c *Checker) commit(id string, h health.State) []emitFn {
 		return nil
 	}
 	e.Service, e.Server = service, id
+	e.From, e.To, e.Actor = prev.String(), h.String(), events.ActorChecker
 	return []emitFn{func() {
 		if h == health.Down {
 			c.log.Warn("real server down", "service", name, "server", key.String(), "reason", msg)

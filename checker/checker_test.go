@@ -109,7 +109,15 @@ func TestRiseFallAndEvents(t *testing.T) {
 	})
 	evs := ev.Query(events.Filter{Server: id1})
 	if len(evs) != 2 || evs[0].Kind != events.ServerDown || !strings.Contains(evs[0].Message, "connection refused") || evs[1].Kind != events.ServerUp {
-		t.Errorf("events = %+v", evs)
+		t.Fatalf("events = %+v", evs)
+	}
+	// The meaning is in the fields: health before and after, why, who.
+	if e := evs[0]; e.From != events.Unknown && e.From != events.Up || e.To != events.Down || !strings.Contains(e.Reason, "connection refused") ||
+		strings.Contains(e.Reason, " is down: ") || e.Actor != events.ActorChecker {
+		t.Errorf("down event fields: %+v", e)
+	}
+	if e := evs[1]; e.From != events.Down || e.To != events.Up || e.Reason != "" || e.Actor != events.ActorChecker {
+		t.Errorf("up event fields: %+v", e)
 	}
 	if hl(id2) != health.Up || changes.Load() < 2 {
 		t.Errorf("rs2 %v, changes %d", hl(id2), changes.Load())

@@ -204,7 +204,7 @@ func (c *Checker) evaluate(now time.Time) []emitFn {
 		}
 		switch max := c.guard.Hold(); {
 		case max > 0 && now.Sub(hd.since) >= max:
-			out = append(out, c.release(hd, still, now, fmt.Sprintf("held for %s (guard.max_hold): the failures are believed", max))...)
+			out = append(out, c.release(hd, still, now, fmt.Sprintf("held for %s (guard.max_hold): the failures are believed", max), events.ActorChecker)...)
 		case !c.trips(len(still), atStake):
 			out = append(out, c.recover(hd, still, now)...)
 		default:
@@ -238,9 +238,10 @@ func (c *Checker) stillFailing(hd *hold) []string {
 }
 
 // release ends a hold believing its failures: the members still failing
-// go down now; c.mu is held.
-func (c *Checker) release(hd *hold, still []string, now time.Time, why string) []emitFn {
-	out := []emitFn{c.releaseEvent(hd, now, len(still), why)}
+// go down now; c.mu is held. actor is who ended it: an operator or the
+// checker (max_hold).
+func (c *Checker) release(hd *hold, still []string, now time.Time, why, actor string) []emitFn {
+	out := []emitFn{c.releaseEvent(hd, now, len(still), why, actor)}
 	for _, id := range still {
 		out = append(out, c.commit(id, health.Down)...)
 	}
@@ -265,7 +266,7 @@ func (c *Checker) recover(hd *hold, still []string, now time.Time) []emitFn {
 	if len(still) > 0 {
 		why = fmt.Sprintf("enough of its servers pass again; the %d still failing are judged one by one from now on", len(still))
 	}
-	return []emitFn{c.releaseEvent(hd, now, 0, why)}
+	return []emitFn{c.releaseEvent(hd, now, 0, why, events.ActorChecker)}
 }
 
 // ReleaseHolds ends every hold at once on an operator's word: the
@@ -277,7 +278,7 @@ func (c *Checker) ReleaseHolds(by string) int {
 	var out []emitFn
 	n := len(c.holds)
 	for _, hd := range c.holds {
-		out = append(out, c.release(hd, c.stillFailing(hd), now, "released by "+by)...)
+		out = append(out, c.release(hd, c.stillFailing(hd), now, "released by "+by, by)...)
 	}
 	c.holds = nil
 	c.mu.Unlock()
@@ -338,18 +339,18 @@ func (c *Checker) holdEvent(hd *hold, now time.Time) emitFn {
 	return func() {
 		c.log.Error("health checks: mass failure, writes held", "scope", scopeName(hd.scope), "class", string(hd.class),
 			"failing", hd.tripped, "in_service", hd.atStake)
-		c.append(events.Event{Kind: events.GuardHold, Service: hd.scope, Message: msg})
+		c.append(events.Event{Kind: events.GuardHold, Service: hd.scope, Reason: string(hd.class), Actor: events.ActorChecker, Message: msg})
 	}
 }
 
-func (c *Checker) releaseEvent(hd *hold, now time.Time, down int, why string) emitFn {
+func (c *Checker) releaseEvent(hd *hold, now time.Time, down int, why, actor string) emitFn {
 	msg := fmt.Sprintf("mass-failure hold on %s ended after %s: %s", scopeName(hd.scope), now.Sub(hd.since).Round(time.Second), why)
 	if down > 0 {
 		msg += fmt.Sprintf(" (%d servers go down)", down)
 	}
 	return func() {
 		c.log.Warn("health checks: mass-failure hold ended", "scope", scopeName(hd.scope), "reason", why, "servers_down", down)
-		c.append(events.Event{Kind: events.GuardRelease, Service: hd.scope, Message: msg})
+		c.append(events.Event{Kind: events.GuardRelease, Service: hd.scope, Reason: why, Actor: actor, Message: msg})
 	}
 }
 

@@ -112,7 +112,7 @@ func (b *bench) health(i int) health.State { return b.c.Health()[rsID(i)] }
 func (b *bench) kinds() string {
 	var k []string
 	for _, e := range b.ev.Query(events.Filter{}) {
-		k = append(k, e.Kind)
+		k = append(k, string(e.Kind))
 	}
 	return strings.Join(k, " ")
 }
@@ -290,6 +290,9 @@ func TestGuardHoldsAMassTimeout(t *testing.T) {
 	if !strings.Contains(evs[0].Message, "fail with timeout at once") || !strings.Contains(evs[1].Message, "pass again") {
 		t.Errorf("messages: %q / %q", evs[0].Message, evs[1].Message)
 	}
+	if evs[0].Reason != "timeout" || evs[0].Actor != events.ActorChecker || !strings.Contains(evs[1].Reason, "pass again") || evs[1].Actor != events.ActorChecker {
+		t.Errorf("fields: %+v / %+v", evs[0], evs[1])
+	}
 }
 
 // A real outage where every server refuses is evidence about each: no
@@ -364,7 +367,10 @@ func TestGuardOperatorRelease(t *testing.T) {
 		}
 	}
 	if len(evs) != 1 || !strings.Contains(evs[0].Message, "released by alice") || !strings.Contains(evs[0].Message, "5 servers go down") {
-		t.Errorf("release events: %+v", evs)
+		t.Fatalf("release events: %+v", evs)
+	}
+	if evs[0].Actor != "alice" || evs[0].Reason != "released by alice" {
+		t.Errorf("release event fields: %+v", evs[0])
 	}
 }
 

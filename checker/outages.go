@@ -57,7 +57,9 @@ func (c *Checker) CloseOpenOutages(ctx context.Context, since time.Time) {
 				continue
 			}
 			msg := fmt.Sprintf("up: found up by the first check after lvsmon restarted (down since %s)", down.Time.Local().Format("2006-01-02 15:04:05"))
-			if _, err := c.ev.Append(events.Event{Kind: events.ServerUp, Service: down.Service, Server: st.ID, Message: msg}); err != nil {
+			e := events.Event{Kind: events.ServerUp, Service: down.Service, Server: st.ID, From: events.Down, To: events.Up,
+				Reason: "found up by the first check after lvsmon restarted", Actor: events.ActorChecker, Message: msg}
+			if _, err := c.ev.Append(e); err != nil {
 				c.log.Error("writing an event failed", "err", err)
 			}
 		}

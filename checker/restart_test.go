@@ -47,7 +47,7 @@ func TestReconcilerRestartDuringAnOutage(t *testing.T) {
 	}
 	var kinds []string
 	for _, e := range b.ev.Query(events.Filter{Service: k.ID()}) {
-		kinds = append(kinds, e.Kind)
+		kinds = append(kinds, string(e.Kind))
 	}
 	if got := strings.Join(kinds, " "); got != "server_down server_down server_up sorry_off" {
 		t.Errorf("events: %s", got)

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/lvsmon/lvsmon/events"
 )
 
 // Alerting sends mail about real servers, sorry servers and the role.
@@ -17,9 +19,9 @@ type Alerting struct {
 	To   []string `yaml:"to"`
 	// SubjectPrefix starts every subject; default "[lvsmon DIRECTOR]".
 	SubjectPrefix string `yaml:"subject_prefix"`
-	// Kinds are the event kinds mailed (default: server_down, server_up,
-	// sorry_on, sorry_off, role_change, role_disagreement, role_agreement,
-	// daemon_start, daemon_stop, reload_rejected; "all" for every kind).
+	// Kinds are the event kinds mailed, as events.Selectors names them
+	// (reload_rejected: only rejected reloads; "all": every kind);
+	// default events.DefaultAlerts.
 	Kinds []string `yaml:"kinds"`
 	// Services limits real-server and sorry mails to these services
 	// (names or ids); default all.
@@ -73,16 +75,6 @@ type SMTP struct {
 // IsMasterOnly reads MasterOnly with its default.
 func (a *Alerting) IsMasterOnly() bool { return a.MasterOnly == nil || *a.MasterOnly }
 
-// AlertKinds are the event kinds alerting knows.
-var AlertKinds = []string{"server_down", "server_up", "sorry_on", "sorry_off", "role_change", "role_disagreement",
-	"role_agreement", "daemon_start", "daemon_stop", "reload", "reload_rejected", "override", "simulated_down", "simulated_up", "guard_hold", "guard_release", "all"}
-
-// DefaultAlertKinds are mailed when alerting.kinds is not set.
-// reload_rejected is a reload whose config did not validate; "reload"
-// mails applied ones too.
-var DefaultAlertKinds = []string{"server_down", "server_up", "sorry_on", "sorry_off", "role_change", "role_disagreement",
-	"role_agreement", "daemon_start", "daemon_stop", "reload_rejected", "guard_hold", "guard_release"}
-
 // DaemonStates are ldirectord's emailalertstatus values.
 var DaemonStates = []string{"starting", "running", "stopping", "reloading"}
 
@@ -95,7 +87,9 @@ func (c *Config) alertingDefaults() {
 		a.SubjectPrefix = "[lvsmon " + c.Director + "]"
 	}
 	if len(a.Kinds) == 0 {
-		a.Kinds = slices.Clone(DefaultAlertKinds)
+		for _, k := range events.DefaultAlerts() {
+			a.Kinds = append(a.Kinds, string(k))
+		}
 	}
 	if len(a.DaemonStates) == 0 {
 		a.DaemonStates = slices.Clone(DaemonStates)
@@ -170,8 +164,8 @@ func (v *validator) alerting(c *Config) {
 		}
 	}
 	for i, k := range a.Kinds {
-		if !slices.Contains(AlertKinds, k) {
-			v.errf(fmt.Sprintf("alerting.kinds[%d]", i), "unknown event kind %q (known: %v)", k, AlertKinds)
+		if !slices.Contains(events.Selectors(), events.Kind(k)) {
+			v.errf(fmt.Sprintf("alerting.kinds[%d]", i), "unknown event kind %q (known: %v)", k, events.Selectors())
 		}
 	}
 	for i, s := range a.DaemonStates {

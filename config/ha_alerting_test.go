@@ -77,8 +77,10 @@ virtual_services:
 		t.Errorf("VIPs default to the service addresses: got %v, want %v", h.Addrs, want)
 	}
 	a := c.Alerting
+	kinds := []string{"server_down", "server_up", "sorry_on", "sorry_off", "role_change", "role_disagreement", "role_agreement",
+		"daemon_start", "daemon_stop", "reload_rejected", "guard_hold", "guard_release"}
 	if a.SubjectPrefix != "[lvsmon dir1]" || a.SMTP.Port != 465 || a.GroupWindow.D() != 10*time.Second || !a.IsMasterOnly() ||
-		a.RateLimit != 20 || !slices.Equal(a.Kinds, DefaultAlertKinds) || !slices.Equal(a.DaemonStates, DaemonStates) {
+		a.RateLimit != 20 || !slices.Equal(a.Kinds, kinds) || !slices.Equal(a.DaemonStates, DaemonStates) {
 		t.Errorf("alerting defaults: %+v", a)
 	}
 	c, err = Parse("t.yaml", []byte("step: 10s\n"))

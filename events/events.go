@@ -4,6 +4,8 @@
 // changed, a config reload was applied or rejected). The checker, the HA
 // role sources and the demo write to it; graphs draw its entries as
 // marked vertical lines; alerting turns them into mail; the web lists them.
+// Every kind is declared here (Kind), and what an event means is in its
+// fields, never only in its message (Event).
 //
 // The file is JSON lines in the data directory. Each Append is one
 // write(2) of one line followed by fsync, so a crash loses at most the
@@ -36,50 +38,40 @@ import (
 	"github.com/lvsmon/lvsmon/internal/atomicfile"
 )
 
-// Kinds of events. Producers may add their own; these are the ones the
-// graphs mark specially.
-const (
-	ServerDown   = "server_down"
-	ServerUp     = "server_up"
-	SorryOn      = "sorry_on"
-	SorryOff     = "sorry_off"
-	RoleChange   = "role_change"
-	Disagreement = "role_disagreement"
-	Override     = "override"
-	Reload       = "reload"
-	// SimulatedDown and SimulatedUp are written by the demo director's
-	// timeline when it breaks or mends a stand-in real server: they say
-	// what the simulation did, not what a checker detected.
-	SimulatedDown = "simulated_down"
-	SimulatedUp   = "simulated_up"
-	// Agreement is written when a role disagreement written earlier
-	// (Disagreement) is over: the sources agree again.
-	Agreement = "role_agreement"
-	// DaemonStart and DaemonStop mark lvsmon's own life, so alerting can
-	// tell ldirectord's daemon states (starting, running, stopping,
-	// reloading) apart and an operator sees restarts on the graphs.
-	DaemonStart = "daemon_start"
-	DaemonStop  = "daemon_stop"
-	// GuardHold and GuardRelease bracket a mass-failure hold: many real
-	// servers failed at once without an answer, and lvsmon held their
-	// downs rather than empty the site on what may be its own trouble.
-	GuardHold    = "guard_hold"
-	GuardRelease = "guard_release"
-)
-
 // Event is one entry. Service and Server are the ids used everywhere in
 // lvsmon (lvs.ServiceKey.ID, lvs.DestID); either may be empty for
 // director-wide events.
+//
+// What an event means is in its fields: consumers decide on Kind, From,
+// To, Reason and Actor and never read Message, the text for humans (the
+// web list, mails). The fields are omitted from the JSON when empty, so
+// a line stays short and lines written before they existed decode (Open
+// fills them from the message: Upgrade).
 type Event struct {
 	Seq     uint64    `json:"seq"`
 	Time    time.Time `json:"time"`
-	Kind    string    `json:"kind"`
+	Kind    Kind      `json:"kind"`
 	Service string    `json:"service,omitempty"`
 	Server  string    `json:"server,omitempty"`
 	// Instance is the HA instance (VRRP instance name, resource group)
 	// of role events.
 	Instance string `json:"instance,omitempty"`
-	Message  string `json:"message"`
+	// From and To are the state before and after: a real server's health
+	// (Up, Down, Unknown), the sorry server (On, Off), an instance's role
+	// (MASTER, BACKUP, ...; no From for the first role seen), an
+	// override's mode (drain, disable, Enabled), what became of a
+	// reload's config (To: Applied or Rejected).
+	From string `json:"from,omitempty"`
+	To   string `json:"to,omitempty"`
+	// Reason says why: the failing check's message, a rejected reload's
+	// problem, a disagreement's kind (ha's vip_without_master, ...), the
+	// failure class that made a mass-failure hold and what ended it, the
+	// cause of a stop.
+	Reason string `json:"reason,omitempty"`
+	// Actor says who: an operator (the API client's address), a role
+	// source (keepalived, ...) or a part of lvsmon (ActorChecker, ...).
+	Actor   string `json:"actor,omitempty"`
+	Message string `json:"message"`
 }
 
 // DefaultMax is how many events are kept when the caller does not say.
@@ -91,10 +83,13 @@ type Log struct {
 	max  int
 	log  *slog.Logger
 
-	mu      sync.Mutex
-	f       *os.File
-	events  []Event // oldest first, at most max after compaction
-	lines   int     // lines in the file
+	mu sync.Mutex
+	f  file
+	// buf[head:] are the events held, oldest first, at most max; see
+	// keep.
+	buf     []Event
+	head    int
+	lines   int // lines in the file
 	nextSeq uint64
 	subs    []chan<- Event
 	wakes   []chan<- struct{}
@@ -102,6 +97,37 @@ type Log struct {
 	torn    bool  // the file ends inside a line (a crash mid-write)
 	tornAt  int64 // where that line starts
 	skipped int   // lines load skipped
+	// failed: the last write or sync failed, so the file may end inside
+	// a line; the next line starts with a newline of its own.
+	failed bool
+}
+
+// file is what Append writes to: the log's *os.File, or a test's.
+type file interface {
+	io.Writer
+	Sync() error
+	Close() error
+}
+
+// events are the events held, oldest first.
+func (l *Log) events() []Event { return l.buf[l.head:] }
+
+// keep adds e to the events held and forgets the oldest beyond max.
+// Forgetting only moves head; once a quarter of max (or of the array)
+// is forgotten the rest moves to the front of the same array. A full
+// log thus copies about four events per append, amortised, and
+// allocates nothing: copying all max (100,000) events on every append
+// would make each event the director writes cost tens of megabytes.
+func (l *Log) keep(e Event) {
+	l.buf = append(l.buf, e)
+	if len(l.buf)-l.head > l.max {
+		l.head++
+	}
+	if l.head > 0 && l.head >= max(1, l.max/4) {
+		n := copy(l.buf, l.buf[l.head:])
+		clear(l.buf[n:]) // let the forgotten events' strings go
+		l.buf, l.head = l.buf[:n], 0
+	}
 }
 
 // Open reads (or creates) the log at dir/events.jsonl.
@@ -144,14 +170,15 @@ func Open(dir string, max int, log *slog.Logger) (*Log, error) {
 // unreadable or the daemon's memory grow. Append cuts longer fields and
 // says so in them (see Cut).
 const (
-	// MaxMessage bounds Message, in bytes.
+	// MaxMessage bounds Message and Reason, in bytes.
 	MaxMessage = 4096
-	// MaxField bounds Kind, Service, Server and Instance, in bytes: ids
-	// and names, short in any real log.
+	// MaxField bounds Kind, Service, Server, Instance, From, To and
+	// Actor, in bytes: ids, names and states, short in any real log.
 	MaxField = 256
-	// maxLine is the longest line load reads: well above what Append
-	// writes with the bounds above (JSON escaping at most sextuples a
-	// byte), far below what would hurt. A longer line is skipped.
+	// maxLine is the longest line load reads: above what Append writes
+	// with the bounds above (JSON escaping at most sextuples a byte: two
+	// long fields and seven short ones make under 60 KiB), far below
+	// what would hurt. A longer line is skipped.
 	maxLine = 64 << 10
 )
 
@@ -178,10 +205,14 @@ func cutMark(n int) string { return "… [cut " + strconv.Itoa(n) + " bytes]" }
 
 // bound applies the field bounds to e.
 func bound(e *Event) {
-	e.Kind = Cut(e.Kind, MaxField)
+	e.Kind = Kind(Cut(string(e.Kind), MaxField))
 	e.Service = Cut(e.Service, MaxField)
 	e.Server = Cut(e.Server, MaxField)
 	e.Instance = Cut(e.Instance, MaxField)
+	e.From = Cut(e.From, MaxField)
+	e.To = Cut(e.To, MaxField)
+	e.Actor = Cut(e.Actor, MaxField)
+	e.Reason = Cut(e.Reason, MaxMessage)
 	e.Message = Cut(e.Message, MaxMessage)
 }
 
@@ -265,19 +296,14 @@ func (l *Log) load() error {
 			skip(err)
 			continue
 		}
+		e = Upgrade(e)
 		bound(&e)
-		l.events = append(l.events, e)
-		if len(l.events) > 2*l.max {
-			l.events = append(l.events[:0:0], l.events[len(l.events)-l.max:]...)
-		}
+		l.keep(e)
 		if e.Seq >= l.nextSeq {
 			l.nextSeq = e.Seq + 1
 		}
 	}
 	l.lines = n
-	if len(l.events) > l.max {
-		l.events = l.events[len(l.events)-l.max:]
-	}
 	if skipped > 0 {
 		l.skipped = skipped
 		l.log.Warn("event log: skipped lines that are not events; the file is rewritten without them",
@@ -316,9 +342,14 @@ func (l *Log) repair() {
 	}
 }
 
-// Append records e (Time defaults to now; Seq is assigned) and hands it
-// to subscribers. The event is kept in memory even when the disk write
-// fails, and the error is returned so the caller can report it.
+// Append records e (Time defaults to now; Seq is assigned), writes it
+// as one line and syncs the file, and only then keeps it and hands it
+// to subscribers and wake channels: a reader never acts on an event
+// that a crash could take back (alerting would mail it, or save a
+// cursor past a number the restarted log gives to the next event). An
+// event whose line could not be written or synced is not kept and not
+// delivered; its number is used up and the error returned, for the
+// caller to report.
 func (l *Log) Append(e Event) (Event, error) {
 	if e.Kind == "" {
 		return e, errors.New("event log: an event needs a kind")
@@ -332,10 +363,28 @@ func (l *Log) Append(e Event) (Event, error) {
 	e.Time = e.Time.UTC()
 	e.Seq = l.nextSeq
 	l.nextSeq++
-	l.events = append(l.events, e)
-	if len(l.events) > l.max {
-		l.events = append(l.events[:0:0], l.events[len(l.events)-l.max:]...)
+	line, err := json.Marshal(e)
+	if err != nil {
+		return e, fmt.Errorf("event log: %w", err)
 	}
+	line = append(line, '\n')
+	if l.failed {
+		// The failed write may have left part of a line: end it, or this
+		// line would be joined to it and both lost at the next start. An
+		// empty line is skipped.
+		line = append([]byte{'\n'}, line...)
+	}
+	if _, err := l.f.Write(line); err != nil {
+		l.failed = true
+		return e, fmt.Errorf("event log: write %s: %w", l.path, err)
+	}
+	if err := l.f.Sync(); err != nil {
+		l.failed = true
+		return e, fmt.Errorf("event log: sync %s: %w", l.path, err)
+	}
+	l.failed = false
+	l.lines++
+	l.keep(e)
 	for _, s := range l.subs {
 		select {
 		case s <- e:
@@ -349,18 +398,6 @@ func (l *Log) Append(e Event) (Event, error) {
 		default: // a wake-up is pending already
 		}
 	}
-	line, err := json.Marshal(e)
-	if err != nil {
-		return e, fmt.Errorf("event log: %w", err)
-	}
-	line = append(line, '\n')
-	if _, err := l.f.Write(line); err != nil {
-		return e, fmt.Errorf("event log: write %s: %w", l.path, err)
-	}
-	if err := l.f.Sync(); err != nil {
-		return e, fmt.Errorf("event log: sync %s: %w", l.path, err)
-	}
-	l.lines++
 	if l.lines >= 2*l.max {
 		if err := l.compact(); err != nil {
 			return e, err
@@ -388,7 +425,7 @@ func (l *Log) compact() error {
 func (l *Log) rewrite() error {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
-	for _, e := range l.events {
+	for _, e := range l.events() {
 		if err := enc.Encode(e); err != nil {
 			return fmt.Errorf("event log: compact: %w", err)
 		}
@@ -396,7 +433,7 @@ func (l *Log) rewrite() error {
 	if err := atomicfile.Write(l.path, buf.Bytes(), 0o640); err != nil {
 		return fmt.Errorf("event log: compact: %w", err)
 	}
-	l.lines = len(l.events)
+	l.lines = len(l.events())
 	return nil
 }
 
@@ -436,9 +473,10 @@ func (l *Log) Query(f Filter) []Event {
 	// A linear scan: at most Max events, and a clock jump can leave them
 	// out of time order, which would defeat a binary search.
 	var out []Event
-	for i := range l.events {
-		if f.match(&l.events[i]) {
-			out = append(out, l.events[i])
+	evs := l.events()
+	for i := range evs {
+		if f.match(&evs[i]) {
+			out = append(out, evs[i])
 		}
 	}
 	if f.Limit > 0 && len(out) > f.Limit {
@@ -454,8 +492,9 @@ func (l *Log) Query(f Filter) []Event {
 func (l *Log) Since(seq uint64, limit int) []Event {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	i, _ := slices.BinarySearchFunc(l.events, seq+1, func(e Event, s uint64) int { return cmp.Compare(e.Seq, s) })
-	out := l.events[i:]
+	evs := l.events()
+	i, _ := slices.BinarySearchFunc(evs, seq+1, func(e Event, s uint64) int { return cmp.Compare(e.Seq, s) })
+	out := evs[i:]
 	if limit > 0 && len(out) > limit {
 		out = out[:limit]
 	}
@@ -469,15 +508,17 @@ func (l *Log) LastSeq() uint64 {
 	return l.nextSeq - 1
 }
 
-// Subscribe delivers every later event to ch without blocking: a full
-// channel misses the event (and the log says so), so give it room.
+// Subscribe delivers every later event to ch, once its line is synced,
+// without blocking: a full channel misses the event (and the log says
+// so), so give it room.
 func (l *Log) Subscribe(ch chan<- Event) {
 	l.mu.Lock()
 	l.subs = append(l.subs, ch)
 	l.mu.Unlock()
 }
 
-// Wake signals ch after every append, without blocking. It is for
+// Wake signals ch after every append (once its line is synced, like
+// Subscribe), without blocking. It is for
 // consumers that read with Since and only need to know that there is
 // something new: a full ch already holds a pending wake-up, so a storm of
 // events costs neither log lines nor lost events. A capacity of 1 is

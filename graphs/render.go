@@ -448,7 +448,7 @@ type series struct {
 var palette = []string{"1f77b4", "ff7f0e", "2ca02c", "d62728", "9467bd", "8c564b", "e377c2", "7f7f7f", "bcbd22", "17becf"}
 
 // eventStyle is how each event kind is marked.
-var eventStyle = map[string]struct{ color, legend string }{
+var eventStyle = map[events.Kind]struct{ color, legend string }{
 	events.ServerDown:    {"ff0000", "server down"},
 	events.ServerUp:      {"00cc00", "server up"},
 	events.SorryOn:       {"ff8800", "sorry server on"},
@@ -553,11 +553,11 @@ func (g *Renderer) title(serviceID string) string {
 // markEvents draws each event as a dashed vertical line, with one legend
 // entry per kind.
 func (g *Renderer) markEvents(gr *rrd.Grapher, evs []events.Event) {
-	seen := map[string]bool{}
+	seen := map[events.Kind]bool{}
 	for _, e := range evs {
 		st, ok := eventStyle[e.Kind]
 		if !ok {
-			st.color, st.legend = "555555", e.Kind
+			st.color, st.legend = "555555", string(e.Kind)
 		}
 		if seen[e.Kind] {
 			gr.VRule(e.Time, st.color, "", "dashes=4,2")

@@ -85,7 +85,7 @@ func TestRenderMarksEvents(t *testing.T) {
 		t.Fatal("events made no difference to the graph")
 	}
 	// rrdtool's SVG draws text as paths, so look for the markers' colours.
-	for _, kind := range []string{events.ServerDown, events.ServerUp, events.RoleChange} {
+	for _, kind := range []events.Kind{events.ServerDown, events.ServerUp, events.RoleChange} {
 		if !bytes.Contains(after, []byte(cairoRGB(eventStyle[kind].color))) {
 			t.Errorf("no %s marker (colour %s)", kind, eventStyle[kind].color)
 		}

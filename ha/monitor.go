@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/lvsmon/lvsmon/events"
 )
 
 // Disagreement kinds: sources that each look fine but cannot all be right.
@@ -38,21 +40,12 @@ var DisagreementKinds = []string{VIPWithoutMaster, MasterWithoutVIP, TwoMasters,
 // MarshalText makes States read as their names in JSON.
 func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
-// Change is a role event the Monitor found: Kind is one of the event
-// log's kinds "role_change", "role_disagreement" or "role_agreement".
-type Change struct {
-	Kind     string
-	Time     time.Time
-	Instance string
-	Message  string
-}
-
-// Event kinds of Change (the same strings as package events).
-const (
-	ChangeRole         = "role_change"
-	ChangeDisagreement = "role_disagreement"
-	ChangeAgreement    = "role_agreement"
-)
+// Change is a role event the Monitor found, as the event log keeps it:
+// Kind events.RoleChange (From and To the instance's states, Actor the
+// source that set the new one), events.Disagreement or events.Agreement
+// (Reason the disagreement kind, VIPWithoutMaster, ...), with Time,
+// Instance and a Message for humans.
+type Change = events.Event
 
 // Role is one instance's merged view.
 type Role struct {
@@ -360,10 +353,11 @@ func (m *Monitor) evaluate(now time.Time, trigger string, transition bool) {
 				if transition && trigger == best.source {
 					how += " (transition)"
 				}
-				m.emit(Change{Kind: ChangeRole, Time: now, Instance: name,
+				m.emit(Change{Kind: events.RoleChange, Time: now, Instance: name,
+					From: old.String(), To: best.inst.State.String(), Actor: best.source,
 					Message: fmt.Sprintf("%s: %s → %s (priority %d, %s)", name, old, best.inst.State, best.inst.Priority, how)})
 			} else {
-				m.emit(Change{Kind: ChangeRole, Time: now, Instance: name,
+				m.emit(Change{Kind: events.RoleChange, Time: now, Instance: name, To: best.inst.State.String(), Actor: best.source,
 					Message: fmt.Sprintf("%s: %s at start (priority %d, %s)", name, best.inst.State, best.inst.Priority, best.source)})
 			}
 			st.known = true
@@ -494,14 +488,14 @@ func (m *Monitor) judge(name string, st *roleState, cond map[string]bool, now ti
 			}
 			if !st.active[kind] && now.Sub(first) >= m.cfg.Grace {
 				st.active[kind] = true
-				m.emit(Change{Kind: ChangeDisagreement, Time: now, Instance: name, Message: describe(kind, &st.role)})
+				m.emit(Change{Kind: events.Disagreement, Time: now, Instance: name, Reason: kind, Message: describe(kind, &st.role)})
 			}
 			continue
 		}
 		delete(st.pending, kind)
 		if st.active[kind] {
 			delete(st.active, kind)
-			m.emit(Change{Kind: ChangeAgreement, Time: now, Instance: name, Message: fmt.Sprintf("%s: %s is over", name, kind)})
+			m.emit(Change{Kind: events.Agreement, Time: now, Instance: name, Reason: kind, Message: fmt.Sprintf("%s: %s is over", name, kind)})
 		}
 	}
 	st.role.Disagreements = st.role.Disagreements[:0]

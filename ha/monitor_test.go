@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lvsmon/lvsmon/events"
 )
 
 // scenario drives a Monitor with a fake clock and records its changes.
@@ -39,7 +41,7 @@ func (s *scenario) update(r Report) {
 func (s *scenario) take() []string {
 	var out []string
 	for _, c := range s.changes {
-		out = append(out, c.Kind+" "+c.Message)
+		out = append(out, string(c.Kind)+" "+c.Message)
 	}
 	s.changes = nil
 	return out
@@ -318,6 +320,51 @@ func TestMonitorCallbackOutsideTheLock(t *testing.T) {
 		m.Update(Report{Source: SourceKeepalived, Running: true, Instances: ins, Time: time.Now()})
 		if strings.Join(got, " ") != "VI_a VI_b VI_c VI_d" {
 			t.Fatalf("changes in order %v", got)
+		}
+	}
+}
+
+// Role events carry their meaning in fields: the states before and
+// after, the source that set the role, the disagreement's kind.
+func TestMonitorChangeFields(t *testing.T) {
+	s := newScenario(t, SourceKeepalived, SourceVIP)
+	s.update(vip(false))
+	s.update(ka(true, StateBackup, 150))
+	s.advance(time.Second)
+	s.update(Report{Source: SourceKeepalived, Running: true, Transition: true, Instances: []InstanceReport{{Name: "VI_LVS", VRID: 51, State: StateMaster, Priority: 150}}})
+	s.update(vip(true))
+	s.advance(2 * time.Second)
+	s.update(ka(false, 0, 0))
+	s.advance(5 * time.Second)
+	s.update(vip(false))
+	type fields struct {
+		Kind                    events.Kind
+		Instance                string
+		From, To, Reason, Actor string
+	}
+	var got []fields
+	for _, c := range s.changes {
+		got = append(got, fields{c.Kind, c.Instance, c.From, c.To, c.Reason, c.Actor})
+	}
+	want := []fields{
+		{events.RoleChange, "VI_LVS", "", "BACKUP", "", SourceKeepalived},
+		{events.RoleChange, "VI_LVS", "BACKUP", "MASTER", "", SourceKeepalived},
+		{events.RoleChange, "VI_LVS", "MASTER", "STOP", "", SourceKeepalived},
+		{events.Disagreement, "VI_LVS", "", "", VIPWithoutMaster, ""},
+		{events.Agreement, "VI_LVS", "", "", VIPWithoutMaster, ""},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("changes\n%+v\nwant\n%+v", got, want)
+	}
+	// What the old message-reading code (events.Upgrade) reads from the
+	// messages agrees with the fields.
+	for _, c := range s.changes {
+		if c.Kind != events.RoleChange {
+			continue
+		}
+		old := events.Upgrade(events.Event{Kind: c.Kind, Instance: c.Instance, Message: c.Message})
+		if old.From != c.From || old.To != c.To {
+			t.Errorf("%q reads as %s → %s, the fields say %s → %s", c.Message, old.From, old.To, c.From, c.To)
 		}
 	}
 }

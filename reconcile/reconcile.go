@@ -209,9 +209,11 @@ func (r *Reconciler) fail(err error) {
 }
 
 func (r *Reconciler) sorryEvent(cfg *config.Config, id string, on bool) {
-	kind, msg := events.SorryOff, "real servers are back above the quorum; the sorry server is out"
+	kind, why, from, to := events.SorryOff, "real servers are back above the quorum", events.On, events.Off
+	msg := why + "; the sorry server is out"
 	if on {
-		kind, msg = events.SorryOn, "no real server (or too little weight) is up; the sorry server takes the traffic"
+		kind, why, from, to = events.SorryOn, "no real server (or too little weight) is up", events.Off, events.On
+		msg = why + "; the sorry server takes the traffic"
 	}
 	for _, vs := range cfg.VirtualServices {
 		if vs.Key.ID() == id && vs.Sorry != nil {
@@ -224,7 +226,8 @@ func (r *Reconciler) sorryEvent(cfg *config.Config, id string, on bool) {
 		r.log.Info("sorry server off", "service", id)
 	}
 	if r.ev != nil {
-		if _, err := r.ev.Append(events.Event{Kind: kind, Service: id, Message: msg}); err != nil {
+		e := events.Event{Kind: kind, Service: id, From: from, To: to, Reason: why, Actor: events.ActorReconciler, Message: msg}
+		if _, err := r.ev.Append(e); err != nil {
 			r.log.Error("writing an event failed", "err", err)
 		}
 	}

@@ -70,6 +70,10 @@ func TestReconcilerAppliesAndRecoversFromErrors(t *testing.T) {
 		t.Errorf("after recovery with a drain: %+v", s.Dests)
 	}
 	evs := ev.Query(events.Filter{Service: k.ID()})
+	if len(evs) == 2 && (evs[0].From != events.Off || evs[0].To != events.On || evs[1].From != events.On || evs[1].To != events.Off ||
+		evs[0].Actor != events.ActorReconciler || evs[0].Reason == "" || evs[1].Reason == "") {
+		t.Errorf("sorry event fields: %+v", evs)
+	}
 	if len(evs) != 2 || evs[0].Kind != events.SorryOn || evs[1].Kind != events.SorryOff {
 		t.Errorf("events = %+v", evs)
 	}

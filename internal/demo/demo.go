@@ -187,9 +187,11 @@ func (d *Runner) apply(ev *events.Log, prev, next map[string]string) {
 		if ok {
 			d.sim.SetReachable(key, dest, !is)
 		}
-		e := events.Event{Kind: events.SimulatedUp, Message: fmt.Sprintf("demo timeline: %s (%s) answers again", name, s.ln.Addr())}
+		e := events.Event{Kind: events.SimulatedUp, From: events.Down, To: events.Up, Actor: events.ActorDemo,
+			Message: fmt.Sprintf("demo timeline: %s (%s) answers again", name, s.ln.Addr())}
 		if is {
-			e = events.Event{Kind: events.SimulatedDown, Message: fmt.Sprintf("demo timeline: %s (%s) stops answering: %s", name, s.ln.Addr(), why)}
+			e = events.Event{Kind: events.SimulatedDown, From: events.Up, To: events.Down, Reason: why, Actor: events.ActorDemo,
+				Message: fmt.Sprintf("demo timeline: %s (%s) stops answering: %s", name, s.ln.Addr(), why)}
 			d.log.Info("demo timeline: real server goes down", "server", name, "why", why, "address", s.ln.Addr().String())
 		} else {
 			d.log.Info("demo timeline: real server is back", "server", name, "address", s.ln.Addr().String())
