@@ -16,7 +16,8 @@
 #     (aiosmtpd), prometheus, promtool, rrdtool, rrdcached, ip, ipvsadm,
 #     docker-compose, qemu, ... fails here instead of passing by luck;
 #   - runs `go test ./...` as the user and prints the wall time. Arguments
-#     replace ./... (e.g. scripts/unit-as-user.sh -count=1 -v ./probe/).
+#     go to go test; packages given replace ./... (e.g.
+#     scripts/unit-as-user.sh -count=1 -v ./probe/).
 #
 # A test that fails here belongs in the lab tier (//go:build lab), never
 # behind a t.Skip.
@@ -94,5 +95,7 @@ echo "unit-as-user: go test $args as $user: exit $rc, $(($(date +%s) - start)) s
 exit $rc
 EOF
 )
-args=${*:-./...}
+# Flags only (e.g. -count=1 -v): all packages.
+args="$*"
+[[ " $args " == *" ./"* || " $args " == *" github.com/"* ]] || args="$args ./..."
 exec unshare -m --propagation private bash -c "$inner" unit-as-user "$user" "$work" "$home" "$goroot" "$args" "$allowed" </dev/null
