@@ -56,9 +56,7 @@ allowed=$(for p in $pkgs; do dpkg -L "$p" 2>/dev/null; done | grep -E '^/usr/s?b
 inner=$(
 	cat <<'EOF'
 set -euo pipefail
-user=$1 work=$2 home=$3 goroot=$4 args=$5 allowed=$6
-real=$(mktemp -d /tmp/lvsmon-unit-real.XXXXXX)
-chmod 0755 "$real"
+user=$1 work=$2 home=$3 goroot=$4 args=$5 allowed=$6 real=$7
 # All of /usr stays reachable under $real/usr for the allowed programs'
 # symlinks (gcc finds cc1 relative to where its binary really is).
 mkdir -p "$real/usr"
@@ -98,4 +96,10 @@ EOF
 # Flags only (e.g. -count=1 -v): all packages.
 args="$*"
 [[ " $args " == *" ./"* || " $args " == *" github.com/"* ]] || args="$args ./..."
-exec unshare -m --propagation private bash -c "$inner" unit-as-user "$user" "$work" "$home" "$goroot" "$args" "$allowed" </dev/null
+real=$(mktemp -d /tmp/lvsmon-unit-real.XXXXXX)
+chmod 0755 "$real"
+# Only empty directories: the bind mount lives in the namespace alone.
+trap 'rmdir "$real/usr" "$real" 2>/dev/null || true' EXIT
+rc=0
+unshare -m --propagation private bash -c "$inner" unit-as-user "$user" "$work" "$home" "$goroot" "$args" "$allowed" "$real" </dev/null || rc=$?
+exit $rc
