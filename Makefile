@@ -19,7 +19,7 @@ LDFLAGS := -X $(BUILDINFO).Version=$(VERSION) -X $(BUILDINFO).Revision=$(REVISIO
 	-X $(BUILDINFO).User=$(BUILD_USER) -X $(BUILDINFO).Date=$(BUILD_DATE)
 VMEXEC := $(CURDIR)/test/vm/vmexec.sh
 
-.PHONY: all build demo test test-unit test-kernel fuzz bench lint clean deps-build deps-test deps-bench
+.PHONY: all build demo test test-fast test-nonroot test-unit test-kernel fuzz bench lint clean deps-build deps-test deps-bench
 
 all: build
 
@@ -39,11 +39,21 @@ build: deps-build
 demo: build
 	bin/lvsmon demo --listen $(LISTEN)
 
-## test: every test — unit and integration with -race (the lab tier
-## included), then the real-kernel tests inside qemu. Nothing is skipped:
-## a missing tool is installed or fails.
+## test: every tier (README, Tests) — the unit and lab tiers with -race,
+## then the kernel tier inside qemu. Nothing is skipped: a missing tool is
+## installed or fails.
 test: deps-test lint test-unit test-kernel
 	@echo "make test: all suites passed"
+
+## test-fast: the unit tier alone: plain go test, as any user, with no
+## daemon, namespace or root (what a developer runs between edits)
+test-fast: deps-build
+	$(GO) test ./...
+
+## test-nonroot: the unit tier as the user lvsmontest, offline, with only a
+## bare Debian's programs reachable (run as root; scripts/unit-as-user.sh)
+test-nonroot: deps-build
+	scripts/unit-as-user.sh
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
@@ -51,9 +61,10 @@ lint:
 	$(GO) vet -tags lab ./...
 	$(GO) vet -tags ipvskernel ./lvs/ ./checker/
 
-## test-unit: every package's tests with -race; the lab tag adds the
-## tests that run lvsmon against real load, disks and daemons
-test-unit: deps-build
+## test-unit: the unit and lab tiers with -race, as root: the lab tag adds
+## the tests that need root, namespaces, Debian's daemons and tools, load
+## and long waits
+test-unit: deps-test
 	$(GO) test -race -count=1 -tags lab ./...
 
 ## test-kernel: the netlink backend, the checker's classic scenario and restarts

@@ -101,8 +101,12 @@ func TestDispatcherBackoffFakeClock(t *testing.T) {
 		if all, _ := tr.counts(); all != i+1 {
 			t.Fatalf("%d attempts, want %d", all, i+1)
 		}
-		clk.Advance(want - time.Second) // not yet
-		time.Sleep(20 * time.Millisecond)
+		// Not yet: the backoff's timer has not fired, so the dispatcher
+		// still sleeps (only the timer or a Kick wakes it).
+		clk.Advance(want - time.Second)
+		if n := clk.waiting(); n != 1 {
+			t.Fatalf("%d sleepers on the clock a second before the backoff ran out, want the dispatcher's", n)
+		}
 		if all, _ := tr.counts(); all != i+1 {
 			t.Fatalf("attempt before the backoff ran out")
 		}
@@ -153,12 +157,21 @@ func TestDispatcherOrderAndPermanent(t *testing.T) {
 	if s.Queued != 1 || s.Permanent != 1 || s.Sent != 2 || s.Failed != 1 {
 		t.Errorf("stats = %+v", s)
 	}
-	// Not retried: the dispatcher sleeps with nothing due.
+	// Not retried: a Kick makes a pass that skips it. A mail put after
+	// it is sent by that pass or a later one: once it is, the permanent
+	// failure has been passed over.
 	d.Kick()
-	time.Sleep(50 * time.Millisecond)
-	if all, _ := tr.counts(); all != 3 {
-		t.Errorf("a permanent failure was retried (%d attempts)", all)
+	marker := testMail(clk.Now())
+	if err := o.Put(marker); err != nil {
+		t.Fatal(err)
 	}
+	d.Kick()
+	waitFor(t, "a mail put after the permanent failure", func() bool { _, s := tr.counts(); return s == 3 })
+	tr.mu.Lock()
+	if len(tr.all) != 4 || tr.all[3].MessageID != marker.MessageID {
+		t.Errorf("a permanent failure was retried: %d attempts, want 4 (the last the new mail)", len(tr.all))
+	}
+	tr.mu.Unlock()
 	if err := o.Requeue(p[0].ID); err != nil {
 		t.Fatal(err)
 	}

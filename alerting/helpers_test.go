@@ -80,6 +80,13 @@ func fireDue(ws []fakeWaiter, now time.Time) []fakeWaiter {
 	return keep
 }
 
+// waiting is how many sleep on the clock now.
+func (c *fakeClock) waiting() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.waiters)
+}
+
 // nextWait waits (bounded, in real time) until something sleeps on the
 // clock and returns how long it sleeps.
 func (c *fakeClock) nextWait(t *testing.T) time.Duration {

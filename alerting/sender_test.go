@@ -270,12 +270,17 @@ func TestDispatcherPermanentKeptAndReported(t *testing.T) {
 	if s := d.Stats(); !strings.Contains(s.LastError, "554 5.6.0 message refused") || s.Queued != 1 {
 		t.Errorf("stats = %+v", s)
 	}
-	// Never retried, however much time passes.
+	// Never retried, however much time passes: a mail put after it is
+	// sent (the server accepts it), and the server saw nothing else.
 	clk.Advance(24 * time.Hour)
+	marker := testMail(clk.Now())
+	if err := o.Put(marker); err != nil {
+		t.Fatal(err)
+	}
 	d.Kick()
-	time.Sleep(50 * time.Millisecond)
-	if ts.transactions() != 1 {
-		t.Errorf("%d attempts", ts.transactions())
+	waitFor(t, "a mail put after the refused one", func() bool { return d.Stats().Sent == 1 })
+	if msgs := ts.messages(); ts.transactions() != 2 || len(msgs) != 1 || messageID(t, msgs[0]) != "<"+marker.MessageID+">" {
+		t.Errorf("%d attempts, %d mails received: the refused mail was retried", ts.transactions(), len(msgs))
 	}
 }
 

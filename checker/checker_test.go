@@ -181,15 +181,28 @@ func TestApplyKeepsHealthAcrossReloads(t *testing.T) {
 	if h := c.Health(); h[id1] != health.Down || h[id2] != health.Up {
 		t.Errorf("health after reload = %v", h)
 	}
-	// Removing a server stops its checks and forgets it.
+	// Removing a server stops its checks and forgets it: its loop has
+	// ended when Apply returns.
+	c.mu.Lock()
+	w2 := c.workers[id2+"#0"]
+	c.mu.Unlock()
+	if w2 == nil {
+		t.Fatalf("no check loop for %s", id2)
+	}
 	c.Apply(checkConfig(t, 1, 1, 1))
 	if _, ok := c.Health()[id2]; ok {
 		t.Error("a removed server is still checked")
 	}
-	n := p.count("10.0.1.2")
-	time.Sleep(300 * time.Millisecond)
-	if p.count("10.0.1.2") > n+1 {
-		t.Error("checks of a removed server go on")
+	select {
+	case <-w2.done:
+	default:
+		t.Error("the removed server's check loop still runs after Apply returned")
+	}
+	// The other server's checks go on; the removed one's do not.
+	n, n1 := p.count("10.0.1.2"), p.count("10.0.1.1")
+	waitFor(t, "three more checks of the remaining server", func() bool { return p.count("10.0.1.1") >= n1+3 })
+	if m := p.count("10.0.1.2"); m != n {
+		t.Errorf("checks of a removed server go on: %d more", m-n)
 	}
 }
 

@@ -40,16 +40,6 @@ func readCompose(t *testing.T) composeFile {
 	return c
 }
 
-// TestComposeConfig has docker-compose itself validate the file (Debian's
-// docker-compose parses and resolves it without a Docker engine).
-func TestComposeConfig(t *testing.T) {
-	cmd := exec.Command("docker-compose", "-f", "docker-compose.yml", "config", "--quiet")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("docker-compose config: %v\n%s", err, out)
-	}
-}
-
 // TestComposeMounts: every bind mount's source is in the repository and
 // every named volume is declared, and the services are wired as the
 // README says.

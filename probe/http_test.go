@@ -241,29 +241,6 @@ func TestProbeHTTPOverIPv6(t *testing.T) {
 	wantErr(t, runBounded(t, probeHTTP, targetAt(t, ln.Addr().String()), c), "")
 }
 
-// On the scheme's default port the Host header carries no port, as
-// browsers write it (the port 80 server runs in a namespace of its own).
-func TestProbeHTTPHostOmitsDefaultPort(t *testing.T) {
-	c := parseCheck(t, "tcp", `{type: http, path: /echo, expect: 'host=(127\.0\.0\.1|\[::1\]) '}`)
-	inNewNetns(t, nil, func() {
-		for _, addr := range []string{"127.0.0.1:80", "[::1]:80"} {
-			ln, err := net.Listen("tcp", addr)
-			if err != nil {
-				t.Error(err)
-				continue
-			}
-			srv := &http.Server{Handler: healthHandler()}
-			go srv.Serve(ln)
-			ctx, cancel := context.WithTimeout(context.Background(), c.Timeout.D())
-			if err := probeHTTP(ctx, targetAt(t, addr), c); err != nil {
-				t.Errorf("%s: %v", addr, err)
-			}
-			cancel()
-			srv.Close()
-		}
-	})
-}
-
 // A check built in code, not loaded from a file, works the same: the
 // probe derives what validation would have.
 func TestProbeHTTPCheckBuiltInCode(t *testing.T) {

@@ -24,14 +24,19 @@ import (
 var binary string
 
 // TestMain builds the real binary once: the daemon tests run it as a
-// process so that signals, exit codes and output are the real ones.
+// process so that signals, exit codes and output are the real ones. It has
+// the race detector when the tests do.
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "lvsmon-bin-")
 	if err != nil {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "lvsmon")
-	if out, err := exec.Command("go", "build", "-race", "-ldflags", testLDFlags, "-o", binary, ".").CombinedOutput(); err != nil {
+	args := []string{"build", "-ldflags", testLDFlags, "-o", binary}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
 		os.Exit(1)
 	}

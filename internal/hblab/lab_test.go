@@ -1,3 +1,8 @@
+//go:build lab
+
+// Lab tier (README, Tests): a real heartbeat pair in network namespaces;
+// needs root and Debian's heartbeat.
+
 package hblab
 
 import (

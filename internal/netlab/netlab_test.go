@@ -1,3 +1,8 @@
+//go:build lab
+
+// Lab tier (README, Tests): network, mount, UTS and PID namespaces; needs
+// root.
+
 package netlab
 
 import (

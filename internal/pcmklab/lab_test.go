@@ -1,3 +1,8 @@
+//go:build lab
+
+// Lab tier (README, Tests): a real corosync + pacemaker pair in network
+// namespaces; needs root and Debian's pacemaker.
+
 package pcmklab
 
 import (

@@ -1,3 +1,8 @@
+//go:build lab
+
+// Lab tier (README, Tests): a real keepalived pair in network namespaces;
+// needs root and Debian's keepalived.
+
 package vrrplab
 
 import (

@@ -1,3 +1,9 @@
+//go:build lab
+
+// Lab tier (README, Tests): the lvsmon binary on a real heartbeat pair and
+// a real corosync + pacemaker pair in network namespaces; needs root and
+// the daemons.
+
 package main
 
 import (

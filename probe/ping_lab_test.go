@@ -1,3 +1,8 @@
+//go:build lab
+
+// Lab tier (README, Tests): raw ICMP sockets and network namespaces; needs
+// root (or CAP_NET_RAW and CAP_SYS_ADMIN).
+
 package probe
 
 import (

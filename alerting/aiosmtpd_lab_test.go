@@ -1,3 +1,8 @@
+//go:build lab
+
+// Lab tier (README, Tests): Debian's python3-aiosmtpd as a second SMTP
+// implementation.
+
 package alerting
 
 import (

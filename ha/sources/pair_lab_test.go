@@ -1,3 +1,8 @@
+//go:build lab
+
+// Lab tier (README, Tests): a real keepalived pair in network namespaces
+// (internal/vrrplab); needs root and Debian's keepalived.
+
 package sources
 
 import (

@@ -1,3 +1,8 @@
+//go:build lab
+
+// Lab tier (README, Tests): a real heartbeat pair in network namespaces
+// (internal/hblab); needs root and Debian's heartbeat.
+
 package sources
 
 import (

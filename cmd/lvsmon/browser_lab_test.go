@@ -1,3 +1,8 @@
+//go:build lab
+
+// Lab tier (README, Tests): headless Chromium (Debian's chromium) opens the
+// demo's pages.
+
 package main
 
 import (

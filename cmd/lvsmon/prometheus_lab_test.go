@@ -1,3 +1,8 @@
+//go:build lab
+
+// Lab tier (README, Tests): a real Prometheus (Debian's prometheus) scrapes
+// the demo.
+
 package main
 
 import (
