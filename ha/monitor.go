@@ -235,48 +235,122 @@ type view struct {
 	inst   InstanceReport
 }
 
+// evaluate recomputes every instance's role from the latest reports, in
+// name order, emitting role changes and judging disagreements; m.mu is
+// held. trigger is the source whose report caused it, transition whether
+// that report was a state transition.
 func (m *Monitor) evaluate(now time.Time, trigger string, transition bool) {
-	// Gather the state claims per instance.
-	claims := map[string][]view{}
-	var vipRep *Report
-	var wire []RouterReport
+	in := m.gather(now)
+	for _, name := range slices.Sorted(maps.Keys(in.claims)) {
+		vs := in.claims[name]
+		slices.SortStableFunc(vs, func(a, b view) int { return cmp.Compare(sourceRank[a.source], sourceRank[b.source]) })
+		st := m.roles[name]
+		if st == nil {
+			st = &roleState{role: Role{Instance: name}, pending: map[string]time.Time{}, active: map[string]bool{}}
+			m.roles[name] = st
+		}
+		m.settle(name, st, vs[0], now, trigger, transition)
+		st.attach(vs[0], in)
+		m.judge(name, st, m.conditions(st, vs, in), now)
+	}
+	// Instances no source mentions any more keep their last state but
+	// lose their disagreements.
+	for _, name := range slices.Sorted(maps.Keys(m.roles)) {
+		if _, ok := in.claims[name]; !ok {
+			m.judge(name, m.roles[name], nil, now)
+		}
+	}
+}
+
+// inputs are the sources' latest reports, arranged for evaluate: the
+// state claims per instance, and the VIP and wire views.
+type inputs struct {
+	claims    map[string][]view
+	vips      *Report        // the VIP source's report; nil without one
+	vipsKnown bool           // it is there and its read succeeded
+	wire      []RouterReport // what the wire shows per VRID
+}
+
+// gather collects the claims of every source per instance, including
+// the instances only the wire (a VRID) or only the VIPs define, with the
+// states of sources that defer to the VIPs or lost their daemon set.
+func (m *Monitor) gather(now time.Time) inputs {
+	in := inputs{claims: map[string][]view{}}
 	for _, src := range m.sourceNames() {
 		r := m.reports[src]
 		switch src {
 		case SourceVIP:
 			rr := r
-			vipRep = &rr
+			in.vips = &rr
 			continue
 		case SourceVRRP:
-			wire = r.Routers
+			in.wire = r.Routers
 			continue
 		}
-		for _, in := range r.Instances {
-			claims[in.Name] = append(claims[in.Name], view{src, in})
+		for _, inst := range r.Instances {
+			in.claims[inst.Name] = append(in.claims[inst.Name], view{src, inst})
 		}
 		if !r.Running && r.Err == nil {
 			// The daemon is stopped: every instance it reported before
 			// is STOP (a SIGKILLed keepalived says nothing at all).
 			for name, st := range m.roles {
 				if st.role.Source == src && !hasInstance(r.Instances, name) {
-					claims[name] = append(claims[name], view{src, InstanceReport{Name: name, VRID: st.role.VRID, State: StateStop, Priority: st.role.Priority}})
+					in.claims[name] = append(in.claims[name], view{src, InstanceReport{Name: name, VRID: st.role.VRID, State: StateStop, Priority: st.role.Priority}})
 				}
 			}
 		}
 	}
-	// VRIDs already tied to a named instance.
+	roleSources := m.hasRoleSource()
+	if !roleSources {
+		m.wireInstances(&in)
+	}
+	// A VIP-only setup: one instance named "vip", MASTER while every VIP
+	// is here, BACKUP while none is.
+	if !roleSources && len(in.claims) == 0 && in.vips != nil && len(in.vips.VIPs) > 0 {
+		n := 0
+		for _, p := range in.vips.VIPs {
+			if p.Present {
+				n++
+			}
+		}
+		st := StateUnknown
+		switch n {
+		case len(in.vips.VIPs):
+			st = StateMaster
+		case 0:
+			st = StateBackup
+		}
+		in.claims["vip"] = []view{{SourceVIP, InstanceReport{Name: "vip", State: st}}}
+	}
+	// Sources that leave the role to the VIPs, and sources that lost
+	// their daemon.
+	in.vipsKnown = in.vips != nil && !m.isFailing(SourceVIP) && in.vips.Err == nil
+	for _, vs := range in.claims {
+		for i := range vs {
+			if vs[i].inst.VIPsDecide {
+				vs[i].inst.State = vipState(in.vips, in.vipsKnown, vs[i].inst.VIPs)
+			}
+			if m.lost(vs[i].source, now) {
+				vs[i].inst.State = StateUnknown
+			}
+		}
+	}
+	return in
+}
+
+// wireInstances makes the VRIDs seen on the wire that no named instance
+// claims instances of their own, named after the VRID.
+func (m *Monitor) wireInstances(in *inputs) {
 	tied := map[int]bool{}
-	for _, vs := range claims {
+	for _, vs := range in.claims {
 		for _, v := range vs {
 			if v.inst.VRID != 0 {
 				tied[v.inst.VRID] = true
 			}
 		}
 	}
-	// Wire-only VRIDs become instances of their own, named after the VRID.
-	roleSources := m.hasRoleSource()
-	for _, rt := range wire {
-		if tied[rt.VRID] || roleSources {
+	for _, rt := range in.wire {
+		if tied[rt.VRID] {
 			continue
 		}
 		st := StateBackup
@@ -286,131 +360,95 @@ func (m *Monitor) evaluate(now time.Time, trigger string, transition bool) {
 			}
 		}
 		name := fmt.Sprintf("vrid-%d", rt.VRID)
-		claims[name] = append(claims[name], view{SourceVRRP, InstanceReport{Name: name, VRID: rt.VRID, State: st}})
+		in.claims[name] = append(in.claims[name], view{SourceVRRP, InstanceReport{Name: name, VRID: rt.VRID, State: st}})
 	}
-	// A VIP-only setup: one instance named "vip", MASTER while every VIP
-	// is here, BACKUP while none is.
-	if !roleSources && len(claims) == 0 && vipRep != nil && len(vipRep.VIPs) > 0 {
-		n := 0
-		for _, p := range vipRep.VIPs {
-			if p.Present {
-				n++
-			}
-		}
-		st := StateUnknown
-		switch n {
-		case len(vipRep.VIPs):
-			st = StateMaster
-		case 0:
-			st = StateBackup
-		}
-		claims["vip"] = []view{{SourceVIP, InstanceReport{Name: "vip", State: st}}}
-	}
+}
 
-	// Sources that leave the role to the VIPs, and sources that lost
-	// their daemon.
-	vipsKnown := vipRep != nil && !m.isFailing(SourceVIP) && vipRep.Err == nil
-	for _, vs := range claims {
-		for i := range vs {
-			if vs[i].inst.VIPsDecide {
-				vs[i].inst.State = vipState(vipRep, vipsKnown, vs[i].inst.VIPs)
-			}
-			if m.lost(vs[i].source, now) {
-				vs[i].inst.State = StateUnknown
-			}
-		}
+// settle makes the best-ranked source's claim the instance's role, and
+// emits the change (or, the first time, the role at start).
+func (m *Monitor) settle(name string, st *roleState, best view, now time.Time, trigger string, transition bool) {
+	old := st.role.State
+	st.role.VRID = cmp.Or(best.inst.VRID, st.role.VRID)
+	st.role.Priority = best.inst.Priority
+	st.role.Source = best.source
+	if best.inst.State == old && st.known {
+		return
 	}
+	since := best.inst.Since
+	if since.IsZero() || best.inst.State != old && st.known {
+		since = now
+	}
+	st.role.State = best.inst.State
+	st.role.Since = since
+	if !st.known {
+		st.known = true
+		m.emit(Change{Kind: events.RoleChange, Time: now, Instance: name, To: best.inst.State.String(), Actor: best.source,
+			Message: fmt.Sprintf("%s: %s at start (priority %d, %s)", name, best.inst.State, best.inst.Priority, best.source)})
+		return
+	}
+	st.role.Changes++
+	how := best.source
+	if best.inst.VIPsDecide {
+		how += " + VIPs"
+	}
+	if m.lost(best.source, now) {
+		how += " not answering"
+	}
+	if transition && trigger == best.source {
+		how += " (transition)"
+	}
+	m.emit(Change{Kind: events.RoleChange, Time: now, Instance: name,
+		From: old.String(), To: best.inst.State.String(), Actor: best.source,
+		Message: fmt.Sprintf("%s: %s → %s (priority %d, %s)", name, old, best.inst.State, best.inst.Priority, how)})
+}
 
-	for _, name := range slices.Sorted(maps.Keys(claims)) {
-		vs := claims[name]
-		slices.SortStableFunc(vs, func(a, b view) int { return cmp.Compare(sourceRank[a.source], sourceRank[b.source]) })
-		st := m.roles[name]
-		if st == nil {
-			st = &roleState{role: Role{Instance: name}, pending: map[string]time.Time{}, active: map[string]bool{}}
-			m.roles[name] = st
-		}
-		best := vs[0]
-		old := st.role.State
-		st.role.VRID = cmp.Or(best.inst.VRID, st.role.VRID)
-		st.role.Priority = best.inst.Priority
-		st.role.Source = best.source
-		if best.inst.State != old || !st.known {
-			since := best.inst.Since
-			if since.IsZero() || best.inst.State != old && st.known {
-				since = now
+// attach ties the VIPs and the wire's masters to the instance.
+func (st *roleState) attach(best view, in inputs) {
+	st.role.VIPs = st.role.VIPs[:0]
+	if in.vips != nil {
+		for _, p := range in.vips.VIPs {
+			if len(best.inst.VIPs) == 0 || slices.Contains(best.inst.VIPs, p.Addr) {
+				st.role.VIPs = append(st.role.VIPs, p)
 			}
-			st.role.State = best.inst.State
-			st.role.Since = since
-			if st.known {
-				st.role.Changes++
-				how := best.source
-				if best.inst.VIPsDecide {
-					how += " + VIPs"
-				}
-				if m.lost(best.source, now) {
-					how += " not answering"
-				}
-				if transition && trigger == best.source {
-					how += " (transition)"
-				}
-				m.emit(Change{Kind: events.RoleChange, Time: now, Instance: name,
-					From: old.String(), To: best.inst.State.String(), Actor: best.source,
-					Message: fmt.Sprintf("%s: %s → %s (priority %d, %s)", name, old, best.inst.State, best.inst.Priority, how)})
-			} else {
-				m.emit(Change{Kind: events.RoleChange, Time: now, Instance: name, To: best.inst.State.String(), Actor: best.source,
-					Message: fmt.Sprintf("%s: %s at start (priority %d, %s)", name, best.inst.State, best.inst.Priority, best.source)})
-			}
-			st.known = true
-		}
-		// VIPs tied to the instance.
-		st.role.VIPs = st.role.VIPs[:0]
-		if vipRep != nil {
-			for _, p := range vipRep.VIPs {
-				if len(best.inst.VIPs) == 0 || slices.Contains(best.inst.VIPs, p.Addr) {
-					st.role.VIPs = append(st.role.VIPs, p)
-				}
-			}
-		}
-		st.role.WireMasters = nil
-		for _, rt := range wire {
-			if rt.VRID == st.role.VRID && st.role.VRID != 0 {
-				st.role.WireMasters = rt.Masters
-			}
-		}
-		// Disagreements, as conditions that must hold for Grace.
-		cond := map[string]bool{}
-		if vipsKnown && best.source != SourceVIP {
-			anyHere, allHere := false, len(st.role.VIPs) > 0
-			for _, p := range st.role.VIPs {
-				anyHere = anyHere || p.Present
-				allHere = allHere && p.Present
-			}
-			known := st.role.State != StateUnknown
-			cond[VIPWithoutMaster] = known && anyHere && st.role.State != StateMaster
-			cond[MasterWithoutVIP] = st.role.State == StateMaster && len(st.role.VIPs) > 0 && !allHere
-		}
-		if !m.isFailing(SourceVRRP) && m.reports[SourceVRRP].Source != "" {
-			cond[TwoMasters] = len(st.role.WireMasters) > 1
-			local := false
-			for _, w := range st.role.WireMasters {
-				local = local || w.Local
-			}
-			cond[WireElsewhere] = best.source != SourceVRRP && st.role.State == StateMaster && len(st.role.WireMasters) > 0 && !local
-		}
-		for _, v := range vs[1:] {
-			if v.source != SourceVRRP && v.inst.State != best.inst.State {
-				cond[SourcesDiffer] = true
-			}
-		}
-		m.judge(name, st, cond, now)
-	}
-	// Instances no source mentions any more keep their last state but
-	// lose their disagreements.
-	for _, name := range slices.Sorted(maps.Keys(m.roles)) {
-		if _, ok := claims[name]; !ok {
-			m.judge(name, m.roles[name], nil, now)
 		}
 	}
+	st.role.WireMasters = nil
+	for _, rt := range in.wire {
+		if rt.VRID == st.role.VRID && st.role.VRID != 0 {
+			st.role.WireMasters = rt.Masters
+		}
+	}
+}
+
+// conditions are the disagreements the instance shows now; judge turns
+// those that hold for Grace into events.
+func (m *Monitor) conditions(st *roleState, vs []view, in inputs) map[string]bool {
+	best := vs[0]
+	cond := map[string]bool{}
+	if in.vipsKnown && best.source != SourceVIP {
+		anyHere, allHere := false, len(st.role.VIPs) > 0
+		for _, p := range st.role.VIPs {
+			anyHere = anyHere || p.Present
+			allHere = allHere && p.Present
+		}
+		known := st.role.State != StateUnknown
+		cond[VIPWithoutMaster] = known && anyHere && st.role.State != StateMaster
+		cond[MasterWithoutVIP] = st.role.State == StateMaster && len(st.role.VIPs) > 0 && !allHere
+	}
+	if !m.isFailing(SourceVRRP) && m.reports[SourceVRRP].Source != "" {
+		cond[TwoMasters] = len(st.role.WireMasters) > 1
+		local := false
+		for _, w := range st.role.WireMasters {
+			local = local || w.Local
+		}
+		cond[WireElsewhere] = best.source != SourceVRRP && st.role.State == StateMaster && len(st.role.WireMasters) > 0 && !local
+	}
+	for _, v := range vs[1:] {
+		if v.source != SourceVRRP && v.inst.State != best.inst.State {
+			cond[SourcesDiffer] = true
+		}
+	}
+	return cond
 }
 
 // isFailing says whether src's last read failed.
