@@ -40,9 +40,10 @@ demo: build
 	bin/lvsmon demo --listen $(LISTEN)
 
 ## test: every tier (README, Tests) — the unit and lab tiers with -race,
+## the unit tier again as a non-root user with a bare Debian's programs,
 ## then the kernel tier inside qemu. Nothing is skipped: a missing tool is
 ## installed or fails.
-test: deps-test lint test-unit test-kernel
+test: deps-test lint test-unit test-nonroot test-kernel
 	@echo "make test: all suites passed"
 
 ## test-fast: the unit tier alone: plain go test, as any user, with no
