@@ -1365,8 +1365,8 @@ func kernOnlyFrom(t *testing.T, step string, reqs []kernReq, want ...string) {
 }
 
 // kernKinds counts the events of the wanted kinds in the whole log.
-func kernKinds(ev *events.Log, kinds ...string) map[string]int {
-	m := map[string]int{}
+func kernKinds(ev *events.Log, kinds ...events.Kind) map[events.Kind]int {
+	m := map[events.Kind]int{}
 	for _, e := range ev.Query(events.Filter{}) {
 		if slices.Contains(kinds, e.Kind) {
 			m[e.Kind]++
