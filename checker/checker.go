@@ -2,11 +2,12 @@
 // rise and fall, the mass-failure guard and the single-writer
 // reconciler — what ldirectord and keepalived's checkers do, in process
 // (the probes themselves, one per check type, are package probe's).
-// Every real server's checks run on their own schedule in their own
-// goroutine (a hanging server delays nobody else), rise and fall turn
-// results into up and down, and a single reconciler goroutine turns the
-// config, the health and the operators' overrides into the least set of
-// IPVS writes (quiescent or remove, sorry server, restored weights).
+// Every real server's checks run on their own schedule, each in a
+// goroutine of its own (a hanging server delays nobody else), rise and
+// fall turn results into up and down, and a single reconciler goroutine
+// turns the config, the health and the operators' overrides into the
+// least set of IPVS writes (quiescent or remove, sorry server, restored
+// weights).
 //
 // A verdict needs evidence about the server. A check that fails for a
 // reason of the director's own (no file descriptors, no memory, no
@@ -20,6 +21,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"sort"
@@ -99,7 +101,7 @@ func (st *serverState) window() time.Duration { return st.IntervalNS + st.timeou
 // worker is one check loop of one server.
 type worker struct {
 	cancel context.CancelFunc
-	done   chan struct{}
+	done   chan struct{}         // closed when the loop has stopped
 	vs     config.VirtualService // the config it runs with
 	r      config.RealServer
 	check  config.Check
@@ -160,8 +162,12 @@ func (c *Checker) Run(ctx context.Context) {
 			ws := c.workers
 			c.workers = map[string]*worker{}
 			c.mu.Unlock()
+			// Stop every loop, then wait: one at a time, each wait would
+			// queue behind every other server's report.
 			for _, w := range ws {
 				w.cancel()
+			}
+			for _, w := range ws {
 				<-w.done
 			}
 			<-lagDone
@@ -321,49 +327,59 @@ func (c *Checker) start(id string, vs config.VirtualService, r config.RealServer
 	ctx, cancel := context.WithCancel(parent)
 	w := &worker{cancel: cancel, done: make(chan struct{}), vs: vs, r: r, check: chk}
 	c.workers[id] = w
-	go func() {
-		defer close(w.done)
-		c.loop(ctx, id, w)
-	}()
+	c.loop(ctx, id, w)
 }
 
-// loop checks one server every interval. The first check waits a random
-// part of the first 80% of the interval, so a thousand servers configured
-// at once do not all connect in the same millisecond, and yet every
-// server has a result within one interval of the start.
+// loop checks one server every interval until ctx ends, then closes
+// w.done once no check of it runs. Between checks a server has a timer
+// and no goroutine: each check runs in the goroutine its timer starts,
+// so thousands of idle servers hold no stacks for the garbage collector
+// to scan, shrink and grow again, and a hanging server still delays
+// nobody. The first check waits a random part of the first 80% of the
+// interval, so a thousand servers configured at once do not all connect
+// in the same millisecond, and yet every server has a result within
+// one interval of the start.
 func (c *Checker) loop(ctx context.Context, id string, w *worker) {
 	chk := &w.check
 	interval, timeout := chk.Interval.D(), chk.Timeout.D()
+	budget := timeout * time.Duration(1+max(0, chk.Retries))
+	finish := sync.OnceFunc(func() { close(w.done) })
 	wait := time.Duration(rand.Int64N(int64(interval)*4/5 + 1))
-	t := time.NewTimer(wait)
-	defer t.Stop()
 	due := time.Now().Add(wait)
-	for {
-		select {
-		case <-ctx.Done():
+	var t *time.Timer
+	check := func() {
+		if ctx.Err() != nil {
+			finish()
 			return
-		case <-t.C:
 		}
 		start := time.Now()
 		late := start.Sub(due) // how late this check starts: the process's own lag
-		budget := timeout * time.Duration(1+max(0, chk.Retries))
 		pctx, cancel := context.WithTimeout(ctx, budget)
 		err := c.probe(pctx, &w.vs, &w.r, chk)
 		cancel()
 		if ctx.Err() != nil {
-			return // stopped mid-check: the result means nothing
+			finish() // stopped mid-check: the result means nothing
+			return
 		}
 		end := time.Now()
 		c.report(id, w, start, end.Sub(start), err, func() time.Duration {
 			return max(late, c.lag.maxLag(start, end))
 		})
-		next := interval - time.Since(start)
-		if next < 0 {
-			next = 0 // the check took longer than the interval: go again now
-		}
+		// A check that took longer than the interval goes again now.
+		next := max(0, interval-time.Since(start))
 		due = time.Now().Add(next)
 		t.Reset(next)
+		if ctx.Err() != nil && t.Stop() {
+			finish() // stopped while rescheduling
+		}
 	}
+	t = time.AfterFunc(time.Duration(math.MaxInt64), check)
+	t.Reset(wait)
+	context.AfterFunc(ctx, func() {
+		if t.Stop() {
+			finish() // stopped between checks
+		}
+	})
 }
 
 // report records a result and applies rise and fall. lag tells how late
