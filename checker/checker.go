@@ -105,6 +105,10 @@ type worker struct {
 	vs     config.VirtualService // the config it runs with
 	r      config.RealServer
 	check  config.Check
+	// st is the unit's state, gone is set (c.mu held) once Apply or Run
+	// has taken the worker out of c.workers: its results are dropped.
+	st   *serverState
+	gone bool
 }
 
 // Checker schedules the checks and keeps the health.
@@ -115,6 +119,7 @@ type Checker struct {
 	onChange func() // a server changed between up and down
 	now      func() time.Time
 	lag      *lagMonitor
+	runners  *runners
 
 	mu      sync.Mutex
 	ctx     context.Context
@@ -136,7 +141,7 @@ func New(probe ProbeFunc, ev *events.Log, log *slog.Logger, onChange func()) *Ch
 	if onChange == nil {
 		onChange = func() {}
 	}
-	return &Checker{probe: probe, ev: ev, log: log, onChange: onChange, now: time.Now, lag: newLagMonitor(),
+	return &Checker{probe: probe, ev: ev, log: log, onChange: onChange, now: time.Now, lag: newLagMonitor(), runners: newRunners(),
 		state: map[string]*serverState{}, workers: map[string]*worker{},
 		units: map[string][]*serverState{}, agg: map[string]Health{}, pending: map[string]*pendingDown{},
 		guard: config.Guard{Share: config.DefaultGuardShare, MinServers: config.DefaultGuardMinServers},
@@ -160,6 +165,9 @@ func (c *Checker) Run(ctx context.Context) {
 		case <-ctx.Done():
 			c.mu.Lock()
 			ws := c.workers
+			for _, w := range ws {
+				w.gone = true
+			}
 			c.workers = map[string]*worker{}
 			c.mu.Unlock()
 			// Stop every loop, then wait: one at a time, each wait would
@@ -255,6 +263,7 @@ func (c *Checker) Apply(cfg *config.Config) {
 						continue
 					}
 					w.cancel()
+					w.gone = true
 					stopped = append(stopped, w)
 					delete(c.workers, unit)
 				}
@@ -268,6 +277,7 @@ func (c *Checker) Apply(cfg *config.Config) {
 	for unit, w := range c.workers {
 		if !want[unit] {
 			w.cancel()
+			w.gone = true
 			stopped = append(stopped, w)
 			delete(c.workers, unit)
 		}
@@ -325,21 +335,21 @@ func (c *Checker) start(id string, vs config.VirtualService, r config.RealServer
 		parent = context.Background()
 	}
 	ctx, cancel := context.WithCancel(parent)
-	w := &worker{cancel: cancel, done: make(chan struct{}), vs: vs, r: r, check: chk}
+	w := &worker{cancel: cancel, done: make(chan struct{}), vs: vs, r: r, check: chk, st: c.state[id]}
 	c.workers[id] = w
-	c.loop(ctx, id, w)
+	c.loop(ctx, w)
 }
 
 // loop checks one server every interval until ctx ends, then closes
 // w.done once no check of it runs. Between checks a server has a timer
-// and no goroutine: each check runs in the goroutine its timer starts,
+// and no goroutine: each check runs on a runner its timer hands it to,
 // so thousands of idle servers hold no stacks for the garbage collector
 // to scan, shrink and grow again, and a hanging server still delays
 // nobody. The first check waits a random part of the first 80% of the
 // interval, so a thousand servers configured at once do not all connect
 // in the same millisecond, and yet every server has a result within
 // one interval of the start.
-func (c *Checker) loop(ctx context.Context, id string, w *worker) {
+func (c *Checker) loop(ctx context.Context, w *worker) {
 	chk := &w.check
 	interval, timeout := chk.Interval.D(), chk.Timeout.D()
 	budget := timeout * time.Duration(1+max(0, chk.Retries))
@@ -362,7 +372,7 @@ func (c *Checker) loop(ctx context.Context, id string, w *worker) {
 			return
 		}
 		end := time.Now()
-		c.report(id, w, start, end.Sub(start), err, func() time.Duration {
+		c.report(w, start, end.Sub(start), err, func() time.Duration {
 			return max(late, c.lag.maxLag(start, end))
 		})
 		// A check that took longer than the interval goes again now.
@@ -373,7 +383,7 @@ func (c *Checker) loop(ctx context.Context, id string, w *worker) {
 			finish() // stopped while rescheduling
 		}
 	}
-	t = time.AfterFunc(time.Duration(math.MaxInt64), check)
+	t = time.AfterFunc(time.Duration(math.MaxInt64), func() { c.runners.do(check) })
 	t.Reset(wait)
 	context.AfterFunc(ctx, func() {
 		if t.Stop() {
@@ -386,14 +396,13 @@ func (c *Checker) loop(ctx context.Context, id string, w *worker) {
 // lvsmon itself was while the check ran (asked only for failures).
 // A result from a loop that Apply has replaced meanwhile is dropped: it
 // was measured with the old check.
-func (c *Checker) report(id string, w *worker, at time.Time, d time.Duration, err error, lag func() time.Duration) {
+func (c *Checker) report(w *worker, at time.Time, d time.Duration, err error, lag func() time.Duration) {
 	c.mu.Lock()
-	st := c.state[id]
-	if st == nil || c.workers[id] != w {
+	if w.gone {
 		c.mu.Unlock()
 		return
 	}
-	out := c.result(st, at, d, err, lag)
+	out := c.result(w.st, at, d, err, lag)
 	c.mu.Unlock()
 	c.emit(out)
 }

@@ -2,6 +2,7 @@ package probe
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/lvsmon/lvsmon/config"
 )
@@ -184,8 +186,20 @@ func judgeBody(ctx context.Context, t Target, c *config.Check, scheme string, re
 		return fmt.Errorf("%s: body longer than max_body (%s)", scheme, byteSize(maxBody(c)))
 	case err != nil:
 		return fmt.Errorf("%s: read body from %s: %w", scheme, t, reason(ctx, err, c))
-	case re != nil && !re.Match(got):
+	case re != nil && !matchBody(re, got):
 		return fmt.Errorf("%s: body does not match %q (it starts %s)", scheme, re.String(), excerpt(got))
 	}
 	return nil
+}
+
+// matchBody is re.Match(b), without the regexp machine when expect is a
+// plain literal (the usual "OK"): the literal's bytes are found exactly
+// where the regexp matches, as a literal of valid UTF-8 starts on a byte
+// the regexp's decoding of b always steps onto. U+FFFD is left to the
+// regexp, which also takes an invalid byte for it.
+func matchBody(re *regexp.Regexp, b []byte) bool {
+	if lit, whole := re.LiteralPrefix(); whole && lit == re.String() && !strings.ContainsRune(lit, utf8.RuneError) {
+		return bytes.Contains(b, []byte(lit))
+	}
+	return re.Match(b)
 }

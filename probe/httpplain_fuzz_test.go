@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -245,6 +246,27 @@ func FuzzPlainRequest(f *testing.F) {
 		w.Flush()
 		if got != b.String() {
 			t.Fatalf("plain request\n%q\nnet/http writes\n%q", got, b.String())
+		}
+	})
+}
+
+// FuzzMatchBody: matchBody's shortcut for literal expects agrees with
+// the regexp on any body.
+func FuzzMatchBody(f *testing.F) {
+	for _, s := range [][2]string{
+		{"OK", "all OK\n"}, {"OK", "ok"}, {"^OK", "xOK"}, {"OK$", "OK\n"}, {"(?i)ok", "OK"}, {"a.c", "abc"},
+		{"caf\u00e9", "caf\xc3\xa9"}, {"\ufffd", "\xff"}, {"\ufffd", "\xef\xbf\xbd"}, {"\u00e9", "\xc3\xc3\xa9"},
+		{"A", "\xf0A"}, {"", "x"}, {"a|b", "b"}, {"\\.", "."},
+	} {
+		f.Add(s[0], []byte(s[1]))
+	}
+	f.Fuzz(func(t *testing.T, expect string, body []byte) {
+		re, err := regexp.Compile(expect)
+		if err != nil {
+			return
+		}
+		if got, want := matchBody(re, body), re.Match(body); got != want {
+			t.Fatalf("matchBody(%q, %q) = %v, the regexp says %v", expect, body, got, want)
 		}
 	})
 }
