@@ -141,7 +141,7 @@ func New(probe ProbeFunc, ev *events.Log, log *slog.Logger, onChange func()) *Ch
 	if onChange == nil {
 		onChange = func() {}
 	}
-	return &Checker{probe: probe, ev: ev, log: log, onChange: onChange, now: time.Now, lag: newLagMonitor(), runners: newRunners(),
+	return &Checker{probe: probe, ev: ev, log: log, onChange: onChange, now: time.Now, lag: newLagMonitor(), runners: &runners{},
 		state: map[string]*serverState{}, workers: map[string]*worker{},
 		units: map[string][]*serverState{}, agg: map[string]Health{}, pending: map[string]*pendingDown{},
 		guard: config.Guard{Share: config.DefaultGuardShare, MinServers: config.DefaultGuardMinServers},

@@ -38,8 +38,8 @@ func probeHTTP(ctx context.Context, t Target, c *config.Check) error {
 // httpplain.go, which answers the same.
 func httpProbe(ctx context.Context, t Target, c *config.Check, scheme string) error {
 	if scheme == "http" {
-		if s := plainRequest(t, c); s != nil {
-			return plainHTTP(ctx, t, c, s)
+		if head, ok := plainCheck(t, c); ok {
+			return plainHTTP(ctx, t, c, head)
 		}
 	}
 	return stdHTTP(ctx, t, c, scheme)
@@ -79,7 +79,7 @@ func checkRequest(ctx context.Context, t Target, c *config.Check, scheme string)
 }
 
 // stdHTTP is the check through net/http's request writer and response
-// reader: https, and whatever plainRequest leaves to it.
+// reader: https, and whatever plainCheck leaves to it.
 func stdHTTP(ctx context.Context, t Target, c *config.Check, scheme string) error {
 	req, err := checkRequest(ctx, t, c, scheme)
 	if err != nil {

@@ -7,7 +7,7 @@ package probe
 // the deeper stacks it takes, cost more CPU than the connections.
 //
 // It answers exactly as stdHTTP does: the request bytes are the same
-// (plainRequest takes only a method, path and Host that net/http writes
+// (plainCheck takes only a method, path and Host that net/http writes
 // unchanged), and an answer is judged here only when its head is of a
 // strict, common form (status line and headers with CRLF line ends,
 // token names, valid values, at most one Content-Length, no
@@ -47,30 +47,31 @@ type plainScratch struct {
 
 var plainPool = sync.Pool{New: func() any { return &plainScratch{req: make([]byte, 0, 256)} }}
 
-// plainRequest returns a scratch holding the request of check c to t
-// when the plain path can make it, else nil. The bytes are what
-// checkRequest's http.Request writes (FuzzPlainRequest compares them).
-func plainRequest(t Target, c *config.Check) *plainScratch {
+// plainCheck reports whether the plain path can make check c's
+// request to t, and whether it is a HEAD.
+func plainCheck(t Target, c *config.Check) (head, ok bool) {
 	method := c.Method
 	if method == "" {
 		method = config.DefaultMethod
 	}
-	var head bool
 	switch {
 	case strings.EqualFold(method, "GET"):
 	case strings.EqualFold(method, "HEAD"):
 		head = true
 	default:
-		return nil
+		return false, false
 	}
 	path := c.Path
 	if path == "" {
 		path = "/"
 	}
-	if !plainPath(path) || !plainHost(c.Host) || t.Addr.Zone() != "" || !t.Addr.IsValid() {
-		return nil
-	}
-	s := plainPool.Get().(*plainScratch)
+	return head, plainPath(path) && plainHost(c.Host) && t.Addr.Zone() == "" && t.Addr.IsValid()
+}
+
+// request writes into s.req the request of check c to t, which
+// plainCheck has allowed: the bytes checkRequest's http.Request writes
+// (FuzzPlainRequest compares them).
+func (s *plainScratch) request(t Target, c *config.Check, head bool) {
 	s.head = head
 	b := s.req[:0]
 	if head {
@@ -78,7 +79,10 @@ func plainRequest(t Target, c *config.Check) *plainScratch {
 	} else {
 		b = append(b, "GET "...)
 	}
-	b = append(b, path...)
+	if c.Path == "" {
+		b = append(b, '/')
+	}
+	b = append(b, c.Path...)
 	b = append(b, " HTTP/1.1\r\nHost: "...)
 	switch {
 	case c.Host != "":
@@ -93,7 +97,6 @@ func plainRequest(t Target, c *config.Check) *plainScratch {
 		b = netip.AddrPortFrom(t.Addr, t.Port).AppendTo(b)
 	}
 	s.req = append(b, "\r\nUser-Agent: lvsmon-check\r\nConnection: close\r\n\r\n"...)
-	return s
 }
 
 // plainPath reports whether net/http writes path unchanged as the
@@ -130,17 +133,21 @@ func plainHost(h string) bool {
 	return true
 }
 
-// plainHTTP runs the check with the request in s.
-func plainHTTP(ctx context.Context, t Target, c *config.Check, s *plainScratch) error {
-	defer func() {
-		s.cr, s.src = capReader{}, bodySource{} // keep no connection
-		plainPool.Put(s)
-	}()
+// plainHTTP runs the check. Its buffer is taken once connected: a
+// check waiting for a connection (thousands, when servers drop SYNs)
+// holds none.
+func plainHTTP(ctx context.Context, t Target, c *config.Check, head bool) error {
 	conn, err := dialTarget(ctx, "tcp", t)
 	if err != nil {
 		return fmt.Errorf("http: connect %s: %w", t, reason(ctx, err, c))
 	}
 	defer conn.Close()
+	s := plainPool.Get().(*plainScratch)
+	defer func() {
+		s.cr, s.src = capReader{}, bodySource{} // keep no connection
+		plainPool.Put(s)
+	}()
+	s.request(t, c, head)
 	if _, err := conn.Write(s.req); err != nil {
 		return fmt.Errorf("http: send request to %s: %w", t, reason(ctx, err, c))
 	}

@@ -164,7 +164,7 @@ func FuzzPlainAnswer(f *testing.F) {
 			ctx := &expiringCtx{Context: context.Background()}
 			return ctx, newCapReader(&streamConn{data: answer, seed: seed, end: streamEnds[int(end)%len(streamEnds)], ctx: ctx}, limit, "answer")
 		}
-		s := plainRequest(tg, c)
+		s := newPlainScratch(tg, c)
 		if s == nil {
 			t.Fatal("a plain GET or HEAD check has no plain request")
 		}
@@ -228,7 +228,7 @@ func FuzzPlainRequest(f *testing.F) {
 		}
 		tg := Target{Addr: ap.Addr(), Port: ap.Port()}
 		c := &config.Check{Type: "http", Method: method, Path: path, Host: host}
-		s := plainRequest(tg, c)
+		s := newPlainScratch(tg, c)
 		if s == nil {
 			return
 		}

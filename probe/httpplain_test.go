@@ -16,6 +16,18 @@ import (
 	"github.com/lvsmon/lvsmon/config"
 )
 
+// newPlainScratch is a plain check's scratch with its request written,
+// or nil when the check does not take the plain path.
+func newPlainScratch(t Target, c *config.Check) *plainScratch {
+	head, ok := plainCheck(t, c)
+	if !ok {
+		return nil
+	}
+	s := plainPool.Get().(*plainScratch)
+	s.request(t, c, head)
+	return s
+}
+
 // readRequest reads a request's head, as a server does before answering.
 func readRequest(c net.Conn) bool {
 	r := bufio.NewReader(c)
@@ -133,7 +145,7 @@ func TestPlainHTTP(t *testing.T) {
 			}
 			c := parseCheck(t, "tcp", tc.check)
 			tg := targetAt(t, addr)
-			if plainRequest(tg, c) == nil {
+			if newPlainScratch(tg, c) == nil {
 				t.Fatal("the check does not take the plain path")
 			}
 			plain := runBounded(t, probeHTTP, tg, c)
@@ -155,12 +167,12 @@ func TestPlainRequestLeavesTheRest(t *testing.T) {
 		"{type: https}",
 	} {
 		c := parseCheck(t, "tcp", check)
-		if c.Type == "http" && plainRequest(tg, c) != nil {
+		if c.Type == "http" && newPlainScratch(tg, c) != nil {
 			t.Errorf("%s takes the plain path", check)
 		}
 	}
 	for _, check := range []string{"{type: http}", "{type: http, method: HEAD, path: '/x?a=1&b=2', host: 'www.example.org:8080'}"} {
-		if plainRequest(tg, parseCheck(t, "tcp", check)) == nil {
+		if newPlainScratch(tg, parseCheck(t, "tcp", check)) == nil {
 			t.Errorf("%s does not take the plain path", check)
 		}
 	}
