@@ -383,6 +383,7 @@ func (c *Checker) loop(ctx context.Context, w *worker) {
 			finish() // stopped while rescheduling
 		}
 	}
+	// Armed only once t is set: check reads it.
 	t = time.AfterFunc(time.Duration(math.MaxInt64), func() { c.runners.do(check) })
 	t.Reset(wait)
 	context.AfterFunc(ctx, func() {
