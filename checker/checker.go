@@ -2,11 +2,12 @@
 // rise and fall, the mass-failure guard and the single-writer
 // reconciler — what ldirectord and keepalived's checkers do, in process
 // (the probes themselves, one per check type, are package probe's).
-// Every real server's checks run on their own schedule in their own
-// goroutine (a hanging server delays nobody else), rise and fall turn
-// results into up and down, and a single reconciler goroutine turns the
-// config, the health and the operators' overrides into the least set of
-// IPVS writes (quiescent or remove, sorry server, restored weights).
+// Every real server's checks run on their own schedule, each in a
+// goroutine of its own (a hanging server delays nobody else), rise and
+// fall turn results into up and down, and a single reconciler goroutine
+// turns the config, the health and the operators' overrides into the
+// least set of IPVS writes (quiescent or remove, sorry server, restored
+// weights).
 //
 // A verdict needs evidence about the server. A check that fails for a
 // reason of the director's own (no file descriptors, no memory, no
@@ -20,6 +21,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"sort"
@@ -100,10 +102,14 @@ func (st *serverState) window() time.Duration { return st.IntervalNS + st.timeou
 // worker is one check loop of one server.
 type worker struct {
 	cancel context.CancelFunc
-	done   chan struct{}
+	done   chan struct{}         // closed when the loop has stopped
 	vs     config.VirtualService // the config it runs with
 	r      config.RealServer
 	check  config.Check
+	// st is the unit's state, gone is set (c.mu held) once Apply or Run
+	// has taken the worker out of c.workers: its results are dropped.
+	st   *serverState
+	gone bool
 }
 
 // Checker schedules the checks and keeps the health.
@@ -114,6 +120,7 @@ type Checker struct {
 	onChange func() // a server changed between up and down
 	now      func() time.Time
 	lag      *lagMonitor
+	runners  *runners
 
 	mu sync.Mutex
 	// stopped is set when Run has ended: Apply then starts no loop.
@@ -136,7 +143,7 @@ func New(probe ProbeFunc, ev *events.Log, log *slog.Logger, onChange func()) *Ch
 	if onChange == nil {
 		onChange = func() {}
 	}
-	return &Checker{probe: probe, ev: ev, log: log, onChange: onChange, now: time.Now, lag: newLagMonitor(),
+	return &Checker{probe: probe, ev: ev, log: log, onChange: onChange, now: time.Now, lag: newLagMonitor(), runners: &runners{},
 		state: map[string]*serverState{}, workers: map[string]*worker{},
 		units: map[string][]*serverState{}, agg: map[string]health.State{}, pending: map[string]*pendingDown{},
 		guard: config.Guard{Share: config.DefaultGuardShare, MinServers: config.DefaultGuardMinServers},
@@ -158,11 +165,18 @@ func (c *Checker) Run(ctx context.Context) {
 		case <-ctx.Done():
 			c.mu.Lock()
 			ws := c.workers
+			for _, w := range ws {
+				w.gone = true
+			}
 			c.workers = map[string]*worker{}
 			c.stopped = true
 			c.mu.Unlock()
+			// Stop every loop, then wait: one at a time, each wait would
+			// queue behind every other server's report.
 			for _, w := range ws {
 				w.cancel()
+			}
+			for _, w := range ws {
 				<-w.done
 			}
 			<-lagDone
@@ -250,6 +264,7 @@ func (c *Checker) Apply(cfg *config.Config) {
 						continue
 					}
 					w.cancel()
+					w.gone = true
 					stopped = append(stopped, w)
 					delete(c.workers, unit)
 				}
@@ -263,6 +278,7 @@ func (c *Checker) Apply(cfg *config.Config) {
 	for unit, w := range c.workers {
 		if !want[unit] {
 			w.cancel()
+			w.gone = true
 			stopped = append(stopped, w)
 			delete(c.workers, unit)
 		}
@@ -321,65 +337,75 @@ func (c *Checker) start(id string, vs config.VirtualService, r config.RealServer
 	// A loop lives until Apply replaces it or Run ends (which cancels
 	// every loop), not with any caller's context.
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &worker{cancel: cancel, done: make(chan struct{}), vs: vs, r: r, check: chk}
+	w := &worker{cancel: cancel, done: make(chan struct{}), vs: vs, r: r, check: chk, st: c.state[id]}
 	c.workers[id] = w
-	go func() {
-		defer close(w.done)
-		c.loop(ctx, id, w)
-	}()
+	c.loop(ctx, w)
 }
 
-// loop checks one server every interval. The first check waits a random
-// part of the first 80% of the interval, so a thousand servers configured
-// at once do not all connect in the same millisecond, and yet every
-// server has a result within one interval of the start.
-func (c *Checker) loop(ctx context.Context, id string, w *worker) {
+// loop checks one server every interval until ctx ends, then closes
+// w.done once no check of it runs. Between checks a server has a timer
+// and no goroutine: each check runs on a runner its timer hands it to,
+// so thousands of idle servers hold no stacks for the garbage collector
+// to scan, shrink and grow again, and a hanging server still delays
+// nobody. The first check waits a random part of the first 80% of the
+// interval, so a thousand servers configured at once do not all connect
+// in the same millisecond, and yet every server has a result within
+// one interval of the start.
+func (c *Checker) loop(ctx context.Context, w *worker) {
 	chk := &w.check
 	interval, timeout := chk.Interval.D(), chk.Timeout.D()
+	budget := timeout * time.Duration(1+max(0, chk.Retries))
+	finish := sync.OnceFunc(func() { close(w.done) })
 	wait := time.Duration(rand.Int64N(int64(interval)*4/5 + 1))
-	t := time.NewTimer(wait)
-	defer t.Stop()
 	due := time.Now().Add(wait)
-	for {
-		select {
-		case <-ctx.Done():
+	var t *time.Timer
+	check := func() {
+		if ctx.Err() != nil {
+			finish()
 			return
-		case <-t.C:
 		}
 		start := time.Now()
 		late := start.Sub(due) // how late this check starts: the process's own lag
-		budget := timeout * time.Duration(1+max(0, chk.Retries))
 		pctx, cancel := context.WithTimeout(ctx, budget)
 		err := c.probe(pctx, &w.vs, &w.r, chk)
 		cancel()
 		if ctx.Err() != nil {
-			return // stopped mid-check: the result means nothing
+			finish() // stopped mid-check: the result means nothing
+			return
 		}
 		end := time.Now()
-		c.report(id, w, start, end.Sub(start), err, func() time.Duration {
+		c.report(w, start, end.Sub(start), err, func() time.Duration {
 			return max(late, c.lag.maxLag(start, end))
 		})
-		next := interval - time.Since(start)
-		if next < 0 {
-			next = 0 // the check took longer than the interval: go again now
-		}
+		// A check that took longer than the interval goes again now.
+		next := max(0, interval-time.Since(start))
 		due = time.Now().Add(next)
 		t.Reset(next)
+		if ctx.Err() != nil && t.Stop() {
+			finish() // stopped while rescheduling
+		}
 	}
+	// Armed only once t is set: check reads it.
+	t = time.AfterFunc(time.Duration(math.MaxInt64), func() { c.runners.do(check) })
+	t.Reset(wait)
+	context.AfterFunc(ctx, func() {
+		if t.Stop() {
+			finish() // stopped between checks
+		}
+	})
 }
 
 // report records a result and applies rise and fall. lag tells how late
 // lvsmon itself was while the check ran (asked only for failures).
 // A result from a loop that Apply has replaced meanwhile is dropped: it
 // was measured with the old check.
-func (c *Checker) report(id string, w *worker, at time.Time, d time.Duration, err error, lag func() time.Duration) {
+func (c *Checker) report(w *worker, at time.Time, d time.Duration, err error, lag func() time.Duration) {
 	c.mu.Lock()
-	st := c.state[id]
-	if st == nil || c.workers[id] != w {
+	if w.gone {
 		c.mu.Unlock()
 		return
 	}
-	out := c.result(st, at, d, err, lag)
+	out := c.result(w.st, at, d, err, lag)
 	c.mu.Unlock()
 	c.emit(out)
 }

@@ -2,13 +2,16 @@ package probe
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/lvsmon/lvsmon/config"
 )
@@ -31,8 +34,19 @@ func probeHTTP(ctx context.Context, t Target, c *config.Check) error {
 // through http.Client: a client pools connections, follows redirects
 // and hides which phase failed, and a health check wants one fresh
 // connection, the first answer, and a message that says "TLS handshake"
-// or "status 503".
+// or "status 503". A plain http GET or HEAD takes the cheaper path of
+// httpplain.go, which answers the same.
 func httpProbe(ctx context.Context, t Target, c *config.Check, scheme string) error {
+	if scheme == "http" {
+		if head, ok := plainCheck(t, c); ok {
+			return plainHTTP(ctx, t, c, head)
+		}
+	}
+	return stdHTTP(ctx, t, c, scheme)
+}
+
+// checkRequest is the request of check c to t, and its method.
+func checkRequest(ctx context.Context, t Target, c *config.Check, scheme string) (*http.Request, error) {
 	method := strings.ToUpper(c.Method)
 	if method == "" {
 		method = config.DefaultMethod
@@ -43,12 +57,12 @@ func httpProbe(ctx context.Context, t Target, c *config.Check, scheme string) er
 	}
 	u, err := url.ParseRequestURI(path)
 	if err != nil {
-		return fmt.Errorf("%s: path %q: %w", scheme, path, err)
+		return nil, fmt.Errorf("%s: path %q: %w", scheme, path, err)
 	}
 	u.Scheme, u.Host = scheme, t.String()
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
 	if err != nil {
-		return fmt.Errorf("%s: %w", scheme, err)
+		return nil, fmt.Errorf("%s: %w", scheme, err)
 	}
 	switch {
 	case c.Host != "":
@@ -61,7 +75,16 @@ func httpProbe(ctx context.Context, t Target, c *config.Check, scheme string) er
 	}
 	req.Header.Set("User-Agent", "lvsmon-check")
 	req.Close = true
+	return req, nil
+}
 
+// stdHTTP is the check through net/http's request writer and response
+// reader: https, and whatever plainCheck leaves to it.
+func stdHTTP(ctx context.Context, t Target, c *config.Check, scheme string) error {
+	req, err := checkRequest(ctx, t, c, scheme)
+	if err != nil {
+		return err
+	}
 	conn, err := dialTarget(ctx, "tcp", t)
 	if err != nil {
 		return fmt.Errorf("%s: connect %s: %w", scheme, t, reason(ctx, err, c))
@@ -86,34 +109,55 @@ func httpProbe(ctx context.Context, t Target, c *config.Check, scheme string) er
 	if err != nil {
 		return fmt.Errorf("%s: send request to %s: %w", scheme, t, reason(ctx, err, c))
 	}
+	return stdAnswer(ctx, newCapReader(rw, answerCap(c), "answer"), req, t, c, scheme)
+}
 
-	maxBody := c.MaxBody
-	if maxBody <= 0 {
-		maxBody = config.DefaultMaxBody
+// maxBody is c's max_body, or the default.
+func maxBody(c *config.Check) int64 {
+	if c.MaxBody <= 0 {
+		return config.DefaultMaxBody
 	}
-	// The whole answer is capped (headers, then body with its chunk
-	// framing); the body alone is checked against max_body below, so
-	// the message names the setting to change.
-	br := bufio.NewReader(newCapReader(rw, maxHTTPHeader+maxBody+maxHTTPHeader, "answer"))
-	resp, err := http.ReadResponse(br, req)
-	if err != nil {
-		return fmt.Errorf("%s: read answer from %s: %w", scheme, t, reason(ctx, err, c))
-	}
-	defer resp.Body.Close()
+	return c.MaxBody
+}
 
+// answerCap bounds the whole answer (headers, then body with its chunk
+// framing); the body alone is checked against max_body, so the message
+// names the setting to change.
+func answerCap(c *config.Check) int64 { return maxHTTPHeader + maxBody(c) + maxHTTPHeader }
+
+// statusRanges are the codes c takes for healthy.
+func statusRanges(c *config.Check, scheme string) ([]config.StatusRange, string, error) {
 	ranges, status := c.Statuses, c.Status
 	if status == "" {
 		status = config.DefaultStatus
 	}
 	if ranges == nil {
+		var err error
 		if ranges, err = config.ParseStatus(status); err != nil {
-			return fmt.Errorf("%s: status: %w", scheme, err)
+			return nil, "", fmt.Errorf("%s: status: %w", scheme, err)
 		}
+	}
+	return ranges, status, nil
+}
+
+// stdAnswer reads the answer to req from r (the capped connection) with
+// net/http and judges it.
+func stdAnswer(ctx context.Context, r io.Reader, req *http.Request, t Target, c *config.Check, scheme string) error {
+	resp, err := http.ReadResponse(bufio.NewReader(r), req)
+	if err != nil {
+		return fmt.Errorf("%s: read answer from %s: %w", scheme, t, reason(ctx, err, c))
+	}
+	defer resp.Body.Close()
+
+	ranges, status, err := statusRanges(c, scheme)
+	if err != nil {
+		return err
 	}
 	if !config.StatusIn(resp.StatusCode, ranges) {
 		return fmt.Errorf("%s: status %d, want %s", scheme, resp.StatusCode, status)
 	}
-	if method != http.MethodHead && resp.ContentLength > maxBody {
+	maxBody := maxBody(c)
+	if req.Method != http.MethodHead && resp.ContentLength > maxBody {
 		return fmt.Errorf("%s: body of %d bytes is longer than max_body (%s)", scheme, resp.ContentLength, byteSize(maxBody))
 	}
 	re, err := expectRegexp(c)
@@ -131,13 +175,31 @@ func httpProbe(ctx context.Context, t Target, c *config.Check, scheme string) er
 		got, err = io.ReadAll(body)
 		n = int64(len(got))
 	}
+	return judgeBody(ctx, t, c, scheme, re, got, n, err)
+}
+
+// judgeBody is the verdict on a body read: n bytes (got, with expect),
+// and the read's error.
+func judgeBody(ctx context.Context, t Target, c *config.Check, scheme string, re *regexp.Regexp, got []byte, n int64, err error) error {
 	switch {
-	case n > maxBody:
-		return fmt.Errorf("%s: body longer than max_body (%s)", scheme, byteSize(maxBody))
+	case n > maxBody(c):
+		return fmt.Errorf("%s: body longer than max_body (%s)", scheme, byteSize(maxBody(c)))
 	case err != nil:
 		return fmt.Errorf("%s: read body from %s: %w", scheme, t, reason(ctx, err, c))
-	case re != nil && !re.Match(got):
+	case re != nil && !matchBody(re, got):
 		return fmt.Errorf("%s: body does not match %q (it starts %s)", scheme, re.String(), excerpt(got))
 	}
 	return nil
+}
+
+// matchBody is re.Match(b), without the regexp machine when expect is a
+// plain literal (the usual "OK"): the literal's bytes are found exactly
+// where the regexp matches, as a literal of valid UTF-8 starts on a byte
+// the regexp's decoding of b always steps onto. U+FFFD is left to the
+// regexp, which also takes an invalid byte for it.
+func matchBody(re *regexp.Regexp, b []byte) bool {
+	if lit, whole := re.LiteralPrefix(); whole && lit == re.String() && !strings.ContainsRune(lit, utf8.RuneError) {
+		return bytes.Contains(b, []byte(lit))
+	}
+	return re.Match(b)
 }

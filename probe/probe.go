@@ -49,13 +49,16 @@ type Target struct {
 // (validated) config.
 func TargetOf(vs *config.VirtualService, r *config.RealServer, c *config.Check) Target {
 	t := Target{Service: vs.Key, Addr: r.Key.Addr, Port: r.Key.Port, Server: r.Key}
-	if c != nil {
+	if c == nil {
+		return t
+	}
+	if c.Address != "" { // not parsed when empty: a parse error is an allocation per check
 		if a, err := netip.ParseAddr(c.Address); err == nil {
 			t.Addr = a.Unmap()
 		}
-		if c.Port > 0 && c.Port <= 65535 {
-			t.Port = uint16(c.Port)
-		}
+	}
+	if c.Port > 0 && c.Port <= 65535 {
+		t.Port = uint16(c.Port)
 	}
 	return t
 }
@@ -125,7 +128,13 @@ func RunCheck(ctx context.Context, t Target, c *config.Check) CheckResult {
 			slog.Debug("check attempt failed, retrying", "type", c.Type, "target", t.String(), "attempt", res.Attempts, "err", err)
 		}
 		res.Attempts++
-		actx, cancel := context.WithTimeout(ctx, timeout)
+		// An attempt the caller's deadline already bounds as tightly
+		// (the checker's budget without retries) needs no context of
+		// its own: one less timer and allocation per check.
+		actx, cancel := ctx, func() {}
+		if dl, ok := ctx.Deadline(); !ok || !dl.Before(time.Now().Add(timeout)) {
+			actx, cancel = context.WithTimeout(ctx, timeout)
+		}
 		err = probe(actx, t, c)
 		cancel()
 		if err == nil || ctx.Err() != nil {

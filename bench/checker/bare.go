@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"syscall"
@@ -34,11 +35,23 @@ func runBare(args []string) error {
 	port := fs.Int("port", 28080, "real servers' port")
 	interval := fs.Duration("interval", time.Second, "check interval")
 	timeout := fs.Duration("timeout", time.Second, "check timeout")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run here")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	req := []byte("GET /.health.html HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
 	var wg sync.WaitGroup
 	for i := range *n {
