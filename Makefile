@@ -84,6 +84,10 @@ fuzz: deps-build
 	$(GO) test -run '^$$' -fuzz '^FuzzParseNotifyLine$$' -fuzztime $(FUZZTIME) ./ha/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseKeepalivedJSON$$' -fuzztime $(FUZZTIME) ./ha/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeIP$$' -fuzztime $(FUZZTIME) ./ha/sources/
+	$(GO) test -run '^$$' -fuzz '^FuzzPlainAnswer$$' -fuzztime $(FUZZTIME) ./probe/
+	$(GO) test -run '^$$' -fuzz '^FuzzPlainRequest$$' -fuzztime $(FUZZTIME) ./probe/
+	$(GO) test -run '^$$' -fuzz '^FuzzMatchBody$$' -fuzztime $(FUZZTIME) ./probe/
+	$(GO) test -run '^$$' -fuzz '^FuzzUpgrade$$' -fuzztime $(FUZZTIME) ./events/
 
 ## bench: Go benchmarks, then the measurements against the anchor tools,
 ## then the soak of the lvsmon binary at 1000 x 50 for SOAK (e.g. SOAK=2m)
