@@ -131,7 +131,19 @@ type Web struct {
 	// default) trusts none: anyone could otherwise write any client
 	// address into the access log and an override's "by".
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// AllowedHosts are the host names (and addresses) that requests may
+	// name in their Host header, against DNS rebinding: a page on any web
+	// site whose name an attacker points at the director would otherwise
+	// be served, and could POST, as if it came from the director. Empty
+	// (the default): reads are answered whatever the Host; writes only
+	// for an IP literal, localhost or the machine's host name. Set, every
+	// request (reads too) must name a listed host or an IP literal.
+	AllowedHosts []string `yaml:"allowed_hosts"`
 }
+
+// MinTokenLen is the shortest write API token accepted: a shorter one is
+// guessable, and the write API can take every real server out of service.
+const MinTokenLen = 16
 
 // Defaults and bounds of the web section's limits.
 const (
@@ -183,6 +195,44 @@ func (v *validator) webLimits(w *Web) {
 		}
 		seen[pfx] = v.where(p)
 	}
+	hosts := map[string]string{}
+	for i, h := range w.AllowedHosts {
+		p := fmt.Sprintf("web.allowed_hosts[%d]", i)
+		n, err := checkAllowedHost(h)
+		if err != nil {
+			v.errf(p, "%v", err)
+			continue
+		}
+		if prev, ok := hosts[n]; ok {
+			v.errf(p, "%q is listed twice (first at %s)", h, prev)
+			continue
+		}
+		hosts[n] = v.where(p)
+	}
+}
+
+// checkAllowedHost reads an entry of web.allowed_hosts: a host name or an
+// IP address, without scheme, port or path. It returns the name in lower
+// case, as it is compared.
+func checkAllowedHost(h string) (string, error) {
+	switch {
+	case h == "":
+		return "", errors.New("empty host name")
+	case strings.Contains(h, "://") || strings.ContainsAny(h, "/?#@ "):
+		return "", fmt.Errorf("%q: want a bare host name or address, without scheme, path or user", h)
+	}
+	if _, err := netip.ParseAddr(strings.Trim(h, "[]")); err == nil {
+		return strings.ToLower(strings.Trim(h, "[]")), nil
+	}
+	if strings.Contains(h, ":") {
+		return "", fmt.Errorf("%q: want the host without a port (any port of the web listeners is allowed)", h)
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 || strings.Trim(label, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != "" {
+			return "", fmt.Errorf("%q is not a host name", h)
+		}
+	}
+	return strings.ToLower(strings.TrimSuffix(h, ".")), nil
 }
 
 // parseProxy reads a trusted proxy: an address or a CIDR prefix without
@@ -205,21 +255,43 @@ func parseProxy(s string) (netip.Prefix, error) {
 	return p, nil
 }
 
-// Token returns the write API's token ("" when none is configured).
+// Token returns the write API's token ("" when none is configured). It
+// reads web.api_token_file on every call, so that a rotated token takes
+// effect without a reload; a token shorter than MinTokenLen, or a file
+// that group or other may read or write, is an error: the caller refuses
+// rather than accepts.
 func (w Web) Token() (string, error) {
 	if w.APIToken != "" {
+		if len(w.APIToken) < MinTokenLen {
+			return "", fmt.Errorf("web.api_token: the token is too short to be a secret (%d bytes; at least %d)", len(w.APIToken), MinTokenLen)
+		}
 		return w.APIToken, nil
 	}
 	if w.APITokenFile == "" {
 		return "", nil
 	}
-	b, err := os.ReadFile(w.APITokenFile)
+	f, err := os.Open(w.APITokenFile)
+	if err != nil {
+		return "", fmt.Errorf("web.api_token_file: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", fmt.Errorf("web.api_token_file: %w", err)
+	}
+	if m := fi.Mode().Perm(); m&0o077 != 0 {
+		return "", fmt.Errorf("web.api_token_file: %s has mode %#o: group or other may read or write the secret; chmod 600 %s", w.APITokenFile, m, w.APITokenFile)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 64<<10))
 	if err != nil {
 		return "", fmt.Errorf("web.api_token_file: %w", err)
 	}
 	t := strings.TrimSpace(string(b))
 	if t == "" {
 		return "", fmt.Errorf("web.api_token_file: %s is empty", w.APITokenFile)
+	}
+	if len(t) < MinTokenLen {
+		return "", fmt.Errorf("web.api_token_file: the token in %s is too short to be a secret (%d bytes; at least %d)", w.APITokenFile, len(t), MinTokenLen)
 	}
 	return t, nil
 }
@@ -754,9 +826,11 @@ func (v *validator) config(c *Config) {
 	if c.Web.APIToken != "" && c.Web.APITokenFile != "" {
 		v.errf("web.api_token", "set api_token or api_token_file, not both")
 	} else if _, err := c.Web.Token(); err != nil {
-		v.errf("web.api_token_file", "%v", err)
-	} else if t := c.Web.APIToken; t != "" && len(t) < 16 {
-		v.errf("web.api_token", "the token is too short to be a secret (at least 16 characters)")
+		key := "web.api_token_file"
+		if c.Web.APIToken != "" {
+			key = "web.api_token"
+		}
+		v.errf(key, "%s", strings.TrimPrefix(err.Error(), key+": "))
 	}
 	v.webLimits(&c.Web)
 	v.listen(c.Listen)

@@ -469,3 +469,90 @@ func TestTrustedProxies(t *testing.T) {
 		}
 	}
 }
+
+// The write API's token: at least MinTokenLen bytes, and a token file
+// that only its owner may read or write.
+func TestAPITokenStrength(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name, content string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := file("good", "0123456789abcdef\n", 0o600)
+	owner := file("owner", "0123456789abcdef\n", 0o400)
+	world := file("world", "0123456789abcdef\n", 0o644)
+	group := file("group", "0123456789abcdef\n", 0o620)
+	short := file("short", "0123456789abcde\n", 0o600)
+	for _, tc := range []struct {
+		name, web, err string
+	}{
+		{"token ok", `api_token: "0123456789abcdef"`, ""},
+		{"token short", `api_token: "0123456789abcde"`, `t.yaml:3: web.api_token: the token is too short to be a secret (15 bytes; at least 16)`},
+		{"file 0600", "api_token_file: " + good, ""},
+		{"file 0400", "api_token_file: " + owner, ""},
+		{"file 0644", "api_token_file: " + world, "t.yaml:3: web.api_token_file: " + world + " has mode 0644: group or other may read or write the secret; chmod 600 " + world},
+		{"file 0620", "api_token_file: " + group, "has mode 0620"},
+		{"file short", "api_token_file: " + short, "t.yaml:3: web.api_token_file: the token in " + short + " is too short"},
+		{"file missing", "api_token_file: " + filepath.Join(dir, "none"), "t.yaml:3: web.api_token_file: open "},
+	} {
+		_, err := Parse("t.yaml", []byte("step: 10s\nweb:\n  "+tc.web+"\n"))
+		switch {
+		case tc.err == "" && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("%s: error %v, want %q", tc.name, err, tc.err)
+		}
+	}
+	// read per request: a token file that turned world-readable, or
+	// short, after the load is an error, never a token.
+	w := Web{APITokenFile: good}
+	if tok, err := w.Token(); tok != "0123456789abcdef" || err != nil {
+		t.Fatalf("Token() = %q, %v", tok, err)
+	}
+	if err := os.Chmod(good, 0o604); err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := w.Token(); tok != "" || err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Errorf("after chmod 604: Token() = %q, %v", tok, err)
+	}
+}
+
+// web.allowed_hosts: bare names and addresses, strictly.
+func TestAllowedHosts(t *testing.T) {
+	c, err := Parse("t.yaml", []byte("web:\n  allowed_hosts: [lvs1.example.com, 192.0.2.1, '::1', '[2001:db8::1]', localhost]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Web.AllowedHosts) != 5 {
+		t.Errorf("allowed_hosts = %q", c.Web.AllowedHosts)
+	}
+	_, err = Parse("t.yaml", []byte(`web:
+  allowed_hosts:
+    - lvs1.example.com
+    - LVS1.example.com
+    - http://lvs1.example.com
+    - lvs1.example.com:9160
+    - ""
+    - bad..name
+    - 192.0.2.1
+    - 192.0.2.1
+`))
+	for _, w := range []string{
+		`t.yaml:4: web.allowed_hosts[1]: "LVS1.example.com" is listed twice (first at line 3)`,
+		`t.yaml:5: web.allowed_hosts[2]: "http://lvs1.example.com": want a bare host name`,
+		`t.yaml:6: web.allowed_hosts[3]: "lvs1.example.com:9160": want the host without a port`,
+		`t.yaml:7: web.allowed_hosts[4]: empty host name`,
+		`t.yaml:8: web.allowed_hosts[5]: "bad..name" is not a host name`,
+		`t.yaml:10: web.allowed_hosts[7]: "192.0.2.1" is listed twice (first at line 9)`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q:\n%v", w, err)
+		}
+	}
+}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -54,16 +56,30 @@ func (s *Server) releaseAPI(c *gin.Context) {
 }
 
 // auth requires the configured bearer token. Without one configured, the
-// write API is off: refusing is safer than an open door on a director.
+// write API is off: refusing is safer than an open door on a director. A
+// token that cannot be read, or that is too short or readable by others
+// (web.api_token_file is read per request, so a rotated token takes
+// effect), fails closed: 503, never accepted. A client that fails
+// authFailures times within authWindow is refused 429 for a block, even
+// with the right token (see authLimiter).
 func (s *Server) auth(c *gin.Context) {
 	if s.src.Control == nil {
 		apiError(c, http.StatusNotFound, "the write API is not available on this director")
 		return
 	}
+	if !s.writeHostOK(c) {
+		return
+	}
+	client := c.ClientIP()
+	if d := s.limiter.auth.blocked(client); d > 0 {
+		retryAfter(c, d)
+		apiError(c, http.StatusTooManyRequests, "too many failed attempts from "+client+"; retry later")
+		return
+	}
 	want, err := s.src.Config().Web.Token()
 	if err != nil {
-		s.log.Error("reading the API token failed", "err", err)
-		apiError(c, http.StatusInternalServerError, "the API token cannot be read; see the log")
+		s.log.Error("write API misconfigured: the API token is refused; every write request is answered 503 until it is fixed", "err", err)
+		apiError(c, http.StatusServiceUnavailable, "write API misconfigured; see the log")
 		return
 	}
 	if want == "" {
@@ -72,11 +88,26 @@ func (s *Server) auth(c *gin.Context) {
 	}
 	got, ok := bearerToken(c.GetHeader("Authorization"))
 	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+		why := "wrong token"
+		if !ok {
+			why = "no bearer token"
+		}
+		s.log.Warn("write API: request refused", "reason", why, "client", client, "method", c.Request.Method, "path", c.Request.URL.Path)
+		if d := s.limiter.auth.fail(client); d > 0 {
+			retryAfter(c, d)
+			apiError(c, http.StatusTooManyRequests, "too many failed attempts from "+client+"; retry later")
+			return
+		}
 		c.Header("WWW-Authenticate", `Bearer realm="lvsmon"`)
 		apiError(c, http.StatusUnauthorized, "missing or wrong bearer token")
 		return
 	}
 	c.Next()
+}
+
+// retryAfter sets Retry-After to d in whole seconds, rounded up.
+func retryAfter(c *gin.Context, d time.Duration) {
+	c.Header("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
 }
 
 // bearerToken reads the token of an "Authorization: Bearer <token>"

@@ -69,6 +69,7 @@ func writeAPIFixture(t *testing.T) (*Server, *fakeControl) {
 // postAuth POSTs to path with an Authorization header (none when "").
 func postAuth(s *Server, path, auth string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest("POST", path, nil)
+	req.Host = "127.0.0.1:9160"
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
 	}

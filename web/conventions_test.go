@@ -70,6 +70,7 @@ func TestTrustedProxies(t *testing.T) {
 			s, bc, logBuf := proxyFixture(t, tc.web)
 			req := httptest.NewRequest("POST", "/api/v1/servers/tcp_198.51.100.10_80__10.1.1.2_80/drain", nil)
 			req.RemoteAddr = tc.remote
+			req.Host = "127.0.0.1:9160"
 			req.Header.Set("Authorization", "Bearer 0123456789abcdef-token")
 			req.Header.Set("X-Forwarded-For", forged)
 			req.Header.Set("X-Real-IP", forged)

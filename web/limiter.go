@@ -121,7 +121,10 @@ type Limiter struct {
 	shedExpensive, shedMetrics, shedDraws atomic.Uint64
 	lastWarn                              atomic.Int64
 
-	descOpen, descMax, descRejected, descReaped, descInFlight, descMaxInFlight, descShed *prometheus.Desc
+	// auth limits the write API's failed attempts by client.
+	auth *authLimiter
+
+	descOpen, descMax, descRejected, descReaped, descInFlight, descMaxInFlight, descShed, descAuthFailures *prometheus.Desc
 }
 
 // NewLimiter enforces lim (zero fields take the defaults).
@@ -138,7 +141,7 @@ func NewLimiter(lim Limits, log *slog.Logger) *Limiter {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Limiter{lim: lim, log: log, waiting: list.New(),
+	return &Limiter{lim: lim, log: log, waiting: list.New(), auth: newAuthLimiter(time.Now, log),
 		expensive: make(chan struct{}, lim.MaxConcurrent),
 		metrics:   make(chan struct{}, MetricsConcurrency),
 		draws:     make(chan struct{}, max(1, lim.MaxConcurrent/2)),
@@ -155,6 +158,8 @@ func NewLimiter(lim Limits, log *slog.Logger) *Limiter {
 			"The cap on requests in flight by class (expensive: web.max_concurrent_requests; metrics: 4; graph_draw: half the expensive cap).", []string{"class"}, nil),
 		descShed: prometheus.NewDesc("lvsmon_web_requests_shed_total",
 			"Requests answered 503 at once because their class's cap was reached.", []string{"class"}, nil),
+		descAuthFailures: prometheus.NewDesc("lvsmon_web_auth_failures_total",
+			"Write API requests refused for a missing or wrong bearer token (requests refused 429 during a client's block are not counted).", nil, nil),
 	}
 }
 
@@ -353,7 +358,7 @@ func (g *Limiter) limit(class string) gin.HandlerFunc {
 
 // Describe implements prometheus.Collector.
 func (g *Limiter) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{g.descOpen, g.descMax, g.descRejected, g.descReaped, g.descInFlight, g.descMaxInFlight, g.descShed} {
+	for _, d := range []*prometheus.Desc{g.descOpen, g.descMax, g.descRejected, g.descReaped, g.descInFlight, g.descMaxInFlight, g.descShed, g.descAuthFailures} {
 		ch <- d
 	}
 }
@@ -368,6 +373,7 @@ func (g *Limiter) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(g.descRejected, prometheus.CounterValue, float64(g.refused.Load()), "limit")
 	ch <- prometheus.MustNewConstMetric(g.descRejected, prometheus.CounterValue, float64(g.refusedUnanswered.Load()), "limit_unanswered")
 	ch <- prometheus.MustNewConstMetric(g.descReaped, prometheus.CounterValue, float64(g.reaped.Load()))
+	ch <- prometheus.MustNewConstMetric(g.descAuthFailures, prometheus.CounterValue, float64(g.auth.failures()))
 	for _, p := range []struct {
 		class string
 		pool  chan struct{}

@@ -79,6 +79,9 @@ type Server struct {
 	page    *template.Template
 	start   time.Time
 	limiter *Limiter
+	// hostnames are the machine's names, which write requests may name
+	// in their Host header without web.allowed_hosts (see hostCheck).
+	hostnames []string
 	// serving is true while Serve answers on its listeners (/-/ready).
 	serving atomic.Bool
 }
@@ -115,7 +118,7 @@ var templates embed.FS
 // New builds the server and its routes.
 func New(src Source, log *slog.Logger) *Server {
 	gin.SetMode(gin.ReleaseMode)
-	s := &Server{src: src, log: log, engine: gin.New(), start: time.Now(), limiter: src.Limiter}
+	s := &Server{src: src, log: log, engine: gin.New(), start: time.Now(), limiter: src.Limiter, hostnames: ownHostnames()}
 	if s.limiter == nil {
 		s.limiter = NewLimiter(Limits{}, log)
 	}
@@ -133,7 +136,7 @@ func New(src Source, log *slog.Logger) *Server {
 		log.Error("the trusted proxies cannot be used; trusting none", "proxies", proxies, "err", err)
 		s.engine.SetTrustedProxies(nil)
 	}
-	s.engine.Use(gin.Recovery(), s.accessLog)
+	s.engine.Use(gin.Recovery(), s.accessLog, s.hostCheck)
 	s.engine.HandleMethodNotAllowed = true
 	s.engine.NoRoute(func(c *gin.Context) { apiError(c, http.StatusNotFound, "no such page: "+c.Request.URL.Path) })
 	s.engine.NoMethod(func(c *gin.Context) {
