@@ -81,9 +81,8 @@ type RoleSource struct {
 // App is the running daemon. It implements web.Control.
 type App struct {
 	log     *slog.Logger
-	version string
-	build   buildinfo.Info
-	metrics string // the telemetry path
+	build   buildinfo.Info // Version defaults to Options.Version
+	metrics string         // the telemetry path
 	cur     atomic.Pointer[config.Config]
 	load    func() (*config.Config, error)
 	cfgPath string
@@ -116,7 +115,7 @@ type App struct {
 // no event is written until Run. A failure undoes the steps before it.
 func New(o Options) (_ *App, err error) {
 	cfg := o.Config
-	a := &App{log: o.Log, version: o.Version, build: o.Build, metrics: o.TelemetryPath, load: o.Load, cfgPath: o.ConfigPath, extra: o.Extra, ready: o.Ready}
+	a := &App{log: o.Log, build: o.Build, metrics: o.TelemetryPath, load: o.Load, cfgPath: o.ConfigPath, extra: o.Extra, ready: o.Ready}
 	if a.build.Version == "" {
 		a.build.Version = o.Version
 	}
@@ -224,7 +223,7 @@ func (a *App) newWeb(cfg *config.Config) error {
 	extra := []prometheus.Collector{graphs.NewMetrics(a.store, a.renderer), checker.NewMetrics(a.chk, a.cur.Load), limiter}
 	src := web.Source{
 		Control: a, Servers: a.servers, SorryActive: a.sorryActive, Reconciler: a.reconcilerStatus,
-		Snapshot: a.coll.Snapshot, Health: a.coll.Health, Config: a.cur.Load, Version: a.version,
+		Snapshot: a.coll.Snapshot, Health: a.coll.Health, Config: a.cur.Load, Version: a.build.Version,
 		Graphs: grapher{a.renderer}, Events: a.ev, RRD: a.rrdStatus, Limiter: limiter,
 		Problems: a.problems,
 	}
@@ -307,10 +306,10 @@ func (a *App) Run(ctx context.Context) error {
 	if a.cfgPath != "" {
 		wg.Go(func() { a.watchConfig(ctx, a.cfgPath, 2*time.Second) })
 	}
-	a.log.Info("lvsmon started", "version", a.version, "director", cfg.Director, "listen", joinAddrs(a.addrs()),
+	a.log.Info("lvsmon started", "version", a.build.Version, "director", cfg.Director, "listen", joinAddrs(a.addrs()),
 		"backend", cfg.IPVS.Backend, "step", cfg.Step.D(), "services", len(cfg.VirtualServices), "data_dir", cfg.DataDir)
 	a.event(events.Event{Kind: events.DaemonStart, Message: fmt.Sprintf("lvsmon %s started: %d virtual services, %s backend",
-		a.version, len(cfg.VirtualServices), cfg.IPVS.Backend)})
+		a.build.Version, len(cfg.VirtualServices), cfg.IPVS.Backend)})
 	wg.Go(func() { a.coll.Run(ctx) })
 	var serveErr error
 	wg.Go(func() {
@@ -343,13 +342,6 @@ func (a *App) Run(ctx context.Context) error {
 func (a *App) event(e events.Event) {
 	if _, err := a.ev.Append(e); err != nil {
 		a.log.Error("writing an event failed", "err", err)
-	}
-}
-
-// kick asks the reconciler for a round now.
-func (a *App) kick() {
-	if a.rec != nil {
-		a.rec.Kick()
 	}
 }
 

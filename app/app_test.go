@@ -28,6 +28,20 @@ func testConfig(t *testing.T, listen string) *config.Config {
 	return cfg
 }
 
+// newTestApp builds an App on cfg with an empty fake kernel and a log
+// kept for the test; Close is deferred to the test's end.
+func newTestApp(t *testing.T, cfg *config.Config) (*App, *lvs.Fake, *testutil.SyncBuffer) {
+	t.Helper()
+	fake := lvs.NewFake(lvs.Table{})
+	logBuf := &testutil.SyncBuffer{}
+	a, err := New(Options{Config: cfg, Reader: fake, Log: slog.New(slog.NewTextHandler(logBuf, nil)), Version: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Close)
+	return a, fake, logBuf
+}
+
 // openFDs counts this process's open file descriptors.
 func openFDs(t *testing.T) int {
 	t.Helper()
@@ -88,13 +102,7 @@ func TestNewFailsOnAnUnusableDataDir(t *testing.T) {
 // as it was at the end.
 func TestRunStartsAndStops(t *testing.T) {
 	cfg := testConfig(t, "127.0.0.1:0")
-	fake := lvs.NewFake(lvs.Table{})
-	var logBuf testutil.SyncBuffer
-	a, err := New(Options{Config: cfg, Reader: fake, Log: slog.New(slog.NewTextHandler(&logBuf, nil)), Version: "t"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	a, fake, logBuf := newTestApp(t, cfg)
 	if n := len(a.ev.Query(events.Filter{})); n != 0 {
 		t.Fatalf("New wrote %d events", n)
 	}
@@ -129,13 +137,7 @@ func TestRunStartsAndStops(t *testing.T) {
 // says so), and a reload event is written.
 func TestApplyKeepsWhatIsBoundAtStart(t *testing.T) {
 	cfg := testConfig(t, "127.0.0.1:0")
-	fake := lvs.NewFake(lvs.Table{})
-	var logBuf testutil.SyncBuffer
-	a, err := New(Options{Config: cfg, Reader: fake, Log: slog.New(slog.NewTextHandler(&logBuf, nil)), Version: "t"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	a, fake, logBuf := newTestApp(t, cfg)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
