@@ -52,6 +52,10 @@ type Options struct {
 	// Build is the binary's build, lvsmon_build_info's labels; its
 	// Version defaults to Version.
 	Build buildinfo.Info
+	// WebConfigFile is the web port's TLS and basic auth config
+	// (--web.config.file, the Prometheus exporter toolkit's format); ""
+	// for plain HTTP without users. It is read again on reload.
+	WebConfigFile string
 	// TelemetryPath is where Prometheus metrics are served
 	// (--web.telemetry-path); "" is /metrics.
 	TelemetryPath string
@@ -86,6 +90,8 @@ type App struct {
 	cur     atomic.Pointer[config.Config]
 	load    func() (*config.Config, error)
 	cfgPath string
+	webFile string
+	access  atomic.Pointer[web.Access] // nil: no web config file
 	extra   []func(context.Context, *events.Log)
 	ready   func([]net.Addr)
 
@@ -115,7 +121,7 @@ type App struct {
 // no event is written until Run. A failure undoes the steps before it.
 func New(o Options) (_ *App, err error) {
 	cfg := o.Config
-	a := &App{log: o.Log, build: o.Build, metrics: o.TelemetryPath, load: o.Load, cfgPath: o.ConfigPath, extra: o.Extra, ready: o.Ready}
+	a := &App{log: o.Log, build: o.Build, metrics: o.TelemetryPath, load: o.Load, cfgPath: o.ConfigPath, webFile: o.WebConfigFile, extra: o.Extra, ready: o.Ready}
 	if a.build.Version == "" {
 		a.build.Version = o.Version
 	}
@@ -221,7 +227,16 @@ func (a *App) newWeb(cfg *config.Config) error {
 	log := a.component("web")
 	limiter := web.NewLimiter(webLimits(cfg, raiseNofile(a.log), log), log)
 	extra := []prometheus.Collector{graphs.NewMetrics(a.store, a.renderer), checker.NewMetrics(a.chk, a.cur.Load), limiter}
+	if a.webFile != "" {
+		acc, err := web.LoadAccess(a.webFile)
+		if err != nil {
+			return fmt.Errorf("--web.config.file: %w", err)
+		}
+		a.access.Store(acc)
+		log.Info("web config loaded", "file", a.webFile, "tls", acc.TLS != nil, "users", len(acc.Users()))
+	}
 	src := web.Source{
+		Access:  a.access.Load,
 		Control: a, Servers: a.servers, SorryActive: a.sorryActive, Reconciler: a.reconcilerStatus,
 		Snapshot: a.coll.Snapshot, Health: a.coll.Health, Config: a.cur.Load, Version: a.build.Version,
 		Graphs: grapher{a.renderer}, Events: a.ev, RRD: a.rrdStatus, Limiter: limiter,

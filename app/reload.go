@@ -13,6 +13,7 @@ import (
 
 	"github.com/lvsmon/lvsmon/config"
 	"github.com/lvsmon/lvsmon/events"
+	"github.com/lvsmon/lvsmon/web"
 )
 
 // Reload implements web.Control: re-read the config file and Apply it.
@@ -44,7 +45,26 @@ func (a *App) Reload() error {
 		a.reloadRejected(err)
 		return err
 	}
-	return a.apply(next)
+	var acc *web.Access
+	if a.webFile != "" {
+		if acc, err = web.LoadAccess(a.webFile); err == nil {
+			err = web.CheckAccessReload(a.access.Load(), acc)
+		}
+		if err != nil {
+			err = fmt.Errorf("--web.config.file: %w", err)
+			log.Error("config reload rejected", "err", err)
+			log.Warn("keeping the running config", "file", old.File)
+			a.reloadRejected(err)
+			return err
+		}
+	}
+	if err := a.apply(next); err != nil {
+		return err
+	}
+	if acc != nil {
+		a.access.Store(acc)
+	}
+	return nil
 }
 
 // Apply swaps in next, a validated config, whole. Settings bound at start

@@ -8,6 +8,7 @@ package web
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"embed"
 	"errors"
 	"fmt"
@@ -66,6 +67,9 @@ type Source struct {
 	// locally, a hold on mass failures, a damaged overrides file) for the
 	// status API and the top of the status page; nil: none.
 	Problems func() []Problem
+	// Access is the web config in force (--web.config.file: TLS and
+	// basic auth); nil, or a nil func: plain HTTP, no users.
+	Access func() *Access
 	// Limiter enforces the connection and request caps and counts what it
 	// refused; nil: a Limiter with the default limits.
 	Limiter *Limiter
@@ -84,6 +88,7 @@ type Server struct {
 	hostnames []string
 	// serving is true while Serve answers on its listeners (/-/ready).
 	serving atomic.Bool
+	pwcache pwCache
 }
 
 // DefaultMetricsPath is where Prometheus metrics are served unless
@@ -136,7 +141,7 @@ func New(src Source, log *slog.Logger) *Server {
 		log.Error("the trusted proxies cannot be used; trusting none", "proxies", proxies, "err", err)
 		s.engine.SetTrustedProxies(nil)
 	}
-	s.engine.Use(gin.Recovery(), s.accessLog, s.hostCheck)
+	s.engine.Use(gin.Recovery(), s.accessLog, s.hostCheck, s.gate)
 	s.engine.HandleMethodNotAllowed = true
 	s.engine.NoRoute(func(c *gin.Context) { apiError(c, http.StatusNotFound, "no such page: "+c.Request.URL.Path) })
 	s.engine.NoMethod(func(c *gin.Context) {
@@ -181,13 +186,21 @@ func (s *Server) Serve(ctx context.Context, lns ...net.Listener) error {
 		return errors.New("web: no listener")
 	}
 	srv := s.httpServer()
+	serve := srv.Serve
+	if acc := s.access(); acc != nil && acc.TLS != nil {
+		srv.TLSConfig = s.tlsFor(acc)
+		if !acc.HTTP2 {
+			srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
+		}
+		serve = func(ln net.Listener) error { return srv.ServeTLS(ln, "", "") }
+	}
 	type result struct {
 		addr net.Addr
 		err  error
 	}
 	errc := make(chan result, len(lns))
 	for _, ln := range lns {
-		go func() { errc <- result{ln.Addr(), srv.Serve(s.limiter.Listener(ln))} }()
+		go func() { errc <- result{ln.Addr(), serve(s.limiter.Listener(ln))} }()
 	}
 	s.serving.Store(true)
 	defer s.serving.Store(false)

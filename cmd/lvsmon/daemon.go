@@ -14,6 +14,7 @@ import (
 	"github.com/lvsmon/lvsmon/app"
 	"github.com/lvsmon/lvsmon/config"
 	"github.com/lvsmon/lvsmon/internal/buildinfo"
+	"github.com/lvsmon/lvsmon/web"
 )
 
 // errInvalidConfig: the config did not validate; its problems have been
@@ -23,7 +24,11 @@ var errInvalidConfig = errors.New("invalid config")
 func cmdCheckConfig(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprintln(stderr, "usage: lvsmon check-config FILE") }
+	webFile := fs.String("web.config.file", "", "also validate this web config `file` (TLS and basic auth)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: lvsmon check-config [--web.config.file FILE] FILE")
+		fs.PrintDefaults()
+	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -40,6 +45,14 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "warning: %s\n", w)
 	}
 	fmt.Fprintf(stdout, "%s: valid (%d virtual services, %d real servers)\n", fs.Arg(0), len(cfg.VirtualServices), countReals(cfg))
+	if *webFile != "" {
+		acc, err := web.LoadAccess(*webFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "error: %v\n", err)
+			return errInvalidConfig
+		}
+		fmt.Fprintf(stdout, "%s: valid (tls %s, %d basic auth users)\n", *webFile, map[bool]string{true: "on", false: "off"}[acc.TLS != nil], len(acc.Users()))
+	}
 	return nil
 }
 
@@ -107,7 +120,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer backend.Close()
 	return runDaemon(ctx, app.Options{Config: cfg, Reader: backend, Load: load, Log: log, DryRun: *dryRun, ConfigPath: *path,
-		TelemetryPath: c.metricsPath})
+		TelemetryPath: c.metricsPath, WebConfigFile: c.webConfig})
 }
 
 // override applies command-line flags over the config.

@@ -112,7 +112,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return runDaemon(ctx, app.Options{
 		Config: cfg, Reader: fake, Log: log,
 		Extra:         []func(context.Context, *events.Log){tl.Run},
-		TelemetryPath: c.metricsPath,
+		TelemetryPath: c.metricsPath, WebConfigFile: c.webConfig,
 		// One source reports the simulated pair's three views.
 		RoleSources: []app.RoleSource{{Name: ha.SourceSimulated, Run: demo.RoleSource(*speed)}, {Name: ha.SourceVIP}, {Name: ha.SourceVRRP}},
 		Ready: func(addrs []net.Addr) {

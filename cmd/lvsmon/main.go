@@ -89,9 +89,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 type common struct {
 	listen      *listFlag
 	metricsPath string
-	dataDir     string
-	logLevel    *aliasedString
-	logFormat   *aliasedString
+	// webConfig is the TLS and basic auth file (--web.config.file).
+	webConfig string
+	dataDir   string
+	logLevel  *aliasedString
+	logFormat *aliasedString
 	// nodeExporterCompat also exports node_exporter's node_ipvs_* families.
 	nodeExporterCompat bool
 }
@@ -102,6 +104,7 @@ func (c *common) register(fs *flag.FlagSet, defListen []string) {
 	c.listen = aliasList(fs, "web.listen-address", "listen", defListen,
 		"`host:port` of the web interface; repeat it for several (loopback and a management network, say); overrides the config's listen")
 	fs.StringVar(&c.metricsPath, "web.telemetry-path", web.DefaultMetricsPath, "`path` of the Prometheus metrics (served there only)")
+	fs.StringVar(&c.webConfig, "web.config.file", "", "`file` with the web port's TLS and basic auth, in the Prometheus exporter toolkit's format (as node_exporter's); read again on reload")
 	fs.StringVar(&c.dataDir, "data-dir", "", "`directory` for RRD files, the event log and state (overrides the config)")
 	c.logLevel = aliasString(fs, "log.level", "log-level", "info", "log `level`: debug, info, warn or error")
 	c.logFormat = aliasString(fs, "log.format", "log-format", "text", "log `format`: text or json")

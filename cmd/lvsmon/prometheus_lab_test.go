@@ -38,6 +38,16 @@ type prometheusServer struct {
 // (dashboards/prometheus/rules) every second.
 func startPrometheus(t *testing.T, target string) *prometheusServer {
 	t.Helper()
+	return startPrometheusWith(t, fmt.Sprintf(`  - job_name: lvsmon
+    static_configs:
+      - targets: [%q]
+`, target))
+}
+
+// startPrometheusWith is startPrometheus with the scrape_configs list
+// given as YAML.
+func startPrometheusWith(t *testing.T, scrapes string) *prometheusServer {
+	t.Helper()
 	rules, err := filepath.Glob(filepath.Join("..", "..", "dashboards", "prometheus", "rules", "*.yml"))
 	if err != nil || len(rules) == 0 {
 		t.Fatalf("no rule files: %v", err)
@@ -54,10 +64,7 @@ func startPrometheus(t *testing.T, target string) *prometheusServer {
   evaluation_interval: 1s
 rule_files:
 %sscrape_configs:
-  - job_name: lvsmon
-    static_configs:
-      - targets: [%q]
-`, ruleList.String(), target)), 0o644)
+%s`, ruleList.String(), scrapes)), 0o644)
 
 	// A free loopback port: Prometheus does not report the port it got
 	// for :0.
