@@ -185,6 +185,7 @@ func TestRulesReferenceExportedMetrics(t *testing.T) {
 // TestAlerts holds the alerts to what an on-call reader needs.
 func TestAlerts(t *testing.T) {
 	seen := map[string]bool{}
+	sections := runbookSections(t)
 	for file, rules := range readRules(t) {
 		for _, r := range rules {
 			if r.Alert == "" {
@@ -203,11 +204,50 @@ func TestAlerts(t *testing.T) {
 			if !strings.HasPrefix(r.Alert, "Lvsmon") {
 				t.Errorf("%s: %s: alert names start with Lvsmon", file, r.Alert)
 			}
+			u := r.Annotations["runbook_url"]
+			base, anchor, _ := strings.Cut(u, "#")
+			switch {
+			case base != runbookBase:
+				t.Errorf("%s: %s: runbook_url %q, want %s#<section>", file, r.Alert, u, runbookBase)
+			case !sections[anchor]:
+				t.Errorf("%s: %s: runbook_url %q: RUNBOOK.md has no section #%s", file, r.Alert, u, anchor)
+			}
 		}
 	}
 	if len(seen) == 0 {
 		t.Fatal("no alerts")
 	}
+	// Every section is an alert's: a renamed alert leaves no orphan.
+	for a := range sections {
+		found := false
+		for name := range seen {
+			found = found || strings.ToLower(name) == a
+		}
+		if !found && a != "" {
+			t.Errorf("RUNBOOK.md: section #%s is no shipped alert's", a)
+		}
+	}
+}
+
+// runbookBase is where the alerts' runbook_url points.
+const runbookBase = "https://github.com/lvsmon/lvsmon/blob/main/RUNBOOK.md"
+
+// runbookSections are the anchors of RUNBOOK.md's "## " headings, as
+// GitHub makes them (lower case; the alert names have nothing else to
+// change).
+func runbookSections(t *testing.T) map[string]bool {
+	t.Helper()
+	b, err := os.ReadFile("../RUNBOOK.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if h, ok := strings.CutPrefix(line, "## "); ok {
+			out[strings.ToLower(strings.TrimSpace(h))] = true
+		}
+	}
+	return out
 }
 
 // Grafana dashboard JSON, the parts the lint reads.
