@@ -363,7 +363,7 @@ func (a *App) event(e events.Event) {
 // buildInfo is the build as lvsmon_build_info labels it.
 func buildInfo(b buildinfo.Info) collector.BuildInfo {
 	return collector.BuildInfo{Version: b.Version, Revision: b.Revision, Branch: b.Branch,
-		GoVersion: b.GoVersion, GoOS: b.GoOS, GoArch: b.GoArch, Tags: b.Tags}
+		GoVersion: b.GoVersion, GoOS: b.GoOS, GoArch: b.GoArch, Tags: b.Tags, Date: b.Date}
 }
 
 // OpenBackend opens the IPVS backend cfg names. The fake backend of a

@@ -64,6 +64,9 @@ type BuildInfo struct {
 	GoVersion, GoOS, GoArch string
 	// Tags are the build tags ("" when none or unknown).
 	Tags string
+	// Date is when it was built (RFC 3339; "unknown" when not stamped):
+	// with the version, it tells an operator how old the running binary is.
+	Date string
 }
 
 // labels returns the label values in buildInfoLabels' order, with the
@@ -76,10 +79,10 @@ func (b BuildInfo) labels() []string {
 		return s
 	}
 	return []string{or(b.Version, "unknown"), or(b.Revision, "unknown"), or(b.Branch, "unknown"),
-		or(b.GoVersion, runtime.Version()), or(b.GoOS, runtime.GOOS), or(b.GoArch, runtime.GOARCH), b.Tags}
+		or(b.GoVersion, runtime.Version()), or(b.GoOS, runtime.GOOS), or(b.GoArch, runtime.GOARCH), b.Tags, or(b.Date, "unknown")}
 }
 
-var buildInfoLabels = []string{"version", "revision", "branch", "goversion", "goos", "goarch", "tags"}
+var buildInfoLabels = []string{"version", "revision", "branch", "goversion", "goos", "goarch", "tags", "builddate"}
 
 // Metrics exports a Collector's snapshots for Prometheus. It is safe for
 // concurrent use.

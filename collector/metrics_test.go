@@ -333,7 +333,7 @@ func TestMetricsSeries(t *testing.T) {
 			{"lvsmon_virtual_service_in_bytes_total{" + webSvc + "," + webID + "}", 1 << 60},
 			{"lvsmon_director_connections_total{}", 1200},
 			{"lvsmon_director_info{backend=fake,director=lvs-test}", 1},
-			{"lvsmon_build_info{branch=unknown,goarch=" + runtime.GOARCH + ",goos=" + runtime.GOOS + ",goversion=" + runtime.Version() +
+			{"lvsmon_build_info{branch=unknown,builddate=unknown,goarch=" + runtime.GOARCH + ",goos=" + runtime.GOOS + ",goversion=" + runtime.Version() +
 				",revision=unknown,tags=,version=test}", 1},
 			{"lvsmon_collector_samples_total{}", 1},
 			{"lvsmon_collector_step_seconds{}", 10},

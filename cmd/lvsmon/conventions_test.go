@@ -170,7 +170,7 @@ func TestDaemonConventions(t *testing.T) {
 	if code != 200 || ct != "text/plain; version=0.0.4; charset=utf-8" {
 		t.Fatalf("/prom: %d %s", code, ct)
 	}
-	wantInfo := fmt.Sprintf(`lvsmon_build_info{branch="test-branch",goarch=%q,goos=%q,goversion=%q,revision="0123456789abcdef0123456789abcdef01234567",tags="",version="9.8.7-test"} 1`+"\n",
+	wantInfo := fmt.Sprintf(`lvsmon_build_info{branch="test-branch",builddate="2025-01-02T03:04:05Z",goarch=%q,goos=%q,goversion=%q,revision="0123456789abcdef0123456789abcdef01234567",tags="",version="9.8.7-test"} 1`+"\n",
 		runtime.GOARCH, runtime.GOOS, runtime.Version())
 	if !strings.Contains(text, wantInfo) {
 		t.Errorf("/prom lacks %s", wantInfo)
