@@ -235,6 +235,9 @@ func (a *App) newWeb(cfg *config.Config) error {
 		a.access.Store(acc)
 		log.Info("web config loaded", "file", a.webFile, "tls", acc.TLS != nil, "users", len(acc.Users()))
 	}
+	if err := web.CheckAnonymous(cfg, a.access.Load()); err != nil {
+		return err
+	}
 	src := web.Source{
 		Access:  a.access.Load,
 		Control: a, Servers: a.servers, SorryActive: a.sorryActive, Reconciler: a.reconcilerStatus,

@@ -96,7 +96,7 @@ func (a *App) servers() map[string]web.ServerInfo {
 	for id, e := range a.ovr.Entries() {
 		in := out[id]
 		in.Override = map[string]any{"mode": string(e.Mode), "since": e.Since, "by": e.By}
-		in.Mode = string(e.Mode)
+		in.Mode, in.OverrideBy, in.OverrideSince = string(e.Mode), e.By, e.Since
 		out[id] = in
 	}
 	return out

@@ -45,23 +45,28 @@ func (a *App) Reload() error {
 		a.reloadRejected(err)
 		return err
 	}
-	var acc *web.Access
+	acc := a.access.Load()
 	if a.webFile != "" {
 		if acc, err = web.LoadAccess(a.webFile); err == nil {
 			err = web.CheckAccessReload(a.access.Load(), acc)
 		}
 		if err != nil {
 			err = fmt.Errorf("--web.config.file: %w", err)
-			log.Error("config reload rejected", "err", err)
-			log.Warn("keeping the running config", "file", old.File)
-			a.reloadRejected(err)
-			return err
 		}
+	}
+	if err == nil {
+		err = web.CheckAnonymous(next, acc)
+	}
+	if err != nil {
+		log.Error("config reload rejected", "err", err)
+		log.Warn("keeping the running config", "file", old.File)
+		a.reloadRejected(err)
+		return err
 	}
 	if err := a.apply(next); err != nil {
 		return err
 	}
-	if acc != nil {
+	if a.webFile != "" {
 		a.access.Store(acc)
 	}
 	return nil

@@ -139,6 +139,11 @@ type Web struct {
 	// for an IP literal, localhost or the machine's host name. Set, every
 	// request (reads too) must name a listed host or an IP literal.
 	AllowedHosts []string `yaml:"allowed_hosts"`
+	// Anonymous is what a visitor without credentials may do: "read"
+	// (the pages, the API, the metrics) or "none" (sign in, basic auth
+	// or the token first). Default: read when the web config has no
+	// users, none when it has.
+	Anonymous string `yaml:"anonymous"`
 }
 
 // MinTokenLen is the shortest write API token accepted: a shorter one is
@@ -194,6 +199,11 @@ func (v *validator) webLimits(w *Web) {
 			continue
 		}
 		seen[pfx] = v.where(p)
+	}
+	switch w.Anonymous {
+	case "", "read", "none":
+	default:
+		v.errf("web.anonymous", "%q: want read or none", w.Anonymous)
 	}
 	hosts := map[string]string{}
 	for i, h := range w.AllowedHosts {

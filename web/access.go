@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -150,25 +151,40 @@ func CheckAccessReload(running, next *Access) error {
 
 // open reports whether a path answers without credentials: liveness and
 // readiness, for a supervisor (systemd, Docker's HEALTHCHECK, a load
-// balancer) that holds no password. They tell only that lvsmon is up.
+// balancer) that holds no password (they tell only that lvsmon is up),
+// and the login page.
 func open(path string) bool {
-	return path == "/-/healthy" || path == "/-/ready" || path == "/favicon.ico"
+	switch path {
+	case "/-/healthy", "/-/ready", "/favicon.ico", "/login":
+		return true
+	}
+	return false
 }
 
-// gate is the basic authentication of every page, the API and the
-// metrics when the web config has users. A request passes with a user's
-// password, or with the write API's bearer token (scripts hold that one);
-// failures count towards the client's block as the token's do.
+// gate lets a request read when it may: a signed-in session, a user's
+// basic auth password, the write API's bearer token (scripts hold that
+// one), or anonymously when web.anonymous allows (by default: when there
+// are no users). A browser without credentials is sent to the login
+// page; others get 401 with a Basic challenge. Failures count towards
+// the client's block as the token's do. Writes check their own
+// credentials again (the token, or a session and its CSRF token).
 func (s *Server) gate(c *gin.Context) {
 	acc := s.access()
-	if acc == nil {
+	if acc != nil {
+		for k, v := range acc.Headers {
+			c.Header(k, v)
+		}
+	}
+	if open(c.Request.URL.Path) {
 		c.Next()
 		return
 	}
-	for k, v := range acc.Headers {
-		c.Header(k, v)
+	if se := s.sessionOf(c); se != nil {
+		c.Set(userKey, se.user)
+		c.Next()
+		return
 	}
-	if len(acc.users) == 0 || open(c.Request.URL.Path) {
+	if s.anonymousRead(acc) {
 		c.Next()
 		return
 	}
@@ -180,7 +196,7 @@ func (s *Server) gate(c *gin.Context) {
 	}
 	why := "no credentials"
 	if user, pass, ok := c.Request.BasicAuth(); ok {
-		if s.pwcache.check(acc.users, user, pass) {
+		if acc != nil && s.pwcache.check(acc.users, user, pass) {
 			c.Set(userKey, user)
 			c.Next()
 			return
@@ -201,6 +217,10 @@ func (s *Server) gate(c *gin.Context) {
 			apiError(c, http.StatusTooManyRequests, "too many failed attempts from "+client+"; retry later")
 			return
 		}
+	} else if wantsHTML(c) && acc != nil && len(acc.users) > 0 {
+		c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(c.Request.URL.RequestURI()))
+		c.Abort()
+		return
 	}
 	c.Header("WWW-Authenticate", `Basic realm="lvsmon", charset="UTF-8"`)
 	apiError(c, http.StatusUnauthorized, "authentication required: "+why)

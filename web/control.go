@@ -40,6 +40,10 @@ type ServerInfo struct {
 	// Mode is the override's mode ("drain", "disable"; "" without one),
 	// for the status API's state filter.
 	Mode string `json:"-"`
+	// OverrideBy and OverrideSince say who set the override and when,
+	// for the server page.
+	OverrideBy    string    `json:"-"`
+	OverrideSince time.Time `json:"-"`
 }
 
 func (s *Server) controlRoutes() {

@@ -37,6 +37,7 @@ func TestBearerToken(t *testing.T) {
 
 type fakeControl struct {
 	set      []string
+	by       []string
 	releases int
 }
 
@@ -45,6 +46,7 @@ func (f *fakeControl) SetOverride(id, mode, by string) error {
 		return ErrUnknownServer
 	}
 	f.set = append(f.set, id+" "+mode)
+	f.by = append(f.by, by)
 	return nil
 }
 func (f *fakeControl) Reload() error { return nil }

@@ -14,6 +14,7 @@ import (
 // the page is read by a person at a glance, while the API keeps raw
 // numbers.
 var funcs = template.FuncMap{
+	"actions":  actions,
 	"si":       si,
 	"bytes":    bytesHuman,
 	"rate":     rate,
@@ -110,4 +111,16 @@ func brate(valid bool, v float64) string {
 		return "–"
 	}
 	return bytesHuman(uint64(v+0.5)) + "/s"
+}
+
+// actions are the overrides a server page offers in its mode: the two
+// it is not in, and enable when it has one.
+func actions(mode string) []string {
+	switch mode {
+	case "drain":
+		return []string{"enable", "disable"}
+	case "disable":
+		return []string{"enable", "drain"}
+	}
+	return []string{"drain", "disable"}
 }

@@ -237,6 +237,17 @@ type graphPage struct {
 	Images   []string
 	Events   []events.Event
 	Director string
+	Viewer   viewer
+	// Server is the real server's current state and its actions, on a
+	// server page; nil elsewhere.
+	Server *serverState
+}
+
+// serverState is what a server page says of the server now.
+type serverState struct {
+	ID, Health, Mode, OverrideBy string
+	OverrideSince                time.Time
+	Checked                      bool // the checker has it
 }
 
 func (s *Server) pageRange(c *gin.Context) (string, bool) {
@@ -273,7 +284,7 @@ func (s *Server) serverPage(c *gin.Context) {
 		for _, rs := range svc.RealServers {
 			if rs.ID == id {
 				s.showPage(c, graphPage{Title: fmt.Sprintf("%s → %s", serviceTitle(svc), lvs.DestKey{Addr: mustAddr(rs.Address), Port: rs.Port}),
-					Subtitle: "real server " + rs.ID, Back: "/service/" + svc.ID, Director: s.src.Config().Director},
+					Subtitle: "real server " + rs.ID, Back: "/service/" + svc.ID, Director: s.src.Config().Director, Server: s.serverState(rs.ID)},
 					"server", rs.ID, events.Filter{Server: rs.ID, Director: true})
 				return
 			}
@@ -290,12 +301,29 @@ func (s *Server) showPage(c *gin.Context, p graphPage, kind, id string, f events
 		return
 	}
 	p.Range, p.Ranges = rng, s.src.Graphs.Ranges()
+	p.Viewer = s.viewerOf(c)
 	p.Images = s.graphURLs(kind, id, rng)
 	if s.src.Events != nil {
 		f.Limit = 50
 		p.Events = s.src.Events.Query(f)
 	}
 	s.renderPage(c, p)
+}
+
+// serverState reads the checker's view of one real server.
+func (s *Server) serverState(id string) *serverState {
+	st := &serverState{ID: id, Health: "unchecked"}
+	if s.src.Servers == nil {
+		return st
+	}
+	if in, ok := s.src.Servers()[id]; ok {
+		st.Checked = in.Health != ""
+		if st.Checked {
+			st.Health = in.Health
+		}
+		st.Mode, st.OverrideBy, st.OverrideSince = in.Mode, in.OverrideBy, in.OverrideSince
+	}
+	return st
 }
 
 func (s *Server) renderPage(c *gin.Context, p graphPage) {

@@ -87,8 +87,9 @@ type Server struct {
 	// in their Host header without web.allowed_hosts (see hostCheck).
 	hostnames []string
 	// serving is true while Serve answers on its listeners (/-/ready).
-	serving atomic.Bool
-	pwcache pwCache
+	serving  atomic.Bool
+	pwcache  pwCache
+	sessions *sessions
 }
 
 // DefaultMetricsPath is where Prometheus metrics are served unless
@@ -123,7 +124,7 @@ var templates embed.FS
 // New builds the server and its routes.
 func New(src Source, log *slog.Logger) *Server {
 	gin.SetMode(gin.ReleaseMode)
-	s := &Server{src: src, log: log, engine: gin.New(), start: time.Now(), limiter: src.Limiter, hostnames: ownHostnames()}
+	s := &Server{src: src, log: log, engine: gin.New(), start: time.Now(), limiter: src.Limiter, hostnames: ownHostnames(), sessions: newSessions(nil)}
 	if s.limiter == nil {
 		s.limiter = NewLimiter(Limits{}, log)
 	}
@@ -141,7 +142,7 @@ func New(src Source, log *slog.Logger) *Server {
 		log.Error("the trusted proxies cannot be used; trusting none", "proxies", proxies, "err", err)
 		s.engine.SetTrustedProxies(nil)
 	}
-	s.engine.Use(gin.Recovery(), s.accessLog, s.hostCheck, s.gate)
+	s.engine.Use(gin.Recovery(), s.accessLog, securityHeaders, s.hostCheck, s.gate)
 	s.engine.HandleMethodNotAllowed = true
 	s.engine.NoRoute(func(c *gin.Context) { apiError(c, http.StatusNotFound, "no such page: "+c.Request.URL.Path) })
 	s.engine.NoMethod(func(c *gin.Context) {
@@ -167,6 +168,7 @@ func New(src Source, log *slog.Logger) *Server {
 	}
 	s.graphRoutes(expensive)
 	s.controlRoutes()
+	s.uiRoutes()
 	return s
 }
 
@@ -295,8 +297,14 @@ func (s *Server) ready(c *gin.Context) {
 	}
 }
 
+// indexPage is the status page's data: the status, and who looks.
+type indexPage struct {
+	Status
+	Viewer viewer
+}
+
 func (s *Server) index(c *gin.Context) {
-	st := s.status()
+	st := indexPage{Status: s.status(), Viewer: s.viewerOf(c)}
 	c.Header("Content-Type", "text/html; charset=utf-8")
 	if err := s.page.ExecuteTemplate(c.Writer, "index.html", st); err != nil {
 		s.templateFailed(c, "index.html", err)

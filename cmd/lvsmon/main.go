@@ -6,6 +6,7 @@
 //	lvsmon run --config FILE      the daemon
 //	lvsmon demo                   a simulated director on :9160
 //	lvsmon check-config FILE      validate a config; exit 1 with every error
+//	lvsmon hash-password          a bcrypt hash for the web config's users
 //	lvsmon version
 package main
 
@@ -31,6 +32,7 @@ Usage:
   lvsmon demo [flags]                     run a simulated director (no root, no IPVS needed)
   lvsmon check-config FILE                validate a config file
   lvsmon test-alert --config.file FILE    send a test mail and show the SMTP conversation
+  lvsmon hash-password < password         print a bcrypt hash for the web config's users
   lvsmon version                          print the version and build
 
 Flags have Prometheus' spellings (--config.file, --web.listen-address,
@@ -63,6 +65,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdCheckConfig(args[1:], stdout, stderr)
 	case "test-alert":
 		err = cmdTestAlert(ctx, args[1:], stdout, stderr)
+	case "hash-password":
+		err = cmdHashPassword(os.Stdin, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		buildinfo.Read().Print(stdout)
 		return 0

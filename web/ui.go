@@ -1,0 +1,185 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/lvsmon/lvsmon/config"
+)
+
+// The pages' actions: drain, disable and enable a real server, reload
+// the config and release the mass-failure holds, as forms that need a
+// session and its CSRF token, each behind a confirmation step that works
+// without JavaScript. The bearer token API (control.go) stays for
+// scripts; both end in the same Control calls, so the event log records
+// who acted either way.
+
+func (s *Server) uiRoutes() {
+	s.engine.GET("/login", s.loginForm)
+	s.engine.POST("/login", s.login)
+	s.engine.POST("/logout", s.logout)
+	s.engine.POST("/ui/servers/:id/:action", s.uiOverride)
+	s.engine.POST("/ui/reload", s.uiReload)
+	s.engine.POST("/ui/guard/release", s.uiRelease)
+}
+
+// viewer is who looks at a page, for its header and its action forms.
+type viewer struct {
+	// User is the signed-in user ("" for none); CSRF the session's form
+	// token.
+	User, CSRF string
+	// CanSignIn is true when the web config has users.
+	CanSignIn bool
+	// CanAct is true when this director has a write API (Control).
+	CanAct bool
+}
+
+func (s *Server) viewerOf(c *gin.Context) viewer {
+	acc := s.access()
+	v := viewer{CanSignIn: acc != nil && len(acc.users) > 0, CanAct: s.src.Control != nil}
+	if se := s.sessionOf(c); se != nil {
+		v.User, v.CSRF = se.user, se.csrf
+	}
+	return v
+}
+
+// by is how an action from a page names its actor in the event log and
+// the override: the user, and where from.
+func by(se *session, c *gin.Context) string {
+	return se.user + " (web, " + c.ClientIP() + ")"
+}
+
+// confirmPage asks before an action is taken.
+type confirmPage struct {
+	Director, Title, Detail, Action, Post, Back, CSRF string
+	// Problems are shown instead of a form: why an action was refused.
+	Problems []string
+	Viewer   viewer
+}
+
+func (s *Server) confirm(c *gin.Context, p confirmPage) {
+	c.Header("Content-Type", "text/html; charset=utf-8")
+	if err := s.page.ExecuteTemplate(c.Writer, "confirm.html", p); err != nil {
+		s.templateFailed(c, "confirm.html", err)
+	}
+}
+
+func (s *Server) uiOverride(c *gin.Context) {
+	se := s.formSession(c)
+	if se == nil {
+		return
+	}
+	if s.src.Control == nil {
+		apiError(c, http.StatusNotFound, "this director has no write API (it only observes)")
+		return
+	}
+	id, action := c.Param("id"), c.Param("action")
+	mode := ""
+	switch action {
+	case "drain", "disable":
+		mode = action
+	case "enable":
+	default:
+		apiError(c, http.StatusNotFound, fmt.Sprintf("unknown action %q (want drain, disable or enable)", action))
+		return
+	}
+	back := "/server/" + id
+	if c.PostForm("confirm") != "yes" {
+		detail := map[string]string{
+			"drain":   "Weight 0: no new connections; open ones finish. Health checks go on.",
+			"disable": "Removed from the service: open connections break. Health checks go on.",
+			"enable":  "Back to what its health checks say.",
+		}[action]
+		s.confirm(c, confirmPage{Director: s.director(), Title: fmt.Sprintf("%s real server %s?", action, id), Detail: detail,
+			Action: action, Post: c.Request.URL.Path, Back: back, CSRF: se.csrf, Viewer: s.viewerOf(c)})
+		return
+	}
+	err := s.src.Control.SetOverride(id, mode, by(se, c))
+	switch {
+	case errors.Is(err, ErrUnknownServer):
+		apiError(c, http.StatusNotFound, err.Error())
+		return
+	case err != nil:
+		s.log.Error("web: override from the page failed", "server", id, "mode", action, "user", se.user, "err", err)
+		apiError(c, http.StatusInternalServerError, err.Error())
+		return
+	}
+	s.log.Info("web: override set from the page", "server", id, "mode", action, "user", se.user, "client", c.ClientIP())
+	c.Redirect(http.StatusSeeOther, back)
+}
+
+func (s *Server) uiReload(c *gin.Context) {
+	se := s.formSession(c)
+	if se == nil {
+		return
+	}
+	if s.src.Control == nil {
+		apiError(c, http.StatusNotFound, "this director has no write API (it only observes)")
+		return
+	}
+	if c.PostForm("confirm") != "yes" {
+		s.confirm(c, confirmPage{Director: s.director(), Title: "Reload the config?", Detail: "The config file is read again; one that does not validate is refused and the running one kept.",
+			Action: "reload", Post: "/ui/reload", Back: "/", CSRF: se.csrf, Viewer: s.viewerOf(c)})
+		return
+	}
+	if err := s.src.Control.Reload(); err != nil {
+		p := confirmPage{Director: s.director(), Title: "The reload was refused; the running config is kept", Back: "/", Viewer: s.viewerOf(c)}
+		var errs config.Errors
+		if errors.As(err, &errs) {
+			for _, e := range errs {
+				p.Problems = append(p.Problems, e.String())
+			}
+		} else {
+			p.Problems = []string{err.Error()}
+		}
+		c.Status(http.StatusUnprocessableEntity)
+		s.confirm(c, p)
+		return
+	}
+	s.log.Info("web: config reloaded from the page", "user", se.user, "client", c.ClientIP())
+	c.Redirect(http.StatusSeeOther, "/")
+}
+
+func (s *Server) uiRelease(c *gin.Context) {
+	se := s.formSession(c)
+	if se == nil {
+		return
+	}
+	if s.src.Control == nil {
+		apiError(c, http.StatusNotFound, "this director has no write API (it only observes)")
+		return
+	}
+	if c.PostForm("confirm") != "yes" {
+		s.confirm(c, confirmPage{Director: s.director(), Title: "Release the mass-failure holds?",
+			Detail: "The held failures are believed at once: those real servers are taken out. Check the director's own network first.",
+			Action: "release", Post: "/ui/guard/release", Back: "/", CSRF: se.csrf, Viewer: s.viewerOf(c)})
+		return
+	}
+	n := s.src.Control.ReleaseHolds(by(se, c))
+	s.log.Warn("mass-failure holds released from the page", "holds", n, "user", se.user, "client", c.ClientIP())
+	c.Redirect(http.StatusSeeOther, "/")
+}
+
+// securityHeaders go on every answer: no framing (clickjacking of the
+// action buttons), no script but lvsmon's own files, no MIME sniffing.
+// The web config's headers, set after, may override them.
+func securityHeaders(c *gin.Context) {
+	h := c.Writer.Header()
+	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "+
+		"frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+}
+
+// CheckAnonymous refuses web.anonymous: none without users: nobody could
+// read the port at all.
+func CheckAnonymous(cfg *config.Config, acc *Access) error {
+	if cfg.Web.Anonymous == "none" && (acc == nil || len(acc.users) == 0) {
+		return errors.New("web.anonymous: none needs users to sign in: basic_auth_users in the file --web.config.file names")
+	}
+	return nil
+}
