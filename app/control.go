@@ -91,7 +91,7 @@ func (a *App) problems() []web.Problem {
 func (a *App) servers() map[string]web.ServerInfo {
 	out := map[string]web.ServerInfo{}
 	for _, st := range a.chk.Status() {
-		out[st.ID] = web.ServerInfo{Health: st.Health.String(), Check: st}
+		out[st.ID] = web.ServerInfo{Health: st.Health.String(), Check: st, Message: st.LastMsg, Since: st.Since}
 	}
 	for id, e := range a.ovr.Entries() {
 		in := out[id]

@@ -44,6 +44,10 @@ type ServerInfo struct {
 	// for the server page.
 	OverrideBy    string    `json:"-"`
 	OverrideSince time.Time `json:"-"`
+	// Message is the last check's message and Since when the health
+	// last changed, for the pages.
+	Message string    `json:"-"`
+	Since   time.Time `json:"-"`
 }
 
 func (s *Server) controlRoutes() {

@@ -26,9 +26,50 @@ var funcs = template.FuncMap{
 	"isNilW":   func(p *int32) bool { return p == nil },
 	"portText": func(p *uint16) string { return fmt.Sprint(*p) },
 	"graphURL": graphURL,
-	"hostport": func(addr string, port uint16) string {
-		return netip.AddrPortFrom(netip.MustParseAddr(addr), port).String()
+	"hostport": hostport,
+	"stateSym": stateSym,
+	"dur":      func(d time.Duration) string { return d.Round(time.Millisecond).String() },
+	"seq": func(n int) []int {
+		out := make([]int, n)
+		for i := range out {
+			out[i] = i + 1
+		}
+		return out
 	},
+	"sub": func(a, b int) int { return a - b },
+}
+
+// hostport writes an address and port as ipvsadm does ([v6]:port).
+func hostport(addr string, port uint16) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr + ":" + fmt.Sprint(port)
+	}
+	return netip.AddrPortFrom(a, port).String()
+}
+
+// stateSym is the symbol that goes with a state's text, so a state never
+// rests on its colour alone.
+func stateSym(state string) string {
+	switch state {
+	case "up", "ok":
+		return "✓"
+	case "down", "missing":
+		return "✗"
+	case "degraded":
+		return "◐"
+	case "sorry":
+		return "↪"
+	case "drained":
+		return "⏸"
+	case "disabled":
+		return "⊘"
+	case "unknown":
+		return "?"
+	case "quiesced":
+		return "○"
+	}
+	return "·"
 }
 
 // graphURL fills a graph URL template of the status (graph_templates).

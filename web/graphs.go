@@ -64,8 +64,10 @@ func (s *Server) graphRoutes(expensive gin.HandlerFunc) {
 		s.graphImage(c, "server", svc, srv)
 	})
 	g.GET("/director", expensive, s.directorPage)
-	g.GET("/service/:id", expensive, s.servicePage)
-	g.GET("/server/:id", expensive, s.serverPage)
+	// A service's and a server's pages show their state with or without
+	// graphs.
+	s.engine.GET("/service/:id", expensive, s.servicePage)
+	s.engine.GET("/server/:id", expensive, s.serverPage)
 	s.engine.GET("/api/v1/events", expensive, s.eventsAPI)
 }
 
@@ -219,12 +221,29 @@ func graphPath(kind, id, graph string) string {
 }
 
 // graphURLs lists an object's graph URLs of one range, in page order.
-func (s *Server) graphURLs(kind, id, rng string) []string {
-	var out []string
+func (s *Server) graphURLs(kind, id, rng string) []graphImg {
+	var out []graphImg
 	for _, g := range s.src.Graphs.Names(kind) {
-		out = append(out, graphPath(kind, url.PathEscape(id), g)+"?range="+url.QueryEscape(rng))
+		out = append(out, graphImg{URL: graphPath(kind, url.PathEscape(id), g) + "?range=" + url.QueryEscape(rng), Alt: graphAlt(g, kind, id, rng)})
 	}
 	return out
+}
+
+// graphImg is one graph on a page, with the alt text a screen reader
+// says: which graph of what, over which range.
+type graphImg struct{ URL, Alt string }
+
+func graphAlt(graph, kind, id, rng string) string {
+	what := map[string]string{"conns": "Active connections", "rate": "New connections per second",
+		"traffic": "Traffic in and out", "weight": "Weight"}[graph]
+	if what == "" {
+		what = graph
+	}
+	of := "the director"
+	if kind != "director" {
+		of = kind + " " + id
+	}
+	return fmt.Sprintf("%s of %s, last %s", what, of, rng)
 }
 
 // graphPage is what the per-object page template needs.
@@ -234,20 +253,15 @@ type graphPage struct {
 	Back     string
 	Range    string
 	Ranges   []string
-	Images   []string
+	Images   []graphImg
 	Events   []events.Event
 	Director string
 	Viewer   viewer
 	// Server is the real server's current state and its actions, on a
 	// server page; nil elsewhere.
-	Server *serverState
-}
-
-// serverState is what a server page says of the server now.
-type serverState struct {
-	ID, Health, Mode, OverrideBy string
-	OverrideSince                time.Time
-	Checked                      bool // the checker has it
+	Server *RealServerStatus
+	// Service is the service with its real servers, on a service page.
+	Service *serviceLine
 }
 
 func (s *Server) pageRange(c *gin.Context) (string, bool) {
@@ -273,7 +287,8 @@ func (s *Server) servicePage(c *gin.Context) {
 		apiError(c, http.StatusNotFound, fmt.Sprintf("no virtual service %q", id))
 		return
 	}
-	s.showPage(c, graphPage{Title: serviceTitle(svc), Subtitle: "virtual service " + svc.ID, Back: "/#" + svc.ID, Director: s.src.Config().Director},
+	line := summarize(&svc)
+	s.showPage(c, graphPage{Title: serviceTitle(svc), Subtitle: "virtual service " + svc.ID, Back: "/#" + svc.ID, Director: s.src.Config().Director, Service: &line},
 		"service", svc.ID, events.Filter{Service: svc.ID, Director: true})
 }
 
@@ -284,7 +299,7 @@ func (s *Server) serverPage(c *gin.Context) {
 		for _, rs := range svc.RealServers {
 			if rs.ID == id {
 				s.showPage(c, graphPage{Title: fmt.Sprintf("%s → %s", serviceTitle(svc), lvs.DestKey{Addr: mustAddr(rs.Address), Port: rs.Port}),
-					Subtitle: "real server " + rs.ID, Back: "/service/" + svc.ID, Director: s.src.Config().Director, Server: s.serverState(rs.ID)},
+					Subtitle: "real server " + rs.ID, Back: "/service/" + svc.ID, Director: s.src.Config().Director, Server: &rs},
 					"server", rs.ID, events.Filter{Server: rs.ID, Director: true})
 				return
 			}
@@ -296,34 +311,20 @@ func (s *Server) serverPage(c *gin.Context) {
 // showPage fills a graph page's range, images and recent events and
 // renders it.
 func (s *Server) showPage(c *gin.Context, p graphPage, kind, id string, f events.Filter) {
-	rng, ok := s.pageRange(c)
-	if !ok {
-		return
-	}
-	p.Range, p.Ranges = rng, s.src.Graphs.Ranges()
 	p.Viewer = s.viewerOf(c)
-	p.Images = s.graphURLs(kind, id, rng)
+	if s.src.Graphs != nil {
+		rng, ok := s.pageRange(c)
+		if !ok {
+			return
+		}
+		p.Range, p.Ranges = rng, s.src.Graphs.Ranges()
+		p.Images = s.graphURLs(kind, id, rng)
+	}
 	if s.src.Events != nil {
 		f.Limit = 50
 		p.Events = s.src.Events.Query(f)
 	}
 	s.renderPage(c, p)
-}
-
-// serverState reads the checker's view of one real server.
-func (s *Server) serverState(id string) *serverState {
-	st := &serverState{ID: id, Health: "unchecked"}
-	if s.src.Servers == nil {
-		return st
-	}
-	if in, ok := s.src.Servers()[id]; ok {
-		st.Checked = in.Health != ""
-		if st.Checked {
-			st.Health = in.Health
-		}
-		st.Mode, st.OverrideBy, st.OverrideSince = in.Mode, in.OverrideBy, in.OverrideSince
-	}
-	return st
 }
 
 func (s *Server) renderPage(c *gin.Context, p graphPage) {

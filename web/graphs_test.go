@@ -122,9 +122,16 @@ func TestGraphRoutes(t *testing.T) {
 	// The status page shows the director's graphs and links every
 	// service and real server to its graph page.
 	page := get(t, s.Handler(), "GET", "/").Body.String()
-	for _, want := range []string{`src="/graphs/director/conns.png?range=hour"`, `href="/service/tcp_198.51.100.10_80"`, `href="/server/tcp_198.51.100.10_80__10.1.1.2_80"`} {
+	for _, want := range []string{`src="/graphs/director/conns.png?range=hour"`, `href="/service/tcp_198.51.100.10_80"`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("status page lacks %s", want)
+		}
+	}
+	// The service page lists its real servers, each linked to its page.
+	page = get(t, s.Handler(), "GET", "/service/tcp_198.51.100.10_80").Body.String()
+	for _, want := range []string{`href="/server/tcp_198.51.100.10_80__10.1.1.2_80"`, `alt="Active connections of service tcp_198.51.100.10_80, last day"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("service page lacks %s", want)
 		}
 	}
 }

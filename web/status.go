@@ -180,8 +180,10 @@ type RealServerStatus struct {
 	PersistentConns  uint32 `json:"persistent_conns"`
 	// Stats are the kernel's counters; absent when not in the kernel.
 	Stats *Counters `json:"stats,omitempty"`
-	// mode is the operator override ("drain", "disable" or "").
-	mode string
+	// mode is the operator override ("drain", "disable" or ""); the
+	// rest is the checker's and the override's detail for the pages.
+	mode, message, overrideBy string
+	since, overrideSince      time.Time
 }
 
 // builder joins a snapshot (possibly nil, before the first sample) with
@@ -292,6 +294,7 @@ func (b *builder) service(ref svcRef) ServiceStatus {
 		rs := &ss.RealServers[j]
 		if in, ok := b.info[rs.ID]; ok {
 			rs.Health, rs.Check, rs.Override, rs.mode = in.Health, in.Check, in.Override, in.Mode
+			rs.message, rs.since, rs.overrideBy, rs.overrideSince = in.Message, in.Since, in.OverrideBy, in.OverrideSince
 		}
 	}
 	return ss

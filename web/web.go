@@ -301,10 +301,12 @@ func (s *Server) ready(c *gin.Context) {
 type indexPage struct {
 	Status
 	Viewer viewer
+	O      overview
 }
 
 func (s *Server) index(c *gin.Context) {
 	st := indexPage{Status: s.status(), Viewer: s.viewerOf(c)}
+	st.O = buildOverview(&st.Status, c)
 	c.Header("Content-Type", "text/html; charset=utf-8")
 	if err := s.page.ExecuteTemplate(c.Writer, "index.html", st); err != nil {
 		s.templateFailed(c, "index.html", err)

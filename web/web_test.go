@@ -132,7 +132,7 @@ func TestStatusBeforeFirstSample(t *testing.T) {
 	if st.SampledAt != nil || len(st.Services) != 2 || st.Services[0].InKernel {
 		t.Errorf("status = %+v", st)
 	}
-	if rec := get(t, s.Handler(), "GET", "/"); rec.Code != 200 || !strings.Contains(rec.Body.String(), "not in kernel") {
+	if rec := get(t, s.Handler(), "GET", "/"); rec.Code != 200 || !strings.Contains(rec.Body.String(), "configured but not in the kernel") {
 		t.Errorf("page before first sample: %d", rec.Code)
 	}
 }
@@ -145,9 +145,16 @@ func TestPage(t *testing.T) {
 	if rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") {
 		t.Fatalf("status %d", rec.Code)
 	}
-	for _, want := range []string{"test-director", "web", "198.51.100.10:80", "10.1.1.2:80", "10.1.3.2:80", "not in the kernel table", "sorry", "FWM 7 inet", "not configured", `http-equiv="refresh" content="1"`} {
+	for _, want := range []string{"test-director", "web", "TCP 198.51.100.10:80", "10.1.3.2:80 (web)</a>: configured but not in the kernel",
+		"FWM 7 inet", "not configured", `http-equiv="refresh" content="1"`, "<title>(4) lvsmon – test-director</title>", "1/3 up"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)
+		}
+	}
+	svc := get(t, s.Handler(), "GET", "/service/tcp_198.51.100.10_80").Body.String()
+	for _, want := range []string{"10.1.1.2:80", "10.1.3.2:80", "not in the kernel", "sorry server", "· unchecked", "○ quiesced", "↪ sorry", "✗ missing"} {
+		if !strings.Contains(svc, want) {
+			t.Errorf("service page lacks %q", want)
 		}
 	}
 }

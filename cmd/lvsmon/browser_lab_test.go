@@ -93,16 +93,18 @@ func TestBrowserDashboard(t *testing.T) {
 	fail("title", err)
 	role, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#role h2`)))
 	fail("role", err)
-	svc, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(`a[href^="/service/"]`), "href"))
+	svc, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(`#services a[href^="/service/"]`), "href"))
 	fail("service link", err)
-	srv, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(`a[href^="/server/"]`), "href"))
-	fail("server link", err)
-	serviceHref, serverHref := svc.Value, srv.Value
-	// Follow the service link as an operator would.
-	fail("service page", chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`a[href^="/service/"]`)), chromedp.WaitVisible(chromedp.CSS(`h1`))))
+	serviceHref := svc.Value
+	// Follow the service link as an operator would; its page lists the
+	// real servers.
+	fail("service page", chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#services a[href^="/service/"]`)), chromedp.WaitVisible(chromedp.CSS(`#servers`))))
 	serviceBad, serviceImages := page("service page")
 	serviceHeading, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`h1`)))
 	fail("service heading", err)
+	srv, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(`#servers a[href^="/server/"]`), "href"))
+	fail("server link", err)
+	serverHref := srv.Value
 	fail("server page", chromedp.Do(ctx, chromedp.Navigate(base+serverHref), chromedp.WaitVisible(chromedp.CSS(`h1`))))
 	serverBad, serverImages := page("server page")
 	// A script builds a real server's graph URL from the status API's
