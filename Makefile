@@ -105,8 +105,10 @@ bench: deps-test deps-bench
 ## its dependencies stay out of lvsmon's go.mod. PKG_VERSION: from the
 ## latest v* tag, else 0.0~git<commit date>.<short revision>.
 NFPM := $(GO) tool -modfile=$(CURDIR)/tools/go.mod nfpm
-PKG_VERSION ?= $(shell v=$$(git describe --tags --match 'v[0-9]*' --abbrev=0 2>/dev/null) && echo $${v\#v} || \
+ifeq ($(origin PKG_VERSION),undefined)
+PKG_VERSION := $(shell v=$$(git describe --tags --match 'v[0-9]*' --abbrev=0 2>/dev/null) && echo $${v\#v} || \
 	echo 0.0~git$$(git log -1 --format=%cd --date=format:%Y%m%d 2>/dev/null || date +%Y%m%d).$$(git rev-parse --short HEAD 2>/dev/null || echo 0))
+endif
 export PKG_VERSION
 
 # The generated files both packages and make install hold: the man page

@@ -289,6 +289,11 @@ func debianRoot(t *testing.T) (root, cache string) {
 		if err != nil {
 			t.Fatalf("debootstrap bookworm from %s: %v\n%s", m, err, out)
 		}
+		// The .debs debootstrap installed are not needed in the tarball.
+		debs, _ := filepath.Glob(filepath.Join(tmp, "root", "var/cache/apt/archives", "*.deb"))
+		for _, d := range debs {
+			os.Remove(d)
+		}
 		if out, err := exec.Command("tar", "-C", filepath.Join(tmp, "root"), "-czf", tarball+".part", ".").CombinedOutput(); err != nil {
 			t.Fatalf("tar: %v\n%s", err, out)
 		}
