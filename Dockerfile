@@ -24,6 +24,10 @@ COPY --from=build /out/lvsmon /usr/local/bin/lvsmon
 COPY scripts/docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
 VOLUME /var/lib/lvsmon
 EXPOSE 9160
+# lvsmon asks itself: no curl or wget in the image. With another
+# --web.listen-address, override it (healthcheck --url http://HOST:PORT/-/healthy).
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
+    CMD ["/usr/local/bin/lvsmon", "healthcheck", "--url", "http://127.0.0.1:9160/-/healthy", "--timeout", "5s"]
 # lvsmon run --config /etc/lvsmon/lvsmon.yaml when that file is mounted,
 # lvsmon demo otherwise; CMD holds flags for either.
 ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]

@@ -19,7 +19,8 @@ LDFLAGS := -X $(BUILDINFO).Version=$(VERSION) -X $(BUILDINFO).Revision=$(REVISIO
 	-X $(BUILDINFO).User=$(BUILD_USER) -X $(BUILDINFO).Date=$(BUILD_DATE)
 VMEXEC := $(CURDIR)/test/vm/vmexec.sh
 
-.PHONY: all build demo test test-fast test-nonroot test-unit test-kernel fuzz bench lint clean deps-build deps-test deps-bench
+.PHONY: all build demo test test-fast test-nonroot test-unit test-kernel fuzz bench lint clean deps-build deps-test deps-bench \
+	deb rpm package-files install
 
 all: build
 
@@ -99,5 +100,50 @@ bench: deps-test deps-bench
 	$(GO) run ./bench/checker
 	$(GO) run ./bench/soak -duration $(SOAK)
 
+## deb, rpm: installable packages in dist/ (README, Install on a director),
+## built by nfpm, a pinned tool of its own module (tools/go.mod) so that
+## its dependencies stay out of lvsmon's go.mod. PKG_VERSION: from the
+## latest v* tag, else 0.0~git<commit date>.<short revision>.
+NFPM := $(GO) tool -modfile=$(CURDIR)/tools/go.mod nfpm
+ifeq ($(origin PKG_VERSION),undefined)
+PKG_VERSION := $(shell v=$$(git describe --tags --match 'v[0-9]*' --abbrev=0 2>/dev/null) && echo $${v\#v} || \
+	echo 0.0~git$$(git log -1 --format=%cd --date=format:%Y%m%d 2>/dev/null || date +%Y%m%d).$$(git rev-parse --short HEAD 2>/dev/null || echo 0))
+endif
+export PKG_VERSION
+
+# The generated files both packages and make install hold: the man page
+# (gzipped without a time stamp) and the completions, written by the
+# binary itself from its flag sets.
+package-files: build
+	mkdir -p dist/build
+	gzip -9nc packaging/lvsmon.1 > dist/build/lvsmon.1.gz
+	bin/lvsmon completion bash > dist/build/lvsmon.bash
+	bin/lvsmon completion zsh > dist/build/_lvsmon
+	bin/lvsmon completion fish > dist/build/lvsmon.fish
+
+deb: package-files
+	$(NFPM) package --config packaging/nfpm.yaml --packager deb --target dist/
+
+rpm: package-files
+	$(NFPM) package --config packaging/nfpm.yaml --packager rpm --target dist/
+
+## install: what the packages hold, into DESTDIR (PREFIX for the binary,
+## the man page and the completions; the config is never overwritten)
+DESTDIR ?=
+PREFIX ?= /usr/local
+UNITDIR ?= /lib/systemd/system
+install: package-files
+	install -D -m 0755 bin/lvsmon $(DESTDIR)$(PREFIX)/bin/lvsmon
+	install -d -m 0755 $(DESTDIR)$(UNITDIR)
+	sed 's|^ExecStart=/usr/bin/lvsmon|ExecStart=$(PREFIX)/bin/lvsmon|' packaging/lvsmon.service > $(DESTDIR)$(UNITDIR)/lvsmon.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/lvsmon.service
+	install -d -m 0755 $(DESTDIR)/etc/lvsmon
+	[ -e $(DESTDIR)/etc/lvsmon/lvsmon.yaml ] || install -m 0640 packaging/lvsmon.yaml $(DESTDIR)/etc/lvsmon/lvsmon.yaml
+	install -d -m 0750 $(DESTDIR)/var/lib/lvsmon
+	install -D -m 0644 dist/build/lvsmon.1.gz $(DESTDIR)$(PREFIX)/share/man/man1/lvsmon.1.gz
+	install -D -m 0644 dist/build/lvsmon.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/lvsmon
+	install -D -m 0644 dist/build/_lvsmon $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_lvsmon
+	install -D -m 0644 dist/build/lvsmon.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/lvsmon.fish
+
 clean:
-	rm -rf bin
+	rm -rf bin dist

@@ -73,6 +73,9 @@ type Options struct {
 	// the config's order, once the daemon answers (tests learn the ports
 	// from it).
 	Ready func(addrs []net.Addr)
+	// Notify, when set, hears readiness, reloads and the stop (systemd's
+	// sd_notify in `lvsmon run`).
+	Notify Notifier
 }
 
 // RoleSource is a named HA role source. A source without Run is reported
@@ -94,6 +97,11 @@ type App struct {
 	access  atomic.Pointer[web.Access] // nil: no web config file
 	extra   []func(context.Context, *events.Log)
 	ready   func([]net.Addr)
+	notify  Notifier
+	// reads tracks the collector's IPVS reads (readiness, liveness).
+	reads *readTracker
+	// now is Alive's clock (tests move it).
+	now func() time.Time
 
 	coll     *collector.Collector
 	ev       *events.Log
@@ -121,7 +129,8 @@ type App struct {
 // no event is written until Run. A failure undoes the steps before it.
 func New(o Options) (_ *App, err error) {
 	cfg := o.Config
-	a := &App{log: o.Log, build: o.Build, metrics: o.TelemetryPath, load: o.Load, cfgPath: o.ConfigPath, webFile: o.WebConfigFile, extra: o.Extra, ready: o.Ready}
+	a := &App{log: o.Log, build: o.Build, metrics: o.TelemetryPath, load: o.Load, cfgPath: o.ConfigPath, webFile: o.WebConfigFile, extra: o.Extra, ready: o.Ready,
+		notify: o.Notify, now: time.Now}
 	if a.build.Version == "" {
 		a.build.Version = o.Version
 	}
@@ -137,7 +146,8 @@ func New(o Options) (_ *App, err error) {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	a.cur.Store(cfg)
-	a.coll = collector.New(o.Reader, cfg.Step.D(), a.component("collector"))
+	a.reads = newReadTracker(o.Reader, time.Now)
+	a.coll = collector.New(a.reads, cfg.Step.D(), a.component("collector"))
 	if a.ev, err = events.Open(filepath.Join(cfg.DataDir, "events"), events.DefaultMax, a.component("events")); err != nil {
 		return nil, err
 	}
@@ -342,7 +352,20 @@ func (a *App) Run(ctx context.Context) error {
 	if a.ready != nil {
 		a.ready(a.addrs())
 	}
+	if a.notify != nil {
+		// Ready as /-/ready decides it: the web serves (its listeners
+		// were bound in New) and the first IPVS read has returned; a
+		// failing read is said in the status, not waited out.
+		select {
+		case <-a.reads.first:
+			a.notify.Ready(a.readyStatus(len(cfg.VirtualServices)))
+		case <-ctx.Done():
+		}
+	}
 	<-ctx.Done()
+	if a.notify != nil {
+		a.notify.Stopping()
+	}
 	a.log.Info("lvsmon stopping", "reason", context.Cause(ctx))
 	a.event(events.Event{Kind: events.DaemonStop, Reason: fmt.Sprint(context.Cause(ctx)), Message: fmt.Sprintf("lvsmon stopping: %v", context.Cause(ctx))})
 	wg.Wait()

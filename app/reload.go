@@ -22,6 +22,7 @@ import (
 func (a *App) Reload() error {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
+	defer a.notifyReload()()
 	if a.load == nil {
 		return errors.New("this director has no config file to reload")
 	}
@@ -80,7 +81,18 @@ func (a *App) Reload() error {
 func (a *App) Apply(next *config.Config) error {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
+	defer a.notifyReload()()
 	return a.apply(next)
+}
+
+// notifyReload tells the Notifier a reload began, and returns what tells
+// it the reload is over (applied or rejected, a config runs).
+func (a *App) notifyReload() func() {
+	if a.notify == nil {
+		return func() {}
+	}
+	a.notify.Reloading()
+	return func() { a.notify.Ready(a.readyStatus(len(a.cur.Load().VirtualServices))) }
 }
 
 // apply is Apply with reloadMu held.

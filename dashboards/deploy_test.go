@@ -26,6 +26,8 @@ type composeFile struct {
 		Image       string   `yaml:"image"`
 		NetworkMode string   `yaml:"network_mode"`
 		CapAdd      []string `yaml:"cap_add"`
+		CapDrop     []string `yaml:"cap_drop"`
+		SecurityOpt []string `yaml:"security_opt"`
 		Command     []string `yaml:"command"`
 		Volumes     []string `yaml:"volumes"`
 		ExtraHosts  []string `yaml:"extra_hosts"`
@@ -73,6 +75,13 @@ func TestComposeMounts(t *testing.T) {
 	}
 	if l.NetworkMode != "host" || !slices.Contains(l.CapAdd, "NET_ADMIN") || !slices.Contains(l.CapAdd, "NET_RAW") {
 		t.Errorf("lvsmon needs the host's network namespace and NET_ADMIN, NET_RAW: %+v", l)
+	}
+	// Only the capabilities lvsmon uses: every other one dropped.
+	if !slices.Equal(l.CapDrop, []string{"ALL"}) || len(l.CapAdd) != 2 {
+		t.Errorf("lvsmon: cap_drop %q, cap_add %q; want [ALL] and exactly NET_ADMIN, NET_RAW", l.CapDrop, l.CapAdd)
+	}
+	if !slices.Contains(l.SecurityOpt, "no-new-privileges:true") {
+		t.Errorf("lvsmon security_opt %q lacks no-new-privileges:true", l.SecurityOpt)
 	}
 	if !slices.Contains(l.Volumes, "./etc:/etc/lvsmon:ro") || !slices.Contains(l.Volumes, "lvsmon-data:/var/lib/lvsmon") {
 		t.Errorf("lvsmon volumes %q: want the config directory and the data volume", l.Volumes)
@@ -151,6 +160,8 @@ func TestDockerfile(t *testing.T) {
 	stageRuns := map[int]string{}
 	copied := map[string]string{} // destination -> source
 	var entrypoint string
+	var health []string          // the runtime stage's HEALTHCHECK CMD
+	inImage := map[string]bool{} // every COPY destination
 	for _, in := range ins {
 		switch in.cmd {
 		case "FROM":
@@ -184,6 +195,7 @@ func TestDockerfile(t *testing.T) {
 				continue
 			}
 			srcs, dst := f[:len(f)-1], f[len(f)-1]
+			inImage[dst] = true
 			if from != "" {
 				if i := slices.Index(stages, from); i < 0 || i == len(stages)-1 {
 					t.Errorf("line %d: COPY --from=%s names no earlier stage (%q)", in.line, from, stages)
@@ -204,6 +216,11 @@ func TestDockerfile(t *testing.T) {
 				continue
 			}
 			entrypoint = argv[0]
+		case "HEALTHCHECK":
+			_, exec, ok := strings.Cut(in.args, "CMD ")
+			if !ok || yaml.Unmarshal([]byte(exec), &health) != nil {
+				t.Errorf("line %d: HEALTHCHECK %s: want CMD in the exec form", in.line, in.args)
+			}
 		}
 	}
 	if len(stages) < 2 || stages[0] == "" {
@@ -214,6 +231,13 @@ func TestDockerfile(t *testing.T) {
 	}
 	if !strings.Contains(stageRuns[len(stages)-1], "librrd8") {
 		t.Error("the runtime stage does not install librrd8")
+	}
+	// The health check runs lvsmon's own healthcheck (the image has no
+	// curl), on the binary the runtime stage holds, with flags it takes.
+	if len(health) < 2 || health[1] != "healthcheck" || !strings.Contains(strings.Join(health, " "), "/-/healthy") {
+		t.Errorf("HEALTHCHECK %q: want [lvsmon healthcheck --url .../-/healthy]", health)
+	} else if !inImage[health[0]] {
+		t.Errorf("HEALTHCHECK runs %s, which the image does not have", health[0])
 	}
 	src, ok := copied[entrypoint]
 	if !ok {

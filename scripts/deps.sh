@@ -40,7 +40,11 @@ test) pkgs+=(qemu-system-x86 busybox-static kmod cpio iproute2 ipvsadm file rrdt
 	# corosync + pacemaker pair.
 	keepalived heartbeat corosync pacemaker pacemaker-cli-utils resource-agents
 	# headless Chromium opens the dashboard pages in a browser test.
-	chromium) ;;
+	chromium
+	# the packages' tests: a Debian 12 root to install the .deb into, the
+	# .rpm's file list, the unit's verify and security score (systemd),
+	# and the zsh and fish completions run by their shells.
+	debootstrap rpm systemd zsh fish) ;;
 bench) pkgs+=(prometheus-node-exporter
 	# bench/checker measures Debian's ldirectord, with a fake ipvsadm
 	# bind-mounted over the real one in a private mount namespace.

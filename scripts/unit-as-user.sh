@@ -38,7 +38,7 @@ work=$home/lvsmon
 # The tree, as the user's own files.
 rm -rf "$work"
 mkdir -p "$work"
-tar -C "$src" --exclude=./.git --exclude=./bin --exclude=./.cache -cf - . | tar -C "$work" -xf -
+tar -C "$src" --exclude=./.git --exclude=./bin --exclude=./dist --exclude=./.cache -cf - . | tar -C "$work" -xf -
 
 # Modules: downloaded from root's cache into the user's, never the network.
 modcache=$home/go/pkg/mod

@@ -138,17 +138,26 @@ func (c *common) override(cfg *config.Config) {
 
 // runDaemon builds the daemon and runs it until SIGINT or SIGTERM (or
 // ctx ends); SIGHUP reloads the config: an invalid one is logged and the
-// running one kept.
+// running one kept. Under systemd it speaks sd_notify (notify.go).
 func runDaemon(ctx context.Context, o app.Options) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	b := buildinfo.Read()
 	o.Version, o.Build = b.Version, b
+	sd := newSDNotifier(o.Log)
+	if sd != nil {
+		o.Notify = sd
+	}
 	a, err := app.New(o)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
+	if sd != nil {
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go sd.watchdog(wctx, a.Alive)
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

@@ -33,6 +33,8 @@ Usage:
   lvsmon check-config FILE                validate a config file
   lvsmon test-alert --config.file FILE    send a test mail and show the SMTP conversation
   lvsmon hash-password < password         print a bcrypt hash for the web config's users
+  lvsmon healthcheck [--url URL]          exit 0 if a running lvsmon answers (a container's HEALTHCHECK)
+  lvsmon completion bash|zsh|fish         print a shell completion script
   lvsmon version                          print the version and build
 
 Flags have Prometheus' spellings (--config.file, --web.listen-address,
@@ -67,6 +69,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdTestAlert(ctx, args[1:], stdout, stderr)
 	case "hash-password":
 		err = cmdHashPassword(os.Stdin, args[1:], stdout, stderr)
+	case "healthcheck":
+		err = cmdHealthcheck(ctx, args[1:], stdout, stderr)
+	case "completion":
+		err = cmdCompletion(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		buildinfo.Read().Print(stdout)
 		return 0
@@ -149,6 +155,9 @@ func (c *common) logger(w io.Writer) (*slog.Logger, error) {
 // parseFlags parses fs and turns a flag error into errUsage (flag has
 // already printed it).
 func parseFlags(fs *flag.FlagSet, args []string) error {
+	if len(args) == 1 && args[0] == flagsOnly {
+		return &flagSetError{fs} // completion.go asks for the flags
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
