@@ -56,6 +56,8 @@ type Client struct {
 	token    func() (string, error)
 	user     string
 	password string
+	// pageSize is the services asked per page of the status API.
+	pageSize int
 }
 
 // New checks the options and builds the client; the files it names are
@@ -91,7 +93,7 @@ func New(o Options) (*Client, error) {
 		tc.Certificates = []tls.Certificate{cert}
 	}
 	tr.TLSClientConfig = tc
-	c := &Client{base: u, http: &http.Client{Transport: tr, Timeout: o.Timeout}, token: o.Token, user: o.BasicAuthUser}
+	c := &Client{base: u, http: &http.Client{Transport: tr, Timeout: o.Timeout}, token: o.Token, user: o.BasicAuthUser, pageSize: web.MaxStatusLimit}
 	if o.BasicAuthUser != "" {
 		if o.BasicAuthPasswordFile == "" {
 			return nil, fmt.Errorf("--basic-auth-user needs --basic-auth-password-file: %w", ErrUsage)
@@ -305,7 +307,7 @@ func hint(resp *http.Response, a auth, basic bool, tokenErr error) string {
 // The head is the last page's.
 func (c *Client) Status(ctx context.Context) (*web.Status, error) {
 	var all []web.ServiceStatus
-	q := url.Values{"limit": {strconv.Itoa(web.MaxStatusLimit)}}
+	q := url.Values{"limit": {strconv.Itoa(c.pageSize)}}
 	for offset := 0; ; {
 		q.Set("offset", strconv.Itoa(offset))
 		var st web.Status

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lvsmon/lvsmon/lvs"
 	"github.com/lvsmon/lvsmon/web"
@@ -111,9 +111,7 @@ func Render(w io.Writer, st *web.Status, loc *time.Location) error {
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
-	fmt.Fprintln(tw, "Prot LocalAddress:Port Scheduler Flags\t\t\t\t\t\t\t\t")
-	fmt.Fprintln(tw, "  -> RemoteAddress:Port\tForward\tWeight\tActiveConn\tInActConn\tHealth\tConn/s\tBytes/s\tOverride, last check")
+	t := &table{header: []string{"  -> RemoteAddress:Port", "Forward", "Weight", "ActiveConn", "InActConn", "Health", "Conn/s", "Bytes/s", "Override, last check"}}
 	for i := range st.Services {
 		s := &st.Services[i]
 		line := serviceKey(s)
@@ -139,16 +137,64 @@ func Render(w io.Writer, st *web.Status, loc *time.Location) error {
 		if s.SorryActive {
 			notes = append(notes, "SORRY SERVER IN USE")
 		}
-		conns, bytes := rates(s.Stats)
-		fmt.Fprintf(tw, "%s\t\t\t%d\t%d\t\t%s\t%s\t%s\n", line, s.ActiveConns, s.InactiveConns, conns, bytes, strings.Join(notes, ", "))
+		if len(notes) > 0 {
+			line += "  " + strings.Join(notes, ", ")
+		}
+		line += fmt.Sprintf("  (%d active, %d inactive", s.ActiveConns, s.InactiveConns)
+		if conns, bytes := rates(s.Stats); conns != "-" {
+			line += ", " + conns + " conn/s, " + bytes + " bytes/s"
+		}
+		t.line(line + ")")
 		for j := range s.RealServers {
-			renderReal(tw, &s.RealServers[j], ts)
+			t.row(realRow(&s.RealServers[j], ts))
 		}
 	}
-	return tw.Flush()
+	_, err := io.WriteString(w, "Prot LocalAddress:Port Scheduler Flags\n"+t.String())
+	return err
 }
 
-func renderReal(tw io.Writer, r *web.RealServerStatus, ts func(time.Time) string) {
+// table aligns the real servers' columns over the whole status, with the
+// services' lines between them (as ipvsadm does, unaligned).
+type table struct {
+	header []string
+	rows   [][]string // nil: lines[i] is a line of its own
+	lines  []string
+}
+
+func (t *table) line(s string) { t.rows, t.lines = append(t.rows, nil), append(t.lines, s) }
+
+func (t *table) row(cells []string) { t.rows, t.lines = append(t.rows, cells), append(t.lines, "") }
+
+func (t *table) String() string {
+	width := make([]int, len(t.header))
+	for _, r := range append([][]string{t.header}, t.rows...) {
+		for i, c := range r {
+			width[i] = max(width[i], utf8.RuneCountInString(c))
+		}
+	}
+	var b strings.Builder
+	write := func(cells []string) {
+		var l strings.Builder
+		for i, c := range cells {
+			l.WriteString(c)
+			if i < len(cells)-1 {
+				l.WriteString(strings.Repeat(" ", width[i]-utf8.RuneCountInString(c)+1))
+			}
+		}
+		b.WriteString(strings.TrimRight(l.String(), " ") + "\n")
+	}
+	write(t.header)
+	for i, r := range t.rows {
+		if r == nil {
+			b.WriteString(t.lines[i] + "\n")
+			continue
+		}
+		write(r)
+	}
+	return b.String()
+}
+
+func realRow(r *web.RealServerStatus, ts func(time.Time) string) []string {
 	weight := "-"
 	if r.Weight != nil {
 		weight = fmt.Sprint(*r.Weight)
@@ -206,8 +252,8 @@ func renderReal(tw io.Writer, r *web.RealServerStatus, ts func(time.Time) string
 		}
 	}
 	conns, bytes := rates(r.Stats)
-	fmt.Fprintf(tw, "  -> %s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", hostPort(r.Address, r.Port), forwardName(r.Forward), weight,
-		r.ActiveConns, r.InactiveConns, health, conns, bytes, strings.Join(notes, "; "))
+	return []string{"  -> " + hostPort(r.Address, r.Port), forwardName(r.Forward), weight,
+		fmt.Sprint(r.ActiveConns), fmt.Sprint(r.InactiveConns), health, conns, bytes, strings.Join(notes, "; ")}
 }
 
 // forwardName is ipvsadm's name of a forwarding method.
