@@ -172,8 +172,8 @@ func sameAddrPort(r *web.RealServerStatus, ap netip.AddrPort) bool {
 }
 
 // nearMatches lists configured real servers like the argument: the same
-// address on another port, or an id that shares the real server's part
-// or the service's part. At most five.
+// address on another port; for an id, the same real server in another
+// service or the real servers of the same service. At most five.
 func nearMatches(services []web.ServiceStatus, arg ServerArg) []string {
 	var out []string
 	svcPart, destPart, _ := lvs.ParseDestID(arg.ID)
@@ -190,7 +190,7 @@ func nearMatches(services []web.ServiceStatus, arg ServerArg) []string {
 				a, err := netip.ParseAddr(r.Address)
 				near = err == nil && a.Unmap() == arg.Addr.Addr()
 			} else {
-				near = rd == destPart || rs == svcPart && strings.HasPrefix(rd, strings.SplitN(destPart, "_", 2)[0])
+				near = rd == destPart || rs == svcPart
 			}
 			if near && len(out) < 5 {
 				out = append(out, Match{Service: s, Server: r}.Describe())
