@@ -164,7 +164,7 @@ func (e *UnreachableError) Error() string {
 	case errors.As(e.Err, &hostname):
 		msg += "\n(the certificate is not for this host name: use a --url with one of its names)"
 	case errors.As(e.Err, &recordHdr):
-		msg += "\n(the server does not speak TLS: use an http:// --url)"
+		msg += "\n(the server speaks plain HTTP: use an http:// --url)"
 	case strings.Contains(e.Err.Error(), "certificate required"), strings.Contains(e.Err.Error(), "bad certificate"):
 		msg += "\n(the server wants a client certificate it trusts: give --cert-file and --key-file)"
 	case strings.Contains(e.Err.Error(), "server gave HTTP response to HTTPS client"):
@@ -267,6 +267,9 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		}
 	}
 	e.Hint = hint(resp, a, c.user != "", tokenErr)
+	if resp.StatusCode == http.StatusBadRequest && strings.Contains(e.Message, "HTTP request to an HTTPS server") {
+		e.Hint = "the daemon speaks TLS: use an https:// --url"
+	}
 	return e
 }
 
