@@ -91,7 +91,7 @@ func DefaultURL(listen []string, scheme string) (string, error) {
 // given, else the config's web.api_token_file (or web.api_token). The
 // daemon's own check applies: a token file that group or other may read
 // is refused, as the daemon refuses it.
-func tokenFrom(file string, dc *daemonConfig) func() (string, error) {
+func tokenFrom(file string, readConfig func() (*daemonConfig, error)) func() (string, error) {
 	if file != "" {
 		return func() (string, error) {
 			t, err := config.Web{APITokenFile: file}.Token()
@@ -102,6 +102,10 @@ func tokenFrom(file string, dc *daemonConfig) func() (string, error) {
 		}
 	}
 	return func() (string, error) {
+		dc, err := readConfig()
+		if err != nil {
+			return "", err
+		}
 		return config.Web{APITokenFile: dc.Web.APITokenFile, APIToken: dc.Web.APIToken}.Token()
 	}
 }

@@ -259,6 +259,15 @@ func TestAuthErrors(t *testing.T) {
 			contains(t, "error", err.Error(), tc.err...)
 		})
 	}
+	// Reads with --url need no config; a write then says why it has no
+	// token.
+	if _, _, err := run(t, t.Context(), "status", "--url", d.URL, "--config.file", filepath.Join(dir, "missing.yaml")); err != nil {
+		t.Errorf("status --url beside a missing config: %v", err)
+	}
+	_, _, err := run(t, t.Context(), "drain", "10.0.1.3:80", "--url", d.URL, "--config.file", filepath.Join(dir, "missing.yaml"))
+	if err == nil || !strings.Contains(err.Error(), "the write API needs the token: --config.file: open") {
+		t.Errorf("drain --url beside a missing config: %v", err)
+	}
 	// The config is read leniently: an invalid one still gives the URL
 	// and the token (the daemon runs on its last good config).
 	out, _, err := run(t, t.Context(), "drain", "10.0.1.3:80", "--config.file", cfgToken)

@@ -74,26 +74,36 @@ func (c *conn) client() (*Client, error) {
 		}
 		path, given = c.configAlias, true
 	}
-	var dc *daemonConfig
-	// The config is read only for what the flags leave open.
-	if c.url == "" || c.tokenFile == "" {
-		var err error
-		if dc, err = readDaemonConfig(path, given); err != nil {
-			return nil, err
+	// The config is read only for what the flags leave open, and for the
+	// token only when a request needs it: `status --url` works beside a
+	// config this user cannot read.
+	var (
+		dc    *daemonConfig
+		dcErr error
+		read  bool
+	)
+	readConfig := func() (*daemonConfig, error) {
+		if !read {
+			dc, dcErr = readDaemonConfig(path, given)
+			read = true
 		}
+		return dc, dcErr
 	}
 	u := c.url
 	if u == "" {
+		dc, err := readConfig()
+		if err != nil {
+			return nil, err
+		}
 		scheme := "http"
 		if c.caFile != "" || c.certFile != "" || c.insecure {
 			scheme = "https" // TLS options mean a TLS port
 		}
-		var err error
 		if u, err = DefaultURL(dc.Listen, scheme); err != nil {
 			return nil, err
 		}
 	}
-	return New(Options{URL: u, Token: tokenFrom(c.tokenFile, dc), CAFile: c.caFile, CertFile: c.certFile, KeyFile: c.keyFile,
+	return New(Options{URL: u, Token: tokenFrom(c.tokenFile, readConfig), CAFile: c.caFile, CertFile: c.certFile, KeyFile: c.keyFile,
 		InsecureSkipVerify: c.insecure, BasicAuthUser: c.basicUser, BasicAuthPasswordFile: c.basicPWFile, Timeout: c.timeout})
 }
 
