@@ -14,7 +14,7 @@ import (
 )
 
 // SetOverride implements web.Control.
-func (a *App) SetOverride(id, mode, by string) error {
+func (a *App) SetOverride(id, mode, by, comment string) error {
 	cfg := a.cur.Load()
 	var found *config.VirtualService
 	for i := range cfg.VirtualServices {
@@ -28,14 +28,17 @@ func (a *App) SetOverride(id, mode, by string) error {
 	if found == nil {
 		return fmt.Errorf("%w: %q", web.ErrUnknownServer, id)
 	}
-	if err := a.ovr.Set(id, reconcile.Override(mode), by); err != nil {
+	if err := a.ovr.SetWithComment(id, reconcile.Override(mode), by, comment); err != nil {
 		return err
 	}
 	to, msg := mode, fmt.Sprintf("%s: %s set by %s", found.Name, mode, by)
 	if mode == "" {
 		to, msg = events.Enabled, fmt.Sprintf("%s: override cleared (enabled) by %s", found.Name, by)
 	}
-	if _, err := a.ev.Append(events.Event{Kind: events.Override, Service: found.Key.ID(), Server: id, To: to, Actor: by, Message: msg}); err != nil {
+	if comment != "" {
+		msg += ": " + comment
+	}
+	if _, err := a.ev.Append(events.Event{Kind: events.Override, Service: found.Key.ID(), Server: id, To: to, Reason: comment, Actor: by, Message: msg}); err != nil {
 		a.log.Error("writing an event failed", "err", err)
 	}
 	if a.rec != nil {
@@ -95,7 +98,11 @@ func (a *App) servers() map[string]web.ServerInfo {
 	}
 	for id, e := range a.ovr.Entries() {
 		in := out[id]
-		in.Override = map[string]any{"mode": string(e.Mode), "since": e.Since, "by": e.By}
+		o := map[string]any{"mode": string(e.Mode), "since": e.Since, "by": e.By}
+		if e.Comment != "" {
+			o["comment"] = e.Comment
+		}
+		in.Override = o
 		in.Mode, in.OverrideBy, in.OverrideSince = string(e.Mode), e.By, e.Since
 		out[id] = in
 	}

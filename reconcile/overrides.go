@@ -22,6 +22,9 @@ type OverrideEntry struct {
 	Mode  Override  `json:"mode"`
 	Since time.Time `json:"since"`
 	By    string    `json:"by,omitempty"` // who asked (API client address)
+	// Comment is the operator's why ("kernel upgrade, OPS-123"), shown
+	// with the override.
+	Comment string `json:"comment,omitempty"`
 }
 
 // Overrides are the operators' manual drains and disables, persisted in
@@ -183,13 +186,18 @@ func (o *Overrides) Entries() map[string]OverrideEntry {
 // Set records a drain or disable (NoOverride clears) and persists it
 // before returning; on a write error nothing changes.
 func (o *Overrides) Set(id string, mode Override, by string) error {
+	return o.SetWithComment(id, mode, by, "")
+}
+
+// SetWithComment is Set with the operator's comment kept in the entry.
+func (o *Overrides) SetWithComment(id string, mode Override, by, comment string) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	next := maps.Clone(o.m)
 	if mode == NoOverride {
 		delete(next, id)
 	} else {
-		next[id] = OverrideEntry{Mode: mode, Since: time.Now().UTC(), By: by}
+		next[id] = OverrideEntry{Mode: mode, Since: time.Now().UTC(), By: by, Comment: comment}
 	}
 	if err := writeAtomic(o.path, next); err != nil {
 		return err

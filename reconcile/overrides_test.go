@@ -111,6 +111,28 @@ func TestOverridesKeepEntryDetails(t *testing.T) {
 	}
 }
 
+// An override's comment is kept across a restart.
+func TestOverridesKeepComment(t *testing.T) {
+	dir := t.TempDir()
+	o, err := OpenOverridesLog(dir, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.SetWithComment("a", Drain, "10.9.9.9", "kernel upgrade"); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Set("b", Disable, "10.9.9.9"); err != nil {
+		t.Fatal(err)
+	}
+	again, err := OpenOverridesLog(dir, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := again.Entries()["a"], again.Entries()["b"]; a.Comment != "kernel upgrade" || a.Mode != Drain || b.Comment != "" || b.Mode != Disable {
+		t.Errorf("after a restart: a %+v, b %+v", a, b)
+	}
+}
+
 func TestOverridesRemoveTemporaries(t *testing.T) {
 	dir := t.TempDir()
 	leftover := filepath.Join(dir, ".overrides.json.tmp-4242")

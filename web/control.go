@@ -2,12 +2,16 @@ package web
 
 import (
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -18,8 +22,9 @@ import (
 // checker's overrides and the daemon's reload.
 type Control interface {
 	// SetOverride sets "drain", "disable" or "" (enable) on a configured
-	// real server; by says who asked. ErrUnknownServer for other ids.
-	SetOverride(id, mode, by string) error
+	// real server; by says who asked, comment why (may be empty).
+	// ErrUnknownServer for other ids.
+	SetOverride(id, mode, by, comment string) error
 	// Reload re-reads the config; a config that does not validate is
 	// returned as config.Errors and changes nothing.
 	Reload() error
@@ -142,7 +147,11 @@ func (s *Server) override(c *gin.Context) {
 		apiError(c, http.StatusNotFound, fmt.Sprintf("unknown action %q (want drain, disable or enable)", action))
 		return
 	}
-	err := s.src.Control.SetOverride(id, mode, c.ClientIP())
+	comment, ok := overrideComment(c)
+	if !ok {
+		return
+	}
+	err := s.src.Control.SetOverride(id, mode, c.ClientIP(), comment)
 	switch {
 	case errors.Is(err, ErrUnknownServer):
 		apiError(c, http.StatusNotFound, err.Error())
@@ -154,6 +163,44 @@ func (s *Server) override(c *gin.Context) {
 	}
 	s.log.Info("override set through the API", "server", id, "action", action, "client", c.ClientIP())
 	c.JSON(http.StatusOK, gin.H{"server": id, "action": action, "status": "ok"})
+}
+
+// MaxOverrideComment bounds an override's comment, in bytes.
+const MaxOverrideComment = 1024
+
+// overrideComment reads the optional JSON body of an override request,
+// {"comment": "why"}: one line of text, at most MaxOverrideComment
+// bytes. A bad body is answered 400 (ok false).
+func overrideComment(c *gin.Context) (string, bool) {
+	if c.Request.ContentLength == 0 {
+		return "", true
+	}
+	var body struct {
+		Comment string `json:"comment"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, 4*MaxOverrideComment+64))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil && !errors.Is(err, io.EOF) {
+		apiError(c, http.StatusBadRequest, "the body is not {\"comment\": \"...\"}: "+err.Error())
+		return "", false
+	}
+	if err := checkComment(body.Comment); err != nil {
+		apiError(c, http.StatusBadRequest, err.Error())
+		return "", false
+	}
+	return body.Comment, true
+}
+
+// checkComment refuses a comment that is too long or not one line of
+// text (it goes into the event log, mail and logs as it is).
+func checkComment(s string) error {
+	switch {
+	case len(s) > MaxOverrideComment:
+		return fmt.Errorf("the comment is %d bytes; at most %d", len(s), MaxOverrideComment)
+	case !utf8.ValidString(s) || strings.ContainsFunc(s, unicode.IsControl):
+		return errors.New("the comment must be one line of text (no control characters)")
+	}
+	return nil
 }
 
 func (s *Server) reloadAPI(c *gin.Context) {

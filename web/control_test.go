@@ -41,11 +41,11 @@ type fakeControl struct {
 	releases int
 }
 
-func (f *fakeControl) SetOverride(id, mode, by string) error {
+func (f *fakeControl) SetOverride(id, mode, by, comment string) error {
 	if id != "tcp_198.51.100.10_80__10.1.1.2_80" {
 		return ErrUnknownServer
 	}
-	f.set = append(f.set, id+" "+mode)
+	f.set = append(f.set, strings.TrimSpace(id+" "+mode+" "+comment))
 	f.by = append(f.by, by)
 	return nil
 }
@@ -125,5 +125,41 @@ func TestWriteAPIAuth(t *testing.T) {
 	}
 	if len(fc.set) != 3 {
 		t.Errorf("overrides set: %q", fc.set)
+	}
+}
+
+// An override may carry a comment in a JSON body: one line, bounded;
+// anything else is refused 400 and sets nothing.
+func TestOverrideComment(t *testing.T) {
+	s, fc := writeAPIFixture(t)
+	const path = "/api/v1/servers/tcp_198.51.100.10_80__10.1.1.2_80/drain"
+	for _, tc := range []struct {
+		name, body string
+		code       int
+		set, err   string
+	}{
+		{"no body", "", 200, "tcp_198.51.100.10_80__10.1.1.2_80 drain", ""},
+		{"empty object", "{}", 200, "tcp_198.51.100.10_80__10.1.1.2_80 drain", ""},
+		{"comment", `{"comment": "kernel upgrade, OPS-123"}`, 200, "tcp_198.51.100.10_80__10.1.1.2_80 drain kernel upgrade, OPS-123", ""},
+		{"unknown key", `{"reason": "x"}`, 400, "", "unknown field"},
+		{"not JSON", `drain it`, 400, "", "the body is not"},
+		{"newline", `{"comment": "a\nb"}`, 400, "", "one line"},
+		{"too long", `{"comment": "` + strings.Repeat("x", MaxOverrideComment+1) + `"}`, 400, "", "at most 1024"},
+		{"far too long", `{"comment": "` + strings.Repeat("x", 10*MaxOverrideComment) + `"}`, 400, "", "the body is not"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fc.set = nil
+			req := httptest.NewRequest("POST", path, strings.NewReader(tc.body))
+			req.Host = "127.0.0.1:9160"
+			req.Header.Set("Authorization", "Bearer 0123456789abcdef-token")
+			rec := httptest.NewRecorder()
+			s.Handler().ServeHTTP(rec, req)
+			if rec.Code != tc.code || !strings.Contains(rec.Body.String(), tc.err) {
+				t.Errorf("%d %s, want %d with %q", rec.Code, rec.Body.String(), tc.code, tc.err)
+			}
+			if got := strings.Join(fc.set, "|"); got != tc.set {
+				t.Errorf("set %q, want %q", got, tc.set)
+			}
+		})
 	}
 }

@@ -24,7 +24,7 @@ type byControl struct {
 	by []string
 }
 
-func (b *byControl) SetOverride(id, mode, by string) error {
+func (b *byControl) SetOverride(id, mode, by, comment string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.by = append(b.by, by)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -55,6 +56,8 @@ func by(se *session, c *gin.Context) string {
 // confirmPage asks before an action is taken.
 type confirmPage struct {
 	Director, Title, Detail, Action, Post, Back, CSRF string
+	// Comment offers a comment field (overrides keep one).
+	Comment bool
 	// Problems are shown instead of a form: why an action was refused.
 	Problems []string
 	Viewer   viewer
@@ -94,10 +97,15 @@ func (s *Server) uiOverride(c *gin.Context) {
 			"enable":  "Back to what its health checks say.",
 		}[action]
 		s.confirm(c, confirmPage{Director: s.director(), Title: fmt.Sprintf("%s real server %s?", action, id), Detail: detail,
-			Action: action, Post: c.Request.URL.Path, Back: back, CSRF: se.csrf, Viewer: s.viewerOf(c)})
+			Action: action, Post: c.Request.URL.Path, Back: back, CSRF: se.csrf, Viewer: s.viewerOf(c), Comment: true})
 		return
 	}
-	err := s.src.Control.SetOverride(id, mode, by(se, c))
+	comment := strings.TrimSpace(c.PostForm("comment"))
+	if err := checkComment(comment); err != nil {
+		apiError(c, http.StatusBadRequest, err.Error())
+		return
+	}
+	err := s.src.Control.SetOverride(id, mode, by(se, c), comment)
 	switch {
 	case errors.Is(err, ErrUnknownServer):
 		apiError(c, http.StatusNotFound, err.Error())

@@ -201,11 +201,17 @@ func TestActionsFromThePages(t *testing.T) {
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `name="confirm" value="yes"`) || len(fc.set) != 0 {
 		t.Fatalf("the confirmation step: %d, set %v\n%s", rec.Code, fc.set, rec.Body)
 	}
-	rec = b.do("POST", drain, url.Values{"csrf": {tok}, "confirm": {"yes"}})
+	if !strings.Contains(rec.Body.String(), `name="comment"`) {
+		t.Error("the confirmation has no comment field")
+	}
+	if rec := b.do("POST", drain, url.Values{"csrf": {tok}, "confirm": {"yes"}, "comment": {"two\nlines"}}); rec.Code != 400 || len(fc.set) != 0 {
+		t.Fatalf("a comment of two lines: %d, set %v", rec.Code, fc.set)
+	}
+	rec = b.do("POST", drain, url.Values{"csrf": {tok}, "confirm": {"yes"}, "comment": {" replacing a disk "}})
 	if rec.Code != 303 || rec.Header().Get("Location") != "/server/"+rs1ID {
 		t.Fatalf("confirmed drain: %d %q %s", rec.Code, rec.Header().Get("Location"), rec.Body)
 	}
-	if want := rs1ID + " drain"; len(fc.set) != 1 || fc.set[0] != want {
+	if want := rs1ID + " drain replacing a disk"; len(fc.set) != 1 || fc.set[0] != want {
 		t.Errorf("control got %v; want %q", fc.set, want)
 	}
 	if len(fc.by) != 1 || fc.by[0] != "alice (web, 192.0.2.3)" {

@@ -35,6 +35,7 @@ Usage:
   lvsmon hash-password < password         print a bcrypt hash for the web config's users
   lvsmon healthcheck [--url URL]          exit 0 if a running lvsmon answers (a container's HEALTHCHECK)
   lvsmon completion bash|zsh|fish         print a shell completion script
+  lvsmon ctl COMMAND [flags]              status, drain, disable, enable, reload, events of the running daemon
   lvsmon version                          print the version and build
 
 Flags have Prometheus' spellings (--config.file, --web.listen-address,
@@ -73,6 +74,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdHealthcheck(ctx, args[1:], stdout, stderr)
 	case "completion":
 		err = cmdCompletion(args[1:], stdout, stderr)
+	case "ctl":
+		err = cmdCtl(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		buildinfo.Read().Print(stdout)
 		return 0
