@@ -3,7 +3,6 @@ package events
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"strings"
 	"text/template"
 	"time"
@@ -45,6 +44,21 @@ var sampleBatch = Batch{Version: BatchVersion, Director: "lvs1", ServiceNames: m
 		Server: "tcp/192.0.2.10:80/10.0.1.1:80", Instance: "VI_1", From: Up, To: Down, Reason: "connection refused",
 		Actor: ActorChecker, Message: "web: 10.0.1.1:80 down"}}}
 
+// MaxBody bounds what a body template may render for the sample batch.
+const MaxBody = 1 << 20
+
+// capped discards what is written and fails beyond max bytes, so a
+// template that would render without end stops.
+type capped struct{ n, max int }
+
+func (c *capped) Write(p []byte) (int, error) {
+	c.n += len(p)
+	if c.n > c.max {
+		return 0, fmt.Errorf("renders more than %d bytes for one event", c.max)
+	}
+	return len(p), nil
+}
+
 // ParseTemplate parses a body template (text/template over a Batch, with
 // the json and join functions) and runs it once on a sample batch, so a
 // template that cannot render fails here, named by name.
@@ -53,7 +67,7 @@ func ParseTemplate(name, text string) (*template.Template, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := t.Execute(io.Discard, sampleBatch); err != nil {
+	if err := t.Execute(&capped{max: MaxBody}, sampleBatch); err != nil {
 		return nil, fmt.Errorf("the template does not render: %w", err)
 	}
 	return t, nil
