@@ -164,17 +164,21 @@ func (f *HookFeeder) save() error {
 // Step queues what is new for every hook. It stops at the first error
 // (the outbox is full or the disk fails), which Run retries.
 func (f *HookFeeder) Step() error {
+	kicks, err := f.step()
+	// Kicked outside the lock: the owner of the dispatchers may hold its
+	// own lock while it calls SetHooks.
+	for _, k := range kicks {
+		if f.deps.Kick != nil {
+			f.deps.Kick(k)
+		}
+	}
+	return err
+}
+
+func (f *HookFeeder) step() (kicks []string, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	master := f.deps.IsMaster == nil || f.deps.IsMaster()
-	var kicks []string
-	defer func() {
-		for _, k := range kicks {
-			if f.deps.Kick != nil {
-				f.deps.Kick(k)
-			}
-		}
-	}()
 	for _, name := range sortedKeys(f.hooks) {
 		h := f.hooks[name]
 		for {
@@ -196,17 +200,17 @@ func (f *HookFeeder) Step() error {
 			}
 			if len(take) > 0 {
 				if err := f.put(h, take); err != nil {
-					return err
+					return kicks, err
 				}
 				kicks = append(kicks, name)
 			}
 			f.st.Cursors[name] = next
 			if err := f.save(); err != nil {
-				return err
+				return kicks, err
 			}
 		}
 	}
-	return nil
+	return kicks, nil
 }
 
 func (f *HookFeeder) put(h *WebhookSender, evs []events.Event) error {

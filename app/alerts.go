@@ -77,7 +77,7 @@ func newAlerts(cfg *config.Config, ev *events.Log, deps alerting.PipelineDeps, s
 		al.hooks[s.Config().Name] = &channelRun{disp: alerting.NewWebhookDispatcher(out, s, alerting.DispatcherConfig{Log: log})}
 	}
 	if a.Alertmanager != nil {
-		if al.amc, err = alerting.NewAlertmanager(alertmanagerConfig(cfg), dir, state, nil, log); err != nil {
+		if al.amc, err = alerting.NewAlertmanager(alertmanagerConfig(cfg, deps.Name), dir, state, nil, log); err != nil {
 			return nil, err
 		}
 		al.am = &channelRun{}
@@ -142,7 +142,7 @@ func webhookSenders(cfg *config.Config) ([]*alerting.WebhookSender, error) {
 }
 
 // alertmanagerConfig is the alertmanager section as the channel takes it.
-func alertmanagerConfig(cfg *config.Config) alerting.AlertmanagerConfig {
+func alertmanagerConfig(cfg *config.Config, name func(string) string) alerting.AlertmanagerConfig {
 	a := cfg.Alerting
 	am := a.Alertmanager
 	f, _ := alerting.NewFilter(am.Kinds, am.Services, am.IsMasterOnly()) // validated with the config
@@ -150,7 +150,7 @@ func alertmanagerConfig(cfg *config.Config) alerting.AlertmanagerConfig {
 		URLs: am.URLs, Timeout: am.Timeout.D(), ResendInterval: am.ResendInterval.D(),
 		TLS:      alerting.TLSConfig{CAFile: am.TLS.CAFile, InsecureSkipVerify: am.TLS.InsecureSkipVerify},
 		Username: am.BasicAuth.Username, PasswordFile: am.BasicAuth.PasswordFile, BearerTokenFile: am.BearerTokenFile,
-		Policy: alerting.AlertPolicy{Director: cfg.Director, Filter: f, Labels: am.Labels, ExternalURL: a.ExternalURL, RunbookBaseURL: a.RunbookBaseURL},
+		Policy: alerting.AlertPolicy{Director: cfg.Director, Filter: f, Labels: am.Labels, ExternalURL: a.ExternalURL, RunbookBaseURL: a.RunbookBaseURL, Name: name},
 	}
 }
 
@@ -252,7 +252,7 @@ func (al *alerts) prepareReload(old, next *config.Config) (apply func(), err err
 	}
 	var amc alerting.AlertmanagerConfig
 	if next.Alerting.Alertmanager != nil {
-		amc = alertmanagerConfig(next)
+		amc = alertmanagerConfig(next, al.name)
 		// A trial channel proves the settings (URLs, TLS, secrets).
 		if _, err := alerting.NewAlertmanager(amc, al.dir, al.state, nil, slog.New(slog.DiscardHandler)); err != nil {
 			return nil, err
@@ -341,10 +341,8 @@ func (al *alerts) swap(next *config.Config, senders []*alerting.WebhookSender, a
 		}
 		al.log.Info("alerting: alertmanager channel added", "urls", amc.URLs)
 	}
-	al.dropOrphansLocked(next)
+	al.dropOrphans(next)
 }
-
-func (al *alerts) dropOrphansLocked(next *config.Config) { al.dropOrphans(next) }
 
 // alertState is the director's state as the Alertmanager channel reads
 // it: every configured real server's health, every service's count of
