@@ -271,7 +271,9 @@ func TestWebhookDurableAcrossRestartLab(t *testing.T) {
 		}
 		hook.mu.Unlock()
 		return slices.Contains(seqs, seq)
-	}, func() string { return "the receiver got the events " + fmt.Sprint(seqs) + ", not " + strconv.FormatUint(seq, 10) })
+	}, func() string {
+		return "the receiver got the events " + fmt.Sprint(seqs) + ", not " + strconv.FormatUint(seq, 10)
+	})
 	t.Logf("delivered %v after the restart (the persisted backoff)", time.Since(start).Round(time.Millisecond))
 	n := 0
 	for _, s := range seqs {
