@@ -16,8 +16,8 @@ import (
 	"github.com/lvsmon/lvsmon/internal/atomicfile"
 )
 
-// DefaultMaxEntries is how many mails the outbox holds when the caller
-// does not say.
+// DefaultMaxEntries is how many entries of one channel (the mails, one
+// webhook's deliveries) the outbox holds when the caller does not say.
 const DefaultMaxEntries = 1000
 
 // ErrOutboxFull is returned by Put when the outbox already holds its
@@ -246,8 +246,16 @@ func (o *Outbox) PutWebhook(d Delivery) error {
 func (o *Outbox) put(e *Entry) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if len(o.entries) >= o.max {
-		return fmt.Errorf("outbox: %w: %d entries are waiting in %s (the limit); %q not queued", ErrOutboxFull, len(o.entries), o.dir, e.Subject())
+	// The limit is per channel: a webhook whose receiver is gone for
+	// days fills its own share, never mail's.
+	ch, n := e.Channel(), 0
+	for _, x := range o.entries {
+		if x.Channel() == ch {
+			n++
+		}
+	}
+	if n >= o.max {
+		return fmt.Errorf("outbox: %w: %d entries of %s are waiting in %s (the limit); %q not queued", ErrOutboxFull, n, ch, o.dir, e.Subject())
 	}
 	// Ids are decimal nanosecond stamps, strictly increasing, zero padded
 	// so that name order is queue order.

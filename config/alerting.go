@@ -60,8 +60,8 @@ type Alerting struct {
 	// Digest is a cron schedule (e.g. "0 7 * * *") for a daily summary:
 	// services, availability per real server over the last day, events.
 	Digest string `yaml:"digest"`
-	// OutboxMax bounds the mails and webhook deliveries kept while their
-	// receivers are unreachable; default 10000.
+	// OutboxMax bounds the mails, and each webhook's deliveries, kept
+	// while their receivers are unreachable; default 10000.
 	OutboxMax int `yaml:"outbox_max"`
 
 	// Alertmanager sends the alerts the director's state implies to
