@@ -349,3 +349,49 @@ func TestAlertmanagerConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// Run on a fake clock: it posts a new alert at once, then every resend
+// interval and not between, and a resolve at the next evaluation.
+func TestAlertmanagerRunFakeClock(t *testing.T) {
+	rec := &amRecorder{}
+	srv := httptest.NewServer(rec)
+	defer srv.Close()
+	var mu sync.Mutex
+	st := AlertState{Master: true, Servers: []ServerState{{Service: "svc", Server: "svc__a", Address: "10.0.1.1:80", Down: true}}}
+	state := func() AlertState { mu.Lock(); defer mu.Unlock(); return st }
+	clk := newFakeClock()
+	cfg := AlertmanagerConfig{URLs: []string{srv.URL}, ResendInterval: 10 * time.Second, Policy: AlertPolicy{Director: "lvs1", Filter: mustFilter(t, nil, nil, true)}}
+	m, err := NewAlertmanager(cfg, t.TempDir(), state, clk, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { m.Run(ctx, nil); close(done) }()
+	defer func() { cancel(); <-done }()
+	// settled waits until Run sleeps on the clock again: its pass is over.
+	settled := func() { waitFor(t, "Run to sleep", func() bool { return clk.waiting() == 1 }) }
+	settled()
+	start := clk.Now()
+	var at []time.Duration
+	seen := 0
+	for i := 0; i < 25; i++ {
+		if n := rec.count(); n > seen {
+			at = append(at, clk.Now().Sub(start))
+			seen = n
+		}
+		clk.Advance(evalEvery)
+		settled()
+	}
+	if want := []time.Duration{0, 10 * time.Second, 20 * time.Second}; !slices.Equal(at, want) {
+		t.Fatalf("posts at %v, want %v", at, want)
+	}
+	mu.Lock()
+	st.Servers[0].Down = false
+	mu.Unlock()
+	clk.Advance(evalEvery)
+	settled()
+	if a := rec.last(t); rec.count() != 4 || len(a) != 1 || !a[0].EndsAt.Equal(clk.Now()) {
+		t.Fatalf("after the server came back: %d posts, last %+v", rec.count(), a)
+	}
+}

@@ -207,6 +207,21 @@ func TestChannelsRunAndReload(t *testing.T) {
 		// Both servers' alerts, and the service's while both were down.
 		return len(as) >= 2 && st.Active == 0 && st.Resolved == len(as)
 	})
+	resp, err := http.Get("http://" + a.addrs()[0].String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`lvsmon_alertmanager_sends_total{result="success"}`, "lvsmon_alertmanager_alerts_active 0",
+		`lvsmon_webhook_deliveries_sent_total{hook="two"} `} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(string(metrics), `hook="one"`) {
+		t.Error("/metrics still shows the removed hook")
+	}
 	if strings.Contains(h1.all(), "10.0.1.2") {
 		t.Error("the removed hook got a delivery")
 	}

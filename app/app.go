@@ -236,9 +236,8 @@ func (a *App) newWeb(cfg *config.Config) error {
 			src.Mail = m.summary
 			extra = append(extra, alerting.NewMetrics(m.disp, m.pipe))
 		}
-		if cfg.Alerting.Alertmanager != nil || len(cfg.Alerting.Webhooks) > 0 {
-			extra = append(extra, alerting.NewChannelMetrics(al.alertmanager, al.hookDispatchers))
-		}
+		// Always: a reload may add channels (none yet: no series).
+		extra = append(extra, alerting.NewChannelMetrics(al.alertmanager, al.hookDispatchers))
 	}
 	if a.role != nil {
 		src.Role = a.role.status
