@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -115,7 +116,7 @@ func NewWebhookSender(cfg WebhookConfig) (*WebhookSender, error) {
 		}
 	}
 	if _, err := http.NewRequest(cfg.Method, cfg.URL, nil); err != nil {
-		return nil, fmt.Errorf("webhook %s: %w", cfg.Name, err)
+		return nil, fmt.Errorf("webhook %s: %s is not a usable URL", cfg.Name, redactURL(cfg.URL))
 	}
 	c, err := cfg.TLS.client(cfg.Timeout)
 	if err != nil {
@@ -130,6 +131,30 @@ func NewWebhookSender(cfg WebhookConfig) (*WebhookSender, error) {
 
 // Config is what the sender was made with.
 func (s *WebhookSender) Config() WebhookConfig { return s.cfg }
+
+// ReadURLFile reads a webhook URL kept in a file (the URL is the
+// secret); an error never quotes the content.
+func ReadURLFile(path string) (string, error) {
+	u, err := readSecret(path)
+	if err != nil {
+		return "", err
+	}
+	p, err := url.Parse(u)
+	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+		return "", fmt.Errorf("%s does not hold an http:// or https:// URL", path)
+	}
+	return u, nil
+}
+
+// redactURL is u as logs may show it: scheme and host, the path and
+// query (where receivers put their tokens) left out.
+func redactURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || p.Host == "" {
+		return "the webhook's URL"
+	}
+	return p.Scheme + "://" + p.Host + "/…"
+}
 
 // readSecret reads a secret file, without its trailing newline.
 func readSecret(path string) (string, error) {
@@ -227,7 +252,7 @@ func (s *WebhookSender) Deliver(ctx context.Context, d Delivery) error {
 	}
 	req, err := http.NewRequestWithContext(ctx, s.cfg.Method, s.cfg.URL, strings.NewReader(d.Body))
 	if err != nil {
-		return &HTTPError{Permanent: true, Text: err.Error()}
+		return &HTTPError{Permanent: true, Text: redactURL(s.cfg.URL) + " is not a usable URL"}
 	}
 	ct := d.ContentType
 	if ct == "" {
@@ -244,8 +269,14 @@ func (s *WebhookSender) Deliver(ctx context.Context, d Delivery) error {
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
-		// The url.Error names the URL, never a header.
-		return &HTTPError{Text: scrubAll(err.Error(), secrets)}
+		// Not the url.Error's text: it quotes the whole URL, which may be
+		// the receiver's secret.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		text := strings.ReplaceAll(err.Error(), s.cfg.URL, redactURL(s.cfg.URL))
+		return &HTTPError{Text: scrubAll(s.cfg.Method+" "+redactURL(s.cfg.URL)+": "+text, secrets)}
 	}
 	defer resp.Body.Close()
 	text, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
@@ -262,7 +293,7 @@ func (s *WebhookSender) Deliver(ctx context.Context, d Delivery) error {
 		he.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	case c >= 300 && c < 400:
 		he.Permanent = true
-		he.Text = "redirected to " + resp.Header.Get("Location") + "; lvsmon does not follow redirects, put the final URL in the config"
+		he.Text = "redirected to " + redactURL(resp.Header.Get("Location")) + "; lvsmon does not follow redirects, put the final URL in the config"
 	default:
 		he.Permanent = true
 	}

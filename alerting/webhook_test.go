@@ -183,10 +183,28 @@ func TestWebhookPermanentOrNot(t *testing.T) {
 			t.Errorf("%d: the secret is in the error: %v", tc.code, err)
 		}
 	}
-	// No answer at all is temporary.
-	s := testHook(t, "http://127.0.0.1:1/", func(c *WebhookConfig) { c.Timeout = time.Second })
-	if err := s.Deliver(t.Context(), Delivery{Hook: "ops", ID: "1"}); err == nil || IsPermanent(err) {
+	// No answer at all is temporary, and the error does not quote the
+	// URL's path, where receivers put their tokens.
+	s := testHook(t, "http://127.0.0.1:1/services/T0/SECRETPATH", func(c *WebhookConfig) { c.Timeout = time.Second })
+	err := s.Deliver(t.Context(), Delivery{Hook: "ops", ID: "1"})
+	if err == nil || IsPermanent(err) || strings.Contains(err.Error(), "SECRETPATH") || !strings.Contains(err.Error(), "http://127.0.0.1:1/…") {
 		t.Errorf("refused connection: %v", err)
+	}
+}
+
+func TestReadURLFile(t *testing.T) {
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "good"), filepath.Join(dir, "bad")
+	os.WriteFile(good, []byte("https://hooks.example.com/services/SECRET\n"), 0o600)
+	os.WriteFile(bad, []byte("SECRET not a url\n"), 0o600)
+	if u, err := ReadURLFile(good); err != nil || u != "https://hooks.example.com/services/SECRET" {
+		t.Errorf("good: %q, %v", u, err)
+	}
+	if _, err := ReadURLFile(bad); err == nil || strings.Contains(err.Error(), "SECRET") {
+		t.Errorf("bad: %v", err)
+	}
+	if _, err := ReadURLFile(filepath.Join(dir, "missing")); err == nil {
+		t.Error("a missing file was read")
 	}
 }
 

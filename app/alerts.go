@@ -124,7 +124,13 @@ func webhookSenders(cfg *config.Config) ([]*alerting.WebhookSender, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		wc := alerting.WebhookConfig{Name: w.Name, URL: w.URL, Method: w.Method, Headers: w.Headers, HeaderFiles: w.HeaderFiles,
+		url := w.URL
+		if w.URLFile != "" {
+			if url, err = alerting.ReadURLFile(w.URLFile); err != nil {
+				return nil, fmt.Errorf("%s.url_file: %w", path, err)
+			}
+		}
+		wc := alerting.WebhookConfig{Name: w.Name, URL: url, Method: w.Method, Headers: w.Headers, HeaderFiles: w.HeaderFiles,
 			BearerTokenFile: w.BearerTokenFile, TLS: alerting.TLSConfig{CAFile: w.TLS.CAFile, InsecureSkipVerify: w.TLS.InsecureSkipVerify},
 			Timeout: w.Timeout.D(), ContentType: w.ContentType, Filter: f}
 		if w.BodyTemplate != "" {

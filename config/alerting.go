@@ -105,9 +105,13 @@ type Alertmanager struct {
 type Webhook struct {
 	// Name names the hook in logs, metrics and the outbox; letters,
 	// digits, - and _.
-	Name   string `yaml:"name"`
-	URL    string `yaml:"url"`
-	Method string `yaml:"method"` // POST (default), PUT or PATCH
+	Name string `yaml:"name"`
+	URL  string `yaml:"url"`
+	// URLFile holds the URL instead, for receivers whose URL is the
+	// secret (Slack's, Teams'): read at start and at each reload, never
+	// logged.
+	URLFile string `yaml:"url_file"`
+	Method  string `yaml:"method"` // POST (default), PUT or PATCH
 	// Headers are sent as they are; HeaderFiles' values are read from
 	// files at each send (tokens: never in the config, never logged).
 	Headers         map[string]string `yaml:"headers"`
@@ -372,7 +376,12 @@ func (v *validator) webhook(c *Config, p string, w *Webhook) {
 	if !hookName.MatchString(w.Name) {
 		v.errf(p+".name", "%q: want 1 to 64 letters, digits, - and _", w.Name)
 	}
-	v.httpURL(p+".url", w.URL, true)
+	switch {
+	case w.URL != "" && w.URLFile != "":
+		v.errf(p+".url_file", "set url or url_file, not both")
+	case w.URLFile == "":
+		v.httpURL(p+".url", w.URL, true)
+	}
 	switch w.Method {
 	case "POST", "PUT", "PATCH":
 	default:

@@ -65,6 +65,8 @@ func TestAlertingChannelErrors(t *testing.T) {
 			`t.yaml:11: alerting.webhooks[1].timeout: 1h0m0s: want 1s to 5m`,
 			`t.yaml:12: alerting.webhooks[2].name: "no spaces": want 1 to 64 letters`,
 			`t.yaml:12: alerting.webhooks[2].body_template: template: alerting.webhooks[2].body_template:1: unclosed action`}},
+		{"url and url_file", "alerting:\n  webhooks: [{name: a, url: 'http://h/', url_file: /etc/lvsmon/hook-url}, {name: b}]\n", []string{
+			"alerting.webhooks[0].url_file: set url or url_file, not both", "alerting.webhooks[1].url: required"}},
 		{"typo in a webhook", "alerting:\n  webhooks: [{name: a, url: 'http://h/', header: {}}]\n", []string{`unknown key "header" (did you mean "headers"?)`}},
 	}
 	for _, tc := range tests {
@@ -79,6 +81,7 @@ func TestAlertingChannelDefaults(t *testing.T) {
   alertmanager: {urls: [http://127.0.0.1:9093]}
   webhooks:
     - {name: chat, url: https://chat.example.com/hook, kinds: [server_down], master_only: false}
+    - {name: slack, url_file: /etc/lvsmon/slack-url}
 `))
 	if err != nil {
 		t.Fatal(err)
