@@ -96,7 +96,10 @@ type DispatcherConfig struct {
 // again.
 type Dispatcher struct {
 	out     *Outbox
+	channel string // the entries it delivers (Entry.Channel)
+	noun    string // "mail" or "webhook delivery", for logs
 	tr      Transport
+	hook    *WebhookSender
 	backoff Backoff
 	clock   Clock
 	rand    func() float64
@@ -109,10 +112,26 @@ type Dispatcher struct {
 	accepted map[string]bool // accepted by the server, Done failed
 }
 
-// NewDispatcher returns a Dispatcher for out that sends through tr.
+// NewDispatcher returns a Dispatcher for the mails in out that sends
+// through tr.
 func NewDispatcher(out *Outbox, tr Transport, cfg DispatcherConfig) *Dispatcher {
+	d := newDispatcher(out, MailChannel, cfg)
+	d.tr, d.noun = tr, "mail"
+	return d
+}
+
+// NewWebhookDispatcher returns a Dispatcher for the deliveries of one
+// webhook in out (those whose Hook is its name). Each webhook has its
+// own, so a receiver that is down delays neither mail nor other hooks.
+func NewWebhookDispatcher(out *Outbox, hook *WebhookSender, cfg DispatcherConfig) *Dispatcher {
+	d := newDispatcher(out, WebhookChannel(hook.cfg.Name), cfg)
+	d.hook, d.noun = hook, "webhook delivery"
+	return d
+}
+
+func newDispatcher(out *Outbox, channel string, cfg DispatcherConfig) *Dispatcher {
 	d := &Dispatcher{
-		out: out, tr: tr, backoff: cfg.Backoff, clock: cfg.Clock, rand: cfg.Rand,
+		out: out, channel: channel, backoff: cfg.Backoff, clock: cfg.Clock, rand: cfg.Rand,
 		log: cfg.Log, timeout: cfg.SendTimeout, wake: make(chan struct{}, 1), accepted: map[string]bool{},
 	}
 	if d.backoff.Initial <= 0 || d.backoff.Max <= 0 {
@@ -142,6 +161,42 @@ func (d *Dispatcher) SetTransport(tr Transport) {
 	d.Kick()
 }
 
+// SetWebhook makes the next attempts of a webhook dispatcher go through
+// s (a reload changed the hook's URL, headers or secrets); s must have
+// the same name.
+func (d *Dispatcher) SetWebhook(s *WebhookSender) {
+	d.mu.Lock()
+	d.hook = s
+	d.mu.Unlock()
+	d.Kick()
+}
+
+// Channel is the channel whose entries d delivers.
+func (d *Dispatcher) Channel() string { return d.channel }
+
+// pending are the outbox's entries of d's channel.
+func (d *Dispatcher) pending() []Entry {
+	all := d.out.Pending()
+	out := all[:0]
+	for _, e := range all {
+		if e.Channel() == d.channel {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// send makes one attempt.
+func (d *Dispatcher) send(ctx context.Context, e Entry) error {
+	d.mu.Lock()
+	tr, hook := d.tr, d.hook
+	d.mu.Unlock()
+	if e.Webhook != nil {
+		return hook.Deliver(ctx, *e.Webhook)
+	}
+	return tr.Send(ctx, e.Mail)
+}
+
 // Kick makes Run look at the outbox now (after a Put, or a Requeue).
 func (d *Dispatcher) Kick() {
 	select {
@@ -152,7 +207,7 @@ func (d *Dispatcher) Kick() {
 
 // Stats returns a snapshot of the counters and the outbox size.
 func (d *Dispatcher) Stats() Stats {
-	pend := d.out.Pending()
+	pend := d.pending()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	s := d.stats
@@ -197,7 +252,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 // when nothing is waiting.
 func (d *Dispatcher) pass(ctx context.Context) (time.Duration, bool) {
 	d.retryDone()
-	for _, e := range d.out.Pending() {
+	for _, e := range d.pending() {
 		if ctx.Err() != nil {
 			return 0, false
 		}
@@ -209,10 +264,7 @@ func (d *Dispatcher) pass(ctx context.Context) (time.Duration, bool) {
 			return e.NextAttempt.Sub(now), true
 		}
 		sctx, cancel := context.WithTimeout(ctx, d.timeout)
-		d.mu.Lock()
-		tr := d.tr
-		d.mu.Unlock()
-		err := tr.Send(sctx, e.Mail)
+		err := d.send(sctx, e)
 		cancel()
 		if err == nil {
 			d.sent(e)
@@ -223,7 +275,11 @@ func (d *Dispatcher) pass(ctx context.Context) (time.Duration, bool) {
 			return 0, false
 		}
 		attempts := e.Attempts + 1
-		next := now.Add(d.backoff.Delay(attempts, d.rand()))
+		wait := d.backoff.Delay(attempts, d.rand())
+		if ra := min(retryAfter(err), d.backoff.Max); ra > wait {
+			wait = ra // the receiver asked for it (Retry-After)
+		}
+		next := now.Add(wait)
 		d.mu.Lock()
 		d.stats.Failed++
 		d.stats.LastError = err.Error()
@@ -233,11 +289,11 @@ func (d *Dispatcher) pass(ctx context.Context) (time.Duration, bool) {
 			d.log.Error("alerting: cannot record a failed attempt in the outbox", "id", e.ID, "err", ferr)
 		}
 		if IsPermanent(err) {
-			d.log.Error("alerting: the mail server refused a mail for good; it stays in the outbox, not retried",
-				"id", e.ID, "message_id", e.Mail.MessageID, "subject", e.Mail.Subject, "err", err)
+			d.log.Error("alerting: the receiver refused a "+d.noun+" for good; it stays in the outbox, not retried",
+				"channel", d.channel, "id", e.ID, "message_id", e.Mail.MessageID, "subject", e.Subject(), "err", err)
 			continue
 		}
-		d.log.Warn("alerting: sending failed, will retry", "id", e.ID, "message_id", e.Mail.MessageID,
+		d.log.Warn("alerting: sending failed, will retry", "channel", d.channel, "id", e.ID, "message_id", e.Mail.MessageID,
 			"attempt", attempts, "next", next, "err", err)
 		return next.Sub(now), true
 	}
@@ -256,11 +312,11 @@ func (d *Dispatcher) sent(e Entry) {
 	d.stats.LastSentTime = d.clock.Now()
 	d.mu.Unlock()
 	if err != nil && !errors.Is(err, ErrNotFound) {
-		d.log.Error("alerting: mail sent but not removed from the outbox; it would be sent again after a restart",
-			"id", e.ID, "message_id", e.Mail.MessageID, "err", err)
+		d.log.Error("alerting: "+d.noun+" sent but not removed from the outbox; it would be sent again after a restart",
+			"channel", d.channel, "id", e.ID, "message_id", e.Mail.MessageID, "err", err)
 		return
 	}
-	d.log.Info("alerting: mail sent", "id", e.ID, "message_id", e.Mail.MessageID, "subject", e.Mail.Subject)
+	d.log.Info("alerting: "+d.noun+" sent", "channel", d.channel, "id", e.ID, "message_id", e.Mail.MessageID, "subject", e.Subject())
 }
 
 func (d *Dispatcher) isAccepted(id string) bool {

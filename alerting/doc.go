@@ -1,10 +1,18 @@
-// Package alerting turns lvsmon's events into mail without ever losing
-// one. The Pipeline chooses what to mail (filters, grouping window,
-// dedup, flap damping, reminders, rate limit and digests, decided by pure
-// functions over a saved state) and ends in Outbox.Put; the delivery half
-// is the Mail type and its RFC 5322 rendering, the durable Outbox, the
-// SMTP Sender and the Dispatcher that moves mail from the one to the
-// other.
+// Package alerting tells people what happened on the director, through
+// three channels, without ever losing a word. Mail: the Pipeline chooses
+// what to mail (filters, grouping window, dedup, flap damping, reminders,
+// rate limit and digests, decided by pure functions over a saved state)
+// and ends in Outbox.Put; the delivery half is the Mail type and its RFC
+// 5322 rendering, the durable Outbox, the SMTP Sender and the Dispatcher
+// that moves mail from the one to the other. Webhooks: the HookFeeder
+// turns events into Deliveries in the same Outbox, each hook with its own
+// Dispatcher and WebhookSender. The Alertmanager: alerts derived from the
+// director's state (DeriveAlerts), not from events, re-sent and resolved
+// as Prometheus does. Every channel chooses with a Filter.
+//
+// The guarantee below holds for webhook deliveries as for mail: 2xx is
+// the server's 250, a 4xx other than 408 and 429 its 5xx, and the
+// X-Lvsmon-Delivery header its Message-ID.
 //
 // # Delivery guarantee
 //

@@ -16,8 +16,8 @@ import (
 	"github.com/lvsmon/lvsmon/internal/atomicfile"
 )
 
-// DefaultMaxEntries is how many mails the outbox holds when the caller
-// does not say.
+// DefaultMaxEntries is how many entries of one channel (the mails, one
+// webhook's deliveries) the outbox holds when the caller does not say.
 const DefaultMaxEntries = 1000
 
 // ErrOutboxFull is returned by Put when the outbox already holds its
@@ -27,10 +27,15 @@ var ErrOutboxFull = errors.New("outbox full")
 // ErrNotFound is returned for an id the outbox does not hold.
 var ErrNotFound = errors.New("outbox: no such entry")
 
-// Entry is one queued mail and its delivery state.
+// Entry is one queued delivery (a mail, or a webhook's request) and its
+// delivery state. Files written before webhooks existed hold a mail and
+// no Webhook, and read as they always did.
 type Entry struct {
-	ID      string    `json:"id"`
-	Mail    Mail      `json:"mail"`
+	ID string `json:"id"`
+	// Mail is the mail, when Webhook is nil.
+	Mail Mail `json:"mail,omitzero"`
+	// Webhook is a webhook delivery; nil for a mail.
+	Webhook *Delivery `json:"webhook,omitempty"`
 	Created time.Time `json:"created"`
 	// Attempts is how many delivery attempts failed so far.
 	Attempts int `json:"attempts"`
@@ -38,9 +43,47 @@ type Entry struct {
 	NextAttempt time.Time `json:"next_attempt,omitzero"`
 	LastError   string    `json:"last_error,omitempty"`
 	LastAttempt time.Time `json:"last_attempt,omitzero"`
-	// Permanent is set when the server refused the mail with a 5xx reply:
-	// it is kept (and reported) but not retried until Requeue.
+	// Permanent is set when the server refused the mail with a 5xx reply
+	// (a webhook's receiver with a 4xx other than 408 and 429): it is
+	// kept (and reported) but not retried until Requeue.
 	Permanent bool `json:"permanent,omitempty"`
+}
+
+// MailChannel is the Channel of mails.
+const MailChannel = "mail"
+
+// WebhookChannel is the Channel of the deliveries of the webhook named
+// name.
+func WebhookChannel(name string) string { return "webhook:" + name }
+
+// Channel names who delivers the entry: MailChannel or
+// WebhookChannel(name). Each channel has its own Dispatcher, so a
+// receiver that is down delays nobody else.
+func (e *Entry) Channel() string {
+	if e.Webhook != nil {
+		return WebhookChannel(e.Webhook.Hook)
+	}
+	return MailChannel
+}
+
+// Subject is the entry's one line for logs.
+func (e *Entry) Subject() string {
+	if e.Webhook != nil {
+		return fmt.Sprintf("webhook %s: %d events", e.Webhook.Hook, len(e.Webhook.EventSeqs))
+	}
+	return e.Mail.Subject
+}
+
+func (e *Entry) copy() Entry {
+	c := *e
+	c.Mail.To = append([]string(nil), e.Mail.To...)
+	c.Mail.EventSeqs = append([]uint64(nil), e.Mail.EventSeqs...)
+	if e.Webhook != nil {
+		w := *e.Webhook
+		w.EventSeqs = append([]uint64(nil), w.EventSeqs...)
+		c.Webhook = &w
+	}
+	return c
 }
 
 // Outbox is a durable queue of mails, one JSON file per mail in a
@@ -135,6 +178,12 @@ func readEntry(path string) (*Entry, error) {
 	if e.ID == "" {
 		return nil, errors.New("entry has no id")
 	}
+	if e.Webhook != nil {
+		if err := e.Webhook.Validate(); err != nil {
+			return nil, err
+		}
+		return &e, nil
+	}
 	if err := e.Mail.Validate(); err != nil {
 		return nil, err
 	}
@@ -178,18 +227,43 @@ func (o *Outbox) Put(m Mail) error {
 	if err := m.Validate(); err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}
+	return o.put(&Entry{Mail: m, Created: now})
+}
+
+// PutWebhook stores a webhook delivery durably, as Put a mail. A
+// delivery without an ID gets one here.
+func (o *Outbox) PutWebhook(d Delivery) error {
+	now := o.now()
+	if d.ID == "" {
+		d.ID = NewMessageID("", now)
+	}
+	if err := d.Validate(); err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	return o.put(&Entry{Webhook: &d, Created: now})
+}
+
+func (o *Outbox) put(e *Entry) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if len(o.entries) >= o.max {
-		return fmt.Errorf("outbox: %w: %d mails are waiting in %s (the limit); mail %q not queued", ErrOutboxFull, len(o.entries), o.dir, m.Subject)
+	// The limit is per channel: a webhook whose receiver is gone for
+	// days fills its own share, never mail's.
+	ch, n := e.Channel(), 0
+	for _, x := range o.entries {
+		if x.Channel() == ch {
+			n++
+		}
+	}
+	if n >= o.max {
+		return fmt.Errorf("outbox: %w: %d entries of %s are waiting in %s (the limit); %q not queued", ErrOutboxFull, n, ch, o.dir, e.Subject())
 	}
 	// Ids are decimal nanosecond stamps, strictly increasing, zero padded
 	// so that name order is queue order.
-	id := now.UnixNano()
+	id := e.Created.UnixNano()
 	if id <= o.lastID {
 		id = o.lastID + 1
 	}
-	e := &Entry{ID: fmt.Sprintf("%019d", id), Mail: m, Created: now}
+	e.ID = fmt.Sprintf("%019d", id)
 	if err := o.write(e); err != nil {
 		return err
 	}
@@ -198,17 +272,38 @@ func (o *Outbox) Put(m Mail) error {
 	return nil
 }
 
-// Pending lists the queued mails oldest first, permanent failures
+// Drop takes an entry out of the queue for good without delivering it
+// (its channel was removed from the config): the file moves to
+// dir/dropped, never deleted, so an operator can still read it.
+func (o *Outbox) Drop(id string) (string, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if _, ok := o.entries[id]; !ok {
+		return "", fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	dropped := filepath.Join(o.dir, "dropped")
+	if err := os.MkdirAll(dropped, 0o750); err != nil {
+		return "", fmt.Errorf("outbox: %w", err)
+	}
+	to := filepath.Join(dropped, id+entryExt)
+	if err := os.Rename(o.path(id), to); err != nil {
+		return "", fmt.Errorf("outbox: %w", err)
+	}
+	delete(o.entries, id)
+	if err := syncDir(o.dir); err != nil {
+		return to, fmt.Errorf("outbox: %w", err)
+	}
+	return to, syncDir(dropped)
+}
+
+// Pending lists the queued entries oldest first, permanent failures
 // included (see Entry.Permanent). The entries are copies.
 func (o *Outbox) Pending() []Entry {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	out := make([]Entry, 0, len(o.entries))
 	for _, e := range o.entries {
-		c := *e
-		c.Mail.To = append([]string(nil), e.Mail.To...)
-		c.Mail.EventSeqs = append([]uint64(nil), e.Mail.EventSeqs...)
-		out = append(out, c)
+		out = append(out, e.copy())
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out

@@ -90,6 +90,19 @@ func TestOutboxFullFailsLoudly(t *testing.T) {
 	if o.Len() != 2 {
 		t.Errorf("Len = %d", o.Len())
 	}
+	// The limit is per channel: a webhook's deliveries have their own,
+	// and a full webhook leaves mail alone.
+	for i := 0; i < 2; i++ {
+		if err := o.PutWebhook(Delivery{Hook: "dead", Body: "{}"}); err != nil {
+			t.Fatalf("a webhook's delivery beside two mails: %v", err)
+		}
+	}
+	if err := o.PutWebhook(Delivery{Hook: "dead", Body: "{}"}); !errors.Is(err, ErrOutboxFull) || !strings.Contains(err.Error(), "webhook:dead") {
+		t.Fatalf("a third delivery of the hook: %v", err)
+	}
+	if err := o.PutWebhook(Delivery{Hook: "other", Body: "{}"}); err != nil {
+		t.Fatalf("another hook: %v", err)
+	}
 }
 
 func TestOutboxCorruptMovedAside(t *testing.T) {

@@ -286,9 +286,8 @@ const sinceBatch = 1000
 type policy struct {
 	director, from, prefix string
 	to                     []string
-	kinds                  map[events.Kind]bool // nil = all
-	services               map[string]bool      // nil = all
-	states                 map[string]bool      // nil = all
+	filter                 Filter          // kinds and services (master only is backupMails)
+	states                 map[string]bool // nil = all
 	settle, window         time.Duration
 	reminder, flapWindow   time.Duration
 	flapCount, rate        int
@@ -297,10 +296,6 @@ type policy struct {
 	digestSpec             string
 	digestLines            int // lines of a digest mail
 	groupLines             int // lines of a grouped mail
-}
-
-func (p *policy) kindOK(ev *events.Event) bool {
-	return p.kinds == nil || p.kinds[ev.Kind] || p.kinds[events.ReloadRejected] && events.ReloadRejected.Selects(ev)
 }
 
 func newPolicy(cfg PipelineConfig) (*policy, error) {
@@ -331,30 +326,11 @@ func newPolicy(cfg PipelineConfig) (*policy, error) {
 			return nil, fmt.Errorf("alerting: bad to address %q: %w", t, err)
 		}
 	}
-	kinds := events.DefaultAlerts()
-	if len(cfg.Kinds) > 0 {
-		kinds = kinds[:0]
-		for _, k := range cfg.Kinds {
-			kinds = append(kinds, events.Kind(k))
-		}
+	f, err := NewFilter(cfg.Kinds, cfg.Services, false)
+	if err != nil {
+		return nil, err
 	}
-	p.kinds = map[events.Kind]bool{}
-	for _, k := range kinds {
-		if k == events.All {
-			p.kinds = nil
-			break
-		}
-		if !slices.Contains(events.Selectors(), k) {
-			return nil, fmt.Errorf("alerting: unknown event kind %q (known: %v)", k, events.Selectors())
-		}
-		p.kinds[k] = true
-	}
-	if len(cfg.Services) > 0 {
-		p.services = map[string]bool{}
-		for _, s := range cfg.Services {
-			p.services[s] = true
-		}
-	}
+	p.filter = f
 	for _, s := range cfg.DaemonStates {
 		switch s {
 		case "all":

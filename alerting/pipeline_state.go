@@ -332,20 +332,12 @@ func (e *engine) role(inst string) *roleMem {
 // filter applies Kinds, Services, DaemonStates and the master-only rule
 // to ev (for reminders and notes: the event they stand for).
 func (e *engine) filter(ev *events.Event, daemonState string, master bool) string {
-	pol, service := e.pol, ev.Service
-	if !pol.kindOK(ev) {
+	pol := e.pol
+	if !pol.filter.Kind(ev) {
 		return SuppressedKind
 	}
-	if service != "" && pol.services != nil {
-		ok := pol.services[service]
-		if !ok && e.name != nil {
-			if n := e.name(service); n != "" {
-				ok = pol.services[n]
-			}
-		}
-		if !ok {
-			return SuppressedService
-		}
+	if !pol.filter.Service(ev.Service, e.name) {
+		return SuppressedService
 	}
 	if realServerKind(ev.Kind) {
 		if pol.states != nil && !pol.states[daemonState] {

@@ -197,10 +197,12 @@ func (e *SendError) Error() string {
 	return fmt.Sprintf("smtp %s: %s failure: %s", e.Stage, kind, e.Text)
 }
 
-// IsPermanent reports whether err is a permanent delivery failure.
+// IsPermanent reports whether err is a permanent delivery failure (a
+// mail's or a webhook's).
 func IsPermanent(err error) bool {
 	var se *SendError
-	return errors.As(err, &se) && se.Permanent
+	var he *HTTPError
+	return errors.As(err, &se) && se.Permanent || errors.As(err, &he) && he.Permanent
 }
 
 // classify turns an error of one stage into a SendError: a 5xx reply is

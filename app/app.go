@@ -111,7 +111,7 @@ type App struct {
 	chk      *checker.Checker
 	rec      *reconcile.Reconciler // nil when the backend cannot write
 	role     *haRole               // nil without an ha section
-	mail     *mailer               // nil without an alerting section
+	alerts   *alerts               // nil without an alerting section
 	srv      *web.Server
 	lns      []net.Listener // the config's listen addresses, in order
 
@@ -185,7 +185,7 @@ func New(o Options) (_ *App, err error) {
 		if a.role != nil {
 			deps.IsMaster = a.role.isMaster
 		}
-		if a.mail, err = newMailer(cfg, a.ev, deps, a.component("alerting")); err != nil {
+		if a.alerts, err = newAlerts(cfg, a.ev, deps, a.alertState, a.component("alerting")); err != nil {
 			return nil, err
 		}
 	}
@@ -258,10 +258,14 @@ func (a *App) newWeb(cfg *config.Config) error {
 	if a.rec != nil {
 		extra = append(extra, reconcile.NewMetrics(a.rec, a.cur.Load))
 	}
-	if a.mail != nil {
-		src.Alerting = a.mail.status
-		src.Mail = a.mail.summary
-		extra = append(extra, alerting.NewMetrics(a.mail.disp, a.mail.pipe))
+	if al := a.alerts; al != nil {
+		if m := al.mail; m != nil {
+			src.Alerting = m.status
+			src.Mail = m.summary
+			extra = append(extra, alerting.NewMetrics(m.disp, m.pipe))
+		}
+		// Always: a reload may add channels (none yet: no series).
+		extra = append(extra, alerting.NewChannelMetrics(al.alertmanager, al.hookDispatchers))
 	}
 	if a.role != nil {
 		src.Role = a.role.status
@@ -324,8 +328,8 @@ func (a *App) Run(ctx context.Context) error {
 			a.log.Error("the RRD archive job cannot run", "err", err)
 		}
 	})
-	if a.mail != nil {
-		a.mail.run(ctx, &wg)
+	if a.alerts != nil {
+		a.alerts.run(ctx, &wg)
 	}
 	if a.role != nil {
 		a.role.start(cfg)

@@ -14,10 +14,11 @@ import (
 	"github.com/lvsmon/lvsmon/web"
 )
 
-// mailer is the alerting section at work: the pipeline choosing what to
-// mail from the event log, the durable outbox, and the dispatcher sending
-// it. Like the role sources it starts once; a reload that changes the
-// alerting section takes effect at the next restart.
+// mailer is the alerting section's mail at work: the pipeline choosing
+// what to mail from the event log and the dispatcher sending the mails
+// of the outbox (shared with the webhooks, see alerts). A reload swaps
+// its settings; adding or removing mail takes effect at the next
+// restart.
 type mailer struct {
 	out  *alerting.Outbox
 	disp *alerting.Dispatcher
@@ -30,13 +31,8 @@ type mailer struct {
 // the first event of this start (daemon_start, the checker's): on a first
 // start the pipeline begins at the end of the log, and it must exist
 // before the dispatcher runs (see alerting.Pipeline).
-func newMailer(cfg *config.Config, ev *events.Log, deps alerting.PipelineDeps, log *slog.Logger) (*mailer, error) {
+func newMailer(cfg *config.Config, out *alerting.Outbox, ev *events.Log, deps alerting.PipelineDeps, log *slog.Logger) (*mailer, error) {
 	a := cfg.Alerting
-	dir := filepath.Join(cfg.DataDir, "alerting")
-	out, err := alerting.OpenOutbox(filepath.Join(dir, "outbox"), a.OutboxMax, log)
-	if err != nil {
-		return nil, fmt.Errorf("alerting: %w", err)
-	}
 	sender, err := alerting.NewSender(SMTPConfig(a))
 	if err != nil {
 		return nil, fmt.Errorf("alerting: %w", err)
@@ -47,7 +43,7 @@ func newMailer(cfg *config.Config, ev *events.Log, deps alerting.PipelineDeps, l
 	if m.pipe, err = alerting.NewPipeline(pipelineConfig(cfg), deps); err != nil {
 		return nil, err
 	}
-	if n := out.Len(); n > 0 {
+	if n := m.disp.Stats().Queued; n > 0 {
 		log.Info("mails from before the restart are in the outbox; sending them", "mails", n)
 	}
 	return m, nil

@@ -141,15 +141,15 @@ func (a *App) apply(next *config.Config) error {
 		log.Warn("setting changed; it takes effect at the next restart", "key", "web.idle_timeout", "running", old.Web.IdleTimeout.D(), "configured", next.Web.IdleTimeout.D())
 		next.Web.IdleTimeout = old.Web.IdleTimeout
 	}
-	var applyMail func() error
+	var applyAlerts func()
 	switch {
 	case reflect.DeepEqual(old.Alerting, next.Alerting):
-	case old.Alerting == nil || next.Alerting == nil || a.mail == nil:
+	case old.Alerting == nil || next.Alerting == nil || a.alerts == nil:
 		log.Warn("the alerting section was added or removed; that takes effect at the next restart (mail already queued is sent either way)")
 		next.Alerting = old.Alerting
 	default:
 		var err error
-		if applyMail, err = a.mail.prepareReload(next); err != nil {
+		if applyAlerts, err = a.alerts.prepareReload(old, next); err != nil {
 			log.Error("config reload rejected", "problem", err.Error())
 			log.Warn("keeping the running config", "file", old.File)
 			a.reloadRejected(err)
@@ -171,12 +171,9 @@ func (a *App) apply(next *config.Config) error {
 	if haChanged {
 		a.role.reload(next)
 	}
-	if applyMail != nil {
-		if err := applyMail(); err != nil {
-			log.Error("applying the new alerting section failed; mail keeps the old one", "err", err)
-		} else {
-			log.Info("alerting section reloaded", "to", next.Alerting.To, "smtp", fmt.Sprintf("%s:%d", next.Alerting.SMTP.Host, next.Alerting.SMTP.Port))
-		}
+	if applyAlerts != nil {
+		applyAlerts()
+		log.Info("alerting section reloaded", "mail_to", next.Alerting.To, "webhooks", len(next.Alerting.Webhooks), "alertmanager", next.Alerting.Alertmanager != nil)
 	}
 	a.coll.SetStep(next.Step.D())
 	a.chk.Apply(next)

@@ -294,6 +294,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("virtual_services: &l [*l]\n"))
 	f.Add([]byte("virtual_services:\n  - {name: a, address: 10.0.0.1, port: 80, <<: &t {scheduler: rr}}\n  - {<<: [*t, {persistence: 1s}], address: 10.0.0.2, port: 80, check: &c {type: tcp}}\n  - {<<: *t, address: 10.0.0.3, port: 80, check: *c, real_servers: [&r {address: 10.1.0.1, port: 80}, {<<: *r, address: 10.1.0.2}]}\n"))
 	f.Add([]byte("ha: &h {grace: 1s, vips: [10.0.0.1]}\nalerting: {<<: *h}\n"))
+	f.Add([]byte("alerting:\n  alertmanager: {urls: [http://a:9093], labels: {team: x}}\n  webhooks: [{name: a, url: 'http://h/', headers: {X: y}, body_template: '{{json .}}'}]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse("fuzz.yaml", data)
 		if err == nil {

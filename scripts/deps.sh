@@ -35,6 +35,8 @@ test) pkgs+=(qemu-system-x86 busybox-static kmod cpio iproute2 ipvsadm file rrdt
 	prometheus docker-compose
 	# a second SMTP implementation for alerting's delivery test.
 	python3-aiosmtpd
+	# a real Alertmanager for the alerting channels' test.
+	prometheus-alertmanager
 	# real HA pairs in network namespaces for the HA role tests: a
 	# keepalived VRRP pair, a heartbeat (haresources) pair and a
 	# corosync + pacemaker pair.

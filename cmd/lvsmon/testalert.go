@@ -40,8 +40,8 @@ func cmdTestAlert(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		printConfigErrors(stderr, err)
 		return errInvalidConfig
 	}
-	if cfg.Alerting == nil {
-		fmt.Fprintf(stderr, "%s has no alerting section: lvsmon sends no mail\n", *path)
+	if cfg.Alerting == nil || !cfg.Alerting.MailEnabled() {
+		fmt.Fprintf(stderr, "%s configures no mail (alerting.smtp, from, to): lvsmon sends no mail\n", *path)
 		return errInvalidConfig
 	}
 	a := cfg.Alerting

@@ -113,14 +113,19 @@ alerting:
 			}
 		})
 	}
-	t.Run("no alerting section", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "lvsmon.yaml")
-		os.WriteFile(path, []byte("director: dir1\n"), 0o644)
-		var out, errb bytes.Buffer
-		if code := run(context.Background(), []string{"test-alert", "--config", path}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "has no alerting section") {
-			t.Fatalf("exit %d, stderr %s", code, errb.String())
-		}
-	})
+	for name, conf := range map[string]string{
+		"no alerting section": "director: dir1\n",
+		"no mail in alerting": "director: dir1\nalerting: {webhooks: [{name: a, url: 'http://127.0.0.1:1/'}]}\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "lvsmon.yaml")
+			os.WriteFile(path, []byte(conf), 0o644)
+			var out, errb bytes.Buffer
+			if code := run(context.Background(), []string{"test-alert", "--config", path}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "configures no mail") {
+				t.Fatalf("exit %d, stderr %s", code, errb.String())
+			}
+		})
+	}
 }
 
 // TestAlertingReload: a reload moves mail to another relay and other
