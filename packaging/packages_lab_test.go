@@ -95,7 +95,7 @@ func TestPackages(t *testing.T) {
 		}
 	}
 	slices.Sort(debFiles)
-	if want := sorted(common, []string{"/lib/systemd/system/lvsmon.service", "/usr/share/zsh/vendor-completions/_lvsmon"}); !slices.Equal(debFiles, want) {
+	if want := sorted(common, []string{"/etc/default/lvsmon", "/lib/systemd/system/lvsmon.service", "/usr/share/zsh/vendor-completions/_lvsmon"}); !slices.Equal(debFiles, want) {
 		t.Errorf(".deb files:\n%s\nwant:\n%s", strings.Join(debFiles, "\n"), strings.Join(want, "\n"))
 	}
 	if got := strings.TrimSpace(output(t, "dpkg-deb", "-f", deb, "Depends")); got != "libc6 (>= 2.34), librrd8" {
@@ -103,7 +103,7 @@ func TestPackages(t *testing.T) {
 	}
 	ctl := t.TempDir()
 	output(t, "dpkg-deb", "-e", deb, ctl)
-	if b, _ := os.ReadFile(filepath.Join(ctl, "conffiles")); strings.TrimSpace(string(b)) != "/etc/lvsmon/lvsmon.yaml" {
+	if b, _ := os.ReadFile(filepath.Join(ctl, "conffiles")); !slices.Equal(sorted(strings.Fields(string(b))), []string{"/etc/default/lvsmon", "/etc/lvsmon/lvsmon.yaml"}) {
 		t.Errorf(".deb conffiles: %q", b)
 	}
 	for _, s := range []string{"postinst", "prerm", "postrm"} {
@@ -115,13 +115,13 @@ func TestPackages(t *testing.T) {
 	// The .rpm, read by rpm itself.
 	rpmFiles := strings.Fields(output(t, "rpm", "-qpl", rpm))
 	slices.Sort(rpmFiles)
-	if want := sorted(common, []string{"/usr/lib/systemd/system/lvsmon.service", "/usr/share/zsh/site-functions/_lvsmon"}); !slices.Equal(rpmFiles, want) {
+	if want := sorted(common, []string{"/etc/sysconfig/lvsmon", "/usr/lib/systemd/system/lvsmon.service", "/usr/share/zsh/site-functions/_lvsmon"}); !slices.Equal(rpmFiles, want) {
 		t.Errorf(".rpm files:\n%s\nwant:\n%s", strings.Join(rpmFiles, "\n"), strings.Join(want, "\n"))
 	}
 	if got := output(t, "rpm", "-qp", "--requires", rpm); !strings.Contains(got, "rrdtool") {
 		t.Errorf(".rpm requires:\n%s", got)
 	}
-	if got := strings.TrimSpace(output(t, "rpm", "-qp", "--configfiles", rpm)); got != "/etc/lvsmon/lvsmon.yaml" {
+	if got := sorted(strings.Fields(output(t, "rpm", "-qp", "--configfiles", rpm))); !slices.Equal(got, []string{"/etc/lvsmon/lvsmon.yaml", "/etc/sysconfig/lvsmon"}) {
 		t.Errorf(".rpm config files: %q", got)
 	}
 	if got := output(t, "rpm", "-qp", "--scripts", rpm); !strings.Contains(got, "postinstall scriptlet") || !strings.Contains(got, "preuninstall scriptlet") {

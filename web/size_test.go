@@ -109,3 +109,26 @@ func TestStatusSizeAt1000x50(t *testing.T) {
 		}
 	}
 }
+
+// TestOverviewSizeAt1000x50: the status page of a 1000×50 director stays
+// a first view an operator's browser takes at once: under 300 KB and
+// 5,000 elements, whether everything is fine (in the kernel) or nothing
+// is (every service missing: 51,000 things in trouble, 100 listed).
+func TestOverviewSizeAt1000x50(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a 50,000-server director")
+	}
+	for _, inKernel := range []bool{true, false} {
+		s := bigDirector(t, inKernel)
+		rec := get(t, s.Handler(), "GET", "/")
+		body := rec.Body.String()
+		elements := strings.Count(body, "<") - strings.Count(body, "</") - strings.Count(body, "<!")
+		t.Logf("in kernel %v: %d bytes, %d elements", inKernel, len(body), elements)
+		if rec.Code != 200 || len(body) > 300_000 || elements > 5000 {
+			t.Errorf("in kernel %v: %d, %d bytes, %d elements", inKernel, rec.Code, len(body), elements)
+		}
+		if !strings.Contains(body, "page 1 of 10") {
+			t.Errorf("in kernel %v: no pager", inKernel)
+		}
+	}
+}
