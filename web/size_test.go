@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -130,5 +131,28 @@ func TestOverviewSizeAt1000x50(t *testing.T) {
 		if !strings.Contains(body, "page 1 of 10") {
 			t.Errorf("in kernel %v: no pager", inKernel)
 		}
+	}
+}
+
+// BenchmarkStatusPages1000x50 serves, side by side on one 1000×50
+// director, the overview, a status API page and the full dump (what the
+// status page used to render), and reports each one's p99 and size. The
+// targets (#13): overview p99 < 100 ms, API page p99 < 50 ms.
+func BenchmarkStatusPages1000x50(b *testing.B) {
+	s := bigDirector(b, true)
+	for _, path := range []string{"/", "/api/v1/status", "/api/v1/status?limit=1000"} {
+		b.Run(strings.NewReplacer("/", "_", "?", "_", "=", "_").Replace(path), func(b *testing.B) {
+			var times []time.Duration
+			size := 0
+			for b.Loop() {
+				start := time.Now()
+				rec := get(b, s.Handler(), "GET", path)
+				times = append(times, time.Since(start))
+				size = rec.Body.Len()
+			}
+			slices.Sort(times)
+			b.ReportMetric(float64(times[len(times)*99/100].Microseconds())/1000, "p99-ms")
+			b.ReportMetric(float64(size), "bytes")
+		})
 	}
 }

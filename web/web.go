@@ -90,6 +90,8 @@ type Server struct {
 	serving  atomic.Bool
 	pwcache  pwCache
 	sessions *sessions
+	// overviewCache keeps the status the page was last built from.
+	overviewCache statusCache
 }
 
 // DefaultMetricsPath is where Prometheus metrics are served unless
@@ -305,7 +307,7 @@ type indexPage struct {
 }
 
 func (s *Server) index(c *gin.Context) {
-	st := indexPage{Status: s.status(), Viewer: s.viewerOf(c)}
+	st := indexPage{Status: s.cachedStatus(), Viewer: s.viewerOf(c)}
 	st.O = buildOverview(&st.Status, c)
 	c.Header("Content-Type", "text/html; charset=utf-8")
 	if err := s.page.ExecuteTemplate(c.Writer, "index.html", st); err != nil {

@@ -62,7 +62,7 @@ func fixture(t *testing.T) (*Server, *collector.Collector, *lvs.Fake) {
 	return s, c, f
 }
 
-func get(t *testing.T, h http.Handler, method, path string) *httptest.ResponseRecorder {
+func get(t testing.TB, h http.Handler, method, path string) *httptest.ResponseRecorder {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
