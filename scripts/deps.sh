@@ -40,7 +40,10 @@ test) pkgs+=(qemu-system-x86 busybox-static kmod cpio iproute2 ipvsadm file rrdt
 	# corosync + pacemaker pair.
 	keepalived heartbeat corosync pacemaker pacemaker-cli-utils resource-agents
 	# headless Chromium opens the dashboard pages in a browser test.
-	chromium) ;;
+	chromium
+	# lvsmon import reads ldirectord's example config in a lab test
+	# (keepalived's samples come with keepalived above).
+	ldirectord) ;;
 bench) pkgs+=(prometheus-node-exporter
 	# bench/checker measures Debian's ldirectord, with a fake ipvsadm
 	# bind-mounted over the real one in a private mount namespace.

@@ -31,6 +31,7 @@ Usage:
   lvsmon demo [flags]                     run a simulated director (no root, no IPVS needed)
   lvsmon check-config FILE                validate a config file
   lvsmon test-alert --config.file FILE    send a test mail and show the SMTP conversation
+  lvsmon import ldirectord|keepalived FILE  print FILE as an lvsmon config, with a report
   lvsmon version                          print the version and build
 
 Flags have Prometheus' spellings (--config.file, --web.listen-address,
@@ -63,6 +64,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdCheckConfig(args[1:], stdout, stderr)
 	case "test-alert":
 		err = cmdTestAlert(ctx, args[1:], stdout, stderr)
+	case "import":
+		err = cmdImport(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		buildinfo.Read().Print(stdout)
 		return 0
@@ -78,6 +81,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, errUsage):
 		return 2
+	case errors.Is(err, errPartial):
+		return 3
 	case errors.Is(err, errInvalidConfig), errors.Is(err, errAlertFailed):
 		return 1
 	}
