@@ -16,6 +16,9 @@ import (
 // kReal is one real_server as read, before it is fitted to a service.
 type kReal struct {
 	n       *kNode
+	// inhibitAt and alphaAt are where the server's own inhibit_on_failure
+	// and alpha stand.
+	inhibitAt, alphaAt *kNode
 	rs      config.RealServer
 	inhibit bool
 	alpha   bool
@@ -68,13 +71,13 @@ func (m *kMapper) reals(s *kService) ([]config.RealServer, []*config.Check) {
 		if inhibitAll {
 			s.vs.OnFailure = "quiescent"
 		} else if r.inhibit {
-			m.rep.add(Entry{File: r.n.File, Line: r.n.Line, Directive: "inhibit_on_failure", Status: Changed,
+			m.rep.add(Entry{File: r.inhibitAt.File, Line: r.inhibitAt.Line, Directive: "inhibit_on_failure", Status: Changed,
 				Note: "lvsmon sets on_failure per service, and not every real server has it: this one is removed when it fails"})
 		}
 		if alphaAll {
 			s.vs.Startup = "down"
-		} else if r.alpha {
-			m.rep.add(Entry{File: r.n.File, Line: r.n.Line, Directive: "alpha", Status: Changed,
+		} else if r.alphaAt != nil {
+			m.rep.add(Entry{File: r.alphaAt.File, Line: r.alphaAt.Line, Directive: "alpha", Status: Changed,
 				Note: "lvsmon sets startup per service, and not every real server has alpha: this one counts as up until checked"})
 		}
 		out = append(out, r.rs)
@@ -152,10 +155,10 @@ func (m *kMapper) real(s *kService, n *kNode) *kReal {
 			}
 			m.rep.rule(c.Key, c.File, c.Line, 0, "")
 		case "inhibit_on_failure":
-			r.inhibit = true
+			r.inhibit, r.inhibitAt = true, c
 			m.rep.rule(c.Key, c.File, c.Line, 0, "")
 		case "alpha":
-			r.alpha = true
+			r.alpha, r.alphaAt = true, c
 			m.rep.rule(c.Key, c.File, c.Line, 0, "")
 		case "notify_up", "notify_down", "smtp_alert":
 			m.rep.rule(c.Key, c.File, c.Line, 0, "")
@@ -225,7 +228,7 @@ func (m *kMapper) checker(c *kNode, r *kReal, t kTiming, proto string) []*config
 		case n.Key == "fwmark":
 			m.rep.rule("checker fwmark", n.File, n.Line, 0, "")
 		case n.Key == "alpha":
-			r.alpha = true
+			r.alpha, r.alphaAt = true, n
 			ok("alpha", n)
 		case n.Key == "url" && n.Block && (typ == "http" || typ == "https"):
 			ok("url", n)

@@ -777,7 +777,10 @@ func (m *ldMapper) check(x ldv, vs *config.VirtualService) *config.Check {
 			if reqOK {
 				m.ok("request", req, "")
 			}
-			if rcvOK {
+			switch {
+			case rcvOK && c.Method == "HEAD":
+				m.as("receive", Unsupported, rcv, "with httpmethod=HEAD there is no body to match: ldirectord's check can never pass, lvsmon's checks the status only.")
+			case rcvOK:
 				m.expect(c, rcv)
 			}
 		case "dns":
