@@ -15,14 +15,14 @@ import (
 
 // kReal is one real_server as read, before it is fitted to a service.
 type kReal struct {
-	n       *kNode
+	n *kNode
 	// inhibitAt and alphaAt are where the server's own inhibit_on_failure
 	// and alpha stand.
 	inhibitAt, alphaAt *kNode
-	rs      config.RealServer
-	inhibit bool
-	alpha   bool
-	checks  []*config.Check
+	rs                 config.RealServer
+	inhibit            bool
+	alpha              bool
+	checks             []*config.Check
 	// checked: the block has checkers (some may have mapped to nothing).
 	checked bool
 }
