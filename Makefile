@@ -87,6 +87,8 @@ fuzz: deps-build
 	$(GO) test -run '^$$' -fuzz '^FuzzPlainAnswer$$' -fuzztime $(FUZZTIME) ./probe/
 	$(GO) test -run '^$$' -fuzz '^FuzzPlainRequest$$' -fuzztime $(FUZZTIME) ./probe/
 	$(GO) test -run '^$$' -fuzz '^FuzzMatchBody$$' -fuzztime $(FUZZTIME) ./probe/
+	$(GO) test -run '^$$' -fuzz '^FuzzKeepalived$$' -fuzztime $(FUZZTIME) ./importer/
+	$(GO) test -run '^$$' -fuzz '^FuzzLdirectord$$' -fuzztime $(FUZZTIME) ./importer/
 	$(GO) test -run '^$$' -fuzz '^FuzzUpgrade$$' -fuzztime $(FUZZTIME) ./events/
 
 ## bench: Go benchmarks, then the measurements against the anchor tools,

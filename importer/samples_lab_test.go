@@ -3,7 +3,6 @@
 package importer
 
 import (
-	"flag"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,7 +12,6 @@ import (
 	"github.com/lvsmon/lvsmon/config"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
 
 // The fixtures are the sample configs Debian's keepalived and ldirectord
 // packages ship (scripts/deps.sh test installs both), read at test time:
