@@ -15,8 +15,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -285,6 +288,21 @@ func blame(p config.Problem, y []byte, spans []string) string {
 	return field
 }
 
+// parseIP reads an address as lvsmon's config accepts it: no zone, not
+// unspecified, not multicast; an IPv4-mapped IPv6 address is IPv4.
+func parseIP(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	switch {
+	case err != nil:
+		return netip.Addr{}, err
+	case a.Zone() != "":
+		return netip.Addr{}, fmt.Errorf("%q has a zone", s)
+	case a.IsUnspecified() || a.IsMulticast():
+		return netip.Addr{}, fmt.Errorf("%s cannot be a service or server address", a)
+	}
+	return a.Unmap(), nil
+}
+
 // reporter collects the report's entries.
 type reporter struct {
 	rules   map[string]Rule
@@ -356,4 +374,80 @@ func (r *reporter) sorted() []Entry {
 		return a.Line - b.Line
 	})
 	return out
+}
+
+// fixCheck drops the values of a check that lvsmon's validation would
+// refuse (a path that is no request path, a Host header with blanks, ...)
+// and says what it dropped: an import never fails for one odd value.
+func fixCheck(c *config.Check) []string {
+	var notes []string
+	if c.Path != "" {
+		if _, err := url.ParseRequestURI(c.Path); err != nil || !strings.HasPrefix(c.Path, "/") {
+			notes = append(notes, fmt.Sprintf("path %q is not a request path: / instead", c.Path))
+			c.Path = "/"
+		}
+	}
+	if c.Host != "" && strings.ContainsAny(c.Host, " \t\r\n/@?#") {
+		notes = append(notes, fmt.Sprintf("host %q is not a Host header: left out", c.Host))
+		c.Host = ""
+	}
+	if c.SNI != "" {
+		if _, err := netip.ParseAddr(c.SNI); err == nil || strings.ContainsAny(c.SNI, " \t\r\n/:@") {
+			notes = append(notes, fmt.Sprintf("sni %q is not a host name: left out", c.SNI))
+			c.SNI = ""
+		}
+	}
+	if c.Expect != "" && c.Type != "dns" {
+		if _, err := regexp.Compile(c.Expect); err != nil {
+			notes = append(notes, fmt.Sprintf("expect %q is not a Go regular expression: left out", c.Expect))
+			c.Expect = ""
+		}
+	}
+	if c.Send != "" {
+		if b, err := config.ParsePayload(c.Send); err != nil || len(b) > config.MaxUDPPayload {
+			notes = append(notes, fmt.Sprintf("send %q is not a payload lvsmon can send: left out", c.Send))
+			c.Send = ""
+		}
+	}
+	if c.Status != "" {
+		if _, err := config.ParseStatus(c.Status); err != nil {
+			notes = append(notes, fmt.Sprintf("status %q: 200-299 instead", c.Status))
+			c.Status = ""
+		}
+	}
+	if c.EHLO != "" && strings.ContainsAny(c.EHLO, " \t\r\n") {
+		notes = append(notes, fmt.Sprintf("ehlo %q is not a host name: left out", c.EHLO))
+		c.EHLO = ""
+	}
+	if c.Type == "dns" && !domainName(c.QueryName) {
+		notes = append(notes, fmt.Sprintf("%q is not a domain name: the check asks for the root", c.QueryName))
+		c.QueryName = "."
+	}
+	if c.Type == "dns" && c.Expect != "" {
+		qt := cmpOr(c.QueryType, "A")
+		a, err := netip.ParseAddr(c.Expect)
+		if (qt == "A" || qt == "AAAA") && (err != nil || (qt == "A") != a.Is4()) {
+			notes = append(notes, fmt.Sprintf("expect %q does not fit a %s answer: left out", c.Expect, qt))
+			c.Expect = ""
+		}
+	}
+	return notes
+}
+
+// domainName is what lvsmon's dns check can ask for: the root, or labels
+// of 1-63 bytes without blanks, 253 in all.
+func domainName(s string) bool {
+	if s == "." {
+		return true
+	}
+	name := strings.TrimSuffix(s, ".")
+	if name == "" || len(name) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(name, ".") {
+		if l == "" || len(l) > 63 || strings.ContainsAny(l, " \t\r\n\f\v") || !utf8.ValidString(l) {
+			return false
+		}
+	}
+	return true
 }

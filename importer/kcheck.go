@@ -3,7 +3,6 @@ package importer
 import (
 	"encoding/hex"
 	"fmt"
-	"net/netip"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -103,8 +102,8 @@ func (m *kMapper) real(s *kService, n *kNode) *kReal {
 		m.rep.ruleAs("real_server", Unsupported, n.File, n.Line, blockEnd(n), "want an address and a port: left out.")
 		return nil
 	}
-	a, err := netip.ParseAddr(n.Args[0])
-	if err != nil || a.Zone() != "" {
+	a, err := parseIP(n.Args[0])
+	if err != nil {
 		m.rep.ruleAs("real_server", Unsupported, n.File, n.Line, blockEnd(n), fmt.Sprintf("%q is not an IP address (host names are not resolved): left out.", n.Args[0]))
 		return nil
 	}
@@ -179,6 +178,10 @@ func (m *kMapper) real(s *kService, n *kNode) *kReal {
 		}
 	}
 	r.alpha = r.alpha || t.alpha
+	if lo, hi := r.rs.LowerThreshold, r.rs.UpperThreshold; lo > 0 && hi > 0 && lo > hi {
+		m.rep.add(Entry{File: n.File, Line: n.Line, Directive: "lthreshold", Status: Unsupported, Note: fmt.Sprintf("the lower threshold %d is above the upper %d: both are left out", lo, hi)})
+		r.rs.LowerThreshold, r.rs.UpperThreshold = 0, 0
+	}
 	for _, c := range checkers {
 		r.checked = true
 		r.checks = append(r.checks, m.checker(c, r, t, s.vs.Protocol)...)
@@ -195,7 +198,8 @@ var checkerTypes = map[string]string{
 
 // checker maps one checker block to lvsmon checks (several for an
 // HTTP_GET with several urls or an SMTP_CHECK with several hosts).
-func (m *kMapper) checker(c *kNode, r *kReal, t kTiming, proto string) []*config.Check {
+func (m *kMapper) checker(c0 *kNode, r *kReal, t kTiming, proto string) []*config.Check {
+	c := c0
 	typ := checkerTypes[c.Key]
 	if typ == "" {
 		m.rep.rule(c.Key, c.File, c.Line, c.End, "")
@@ -352,7 +356,7 @@ func (m *kMapper) checker(c *kNode, r *kReal, t kTiming, proto string) []*config
 		}
 	}
 	if len(subs) == 0 {
-		return []*config.Check{base}
+		subs = []*config.Check{{}}
 	}
 	var out []*config.Check
 	for _, sub := range subs {
@@ -374,6 +378,9 @@ func (m *kMapper) checker(c *kNode, r *kReal, t kTiming, proto string) []*config
 		}
 		if sub.Port != 0 {
 			c.Port = sub.Port
+		}
+		for _, note := range fixCheck(&c) {
+			m.rep.add(Entry{File: c0.File, Line: c0.Line, Directive: c0.Key, Status: Unsupported, Note: note})
 		}
 		out = append(out, &c)
 	}
@@ -411,8 +418,8 @@ func (m *kMapper) endpoint(c *config.Check, n *kNode, r *kReal) {
 	}
 	switch n.Key {
 	case "connect_ip":
-		a, err := netip.ParseAddr(arg)
-		if err != nil || a.Zone() != "" {
+		a, err := parseIP(arg)
+		if err != nil {
 			m.rep.ruleAs("connect_ip", Unsupported, n.File, n.Line, 0, fmt.Sprintf("%q is not an IP address: the check connects to the real server.", arg))
 			return
 		}
@@ -605,8 +612,8 @@ func (m *kMapper) sorry(s *kService, vs *config.VirtualService, fam string) *con
 	if len(n.Args) < 1 || len(n.Args) > 2 {
 		return bad("want an address and a port: left out")
 	}
-	a, err := netip.ParseAddr(n.Args[0])
-	if err != nil || a.Zone() != "" {
+	a, err := parseIP(n.Args[0])
+	if err != nil {
 		return bad(fmt.Sprintf("%q is not an IP address: left out", n.Args[0]))
 	}
 	r := &config.RealServer{Address: a.Unmap().String(), Forward: cmpOr(s.sorryFwd, s.fwd)}

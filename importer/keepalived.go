@@ -342,8 +342,8 @@ func (m *kMapper) virtualServer(n *kNode) {
 			m.rep.ruleAs("unknown", Unsupported, n.File, n.Line, 0, fmt.Sprintf("virtual_server %s is defined twice (first at %s): this one is left out.", mem.label, prev))
 			continue
 		}
-		if vs.FWMark == 0 && vs.Port == 0 && vs.Persistence == 0 {
-			m.rep.ruleAs("unknown", Unsupported, n.File, n.Line, 0, fmt.Sprintf("virtual_server %s: port 0 without persistence_timeout, which IPVS refuses: left out.", mem.label))
+		if vs.FWMark == 0 && vs.Port == 0 {
+			m.rep.ruleAs("unknown", Unsupported, n.File, n.Line, 0, fmt.Sprintf("virtual_server %s: port 0 (all ports) is not imported: write it by hand, with the checks' port.", mem.label))
 			continue
 		}
 		m.seen[key] = where(n)
@@ -607,9 +607,9 @@ func (m *kMapper) members(n *kNode) []kMember {
 		}
 		return []kMember{{fwmark: uint32(v), label: "fwmark " + n.Args[1]}}
 	case len(n.Args) == 2:
-		a, err := netip.ParseAddr(n.Args[0])
+		a, err := parseIP(n.Args[0])
 		p, perr := strconv.Atoi(n.Args[1])
-		if err != nil || a.Zone() != "" || perr != nil || p < 0 || p > 65535 {
+		if err != nil || perr != nil || p < 0 || p > 65535 {
 			return bad(fmt.Sprintf("%q is not an address and a port", strings.Join(n.Args, " ")))
 		}
 		return []kMember{{addr: a.Unmap().String(), port: p, label: net2(a.Unmap().String(), p)}}
@@ -661,8 +661,8 @@ func groupMember(e *kNode) ([]kMember, string) {
 // ranges), or is a whole address (ldirectord's "->").
 func expandRange(s, sep string) ([]string, string) {
 	first, last, isRange := strings.Cut(s, sep)
-	a, err := netip.ParseAddr(first)
-	if err != nil || a.Zone() != "" {
+	a, err := parseIP(first)
+	if err != nil {
 		return nil, fmt.Sprintf("%q is not an IP address (host names are not resolved)", first)
 	}
 	a = a.Unmap()
@@ -670,7 +670,7 @@ func expandRange(s, sep string) ([]string, string) {
 		return []string{a.String()}, ""
 	}
 	var end netip.Addr
-	if b, err := netip.ParseAddr(last); err == nil {
+	if b, err := parseIP(last); err == nil {
 		end = b.Unmap()
 	} else {
 		base := 10
@@ -699,6 +699,9 @@ func expandRange(s, sep string) ([]string, string) {
 	for x := a; ; x = x.Next() {
 		if len(out) == MaxRange {
 			return nil, fmt.Sprintf("%s holds more than %d addresses", s, MaxRange)
+		}
+		if _, err := parseIP(x.String()); err != nil {
+			return nil, fmt.Sprintf("%s: %v", s, err)
 		}
 		out = append(out, x.String())
 		if x == end || !x.Next().IsValid() {

@@ -379,9 +379,13 @@ func (m *ldMapper) virtual(v *ldVirtual) {
 			skip(fmt.Sprintf("%q is not address:port or a fwmark", head))
 			return
 		}
-		a, perr := netip.ParseAddr(addr)
-		if perr != nil || a.Zone() != "" || a.Is6() != v.six {
+		a, perr := parseIP(addr)
+		if perr != nil || a.Is6() != v.six {
 			skip(fmt.Sprintf("%q is not an IP address of the virtual's family (host names are not resolved)", addr))
+			return
+		}
+		if port == 0 {
+			skip("port 0 (all ports) is not imported: write it by hand, with the check's port")
 			return
 		}
 		vs.Address, vs.Port, vs.Protocol = a.Unmap().String(), port, "tcp"
@@ -558,6 +562,10 @@ func (m *ldMapper) reals(v *ldVirtual, vs *config.VirtualService, lines []ldLine
 		if r[9] != "" {
 			hi, _ = strconv.ParseUint(r[9], 10, 32)
 		}
+		if lo > 0 && hi > 0 && lo > hi {
+			m.as(d.key, Unsupported, d, fmt.Sprintf("the lower threshold %d is above the upper %d: both are left out.", lo, hi))
+			lo, hi = 0, 0
+		}
 		added := 0
 		for _, a := range addrs {
 			rs := config.RealServer{Address: a, Port: port, Forward: fwd, UpperThreshold: uint32(hi), LowerThreshold: uint32(lo)}
@@ -633,8 +641,8 @@ func (m *ldMapper) fallback(x ldv, vs *config.VirtualService, fam string) *confi
 		}
 	}
 	addr, port, _, err := ldAddrPort(fields[0])
-	a, perr := netip.ParseAddr(addr)
-	if err != nil || perr != nil || a.Zone() != "" {
+	a, perr := parseIP(addr)
+	if err != nil || perr != nil {
 		report(Unsupported, fmt.Sprintf("%q is not an IP address (host names are not resolved): no sorry server.", fields[0]))
 		return nil
 	}
@@ -882,6 +890,9 @@ func (m *ldMapper) check(x ldv, vs *config.VirtualService) *config.Check {
 		}
 	}
 	c.Timeout = config.Duration(time.Duration(timeout) * time.Second)
+	for _, note := range fixCheck(c) {
+		m.rep.add(Entry{File: m.file, Line: x.v.head.line, Directive: "check", Status: Unsupported, Note: note})
+	}
 	if c.Type == "none" {
 		c.Retries, c.Fall = 0, 0
 	}

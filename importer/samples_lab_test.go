@@ -12,7 +12,6 @@ import (
 	"github.com/lvsmon/lvsmon/config"
 )
 
-
 // The fixtures are the sample configs Debian's keepalived and ldirectord
 // packages ship (scripts/deps.sh test installs both), read at test time:
 // text no one here wrote. Only our output is committed, as golden files.
