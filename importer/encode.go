@@ -24,26 +24,63 @@ func encodeConfig(cfg *config.Config, format, source string, spans []string) ([]
 		root = &yaml.Node{Kind: yaml.MappingNode}
 	}
 	root.HeadComment = fmt.Sprintf("lvsmon config imported from %s %s by lvsmon import.\nRead the import's report before using it: it says what changed meaning or was left out.", format, source)
+	// The services are written one at a time: yaml's emitter takes
+	// memory out of proportion for one document of thousands of them.
+	var services *yaml.Node
 	for i := 0; i+1 < len(root.Content); i += 2 {
-		if root.Content[i].Value != "virtual_services" {
-			continue
-		}
-		for j, item := range root.Content[i+1].Content {
-			if j < len(spans) && spans[j] != "" {
-				item.HeadComment = "from " + spans[j]
-			}
+		if root.Content[i].Value == "virtual_services" {
+			services = root.Content[i+1]
+			root.Content = slices.Delete(root.Content, i, i+2)
+			break
 		}
 	}
 	var b bytes.Buffer
-	enc := yaml.NewEncoder(&b)
-	enc.SetIndent(2)
-	if err := enc.Encode(root); err != nil {
+	if err := encodeNode(&b, root, ""); err != nil {
 		return nil, err
 	}
-	if err := enc.Close(); err != nil {
-		return nil, err
+	if services == nil {
+		if len(root.Content) == 0 {
+			b.WriteString("{}\n") // an empty config, which is valid
+		}
+		return b.Bytes(), nil
+	}
+	b.WriteString("virtual_services:\n")
+	for j, item := range services.Content {
+		if j < len(spans) && spans[j] != "" {
+			item.HeadComment = "from " + spans[j]
+		}
+		if err := encodeNode(&b, &yaml.Node{Kind: yaml.SequenceNode, Content: []*yaml.Node{item}}, "  "); err != nil {
+			return nil, err
+		}
 	}
 	return b.Bytes(), nil
+}
+
+// encodeNode writes n as YAML, each line indented by indent.
+func encodeNode(w *bytes.Buffer, n *yaml.Node, indent string) error {
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if len(n.Content) == 0 && n.Kind == yaml.MappingNode && n.HeadComment != "" {
+		// Nothing but the comment: the caller writes what follows.
+		for _, l := range strings.Split(n.HeadComment, "\n") {
+			w.WriteString(indent + "# " + l + "\n")
+		}
+		return nil
+	}
+	if err := enc.Encode(n); err != nil {
+		return err
+	}
+	if err := enc.Close(); err != nil {
+		return err
+	}
+	for _, l := range strings.SplitAfter(b.String(), "\n") {
+		if strings.TrimSpace(l) != "" {
+			w.WriteString(indent)
+		}
+		w.WriteString(l)
+	}
+	return nil
 }
 
 var durationType = reflect.TypeFor[config.Duration]()

@@ -69,7 +69,10 @@ type Entry struct {
 }
 
 func (e Entry) String() string {
-	where := e.File + ":" + strconv.Itoa(e.Line)
+	where := e.File
+	if e.Line > 0 {
+		where += ":" + strconv.Itoa(e.Line)
+	}
 	if e.EndLine > e.Line {
 		where += "-" + strconv.Itoa(e.EndLine)
 	}
@@ -158,7 +161,7 @@ const (
 	MaxDepth = 32
 	// MaxServices bounds the virtual services an import makes (groups
 	// and address ranges expand).
-	MaxServices = 10000
+	MaxServices = 4096
 	// MaxRange bounds one address range (192.168.0.3-10, a->b).
 	MaxRange = 256
 )
@@ -308,6 +311,15 @@ type reporter struct {
 	rules   map[string]Rule
 	entries []Entry
 	files   []string // in order of first reading, for sorting
+	// has and lines index the entries, so that asking whether one was
+	// made stays cheap on a config of thousands of services.
+	has   map[Entry]bool
+	lines map[fileLine]bool
+}
+
+type fileLine struct {
+	file string
+	line int
 }
 
 func newReporter(rules []Rule) *reporter {
@@ -315,7 +327,7 @@ func newReporter(rules []Rule) *reporter {
 	for _, r := range rules {
 		m[r.Directive] = r
 	}
-	return &reporter{rules: m}
+	return &reporter{rules: m, has: map[Entry]bool{}, lines: map[fileLine]bool{}}
 }
 
 // add records an entry as given.
@@ -324,6 +336,8 @@ func (r *reporter) add(e Entry) {
 		r.files = append(r.files, e.File)
 	}
 	r.entries = append(r.entries, e)
+	r.has[e] = true
+	r.lines[fileLine{e.File, e.Line}] = true
 }
 
 // rule records an entry for a directive of the table, with its status

@@ -442,7 +442,7 @@ func TestLdirectordRefusesBrokenInput(t *testing.T) {
 // TestOutputValidates: what the importer prints is what config.Parse
 // reads back, and the faithful case exits 0.
 func TestOutputValidates(t *testing.T) {
-	r, err := Ldirectord("l.cf", []byte("quiescent=yes\nvirtual=192.0.2.1:80\n\treal=10.0.0.1:80 gate\n\tservice=http\n"))
+	r, err := Ldirectord("l.cf", []byte("quiescent=yes\ncleanstop=no\nvirtual=192.0.2.1:80\n\treal=10.0.0.1:80 gate\n\tservice=http\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -591,12 +591,9 @@ func cmpInt(a, b int) int {
 // once adds an entry unless the same one was added (a group's services
 // share their real servers).
 func (m *kMapper) once(e Entry) {
-	for _, x := range m.rep.entries {
-		if x == e {
-			return
-		}
+	if !m.rep.has[e] {
+		m.rep.add(e)
 	}
-	m.rep.add(e)
 }
 
 // sorry maps the sorry_server of s for one service.

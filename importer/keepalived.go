@@ -117,6 +117,8 @@ func (m *kMapper) top(root *kNode) {
 			m.whole("SSL", n, "")
 		case n.Key == "virtual_server_group":
 			m.whole("virtual_server_group", n, strings.Join(n.Args, " ")+":")
+		case n.Key == "virtual_server" && n.Block && len(m.cfg.VirtualServices) >= MaxServices:
+			m.rep.ruleAs("virtual_server", Unsupported, n.File, n.Line, n.End, fmt.Sprintf("more than %d virtual services: left out.", MaxServices))
 		case n.Key == "virtual_server" && n.Block:
 			m.virtualServer(n)
 		default:

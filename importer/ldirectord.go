@@ -119,7 +119,12 @@ func Ldirectord(path string, data []byte) (*Result, error) {
 	}
 	m := &ldMapper{file: path, rep: newReporter(ldirectordRules), g: globals, cfg: &config.Config{}, names: map[string]bool{}, seen: map[string]int{}}
 	m.globals()
-	for _, v := range virtuals {
+	for i, v := range virtuals {
+		if len(m.cfg.VirtualServices) >= MaxServices {
+			last := virtuals[len(virtuals)-1]
+			m.rep.ruleAs(v.head.key, Unsupported, path, v.head.line, last.end, fmt.Sprintf("more than %d virtual services: these %d blocks are left out.", MaxServices, len(virtuals)-i))
+			break
+		}
 		m.virtual(v)
 	}
 	return finish(FormatLdirectord, path, m.cfg, m.spans, m.rep)
@@ -193,6 +198,10 @@ func (m *ldMapper) globals() {
 		case "emailalert", "emailalertfrom", "emailalertfreq", "emailalertstatus", "smtp":
 			// alerting below
 		}
+	}
+	if _, set := m.g["cleanstop"]; !set {
+		// Not written, and still a difference: say so, without a line.
+		m.rep.ruleAs("cleanstop", Changed, m.file, 0, 0, "not set, so yes, ldirectord's default: it deletes its services when it stops; lvsmon leaves the IPVS table as it is.")
 	}
 	m.alerting()
 }
@@ -900,12 +909,7 @@ func (m *ldMapper) check(x ldv, vs *config.VirtualService) *config.Check {
 }
 
 func (m *ldMapper) reported(line int) bool {
-	for _, e := range m.rep.entries {
-		if e.Line == line {
-			return true
-		}
-	}
-	return false
+	return m.rep.lines[fileLine{m.file, line}]
 }
 
 // expect maps receive to a regular expression, when Go can compile it.
