@@ -553,7 +553,7 @@ func (m *kMapper) fitReals(s *kService, vs *config.VirtualService, reals []confi
 			continue
 		}
 		if vs.FWMark != 0 && r.Port == 0 {
-			m.once(Entry{File: n.File, Line: n.Line, Directive: "real_server", Status: Unsupported, Note: "a fwmark service's real server needs a port: left out"})
+			m.once(Entry{File: n.File, Line: n.Line, Directive: "real_server", Status: Unsupported, Note: "no port: lvsmon's config needs a port on a fwmark service's server (IPVS's port 0, the client's port kept, cannot be written yet): add the port by hand; left out"})
 			continue
 		}
 		if vs.FWMark == 0 && r.Forward != "nat" && r.Port != 0 && r.Port != vs.Port {
@@ -625,7 +625,7 @@ func (m *kMapper) sorry(s *kService, vs *config.VirtualService, fam string) *con
 		return bad("not in the service's address family: left out")
 	}
 	if vs.FWMark != 0 && r.Port == 0 {
-		return bad("a fwmark service's sorry server needs a port: left out")
+		return bad("no port: lvsmon's config needs a port on a fwmark service's server (IPVS's port 0, the client's port kept, cannot be written yet): add the port by hand; left out")
 	}
 	if vs.FWMark == 0 && r.Forward != "nat" && r.Port != 0 && r.Port != vs.Port {
 		m.once(Entry{File: n.File, Line: n.Line, Directive: "sorry_server", Status: Changed, Note: fmt.Sprintf("port %d: with %s IPVS keeps the destination port %d, which lvsmon writes", r.Port, r.Forward, vs.Port)})

@@ -587,7 +587,7 @@ func (m *ldMapper) reals(v *ldVirtual, vs *config.VirtualService, lines []ldLine
 				continue
 			}
 			if vs.FWMark != 0 && rs.Port == 0 {
-				m.as(d.key, Unsupported, d, fmt.Sprintf("%s: a fwmark service's real server needs a port for lvsmon: left out.", a))
+				m.as(d.key, Unsupported, d, fmt.Sprintf("%s has no port: lvsmon's config needs a port on a fwmark service's server (IPVS's port 0, the client's port kept, cannot be written yet): add the port by hand; left out.", a))
 				continue
 			}
 			if vs.FWMark == 0 && rs.Port != 0 && rs.Port != vs.Port && fwd != "nat" {
@@ -662,7 +662,7 @@ func (m *ldMapper) fallback(x ldv, vs *config.VirtualService, fam string) *confi
 		report(Unsupported, "not in the virtual's address family: no sorry server.")
 		return nil
 	case vs.FWMark != 0 && rs.Port == 0:
-		report(Unsupported, "a fwmark service's sorry server needs a port for lvsmon: no sorry server.")
+		report(Unsupported, "no port: lvsmon's config needs a port on a fwmark service's server (IPVS's port 0, the client's port kept, cannot be written yet): add the port by hand; no sorry server.")
 		return nil
 	case vs.FWMark == 0 && rs.Port != 0 && rs.Port != vs.Port && fwd != "nat":
 		detail = fmt.Sprintf("port %d: with %s IPVS keeps the destination port %d, which lvsmon writes.", rs.Port, fwd, vs.Port)
