@@ -3,6 +3,7 @@ package importer
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -284,6 +285,14 @@ func TestKeepalivedIncludes(t *testing.T) {
 
 func TestKeepalivedRefusesBrokenInput(t *testing.T) {
 	deep := strings.Repeat("a {\n", MaxDepth+2) + strings.Repeat("}\n", MaxDepth+2)
+	many := mapSource{"/etc/keepalived/keepalived.conf": "include conf.d/*.conf\n"}
+	for i := range MaxIncludes + 1 {
+		many[fmt.Sprintf("/etc/keepalived/conf.d/%03d.conf", i)] = "! empty\n"
+	}
+	chain := mapSource{"/etc/keepalived/keepalived.conf": "include 1.conf\n"}
+	for i := 1; i <= MaxIncludeDepth+1; i++ {
+		chain[fmt.Sprintf("/etc/keepalived/%d.conf", i)] = fmt.Sprintf("include %d.conf\n", i+1)
+	}
 	big := strings.Repeat("! a comment that fills the file up\n", (10<<20)/35)
 	for _, tc := range []struct {
 		name  string
@@ -294,6 +303,8 @@ func TestKeepalivedRefusesBrokenInput(t *testing.T) {
 		{"close brace", mapSource{"/etc/keepalived/keepalived.conf": "global_defs {\n}\n}\n"}, "keepalived.conf:3: unbalanced braces"},
 		{"brace alone", mapSource{"/etc/keepalived/keepalived.conf": "{\n}\n"}, "keepalived.conf:1: a { that opens no block"},
 		{"deep", mapSource{"/etc/keepalived/keepalived.conf": deep}, "nested deeper than 32"},
+		{"many includes", many, "more than 256 included files"},
+		{"deep includes", chain, "includes nested deeper than 16"},
 		{"loop", mapSource{"/etc/keepalived/keepalived.conf": "include a.conf\n", "/etc/keepalived/a.conf": "include keepalived.conf\n"}, "a.conf:1: include loop"},
 		{"self", mapSource{"/etc/keepalived/keepalived.conf": "\ninclude keepalived.conf\n"}, "keepalived.conf:2: include loop"},
 		{"binary", mapSource{"/etc/keepalived/keepalived.conf": "global_defs {\n\x00\x01\x02\n}\n"}, "keepalived.conf:2: a NUL byte"},
