@@ -88,6 +88,8 @@ fuzz: deps-build
 	$(GO) test -run '^$$' -fuzz '^FuzzPlainAnswer$$' -fuzztime $(FUZZTIME) ./probe/
 	$(GO) test -run '^$$' -fuzz '^FuzzPlainRequest$$' -fuzztime $(FUZZTIME) ./probe/
 	$(GO) test -run '^$$' -fuzz '^FuzzMatchBody$$' -fuzztime $(FUZZTIME) ./probe/
+	$(GO) test -run '^$$' -fuzz '^FuzzKeepalived$$' -fuzztime $(FUZZTIME) ./importer/
+	$(GO) test -run '^$$' -fuzz '^FuzzLdirectord$$' -fuzztime $(FUZZTIME) ./importer/
 	$(GO) test -run '^$$' -fuzz '^FuzzUpgrade$$' -fuzztime $(FUZZTIME) ./events/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseServerArg$$' -fuzztime $(FUZZTIME) ./internal/ctl/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseSince$$' -fuzztime $(FUZZTIME) ./internal/ctl/

@@ -327,8 +327,12 @@ func (v *validator) checkDNS(p string, c *Check) {
 }
 
 // checkDomainName accepts what DNS can carry: labels of 1-63 bytes, 253
-// in all, a trailing dot allowed. Underscores are fine (SRV names).
+// in all, a trailing dot allowed. Underscores are fine (SRV names). "."
+// is the root (keepalived's DNS_CHECK asks for its SOA by default).
 func checkDomainName(s string) error {
+	if s == "." {
+		return nil
+	}
 	name := strings.TrimSuffix(s, ".")
 	if len(name) == 0 || len(name) > 253 {
 		return fmt.Errorf("%q is not a domain name (1-253 characters)", s)

@@ -26,6 +26,7 @@ func TestCheckTypeDefaults(t *testing.T) {
   - {address: 10.0.0.3, port: 25, check: {type: smtp}}
   - {address: 10.0.0.4, port: 7, check: {type: simpletcp, send: 'PING\r\n', expect: PONG}}
   - {address: 10.0.0.5, port: 80, check: {type: tcp}}
+  - {address: 10.0.0.6, port: 53, protocol: udp, check: {type: dns, query_name: ., query_type: soa}}
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -36,6 +37,9 @@ func TestCheckTypeDefaults(t *testing.T) {
 	}
 	if !slices.Equal(http.Statuses, []StatusRange{{200, 299}}) {
 		t.Errorf("http statuses: %v", http.Statuses)
+	}
+	if root := c.VirtualServices[5].Check; root.QueryName != "." || root.QueryType != "SOA" {
+		t.Errorf("the root (keepalived's DNS_CHECK default): %+v", root)
 	}
 	if dns := c.VirtualServices[1].Check; dns.QueryType != "AAAA" {
 		t.Errorf("dns query type: %q", dns.QueryType)

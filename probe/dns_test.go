@@ -17,6 +17,7 @@ var zone = []string{
 	`example.org. 300 IN TXT "v=spf1 -all"`,
 	"alias.example.org. 300 IN CNAME www.example.org.",
 	"v4only.example.org. 300 IN A 192.0.2.2",
+	". 300 IN SOA a.root-servers.net. nstld.verisign-grs.com. 1 1800 900 604800 86400",
 }
 
 // dnsHandler answers from zone (following one CNAME), SERVFAIL for
@@ -113,6 +114,7 @@ func TestProbeDNS(t *testing.T) {
 		{"A, wrong value", lvs.UDP, addr, "{type: dns, query_name: www.example.org, expect: 192.0.2.7}", "dns: A www.example.org is 192.0.2.1, want 192.0.2.7"},
 		{"AAAA in another notation", lvs.UDP, addr, "{type: dns, query_name: www.example.org, query_type: aaaa, expect: '2001:DB8:0::1'}", ""},
 		{"MX", lvs.UDP, addr, "{type: dns, query_name: example.org, query_type: MX, expect: '10 MAIL.example.org'}", ""},
+		{"the root's SOA, keepalived's DNS_CHECK default", lvs.UDP, addr, "{type: dns, query_name: ., query_type: SOA}", ""},
 		{"MX, wrong host", lvs.UDP, addr, "{type: dns, query_name: example.org, query_type: MX, expect: '10 mx.example.org'}", "dns: MX example.org is 10 mail.example.org., want 10 mx.example.org"},
 		{"TXT", lvs.UDP, addr, "{type: dns, query_name: example.org, query_type: TXT, expect: 'v=spf1 -all'}", ""},
 		{"through a CNAME", lvs.UDP, addr, "{type: dns, query_name: alias.example.org, expect: 192.0.2.1}", ""},

@@ -46,7 +46,10 @@ test) pkgs+=(qemu-system-x86 busybox-static kmod cpio iproute2 ipvsadm file rrdt
 	# the packages' tests: a Debian 12 root to install the .deb into, the
 	# .rpm's file list, the unit's verify and security score (systemd),
 	# and the zsh and fish completions run by their shells.
-	debootstrap rpm systemd zsh fish) ;;
+	debootstrap rpm systemd zsh fish
+	# lvsmon import reads ldirectord's example config in a lab test
+	# (keepalived's samples come with keepalived above).
+	ldirectord) ;;
 bench) pkgs+=(prometheus-node-exporter
 	# bench/checker measures Debian's ldirectord, with a fake ipvsadm
 	# bind-mounted over the real one in a private mount namespace.

@@ -36,6 +36,7 @@ Usage:
   lvsmon healthcheck [--url URL]          exit 0 if a running lvsmon answers (a container's HEALTHCHECK)
   lvsmon completion bash|zsh|fish         print a shell completion script
   lvsmon ctl COMMAND [flags]              status, drain, disable, enable, reload, events of the running daemon
+  lvsmon import ldirectord|keepalived FILE  print FILE as an lvsmon config, with a report
   lvsmon version                          print the version and build
 
 Flags have Prometheus' spellings (--config.file, --web.listen-address,
@@ -76,6 +77,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdCompletion(args[1:], stdout, stderr)
 	case "ctl":
 		err = cmdCtl(ctx, args[1:], stdout, stderr)
+	case "import":
+		err = cmdImport(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		buildinfo.Read().Print(stdout)
 		return 0
@@ -91,6 +94,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, errUsage):
 		return 2
+	case errors.Is(err, errPartial):
+		return 3
 	case errors.Is(err, errInvalidConfig), errors.Is(err, errAlertFailed):
 		return 1
 	}
