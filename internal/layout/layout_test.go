@@ -21,8 +21,8 @@ var layers = map[string]int{
 	"web": 1, "collector": 1, "checker": 1, "probe": 1, "reconcile": 1, "ha": 1, "ha/sources": 1, "alerting": 1, "graphs": 1,
 	"importer":      1,
 	"internal/demo": 2, "internal/ctl": 2,
-	"app":           3,
-	"cmd/lvsmon":    4,
+	"app":        3,
+	"cmd/lvsmon": 4,
 }
 
 // allowed are the imports between packages of one layer.
