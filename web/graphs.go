@@ -69,6 +69,7 @@ func (s *Server) graphRoutes(expensive gin.HandlerFunc) {
 	s.engine.GET("/service/:id", expensive, s.servicePage)
 	s.engine.GET("/server/:id", expensive, s.serverPage)
 	s.engine.GET("/api/v1/events", expensive, s.eventsAPI)
+	s.engine.GET("/events", expensive, s.eventsPage)
 }
 
 // needGraphs answers 404 on graph routes of a director without graphs.
@@ -262,6 +263,10 @@ type graphPage struct {
 	Server *RealServerStatus
 	// Service is the service with its real servers, on a service page.
 	Service *serviceLine
+	// EventsURL is the events page of the object; Step the live update's
+	// interval in seconds.
+	EventsURL string
+	Step      int
 }
 
 func (s *Server) pageRange(c *gin.Context) (string, bool) {
@@ -312,6 +317,15 @@ func (s *Server) serverPage(c *gin.Context) {
 // renders it.
 func (s *Server) showPage(c *gin.Context, p graphPage, kind, id string, f events.Filter) {
 	p.Viewer = s.viewerOf(c)
+	p.Step = refresh(s.src.Health().Step.Seconds())
+	switch kind {
+	case "service":
+		p.EventsURL = "/events?service=" + url.QueryEscape(id)
+	case "server":
+		p.EventsURL = "/events?server=" + url.QueryEscape(id)
+	default:
+		p.EventsURL = "/events"
+	}
 	if s.src.Graphs != nil {
 		rng, ok := s.pageRange(c)
 		if !ok {

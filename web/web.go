@@ -107,12 +107,12 @@ func CheckTelemetryPath(p string) error {
 	case path.Clean(p) != p || strings.ContainsAny(p, ":*?#%"):
 		return fmt.Errorf("%q is not a clean path (no trailing slash, dot segments, wildcards, query or escapes)", p)
 	}
-	for _, own := range []string{"/healthz", "/favicon.ico", "/director"} {
+	for _, own := range []string{"/healthz", "/favicon.ico", "/director", "/events", "/login", "/logout"} {
 		if p == own {
 			return fmt.Errorf("%q is lvsmon's own page", p)
 		}
 	}
-	for _, own := range []string{"/api/", "/graphs/", "/service/", "/server/", "/-/", "/healthz/", "/director/"} {
+	for _, own := range []string{"/api/", "/graphs/", "/service/", "/server/", "/-/", "/healthz/", "/director/", "/static/", "/ui/", "/events/"} {
 		if strings.HasPrefix(p, own) || p+"/" == own {
 			return fmt.Errorf("%q is under %s, where lvsmon's own pages are", p, own)
 		}
@@ -122,6 +122,12 @@ func CheckTelemetryPath(p string) error {
 
 //go:embed templates/*.html
 var templates embed.FS
+
+// static are the pages' own files (live.js), served from the binary: a
+// director often has no internet, and CSP allows no other script.
+//
+//go:embed static
+var static embed.FS
 
 // New builds the server and its routes.
 func New(src Source, log *slog.Logger) *Server {
@@ -158,6 +164,7 @@ func New(src Source, log *slog.Logger) *Server {
 	// Browsers ask for it on every page; no content rather than a 404
 	// in every access log and browser console.
 	s.engine.GET("/favicon.ico", func(c *gin.Context) { c.Status(http.StatusNoContent) })
+	s.engine.GET("/static/:file", s.staticFile)
 	s.engine.GET("/api/v1/status", expensive, s.statusAPI)
 	s.engine.GET("/", expensive, s.index)
 	if src.Metrics != nil {
@@ -329,4 +336,20 @@ func (s *Server) templateFailed(c *gin.Context, page string, err error) {
 		return
 	}
 	s.log.Debug("writing a page failed; the client went away", "page", page, "err", err, "remote", c.ClientIP())
+}
+
+// staticFile serves a file of the pages (live.js), cached for an hour.
+func (s *Server) staticFile(c *gin.Context) {
+	name := c.Param("file")
+	b, err := static.ReadFile("static/" + name)
+	if err != nil || strings.Contains(name, "/") {
+		apiError(c, http.StatusNotFound, "no such file: "+name)
+		return
+	}
+	ctype := "application/octet-stream"
+	if strings.HasSuffix(name, ".js") {
+		ctype = "text/javascript; charset=utf-8"
+	}
+	c.Header("Cache-Control", "public, max-age=3600")
+	c.Data(http.StatusOK, ctype, b)
 }

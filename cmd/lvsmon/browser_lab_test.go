@@ -7,12 +7,16 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -40,7 +44,7 @@ func TestBrowserDashboard(t *testing.T) {
 	defer cancel()
 	ctx, cancel := chromedp.NewContext(actx)
 	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
+	ctx, cancel = context.WithTimeout(ctx, 200*time.Second)
 	defer cancel()
 
 	var (
@@ -56,6 +60,12 @@ func TestBrowserDashboard(t *testing.T) {
 			problems = append(problems, "script error: "+ev.ExceptionDetails.Text)
 		case *network.EventLoadingFailed:
 			problems = append(problems, "request failed: "+ev.ErrorText)
+		case *cdplog.EventEntryAdded:
+			// CSP violations and other browser errors (the console's
+			// red lines) come through the Log domain.
+			if ev.Entry.Level == cdplog.EntryLevelError {
+				problems = append(problems, "browser "+string(ev.Entry.Source)+" error: "+ev.Entry.Text)
+			}
 		case *network.EventResponseReceived:
 			if ev.Response.Status >= 400 {
 				problems = append(problems, "HTTP "+ev.Response.StatusText+" for "+ev.Response.URL)
@@ -87,8 +97,30 @@ func TestBrowserDashboard(t *testing.T) {
 		return bad, n
 	}
 
+	_, err = chromedp.Call(ctx, cdplog.Enable, cdp.Empty{})
+	fail("log domain", err)
 	fail("status page", chromedp.Do(ctx, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(`#role`))))
 	bad, nImages := page("status page")
+	// Live update: the page changes in place at the next step, and what
+	// the operator looks at does not move (the browser may scroll to keep
+	// it in place when something above it grows; it never jumps back to
+	// the top as a reload does).
+	const live = `(async () => {
+		document.body.style.minHeight = "3000px"; // room to scroll, whatever the page's length
+		window.scrollTo(0, 400);
+		const h = document.getElementById("services-h");
+		const top = Math.round(h.getBoundingClientRect().top);
+		for (let i = 0; i < 100; i++) {
+			await new Promise(r => setTimeout(r, 100));
+			if (document.getElementById("live-status").textContent.startsWith("live, updated")) break;
+		}
+		return [top, Math.round(h.getBoundingClientRect().top), window.scrollY > 0, h.isConnected, document.getElementById("live-status").textContent].join("|");
+	})()`
+	liveRes, err := chromedp.Run(ctx, chromedp.Evaluate[string](live, chromedp.EvalAwaitPromise))
+	fail("live update", err)
+	if p := strings.Split(liveRes, "|"); len(p) != 5 || p[0] != p[1] || p[2] != "true" || p[3] != "true" || !strings.HasPrefix(p[4], "live, updated") {
+		t.Errorf("live update: heading top before|after|scrolled|same element|status = %s; want it unmoved after an update in place", liveRes)
+	}
 	title, err := chromedp.Run(ctx, chromedp.Title())
 	fail("title", err)
 	role, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#role h2`)))
@@ -138,6 +170,35 @@ func TestBrowserDashboard(t *testing.T) {
 	}
 	if !strings.HasPrefix(templated, "/graphs/server/tcp_198.51.100.10_80__") || !strings.HasSuffix(templated, ".png?range=hour 800x300") {
 		t.Errorf("graph from the status API's template: %q", templated)
+	}
+	// The README's screenshot is this page, at a desktop's size, while
+	// the demo's timeline has a real server down (go test -tags lab -run
+	// TestBrowserDashboard -update rewrites it).
+	if *update {
+		// A demo slow enough for its checks to see the timeline's
+		// outages (at --speed 60 they pass between two checks).
+		slow := startDaemon(t, "demo", "--listen", "127.0.0.1:0", "--step", "1s", "--speed", "10")
+		slowURL := slow.url(t)
+		slow.waitLog(t, "demo timeline: real server goes down") // and the graphs have data
+		sctx, cancel := context.WithTimeout(ctx, 100*time.Second)
+		defer cancel()
+		fail("screenshot page", chromedp.Do(sctx, chromedp.EmulateViewport(1440, 900), chromedp.Navigate(slowURL+"/")))
+		_, err := chromedp.Run(sctx, chromedp.Poll[bool](`document.querySelectorAll("#trouble li.critical").length >= 1`, chromedp.WithPollingTimeout(90*time.Second)))
+		fail("trouble on the page", err)
+		fail("settle", chromedp.Do(sctx, chromedp.Sleep(1500*time.Millisecond)))
+		png, err := chromedp.Run(sctx, chromedp.CaptureScreenshot())
+		fail("screenshot", err)
+		if err := os.WriteFile(filepath.Join("..", "..", "docs", "overview.png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		slow.stop(t)
+	}
+	// A phone: the status page fits 390 px without scrolling sideways.
+	fail("phone", chromedp.Do(ctx, chromedp.EmulateViewport(390, 844), chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(`#services`))))
+	width, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+	fail("phone width", err)
+	if width > 390 {
+		t.Errorf("on a 390 px screen the status page is %d px wide", width)
 	}
 	mu.Lock()
 	defer mu.Unlock()
