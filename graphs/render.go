@@ -1,12 +1,16 @@
 package graphs
 
 import (
+	"cmp"
 	"container/list"
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -439,26 +443,49 @@ func (g *Renderer) removeLocked(el *list.Element) {
 	g.bytes -= e.size
 }
 
-// series is one stacked or drawn object: a file and its legend.
+// series is one stacked or drawn object: a file, its legend and the id
+// its colour comes from.
 type series struct {
-	file, label string
+	file, label, id string
+	// sum are the files of "others" (file is empty then).
+	sum []string
 }
 
-// palette for stacked series; distinct enough side by side.
-var palette = []string{"1f77b4", "ff7f0e", "2ca02c", "d62728", "9467bd", "8c564b", "e377c2", "7f7f7f", "bcbd22", "17becf"}
+// palette for the series of a service's servers and the director's
+// services: muted colours, none of them an event marker's (those are pure
+// hues, below), so a marker is never mistaken for a series. A series'
+// colour comes from its id (seriesColor), so a server keeps its colour
+// when another one, or the sorry server, appears or goes.
+var palette = []string{"1f77b4", "aec7e8", "ffbb78", "98df8a", "c5b0d5", "8c564b", "c49c94", "f7b6d2",
+	"bcbd22", "dbdb8d", "17becf", "9edae5", "393b79", "637939", "8c6d31", "7b4173"}
+
+// othersColor draws the sum of the series beyond maxSeries.
+const othersColor = "c7c7c7"
+
+// maxSeries is how many series a graph draws one by one, with a legend
+// line each; the rest are summed into "others", so that a service of 50
+// real servers keeps its plot (the legend would fill the image).
+const maxSeries = 10
+
+// seriesColor is a series' colour, derived from its id.
+func seriesColor(id string) string {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return palette[h.Sum32()%uint32(len(palette))]
+}
 
 // eventStyle is how each event kind is marked.
 var eventStyle = map[events.Kind]struct{ color, legend string }{
 	events.ServerDown:    {"ff0000", "server down"},
 	events.ServerUp:      {"00cc00", "server up"},
 	events.SorryOn:       {"ff8800", "sorry server on"},
-	events.SorryOff:      {"886600", "sorry server off"},
+	events.SorryOff:      {"ffcc00", "sorry server off"},
 	events.RoleChange:    {"aa00ff", "HA role change"},
 	events.Disagreement:  {"ff00aa", "HA sources disagree"},
-	events.Agreement:     {"aa6699", "HA sources agree again"},
-	events.DaemonStart:   {"999999", "lvsmon started"},
-	events.Override:      {"0088aa", "manual override"},
-	events.Reload:        {"444444", "config reload"},
+	events.Agreement:     {"6600ff", "HA sources agree again"},
+	events.DaemonStart:   {"000000", "lvsmon started"},
+	events.Override:      {"00aaff", "manual override"},
+	events.Reload:        {"555555", "config reload"},
 	events.SimulatedDown: {"ff0000", "demo: server broken"},
 	events.SimulatedUp:   {"00cc00", "demo: server mended"},
 }
@@ -493,7 +520,7 @@ func (g *Renderer) draw(r Request) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := g.plot(gr, r.Graph, "director", own, parts); err != nil {
+		if err := g.plot(gr, r.Graph, "director", own, parts, start, end); err != nil {
 			return nil, err
 		}
 		for _, p := range parts {
@@ -509,14 +536,14 @@ func (g *Renderer) draw(r Request) ([]byte, error) {
 		for _, p := range parts {
 			files = append(files, p.file)
 		}
-		if err := g.plot(gr, r.Graph, g.title(r.Service), own, parts); err != nil {
+		if err := g.plot(gr, r.Graph, g.title(r.Service), own, parts, start, end); err != nil {
 			return nil, err
 		}
 		evf = events.Filter{Service: r.Service, Director: true}
 	case ServerFile:
 		own := filepath.Join(g.store.Dir(), r.Service, r.Server+".rrd")
 		files = append(files, own)
-		if err := g.plot(gr, r.Graph, g.title(r.Service)+" → "+labelFromDestID(r.Server), own, nil); err != nil {
+		if err := g.plot(gr, r.Graph, g.title(r.Service)+" → "+labelFromDestID(r.Server), own, nil, start, end); err != nil {
 			return nil, err
 		}
 		evf = events.Filter{Server: r.Service + "__" + r.Server, Director: true}
@@ -571,7 +598,7 @@ func (g *Renderer) markEvents(gr *rrd.Grapher, evs []events.Event) {
 // plot adds the definitions of one graph. own is the object's file;
 // parts are the files it is made of (servers of a service, services of
 // the director), stacked where that makes sense.
-func (g *Renderer) plot(gr *rrd.Grapher, name, title, own string, parts []series) error {
+func (g *Renderer) plot(gr *rrd.Grapher, name, title, own string, parts []series, start, end time.Time) error {
 	switch name {
 	case GraphConns:
 		gr.SetTitle(title + " – active connections")
@@ -579,19 +606,20 @@ func (g *Renderer) plot(gr *rrd.Grapher, name, title, own string, parts []series
 		if len(parts) == 0 {
 			gr.Def("a", own, "active", "AVERAGE")
 			gr.Def("i", own, "inactive", "AVERAGE")
-			gr.Area("a", "1f77b4", "active")
-			gr.Line(1, "i", "ff7f0e", "inactive")
+			gr.Area("a", "1f77b4", pad("active"))
 			gprint(gr, "a")
+			gr.Line(1, "i", "8c6d31", pad("inactive"))
+			gprint(gr, "i")
 			return nil
 		}
-		for i, p := range parts {
+		for i, p := range g.top(parts, "active", start, end) {
 			v := "a" + strconv.Itoa(i)
-			gr.Def(v, p.file, "active", "AVERAGE")
+			defSeries(gr, v, p, "active")
 			opts := []string{}
 			if i > 0 {
 				opts = append(opts, "STACK")
 			}
-			gr.Area(v, palette[i%len(palette)], append([]string{pad(p.label)}, opts...)...)
+			gr.Area(v, p.color(), append([]string{pad(p.label)}, opts...)...)
 			gprint(gr, v)
 		}
 	case GraphRate:
@@ -600,35 +628,35 @@ func (g *Renderer) plot(gr *rrd.Grapher, name, title, own string, parts []series
 		if len(parts) == 0 {
 			gr.Def("c", own, "conns", "AVERAGE")
 			gr.Def("cm", own, "conns", "MAX")
-			gr.Area("c", "2ca02c", "average")
-			gr.Line(1, "cm", "d62728", "maximum")
+			gr.Area("c", "aec7e8", pad("average"))
 			gprint(gr, "c")
+			gr.Line(1, "cm", "393b79", pad("maximum"))
+			gprint(gr, "cm")
 			return nil
 		}
-		for i, p := range parts {
+		for i, p := range g.top(parts, "conns", start, end) {
 			v := "c" + strconv.Itoa(i)
-			gr.Def(v, p.file, "conns", "AVERAGE")
-			gr.Line(2, v, palette[i%len(palette)], pad(p.label))
+			defSeries(gr, v, p, "conns")
+			gr.Line(2, v, p.color(), pad(p.label))
 			gprint(gr, v)
 		}
 	case GraphTraffic:
+		// Bytes per second in binary units, as the status page's tables.
 		gr.SetTitle(title + " – traffic")
-		gr.SetVLabel("bits/s")
-		gr.SetBase(1000)
-		gr.Def("ib", own, "inbytes", "AVERAGE")
-		gr.Def("ob", own, "outbytes", "AVERAGE")
-		gr.CDef("in", "ib,8,*")
-		gr.CDef("out", "ob,8,*")
-		gr.Area("in", "2ca02c", pad("in"))
+		gr.SetVLabel("bytes/s")
+		gr.SetBase(1024)
+		gr.Def("in", own, "inbytes", "AVERAGE")
+		gr.Def("out", own, "outbytes", "AVERAGE")
+		gr.Area("in", "aec7e8", pad("in"))
 		gprint(gr, "in")
-		gr.Line(2, "out", "1f77b4", pad("out"))
+		gr.Line(2, "out", "393b79", pad("out"))
 		gprint(gr, "out")
 	case GraphWeight:
 		gr.SetTitle(title + " – weight")
 		gr.SetVLabel("weight")
 		gr.Def("w", own, "weight", "AVERAGE")
 		gr.Def("wmin", own, "weight", "MAX")
-		gr.Area("w", "9467bd", "weight")
+		gr.Area("w", "c5b0d5", pad("weight"))
 		gprint(gr, "w")
 	default:
 		return fmt.Errorf("%w: graph %q", ErrBadRequest, name)
@@ -674,7 +702,7 @@ func (g *Renderer) serverFiles(serviceID string) ([]series, error) {
 			continue
 		}
 		id := strings.TrimSuffix(n, ".rrd")
-		out = append(out, series{filepath.Join(dir, n), labelFromDestID(id)})
+		out = append(out, series{file: filepath.Join(dir, n), label: labelFromDestID(id), id: id})
 	}
 	return out, nil
 }
@@ -692,7 +720,7 @@ func (g *Renderer) serviceFiles() ([]series, error) {
 		}
 		f := filepath.Join(g.store.Dir(), e.Name(), "service.rrd")
 		if _, err := os.Stat(f); err == nil {
-			out = append(out, series{f, labelFromServiceID(e.Name())})
+			out = append(out, series{file: f, label: g.title(e.Name()), id: e.Name()})
 		}
 	}
 	return out, nil
@@ -722,4 +750,86 @@ func labelFromServiceID(id string) string {
 		return "FWM " + strings.ReplaceAll(rest, "_", " ")
 	}
 	return strings.ToUpper(proto) + " " + labelFromDestID(rest)
+}
+
+// color is the series' colour; "others" has its own.
+func (p series) color() string {
+	if p.file == "" {
+		return othersColor
+	}
+	return seriesColor(p.id)
+}
+
+// top keeps the maxSeries-1 series with the largest average of ds over
+// [start, end] (in their own order) and folds the others into one series
+// without a file, "others (N)", which defSeries draws as their sum.
+func (g *Renderer) top(parts []series, ds string, start, end time.Time) []series {
+	if len(parts) <= maxSeries {
+		return parts
+	}
+	type ranked struct {
+		p   series
+		avg float64
+		i   int
+	}
+	rs := make([]ranked, len(parts))
+	for i, p := range parts {
+		rs[i] = ranked{p, average(p.file, ds, start, end), i}
+	}
+	slices.SortStableFunc(rs, func(a, b ranked) int { return cmp.Compare(b.avg, a.avg) })
+	kept := rs[:maxSeries-1]
+	slices.SortFunc(kept, func(a, b ranked) int { return cmp.Compare(a.i, b.i) })
+	out := make([]series, 0, maxSeries)
+	for _, r := range kept {
+		out = append(out, r.p)
+	}
+	others := series{label: fmt.Sprintf("others (%d)", len(parts)-len(kept))}
+	for _, r := range rs[maxSeries-1:] {
+		others.sum = append(others.sum, r.p.file)
+	}
+	return append(out, others)
+}
+
+// average is the mean of ds over [start, end] in file, unknown rows
+// left out; 0 when nothing is known (such a series ranks last).
+func average(file, ds string, start, end time.Time) float64 {
+	res, err := rrd.Fetch(file, "AVERAGE", start, end, end.Sub(start)/200)
+	if err != nil {
+		return 0
+	}
+	defer res.FreeValues()
+	di := slices.Index(res.DsNames, ds)
+	if di < 0 {
+		return 0
+	}
+	sum, n := 0.0, 0
+	for row := range res.RowCnt {
+		if v := res.ValueAt(di, row); !math.IsNaN(v) {
+			sum += v
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return sum / float64(n)
+}
+
+// defSeries defines v as the series' ds: its file's, or for "others" the
+// sum of its files (a server without data adds nothing).
+func defSeries(gr *rrd.Grapher, v string, p series, ds string) {
+	if p.file != "" {
+		gr.Def(v, p.file, ds, "AVERAGE")
+		return
+	}
+	rpn := make([]string, 0, 2*len(p.sum))
+	for i, f := range p.sum {
+		name := v + "_" + strconv.Itoa(i)
+		gr.Def(name, f, ds, "AVERAGE")
+		rpn = append(rpn, name)
+		if i > 0 {
+			rpn = append(rpn, "ADDNAN")
+		}
+	}
+	gr.CDef(v, strings.Join(rpn, ","))
 }
