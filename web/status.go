@@ -30,6 +30,8 @@ type StatusHead struct {
 	Reconciler  *ReconcilerStatus   `json:"reconciler,omitempty"`
 	Role        *Role               `json:"role,omitempty"`
 	Alerting    *AlertingStatus     `json:"alerting,omitempty"`
+	// Peers are the other directors of the pair and their drift (peer.go).
+	Peers []PeerStatus `json:"peers,omitempty"`
 	// Problems are the director's own troubles (never nil: [] when none).
 	Problems []Problem `json:"problems"`
 	// Mail is the outbox's delivery summary for the status page.
@@ -154,6 +156,9 @@ type ServiceStatus struct {
 	Managed            bool    `json:"managed"`
 	InKernel           bool    `json:"in_kernel"`
 	SorryActive        bool    `json:"sorry_active"`
+	// Config is what the config asks for (peer.go); absent when the
+	// service is not configured.
+	Config *ServiceConfig `json:"config,omitempty"`
 	ActiveConns        uint64  `json:"active_conns"`
 	InactiveConns      uint64  `json:"inactive_conns"`
 	// Stats are the kernel's counters; absent when not in the kernel.
@@ -341,6 +346,7 @@ func serviceHead(k lvs.ServiceKey, vs *config.VirtualService) ServiceStatus {
 	}
 	if vs != nil {
 		ss.Name, ss.Configured, ss.Managed = vs.Name, true, vs.IsManaged()
+		ss.Config = serviceConfig(vs)
 	}
 	return ss
 }
