@@ -27,8 +27,8 @@ func TestStatusConfigAndPeers(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]*ServiceConfig{
-		"tcp_198.51.100.10_80":  {Scheduler: "wrr", SorryServer: "127.0.0.1:80 dr"},
-		"fwm_7_inet":            nil,
+		"tcp_198.51.100.10_80": {Scheduler: "wrr", SorryServer: "127.0.0.1:80 dr"},
+		"fwm_7_inet":           nil,
 		"tcp_2001-db8--10_443": {Scheduler: "wlc"},
 	}
 	for _, ss := range st.Services {

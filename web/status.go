@@ -158,9 +158,9 @@ type ServiceStatus struct {
 	SorryActive        bool    `json:"sorry_active"`
 	// Config is what the config asks for (peer.go); absent when the
 	// service is not configured.
-	Config *ServiceConfig `json:"config,omitempty"`
-	ActiveConns        uint64  `json:"active_conns"`
-	InactiveConns      uint64  `json:"inactive_conns"`
+	Config        *ServiceConfig `json:"config,omitempty"`
+	ActiveConns   uint64         `json:"active_conns"`
+	InactiveConns uint64         `json:"inactive_conns"`
 	// Stats are the kernel's counters; absent when not in the kernel.
 	Stats       *Counters          `json:"stats,omitempty"`
 	RealServers []RealServerStatus `json:"real_servers"`
