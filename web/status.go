@@ -156,14 +156,14 @@ type ServiceStatus struct {
 	Managed            bool    `json:"managed"`
 	InKernel           bool    `json:"in_kernel"`
 	SorryActive        bool    `json:"sorry_active"`
-	// Config is what the config asks for (peer.go); absent when the
-	// service is not configured.
-	Config        *ServiceConfig `json:"config,omitempty"`
-	ActiveConns   uint64         `json:"active_conns"`
-	InactiveConns uint64         `json:"inactive_conns"`
+	ActiveConns        uint64  `json:"active_conns"`
+	InactiveConns      uint64  `json:"inactive_conns"`
 	// Stats are the kernel's counters; absent when not in the kernel.
 	Stats       *Counters          `json:"stats,omitempty"`
 	RealServers []RealServerStatus `json:"real_servers"`
+	// Config is what the config asks for (peer.go); absent when the
+	// service is not configured.
+	Config *ServiceConfig `json:"config,omitempty"`
 }
 
 // RealServerStatus is one real server of a service.
