@@ -173,13 +173,16 @@ func (r *Remote) add(pg *statusPage) {
 	}
 	for i := range pg.Services {
 		ss := &pg.Services[i]
+		if ss.ID == "" {
+			continue // not a service lvsmon writes: nothing to compare it by
+		}
 		if ss.Configured {
 			sv := &Service{Scheduler: ss.Scheduler, Persistence: ss.PersistenceSeconds, Reals: map[string]int32{}}
 			if c := ss.Config; c != nil {
 				sv.Scheduler, sv.Persistence, sv.SorryServer, sv.Check = c.Scheduler, c.PersistenceSeconds, c.SorryServer, c.Check
 			}
 			for _, rs := range ss.RealServers {
-				if rs.Configured && !rs.Sorry && rs.ConfiguredWeight != nil {
+				if rs.ID != "" && rs.Configured && !rs.Sorry && rs.ConfiguredWeight != nil {
 					sv.Reals[rs.ID] = *rs.ConfiguredWeight
 				}
 			}
@@ -188,7 +191,7 @@ func (r *Remote) add(pg *statusPage) {
 		if ss.InKernel {
 			sv := &Service{Scheduler: ss.Scheduler, Persistence: ss.PersistenceSeconds, Reals: map[string]int32{}}
 			for _, rs := range ss.RealServers {
-				if rs.InKernel && rs.Weight != nil {
+				if rs.ID != "" && rs.InKernel && rs.Weight != nil {
 					sv.Reals[rs.ID] = *rs.Weight
 				}
 			}
