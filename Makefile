@@ -81,6 +81,7 @@ fuzz: deps-build
 	$(GO) test -run '^$$' -fuzz '^FuzzParseIPVS$$' -fuzztime $(FUZZTIME) ./lvs/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseIPVSStats$$' -fuzztime $(FUZZTIME) ./lvs/
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./config/
+	$(GO) test -run '^$$' -fuzz '^FuzzStatusPage$$' -fuzztime $(FUZZTIME) ./peers/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseVRRP$$' -fuzztime $(FUZZTIME) ./ha/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseNotifyLine$$' -fuzztime $(FUZZTIME) ./ha/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseKeepalivedJSON$$' -fuzztime $(FUZZTIME) ./ha/

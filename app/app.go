@@ -30,6 +30,7 @@ import (
 	"github.com/lvsmon/lvsmon/ha"
 	"github.com/lvsmon/lvsmon/internal/buildinfo"
 	"github.com/lvsmon/lvsmon/lvs"
+	"github.com/lvsmon/lvsmon/peers"
 	"github.com/lvsmon/lvsmon/probe"
 	"github.com/lvsmon/lvsmon/reconcile"
 	"github.com/lvsmon/lvsmon/web"
@@ -112,6 +113,7 @@ type App struct {
 	rec      *reconcile.Reconciler // nil when the backend cannot write
 	role     *haRole               // nil without an ha section
 	alerts   *alerts               // nil without an alerting section
+	peers    *peers.Monitor        // the peer directors (none: no series, no section)
 	srv      *web.Server
 	lns      []net.Listener // the config's listen addresses, in order
 
@@ -189,6 +191,7 @@ func New(o Options) (_ *App, err error) {
 			return nil, err
 		}
 	}
+	a.peers = peers.New(cfg.Peers, a.localSide, a.event, a.component("peers"))
 	if err := a.newWeb(cfg); err != nil {
 		return nil, err
 	}
@@ -253,8 +256,9 @@ func (a *App) newWeb(cfg *config.Config) error {
 		Control: a, Servers: a.servers, SorryActive: a.sorryActive, Reconciler: a.reconcilerStatus,
 		Snapshot: a.coll.Snapshot, Health: a.coll.Health, Config: a.cur.Load, Version: a.build.Version,
 		Graphs: grapher{a.renderer}, Events: a.ev, RRD: a.rrdStatus, Limiter: limiter,
-		Problems: a.problems,
+		Problems: a.problems, Peers: a.peerStatus,
 	}
+	extra = append(extra, peers.NewMetrics(a.peers))
 	if a.rec != nil {
 		extra = append(extra, reconcile.NewMetrics(a.rec, a.cur.Load))
 	}
@@ -338,6 +342,7 @@ func (a *App) Run(ctx context.Context) error {
 	if a.cfgPath != "" {
 		wg.Go(func() { a.watchConfig(ctx, a.cfgPath, 2*time.Second) })
 	}
+	wg.Go(func() { a.peers.Run(ctx) })
 	a.log.Info("lvsmon started", "version", a.build.Version, "director", cfg.Director, "listen", joinAddrs(a.addrs()),
 		"backend", cfg.IPVS.Backend, "step", cfg.Step.D(), "services", len(cfg.VirtualServices), "data_dir", cfg.DataDir)
 	a.event(events.Event{Kind: events.DaemonStart, Message: fmt.Sprintf("lvsmon %s started: %d virtual services, %s backend",

@@ -87,7 +87,7 @@ func (a *App) problems() []web.Problem {
 				Message: "the kernel refused the last IPVS change: " + st.LastError})
 		}
 	}
-	return out
+	return append(out, a.peerProblems()...)
 }
 
 // servers merges health, last check and override per real server.

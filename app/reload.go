@@ -177,6 +177,9 @@ func (a *App) apply(next *config.Config) error {
 	}
 	a.coll.SetStep(next.Step.D())
 	a.chk.Apply(next)
+	if !reflect.DeepEqual(old.Peers, next.Peers) {
+		a.peers.Apply(next.Peers)
+	}
 	if a.rec != nil {
 		a.rec.Kick()
 	}

@@ -48,6 +48,9 @@ type Config struct {
 	Guard           Guard            `yaml:"guard"`
 	Alerting        *Alerting        `yaml:"alerting"`
 	VirtualServices []VirtualService `yaml:"virtual_services"`
+	// Peers are the other directors of the pair, whose status is pulled
+	// and compared with this one's (peers.go).
+	Peers []Peer `yaml:"peers"`
 
 	// File is the path the config was read from ("" when built in code).
 	File string `yaml:"-"`
@@ -704,6 +707,7 @@ func (c *Config) applyDefaults() {
 	c.haDefaults()
 	c.guardDefaults()
 	c.alertingDefaults()
+	c.peersDefaults()
 	for i := range c.VirtualServices {
 		vs := &c.VirtualServices[i]
 		if vs.Scheduler == "" {
@@ -846,6 +850,7 @@ func (v *validator) config(c *Config) {
 	v.listen(c.Listen)
 	defer v.ha(c)
 	defer v.alerting(c)
+	defer v.peers(c)
 	v.guard(&c.Guard)
 	seen := map[lvs.ServiceKey]string{}
 	names := map[string]string{}

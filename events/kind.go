@@ -38,11 +38,21 @@ const (
 	// downs rather than empty the site on what may be its own trouble.
 	GuardHold    = Kind("guard_hold")
 	GuardRelease = Kind("guard_release")
+	// PeerDrift is written when the configs or kernel tables of this
+	// director and a peer (Instance: the peer's name) start to differ,
+	// PeerInSync when they agree again; Reason lists the kinds of drift.
+	PeerDrift  = Kind("peer_drift")
+	PeerInSync = Kind("peer_in_sync")
+	// PeerUnreachable and PeerReachable bracket the time a peer's status
+	// could not be pulled: its drift is unknown then, never "none".
+	PeerUnreachable = Kind("peer_unreachable")
+	PeerReachable   = Kind("peer_reachable")
 )
 
 var kinds = []Kind{
 	ServerDown, ServerUp, SorryOn, SorryOff, RoleChange, Disagreement, Agreement, Override, Reload,
 	SimulatedDown, SimulatedUp, DaemonStart, DaemonStop, GuardHold, GuardRelease,
+	PeerDrift, PeerInSync, PeerUnreachable, PeerReachable,
 }
 
 // Kinds returns every kind lvsmon writes.
@@ -87,6 +97,7 @@ func DefaultAlerts() []Kind {
 	return []Kind{
 		ServerDown, ServerUp, SorryOn, SorryOff, RoleChange, Disagreement, Agreement,
 		DaemonStart, DaemonStop, ReloadRejected, GuardHold, GuardRelease,
+		PeerDrift, PeerInSync, PeerUnreachable, PeerReachable,
 	}
 }
 

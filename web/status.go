@@ -30,6 +30,8 @@ type StatusHead struct {
 	Reconciler  *ReconcilerStatus   `json:"reconciler,omitempty"`
 	Role        *Role               `json:"role,omitempty"`
 	Alerting    *AlertingStatus     `json:"alerting,omitempty"`
+	// Peers are the other directors of the pair and their drift (peer.go).
+	Peers []PeerStatus `json:"peers,omitempty"`
 	// Problems are the director's own troubles (never nil: [] when none).
 	Problems []Problem `json:"problems"`
 	// Mail is the outbox's delivery summary for the status page.
@@ -159,6 +161,9 @@ type ServiceStatus struct {
 	// Stats are the kernel's counters; absent when not in the kernel.
 	Stats       *Counters          `json:"stats,omitempty"`
 	RealServers []RealServerStatus `json:"real_servers"`
+	// Config is what the config asks for (peer.go); absent when the
+	// service is not configured.
+	Config *ServiceConfig `json:"config,omitempty"`
 }
 
 // RealServerStatus is one real server of a service.
@@ -341,6 +346,7 @@ func serviceHead(k lvs.ServiceKey, vs *config.VirtualService) ServiceStatus {
 	}
 	if vs != nil {
 		ss.Name, ss.Configured, ss.Managed = vs.Name, true, vs.IsManaged()
+		ss.Config = serviceConfig(vs)
 	}
 	return ss
 }

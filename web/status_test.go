@@ -191,7 +191,7 @@ func TestStatusShape(t *testing.T) {
 	}{
 		{"status", st, "backend collector director graph_names graph_ranges graph_templates page problems sampled_at step_seconds totals version virtual_services"},
 		{"page", st["page"], "limit next offset returned total_real_servers total_services"},
-		{"service", st["virtual_services"].([]any)[0], "active_conns address configured family id in_kernel inactive_conns managed name persistence_seconds port protocol real_servers scheduler sorry_active stats"},
+		{"service", st["virtual_services"].([]any)[0], "active_conns address config configured family id in_kernel inactive_conns managed name persistence_seconds port protocol real_servers scheduler sorry_active stats"},
 		{"real server", st["virtual_services"].([]any)[0].(map[string]any)["real_servers"].([]any)[1],
 			"active_conns address configured configured_weight forward health id in_kernel inactive_conns override persistent_conns port stats weight"},
 	} {

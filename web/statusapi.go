@@ -260,6 +260,9 @@ func (s *Server) head(b *builder) StatusHead {
 	if s.src.Alerting != nil {
 		st.Alerting = s.src.Alerting()
 	}
+	if s.src.Peers != nil {
+		st.Peers = s.src.Peers()
+	}
 	if s.src.Mail != nil {
 		m := s.src.Mail()
 		st.Mail = &m

@@ -59,6 +59,9 @@ type Source struct {
 	// Role reports the director's HA role for the status API and page;
 	// nil when no ha section is configured.
 	Role func() *Role
+	// Peers reports the peer directors and their drift (config peers);
+	// nil without peers.
+	Peers func() []PeerStatus
 	// Alerting reports the mail pipeline and outbox; nil without mail.
 	Alerting func() *AlertingStatus
 	// Mail summarises delivery for the status page; nil without mail.

@@ -39,7 +39,7 @@ func commands() []command {
 		{name: "healthcheck", help: "ask a running lvsmon whether it is healthy", run: cmdHealthcheck},
 		{name: "import", help: "print another tool's config as lvsmon's, with a report", run: withCtx(cmdImport), args: []string{"ldirectord", "keepalived"}},
 		// ctl's flags belong to its subcommands: completion offers those.
-		{name: "ctl", help: "talk to the running daemon", args: []string{"status", "drain", "disable", "enable", "reload", "events"}},
+		{name: "ctl", help: "talk to the running daemon", args: []string{"status", "drain", "disable", "enable", "reload", "events", "pair"}},
 		{name: "completion", help: "print a shell completion script", run: withCtx(cmdCompletion), args: shells},
 		{name: "version", help: "print the version and build"},
 		{name: "help", help: "print the usage"},

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -187,6 +188,7 @@ var volatileFamilies = []string{
 	"lvsmon_alert_mails_queued_total", "lvsmon_alert_mails_sent_total", "lvsmon_alert_send_failures_total",
 	"lvsmon_alert_outbox_mails", "lvsmon_alert_last_sent_timestamp_seconds", "lvsmon_alert_last_error_timestamp_seconds",
 	"lvsmon_build_info",
+	"lvsmon_peer_last_success_timestamp_seconds",
 	"lvsmon_collector_last_sample_timestamp_seconds",
 	"lvsmon_collector_last_sample_duration_seconds",
 	"lvsmon_collector_samples_total",
@@ -306,6 +308,22 @@ func metricsCases() []metricsCase {
 		}, goldenRoleSources(), func(body []byte) bool {
 			// past the grace: the disagreement is judged
 			return bytes.Contains(body, []byte(`lvsmon_ha_disagreement{ha_instance="VI_DEMO",kind="vip_without_master"} 1`))
+		}},
+		{"peers.prom", func(t *testing.T, cfg *config.Config) lvs.Reader {
+			// A peer director that has sampled an empty table and
+			// configures nothing: every service here is drift in both
+			// tables. (A stand-in answers its status API.)
+			peer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.WriteString(w, `{"director":"lvs2","sampled_at":"2026-12-03T14:00:00Z","problems":[],"virtual_services":[],"page":{"offset":0,"limit":1000,"returned":0}}`)
+			}))
+			t.Cleanup(peer.Close)
+			cfg.Peers = []config.Peer{{Name: "lvs2", URL: peer.URL, Timeout: config.Duration(time.Second), Interval: config.Duration(time.Second)}}
+			return lvs.NewFake(metricsFixture())
+		}, nil, func(body []byte) bool {
+			// compared with a sampled table (the first pull may come
+			// before the first sample, when the kernel is not compared)
+			k := []byte(`lvsmon_peer_drift{kind="service",peer="lvs2",table="kernel"} `)
+			return bytes.Contains(body, k) && !bytes.Contains(body, append(k, '0', '\n'))
 		}},
 		{"procfs.prom", func(t *testing.T, cfg *config.Config) lvs.Reader {
 			// The same table as the kernel prints it under /proc: no

@@ -1,5 +1,5 @@
 // Package ctl is the operator's command line for a running lvsmon: `lvsmon
-// ctl status`, drain, disable, enable, reload and events, over the
+// ctl status`, drain, disable, enable, reload, events and pair, over the
 // daemon's HTTP API. It decodes the API's answers into the web package's
 // own types, so the client reads what the server writes; the daemon's
 // config tells it where the API answers and where the write token is.

@@ -23,6 +23,7 @@ Commands (talk to the running daemon's HTTP API):
   disable SERVER [--comment TEXT] [--service SVC]   out of the table
   enable SERVER [--service SVC]            clear the override: the server follows its health again
   reload                                   re-read the config; a config that does not validate is rejected
+  pair                                     this director and its peers side by side, and the drift between them
   events [--follow] [--since DURATION|TIME] [--kind KIND]... [--limit N] [--json]
 
 SERVER is a real server's id (as status --json and the API name it) or its
@@ -224,6 +225,15 @@ func Main(ctx context.Context, args []string, env *Env) error {
 			return err
 		}
 		return printEvents(ctx, cl, env, o)
+	case "pair":
+		if _, err := positional(fs, rest, 0, "pair"); err != nil {
+			return err
+		}
+		cl, err := c.client()
+		if err != nil {
+			return err
+		}
+		return pair(ctx, cl, env)
 	case "help":
 		fmt.Fprint(env.Stdout, Usage)
 		return nil

@@ -1,0 +1,4 @@
+package peers
+
+// The check types register into config from probe's init.
+import _ "github.com/lvsmon/lvsmon/probe"
