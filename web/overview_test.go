@@ -124,3 +124,28 @@ func TestOverviewPages(t *testing.T) {
 		t.Errorf("%d listed of %d", len(o.Trouble), o.TroubleCount)
 	}
 }
+
+// The overview shows the pair: each peer reachable or not, its role and
+// VIPs, and the drift from this director, never "none" for a peer that
+// cannot be reached.
+func TestOverviewPair(t *testing.T) {
+	s, c, _ := fixture(t)
+	c.Sample(t.Context())
+	s.src.Peers = func() []PeerStatus {
+		return []PeerStatus{
+			{Name: "lvs2", URL: "https://lvs2:9160", Up: true, Director: "lvs2", Role: "BACKUP", VIPs: []string{"198.51.100.99"}, DriftKnown: true, LastSuccess: time.Now(),
+				Drift: []Drift{{Table: "kernel", Kind: "weight", Service: "tcp_198.51.100.10_80", Server: "tcp_198.51.100.10_80__10.1.1.2_80", Local: "3", Peer: "1"}}},
+			{Name: "lvs3", URL: "https://lvs3:9160", LastError: "connection refused"},
+		}
+	}
+	page := get(t, s.Handler(), "GET", "/").Body.String()
+	for _, want := range []string{`id="pair"`, "lvs2", "BACKUP", "198.51.100.99", "◐ 1 difference<", "1 difference with lvs2", "<td>3</td><td>1</td>",
+		"✗ unreachable", "connection refused", "? unknown"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("pair panel lacks %q", want)
+		}
+	}
+	if strings.Count(page, "✓ none") != 0 {
+		t.Error("a peer shown in sync")
+	}
+}
