@@ -69,6 +69,15 @@ func (rs *RealServerStatus) OverrideMode() string { return rs.mode }
 // OverrideBy and OverrideSince say who set the override and when.
 func (rs *RealServerStatus) OverrideBy() string { return rs.overrideBy }
 
+// OverrideComment is the operator's comment on the override ("" for none).
+func (rs *RealServerStatus) OverrideComment() string {
+	if m, ok := rs.Override.(map[string]any); ok {
+		c, _ := m["comment"].(string)
+		return c
+	}
+	return ""
+}
+
 // OverrideSince is when the override was set.
 func (rs *RealServerStatus) OverrideSince() time.Time { return rs.overrideSince }
 
