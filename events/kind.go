@@ -38,11 +38,17 @@ const (
 	// downs rather than empty the site on what may be its own trouble.
 	GuardHold    = Kind("guard_hold")
 	GuardRelease = Kind("guard_release")
+	// OtherWriter is written when lvsmon sees another program write the
+	// IPVS table of services it manages (a process such as keepalived,
+	// or changes it did not make), and OtherWriterGone when that is
+	// over and lvsmon writes them again. Reason says who or what.
+	OtherWriter     = Kind("other_writer")
+	OtherWriterGone = Kind("other_writer_gone")
 )
 
 var kinds = []Kind{
 	ServerDown, ServerUp, SorryOn, SorryOff, RoleChange, Disagreement, Agreement, Override, Reload,
-	SimulatedDown, SimulatedUp, DaemonStart, DaemonStop, GuardHold, GuardRelease,
+	SimulatedDown, SimulatedUp, DaemonStart, DaemonStop, GuardHold, GuardRelease, OtherWriter, OtherWriterGone,
 }
 
 // Kinds returns every kind lvsmon writes.
@@ -86,7 +92,7 @@ func (k Kind) Selects(e *Event) bool {
 func DefaultAlerts() []Kind {
 	return []Kind{
 		ServerDown, ServerUp, SorryOn, SorryOff, RoleChange, Disagreement, Agreement,
-		DaemonStart, DaemonStop, ReloadRejected, GuardHold, GuardRelease,
+		DaemonStart, DaemonStop, ReloadRejected, GuardHold, GuardRelease, OtherWriter, OtherWriterGone,
 	}
 }
 
