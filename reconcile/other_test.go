@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/lvsmon/lvsmon/config"
 	"github.com/lvsmon/lvsmon/events"
 	"github.com/lvsmon/lvsmon/health"
@@ -432,4 +434,44 @@ func TestOwnWritesAreNeverStray(t *testing.T) {
 		t.Errorf("the run did not exercise enough: %d failed rounds, %d writes", failedRounds, applied)
 	}
 	t.Logf("%d rounds failed, %d writes applied", failedRounds, g.r.Stats().Applied)
+}
+
+func TestOtherWriterMetrics(t *testing.T) {
+	g := newOtherRig(t, "when_gone")
+	g.round(0)
+	g.procs = []Process{{PID: 812, Name: "keepalived", Services: []ServiceRef{{Addr: apiKey.Addr, Port: 443}}}}
+	g.round(3 * time.Second)
+	g.behindTheBack(webKey, webRS1, 7)
+	g.round(3 * time.Second)
+	want := `
+# HELP lvsmon_ipvs_other_writer 1 while another program writes (or may write) the managed virtual service's IPVS table.
+# TYPE lvsmon_ipvs_other_writer gauge
+lvsmon_ipvs_other_writer{address="10.0.0.100",fwmark="",name="web",port="80",protocol="tcp",service="tcp_10.0.0.100_80"} 1
+lvsmon_ipvs_other_writer{address="10.0.0.102",fwmark="",name="api",port="443",protocol="tcp",service="tcp_10.0.0.102_443"} 1
+# HELP lvsmon_ipvs_other_writer_processes Processes on the director that write IPVS tables (keepalived with virtual_server blocks, ldirectord, pulse, nanny).
+# TYPE lvsmon_ipvs_other_writer_processes gauge
+lvsmon_ipvs_other_writer_processes 1
+# HELP lvsmon_reconcile_held 1 while lvsmon does not write the managed virtual service because another program does (ipvs.takeover: when_gone).
+# TYPE lvsmon_reconcile_held gauge
+lvsmon_reconcile_held{address="10.0.0.100",fwmark="",name="web",port="80",protocol="tcp",service="tcp_10.0.0.100_80"} 1
+lvsmon_reconcile_held{address="10.0.0.102",fwmark="",name="api",port="443",protocol="tcp",service="tcp_10.0.0.102_443"} 1
+# HELP lvsmon_reconcile_stray_changes_total Changes to managed services' IPVS tables that lvsmon did not make.
+# TYPE lvsmon_reconcile_stray_changes_total counter
+lvsmon_reconcile_stray_changes_total 1
+`
+	names := []string{"lvsmon_ipvs_other_writer", "lvsmon_ipvs_other_writer_processes", "lvsmon_reconcile_held", "lvsmon_reconcile_stray_changes_total"}
+	if err := testutil.CollectAndCompare(NewMetrics(g.r, func() *config.Config { return g.cfg }), strings.NewReader(want), names...); err != nil {
+		t.Error(err)
+	}
+	// With takeover: always, writers are shown and nothing is held.
+	g.cfg.IPVS.Takeover = config.TakeoverAlways
+	want = `
+# HELP lvsmon_reconcile_held 1 while lvsmon does not write the managed virtual service because another program does (ipvs.takeover: when_gone).
+# TYPE lvsmon_reconcile_held gauge
+lvsmon_reconcile_held{address="10.0.0.100",fwmark="",name="web",port="80",protocol="tcp",service="tcp_10.0.0.100_80"} 0
+lvsmon_reconcile_held{address="10.0.0.102",fwmark="",name="api",port="443",protocol="tcp",service="tcp_10.0.0.102_443"} 0
+`
+	if err := testutil.CollectAndCompare(NewMetrics(g.r, func() *config.Config { return g.cfg }), strings.NewReader(want), "lvsmon_reconcile_held"); err != nil {
+		t.Error(err)
+	}
 }
