@@ -77,7 +77,9 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.other, prometheus.GaugeValue, seen[vs.Key.ID()], l...)
 		ch <- prometheus.MustNewConstMetric(m.held, prometheus.GaugeValue, held[vs.Key.ID()], l...)
 	}
-	ch <- prometheus.MustNewConstMetric(m.procs, prometheus.GaugeValue, float64(procs))
+	if m.r.procs != nil { // no scan, no count (an in-memory table)
+		ch <- prometheus.MustNewConstMetric(m.procs, prometheus.GaugeValue, float64(procs))
+	}
 	ch <- prometheus.MustNewConstMetric(m.strays, prometheus.CounterValue, float64(m.r.StrayChanges()))
 	s := m.r.Stats()
 	ch <- prometheus.MustNewConstMetric(m.failed, prometheus.CounterValue, float64(s.Failed))

@@ -81,6 +81,10 @@ type others struct {
 type procHold struct {
 	p     Process
 	since time.Time
+	// announced: it covered a managed service when seen, and an event
+	// said so. A keepalived that writes only services lvsmon watches
+	// (managed: false) is an ordinary setup, not news.
+	announced bool
 }
 
 func (o *others) touch(a Action) {
@@ -238,6 +242,9 @@ func (r *Reconciler) observe(cfg *config.Config, tab *lvs.Table, now time.Time) 
 				h, ok := o.procs[p.PID]
 				if !ok {
 					h.since = now
+				}
+				if !h.announced && len(p.Covered(cfg)) > 0 {
+					h.announced = true
 					started = append(started, events.Event{Kind: events.OtherWriter, Reason: WriterProcess,
 						Message: fmt.Sprintf("%s writes IPVS: %s; %s", p.Who(), p.Why, coverage(p, cfg))})
 				}
@@ -245,7 +252,7 @@ func (r *Reconciler) observe(cfg *config.Config, tab *lvs.Table, now time.Time) 
 				next[p.PID] = h
 			}
 			for pid, h := range o.procs {
-				if _, ok := next[pid]; !ok {
+				if _, ok := next[pid]; !ok && h.announced {
 					ended = append(ended, events.Event{Kind: events.OtherWriterGone, Reason: WriterProcess,
 						Message: fmt.Sprintf("%s is gone; lvsmon writes its services again", h.p.Who())})
 				}

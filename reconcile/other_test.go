@@ -475,3 +475,23 @@ lvsmon_reconcile_held{address="10.0.0.102",fwmark="",name="api",port="443",proto
 		t.Error(err)
 	}
 }
+
+// TestProcessOfUnmanagedServicesIsNoNews: keepalived writing only a
+// service lvsmon does not manage is an ordinary setup.
+func TestProcessOfUnmanagedServicesIsNoNews(t *testing.T) {
+	g := newOtherRig(t, "when_gone")
+	g.procs = []Process{{PID: 812, Name: "keepalived", Services: []ServiceRef{{Addr: netip.MustParseAddr("10.0.0.200"), Port: 80}}}}
+	g.round(0)
+	if w := g.b.written(webKey); len(w) != 3 {
+		t.Errorf("web not written: %q", w)
+	}
+	ws := g.r.OtherWriters(g.cfg)
+	if len(ws) != 1 || len(ws[0].Services) != 0 || len(g.kinds()) != 0 {
+		t.Errorf("other writers %+v, events %q", ws, g.kinds())
+	}
+	g.procs = nil
+	g.round(3 * time.Second)
+	if len(g.r.OtherWriters(g.cfg)) != 0 || len(g.kinds()) != 0 {
+		t.Errorf("events %q", g.kinds())
+	}
+}
