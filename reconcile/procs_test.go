@@ -243,3 +243,15 @@ func FuzzKeepalivedScan(f *testing.F) {
 		}
 	})
 }
+
+func FuzzKeepalivedArgs(f *testing.F) {
+	f.Add("keepalived\x00-Dlf\x00/a.conf\x00-P")
+	f.Add("keepalived\x00--use-file\x00x\x00-pf\x00--vrrp")
+	f.Fuzz(func(t *testing.T, cmdline string) {
+		args := strings.Split(cmdline, "\x00")
+		conf, _ := keepalivedArgs(args)
+		if conf != "/etc/keepalived/keepalived.conf" && !slices.ContainsFunc(args, func(a string) bool { return strings.Contains(a, conf) }) {
+			t.Errorf("config %q is in no argument of %q", conf, args)
+		}
+	})
+}
