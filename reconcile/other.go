@@ -209,27 +209,18 @@ func (r *Reconciler) observe(cfg *config.Config, tab *lvs.Table, now time.Time) 
 
 	var started, ended []events.Event
 	r.mu.Lock()
-	for _, c := range found {
-		o.strays += uint64(len(c.what))
-		h := o.stray[c.id]
-		if h == nil {
-			if o.stray == nil {
-				o.stray = map[string]*strayHold{}
+	// A change to a service a writer process covers, before this scan
+	// or after it, is that process's (keepalived removes its services
+	// as it exits): no stray hold of its own.
+	explained := map[string]bool{}
+	cover := func() {
+		for _, h := range o.procs {
+			for _, id := range h.p.Covered(cfg) {
+				explained[id] = true
 			}
-			h = &strayHold{since: now}
-			o.stray[c.id] = h
-			started = append(started, events.Event{Kind: events.OtherWriter, Service: c.id, Reason: WriterStray,
-				Message: fmt.Sprintf("%s %s: the IPVS table changed behind lvsmon's back: %s", c.name, c.id, summary(c.what))})
-		}
-		h.last, h.what = now, summary(c.what)
-	}
-	for id, h := range o.stray {
-		if now.Sub(h.last) >= quiet {
-			delete(o.stray, id)
-			ended = append(ended, events.Event{Kind: events.OtherWriterGone, Service: id, Reason: WriterStray,
-				Message: fmt.Sprintf("%s: no change lvsmon did not make for %s; lvsmon writes it again", id, quiet)})
 		}
 	}
+	cover()
 	if scan {
 		o.scanned = now
 		o.scanErr = ""
@@ -258,6 +249,31 @@ func (r *Reconciler) observe(cfg *config.Config, tab *lvs.Table, now time.Time) 
 				}
 			}
 			o.procs = next
+		}
+	}
+	cover()
+	for _, c := range found {
+		o.strays += uint64(len(c.what))
+		if explained[c.id] {
+			continue
+		}
+		h := o.stray[c.id]
+		if h == nil {
+			if o.stray == nil {
+				o.stray = map[string]*strayHold{}
+			}
+			h = &strayHold{since: now}
+			o.stray[c.id] = h
+			started = append(started, events.Event{Kind: events.OtherWriter, Service: c.id, Reason: WriterStray,
+				Message: fmt.Sprintf("%s %s: the IPVS table changed behind lvsmon's back: %s", c.name, c.id, summary(c.what))})
+		}
+		h.last, h.what = now, summary(c.what)
+	}
+	for id, h := range o.stray {
+		if now.Sub(h.last) >= quiet {
+			delete(o.stray, id)
+			ended = append(ended, events.Event{Kind: events.OtherWriterGone, Service: id, Reason: WriterStray,
+				Message: fmt.Sprintf("%s: no change lvsmon did not make for %s; lvsmon writes it again", id, quiet)})
 		}
 	}
 	held := map[string]bool{}

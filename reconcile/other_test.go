@@ -495,3 +495,32 @@ func TestProcessOfUnmanagedServicesIsNoNews(t *testing.T) {
 		t.Errorf("events %q", g.kinds())
 	}
 }
+
+// TestChangesOfAKnownProcessAreItsOwn: keepalived's weight changes while
+// it runs, and its removal of its services as it exits, open no stray
+// hold of their own: lvsmon takes over as soon as it is gone.
+func TestChangesOfAKnownProcessAreItsOwn(t *testing.T) {
+	g := newOtherRig(t, "when_gone")
+	g.round(0)
+	g.procs = []Process{{PID: 812, Name: "keepalived", Services: []ServiceRef{{Addr: webKey.Addr, Port: 80}}}}
+	g.round(3 * time.Second)
+	g.behindTheBack(webKey, webRS1, 1)
+	g.round(time.Second)
+	// It exits, taking web along, between two scans.
+	g.b.Mutate(func(t *lvs.Table) {
+		t.Services = slices.DeleteFunc(t.Services, func(s lvs.Service) bool { return s.Key == webKey })
+	})
+	g.procs = nil
+	g.round(500 * time.Millisecond)
+	g.round(time.Second)
+	ws := g.r.OtherWriters(g.cfg)
+	if len(ws) != 0 {
+		t.Errorf("other writers after keepalived exited: %+v", ws)
+	}
+	if w := g.b.written(webKey); len(w) != 6 { // created at the start, and again
+		t.Errorf("web not taken over at once: %q", w)
+	}
+	if k, n := g.kinds(), g.r.StrayChanges(); !slices.Equal(k, []string{"other_writer ", "other_writer_gone "}) || n != 2 {
+		t.Errorf("events %q, %d stray changes", k, n)
+	}
+}
