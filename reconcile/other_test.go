@@ -308,7 +308,7 @@ func TestProcessHoldsTheServicesItNames(t *testing.T) {
 	g.procs = []Process{{PID: 812, Name: "keepalived", Why: "its config has virtual_server blocks", Services: []ServiceRef{{Addr: webKey.Addr, Port: 80}}}}
 	g.hs[lvs.DestID(webKey, webRS1)] = health.Down
 	g.hs[lvs.DestID(apiKey, apiRS1)] = health.Down
-	g.round(3 * time.Second)
+	g.round(scanEvery)
 	ws := g.r.OtherWriters(g.cfg)
 	if len(ws) != 1 || ws[0].Who != "keepalived (pid 812)" || !slices.Equal(ws[0].Services, []string{webKey.ID()}) || !ws[0].Held {
 		t.Fatalf("other writers = %+v", ws)
@@ -319,14 +319,14 @@ func TestProcessHoldsTheServicesItNames(t *testing.T) {
 	if w := g.b.written(apiKey); len(w) != 1 {
 		t.Errorf("api not written: %q", w)
 	}
-	// The scan runs at most every 2s: the process exits, lvsmon takes
-	// over at the next scan.
+	// The scan runs at most every scanEvery: the process exits, lvsmon
+	// takes over at the next scan.
 	g.procs = nil
-	g.round(time.Second)
+	g.round(scanEvery / 2)
 	if w := g.b.written(webKey); len(w) != 0 {
 		t.Errorf("written before the next scan: %q", w)
 	}
-	g.round(time.Second)
+	g.round(scanEvery / 2)
 	if w := g.b.written(webKey); !slices.Equal(w, []string{"TCP 10.0.0.100:80 set-weight 10.0.1.13:80 0"}) {
 		t.Errorf("takeover wrote %q", w)
 	}
@@ -338,7 +338,7 @@ func TestProcessHoldsTheServicesItNames(t *testing.T) {
 	// A writer of unknown services holds every managed one.
 	g.procs = []Process{{PID: 900, Name: "ldirectord", All: true}}
 	g.hs[lvs.DestID(apiKey, apiRS1)] = health.Up
-	g.round(2 * time.Second)
+	g.round(scanEvery)
 	if w := append(g.b.written(webKey), g.b.written(apiKey)...); len(w) != 0 {
 		t.Errorf("written while ldirectord runs: %q", w)
 	}
@@ -364,7 +364,7 @@ func TestProcessScanOfAProcTree(t *testing.T) {
 	if err := os.WriteFile(conf, []byte(kaVRRPOnly), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	g.round(2 * time.Second)
+	g.round(scanEvery)
 	if w := g.b.written(webKey); len(w) != 3 {
 		t.Errorf("web not created once keepalived stopped writing it: %q", w)
 	}
@@ -440,7 +440,7 @@ func TestOtherWriterMetrics(t *testing.T) {
 	g := newOtherRig(t, "when_gone")
 	g.round(0)
 	g.procs = []Process{{PID: 812, Name: "keepalived", Services: []ServiceRef{{Addr: apiKey.Addr, Port: 443}}}}
-	g.round(3 * time.Second)
+	g.round(scanEvery)
 	g.behindTheBack(webKey, webRS1, 7)
 	g.round(3 * time.Second)
 	want := `
@@ -490,7 +490,7 @@ func TestProcessOfUnmanagedServicesIsNoNews(t *testing.T) {
 		t.Errorf("other writers %+v, events %q", ws, g.kinds())
 	}
 	g.procs = nil
-	g.round(3 * time.Second)
+	g.round(scanEvery)
 	if len(g.r.OtherWriters(g.cfg)) != 0 || len(g.kinds()) != 0 {
 		t.Errorf("events %q", g.kinds())
 	}
@@ -503,16 +503,16 @@ func TestChangesOfAKnownProcessAreItsOwn(t *testing.T) {
 	g := newOtherRig(t, "when_gone")
 	g.round(0)
 	g.procs = []Process{{PID: 812, Name: "keepalived", Services: []ServiceRef{{Addr: webKey.Addr, Port: 80}}}}
-	g.round(3 * time.Second)
+	g.round(scanEvery)
 	g.behindTheBack(webKey, webRS1, 1)
-	g.round(time.Second)
+	g.round(scanEvery / 4)
 	// It exits, taking web along, between two scans.
 	g.b.Mutate(func(t *lvs.Table) {
 		t.Services = slices.DeleteFunc(t.Services, func(s lvs.Service) bool { return s.Key == webKey })
 	})
 	g.procs = nil
-	g.round(500 * time.Millisecond)
-	g.round(time.Second)
+	g.round(scanEvery / 4)
+	g.round(scanEvery / 2)
 	ws := g.r.OtherWriters(g.cfg)
 	if len(ws) != 0 {
 		t.Errorf("other writers after keepalived exited: %+v", ws)

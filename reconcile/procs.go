@@ -70,7 +70,6 @@ func (p Process) Covered(cfg *config.Config) []string {
 // Limits of what a scan reads, so that a huge or looping config cannot
 // stall the reconciler.
 const (
-	maxProcFile  = 64 << 10
 	maxConfFile  = 8 << 20
 	maxConfFiles = 256
 	maxIncDepth  = 8
@@ -98,9 +97,10 @@ func ScanProcesses(root string) ([]Process, error) {
 	selfNS, _ := os.Readlink(filepath.Join(root, "self", "ns", "net"))
 	var out []Process
 	seen := map[string]bool{} // name and command line
+	buf := make([]byte, cmdlineHead)
 	for _, pid := range pids {
 		dir := filepath.Join(root, strconv.Itoa(pid))
-		args := readCmdline(filepath.Join(dir, "cmdline"))
+		args := readCmdline(filepath.Join(dir, "cmdline"), buf)
 		name := writerName(args)
 		if name == "" {
 			continue
@@ -129,11 +129,28 @@ func ScanProcesses(root string) ([]Process, error) {
 	return out, nil
 }
 
-// readCmdline is a process's arguments ("" for kernel threads and
-// processes gone meanwhile).
-func readCmdline(path string) []string {
-	b, err := readLimited(path, maxProcFile)
-	if err != nil || len(b) == 0 {
+// cmdlineHead is how much of a command line a scan reads: the program,
+// a script's name and keepalived's options are at its start.
+const cmdlineHead = 4096
+
+// readCmdline is the head of a process's arguments (none for kernel
+// threads and processes gone meanwhile), read into buf: a scan reads
+// thousands of them.
+func readCmdline(path string, buf []byte) []string {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	n, _ := io.ReadFull(f, buf)
+	if n == 0 {
+		return nil
+	}
+	b := buf[:n]
+	// Most processes are none of ours: look at the program's name
+	// before splitting anything.
+	if !bytes.Contains(b, []byte("keepalived")) && !bytes.Contains(b, []byte("ldirectord")) &&
+		!bytes.Contains(b, []byte("pulse")) && !bytes.Contains(b, []byte("nanny")) {
 		return nil
 	}
 	return strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")

@@ -255,3 +255,21 @@ func FuzzKeepalivedArgs(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkScanProcesses is one scan of a director with 2000 processes,
+// one of them keepalived with virtual_server blocks: what a round pays
+// every scanEvery at most.
+func BenchmarkScanProcesses(b *testing.B) {
+	fp := &fakeProc{t: &testing.T{}, root: b.TempDir()}
+	for pid := 1; pid <= 2000; pid++ {
+		fp.proc(pid, "/usr/sbin/sshd", "-D", "-o", "something")
+	}
+	fp.write("rootfs/etc/keepalived/keepalived.conf", kaVirtualServers)
+	fp.link(fp.proc(2001, "/usr/sbin/keepalived", "--dont-fork")+"/root", filepath.Join(fp.root, "rootfs"))
+	for b.Loop() {
+		ps, err := ScanProcesses(fp.root)
+		if err != nil || len(ps) != 1 {
+			b.Fatal(ps, err)
+		}
+	}
+}
