@@ -295,6 +295,9 @@ func (r *Reconciler) observe(cfg *config.Config, tab *lvs.Table, now time.Time) 
 	}
 	for _, e := range started {
 		what := "lvsmon does not write these services until it is gone (ipvs.takeover: when_gone)"
+		if e.Reason == WriterStray {
+			what = fmt.Sprintf("lvsmon does not write this service until it has gone %s without a change lvsmon did not make (ipvs.takeover: when_gone)", quiet)
+		}
 		if always {
 			what = "lvsmon writes them anyway (ipvs.takeover: always): the two undo each other's changes"
 		}
@@ -392,9 +395,15 @@ func (r *Reconciler) hold(res Result, held map[string]bool) []Action {
 		}
 	}
 	if s := strings.Join(undone, "\n"); s != r.lastHeld {
+		// One line, however many services wait: the first actions, the
+		// rest at debug level.
 		r.lastHeld = s
+		if len(undone) > 0 {
+			r.log.Warn("not written: another program writes these services", "actions", len(undone), "services", len(held),
+				"first", summary(undone))
+		}
 		for _, l := range undone {
-			r.log.Warn("not written: another program writes this service", "action", l)
+			r.log.Debug("not written: another program writes this service", "action", l)
 		}
 	}
 	return keep

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"github.com/lvsmon/lvsmon/config"
 	"github.com/lvsmon/lvsmon/events"
 	"github.com/lvsmon/lvsmon/health"
+	logbuf "github.com/lvsmon/lvsmon/internal/testutil"
 	"github.com/lvsmon/lvsmon/lvs"
 )
 
@@ -126,6 +128,7 @@ type otherRig struct {
 	cfg *config.Config
 	hs  map[string]health.State
 	now time.Time
+	log *logbuf.SyncBuffer
 	// procs is what the process scan finds.
 	procs []Process
 }
@@ -136,7 +139,7 @@ func newOtherRig(t *testing.T, takeover string) *otherRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &otherRig{t: t, b: newRec(), cfg: cfg, hs: map[string]health.State{}, now: time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)}
+	g := &otherRig{t: t, b: newRec(), cfg: cfg, hs: map[string]health.State{}, now: time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC), log: &logbuf.SyncBuffer{}}
 	for _, k := range []string{"10.0.1.13_80", "10.0.1.14_80"} {
 		g.hs[webKey.ID()+"__"+k] = health.Up
 	}
@@ -147,7 +150,7 @@ func newOtherRig(t *testing.T, takeover string) *otherRig {
 		t.Fatal(err)
 	}
 	g.r = New(Options{Backend: g.b, Config: func() *config.Config { return g.cfg }, Health: func() map[string]health.State { return g.hs },
-		Events: g.ev, Log: quiet, Now: func() time.Time { return g.now }, Processes: func() ([]Process, error) { return g.procs, nil }})
+		Events: g.ev, Log: slog.New(slog.NewTextHandler(g.log, nil)), Now: func() time.Time { return g.now }, Processes: func() ([]Process, error) { return g.procs, nil }})
 	return g
 }
 
@@ -216,6 +219,15 @@ func TestStrayWriteHoldsTheServiceUntilQuiet(t *testing.T) {
 	}
 	if k := g.kinds(); !slices.Equal(k, []string{"other_writer " + webKey.ID()}) {
 		t.Errorf("events = %q", k)
+	}
+	for _, want := range []string{
+		`level=WARN msg="another program writes IPVS" kind=stray_write service=tcp_10.0.0.100_80 message="web tcp_10.0.0.100_80: the IPVS table changed behind lvsmon's back: weight of 10.0.1.13:80 3 -> 7"`,
+		`effect="lvsmon does not write this service until it has gone 30s without a change lvsmon did not make (ipvs.takeover: when_gone)"`,
+		`level=WARN msg="not written: another program writes these services" actions=2 services=1 first="set-weight TCP 10.0.0.100:80 -> 10.0.1.13:80 weight 3: weight 7 -> 3`,
+	} {
+		if !strings.Contains(g.log.String(), want) {
+			t.Errorf("log lacks %s:\n%s", want, g.log)
+		}
 	}
 
 	// The other writer goes on: each change restarts the quiet period
@@ -334,6 +346,9 @@ func TestProcessHoldsTheServicesItNames(t *testing.T) {
 	if len(evs) != 2 || evs[0].Kind != events.OtherWriter || evs[1].Kind != events.OtherWriterGone ||
 		!strings.Contains(evs[0].Message, "keepalived (pid 812) writes IPVS") || !strings.Contains(evs[0].Message, webKey.ID()) || evs[0].Actor != events.ActorReconciler {
 		t.Errorf("events = %+v", evs)
+	}
+	if want := `level=WARN msg="another program writes IPVS" kind=process service="" message="keepalived (pid 812) writes IPVS: its config has virtual_server blocks; managed services it names: tcp_10.0.0.100_80" effect="lvsmon does not write these services until it is gone (ipvs.takeover: when_gone)"`; !strings.Contains(g.log.String(), want) {
+		t.Errorf("log lacks %s:\n%s", want, g.log)
 	}
 	// A writer of unknown services holds every managed one.
 	g.procs = []Process{{PID: 900, Name: "ldirectord", All: true}}
