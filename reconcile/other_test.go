@@ -539,3 +539,30 @@ func TestChangesOfAKnownProcessAreItsOwn(t *testing.T) {
 		t.Errorf("events %q, %d stray changes", k, n)
 	}
 }
+
+// TestHeldServiceKeepsItsSorryMemory: every web server fails while
+// keepalived has web: no sorry server goes in and no sorry_on is
+// written (nothing was done); once keepalived is gone, both happen.
+func TestHeldServiceKeepsItsSorryMemory(t *testing.T) {
+	g := newOtherRig(t, "when_gone")
+	g.round(0)
+	g.procs = []Process{{PID: 812, Name: "keepalived", Services: []ServiceRef{{Addr: webKey.Addr, Port: 80}}}}
+	g.hs[lvs.DestID(webKey, webRS1)], g.hs[lvs.DestID(webKey, webRS2)] = health.Down, health.Down
+	g.round(scanEvery)
+	g.round(scanEvery / 2)
+	sorry := lvs.DestKey{Addr: netip.MustParseAddr("127.0.0.1"), Port: 80}
+	if g.r.SorryActive(webKey.ID()) || g.weight(webKey, sorry) != -1 {
+		t.Errorf("sorry server in while held: active %v, weight %d", g.r.SorryActive(webKey.ID()), g.weight(webKey, sorry))
+	}
+	if k := g.kinds(); !slices.Equal(k, []string{"other_writer "}) {
+		t.Errorf("events while held: %q", k)
+	}
+	g.procs = nil
+	g.round(scanEvery)
+	if !g.r.SorryActive(webKey.ID()) || g.weight(webKey, sorry) != 1 {
+		t.Errorf("sorry server not in after the takeover")
+	}
+	if k := g.kinds(); !slices.Equal(k, []string{"other_writer ", "other_writer_gone ", "sorry_on " + webKey.ID()}) {
+		t.Errorf("events: %q", k)
+	}
+}
