@@ -109,6 +109,14 @@ func ScanProcesses(root string) ([]Process, error) {
 			continue
 		}
 		key := name + "\x00" + strings.Join(args, "\x00")
+		if len(args) == 1 && strings.HasPrefix(args[0], name+" ") {
+			// A child that retitled itself ("ldirectord tcp:…:80"
+			// checking): its parent, of a lower pid, is the writer.
+			key = name + "\x00child"
+			if seen[name] {
+				continue
+			}
+		}
 		if seen[key] {
 			continue
 		}
@@ -119,11 +127,11 @@ func ScanProcesses(root string) ([]Process, error) {
 				continue
 			}
 		case "ldirectord":
-			p.Why = "ldirectord writes the IPVS table of the virtual services in its config"
+			ldirectordProcess(dir, args, &p)
 		default:
 			p.Why = "piranha's " + name + " writes the IPVS table of the virtual services in lvs.cf"
 		}
-		seen[key] = true
+		seen[key], seen[name] = true, true
 		out = append(out, p)
 	}
 	return out, nil
@@ -179,6 +187,9 @@ func writerName(args []string) string {
 		return ""
 	}
 	n := filepath.Base(args[0])
+	if i := strings.IndexByte(n, ' '); i > 0 {
+		n = n[:i] // a title set by the process itself
+	}
 	if strings.HasPrefix(n, "perl") || strings.HasPrefix(n, "python") || n == "sh" || n == "bash" {
 		for _, a := range args[1:] {
 			if !strings.HasPrefix(a, "-") {
@@ -369,4 +380,88 @@ func fields(line string) []string {
 	}
 	line = strings.NewReplacer("{", " { ", "}", " } ").Replace(line)
 	return strings.Fields(line)
+}
+
+// ldirectordProcess fills p for an ldirectord process in dir: the
+// services its config's virtual= and virtual6= lines name. Its command
+// line is [options] [config] command; a config without a path is looked
+// for in /etc/ha.d/ and /etc/ha.d/conf/, as ldirectord does.
+func ldirectordProcess(dir string, args []string, p *Process) {
+	var rest []string
+	script := false
+	for _, a := range args {
+		switch {
+		case !script:
+			script = strings.HasPrefix(filepath.Base(a), "ldirectord")
+		case !strings.HasPrefix(a, "-"):
+			rest = append(rest, a)
+		}
+	}
+	conf := "ldirectord.cf"
+	if len(rest) >= 2 {
+		conf = rest[0]
+	}
+	root := filepath.Join(dir, "root")
+	var b []byte
+	var err error
+	for _, r := range []string{root, ""} {
+		cands := []string{"/etc/ha.d/" + conf, "/etc/ha.d/conf/" + conf, conf}
+		if filepath.IsAbs(conf) {
+			cands = []string{conf}
+		}
+		for _, c := range cands {
+			if b, err = readLimited(r+c, maxConfFile); err == nil {
+				conf = c
+				break
+			}
+		}
+		if err == nil {
+			break
+		}
+	}
+	p.Config = conf
+	if err != nil {
+		p.All = true
+		p.Why = fmt.Sprintf("ldirectord writes the IPVS table of the virtual services in its config %s, which cannot be read (%v)", conf, err)
+		return
+	}
+	p.Services, p.All = ldirectordScan(b)
+	p.Why = fmt.Sprintf("ldirectord writes the IPVS table of the virtual services in its config %s", conf)
+}
+
+// ldirectordScan reads the virtual= and virtual6= lines of an
+// ldirectord config (at the start of a line, as ldirectord reads them).
+func ldirectordScan(b []byte) (refs []ServiceRef, all bool) {
+	for line := range bytes.Lines(b) {
+		l := string(bytes.TrimRight(line, "\r\n"))
+		v, ok := strings.CutPrefix(l, "virtual")
+		if !ok {
+			continue
+		}
+		v = strings.TrimPrefix(v, "6")
+		v = strings.TrimLeft(v, " \t")
+		if v, ok = strings.CutPrefix(v, "="); !ok {
+			continue
+		}
+		v = strings.Fields(v + " x")[0]
+		if r, ok := ldirectordVirtual(v); ok {
+			refs = append(refs, r)
+		} else {
+			all = true // a host or service name: not lvsmon's to resolve
+		}
+	}
+	return refs, all
+}
+
+// ldirectordVirtual reads the value of a virtual= line: 192.0.2.1:80,
+// [2001:db8::1]:80 or a firewall mark.
+func ldirectordVirtual(v string) (ServiceRef, bool) {
+	if m, err := strconv.ParseUint(v, 10, 32); err == nil && m > 0 {
+		return ServiceRef{FWMark: uint32(m)}, true
+	}
+	ap, err := netip.ParseAddrPort(v)
+	if err != nil {
+		return ServiceRef{}, false
+	}
+	return ServiceRef{Addr: ap.Addr().Unmap(), Port: ap.Port()}, true
 }

@@ -100,8 +100,13 @@ func TestScanProcesses(t *testing.T) {
 	fp.proc(1400, "/usr/sbin/keepalived", "-P", "--use-file", "/nonexistent.conf")
 	// A keepalived in another network namespace writes another table.
 	fp.link(fp.proc(1500, "/usr/sbin/keepalived")+"/ns/net", "net:[4026532000]")
-	// ldirectord runs as a perl script; pulse and nanny as binaries.
-	fp.proc(900, "/usr/bin/perl", "-w", "/usr/sbin/ldirectord", "start")
+	// ldirectord runs as a perl script, its children retitled; pulse
+	// and nanny as binaries.
+	fp.link(fp.proc(900, "/usr/bin/perl", "-w", "/usr/sbin/ldirectord", "start")+"/root", filepath.Join(fp.root, "rootfs"))
+	fp.write("rootfs/etc/ha.d/ldirectord.cf", "checktimeout=3\nvirtual=10.0.0.100:80\n\treal=10.0.1.13:80 gate\nvirtual6=[2001:db8::1]:443 # v6\n#virtual=10.0.0.101:80\nvirtual = 7\n")
+	fp.proc(905, "ldirectord tcp:10.0.0.100:80 checking 10.0.1.13")
+	fp.link(fp.proc(906, "/usr/sbin/ldirectord", "-d", "other.cf", "start")+"/root", filepath.Join(fp.root, "rootfs"))
+	fp.write("rootfs/etc/ha.d/conf/other.cf", "virtual=www.example.com:http\n")
 	fp.proc(901, "/usr/sbin/pulse")
 	// Not writers.
 	fp.proc(902, "/usr/bin/pulseaudio", "--daemonize=no")
@@ -116,11 +121,11 @@ func TestScanProcesses(t *testing.T) {
 	for _, p := range got {
 		names = append(names, p.Who())
 	}
-	want := []string{"ldirectord (pid 900)", "pulse (pid 901)", "keepalived (pid 1201)"}
+	want := []string{"ldirectord (pid 900)", "pulse (pid 901)", "ldirectord (pid 906)", "keepalived (pid 1201)"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("writers %v, want %v", names, want)
 	}
-	ka := got[2]
+	ka := got[3]
 	if ka.All || len(ka.Services) != 2 || ka.Config != "/etc/keepalived/keepalived.conf" || !strings.Contains(ka.Why, "has virtual_server blocks") {
 		t.Errorf("keepalived = %+v", ka)
 	}
@@ -129,8 +134,16 @@ func TestScanProcesses(t *testing.T) {
 	if !ka.Covers(web) || ka.Covers(other) || !ka.Covers(lvs.MarkKey(7, lvs.IPv6)) || ka.Covers(lvs.MarkKey(8, lvs.IPv4)) {
 		t.Errorf("keepalived covers the wrong services: %+v", ka.Services)
 	}
-	if !got[0].All || !got[0].Covers(other) || got[0].Why == "" {
-		t.Errorf("ldirectord = %+v", got[0])
+	ld := got[0]
+	if ld.All || ld.Config != "/etc/ha.d/ldirectord.cf" || !ld.Covers(web) || ld.Covers(other) || !ld.Covers(lvs.MarkKey(7, lvs.IPv4)) ||
+		!ld.Covers(lvs.AddrKey(lvs.TCP, netip.MustParseAddr("2001:db8::1"), 443)) || len(ld.Services) != 3 {
+		t.Errorf("ldirectord = %+v", ld)
+	}
+	if ld := got[2]; !ld.All || ld.Config != "/etc/ha.d/conf/other.cf" || !strings.Contains(ld.Why, "other.cf") {
+		t.Errorf("ldirectord with a host name = %+v", ld)
+	}
+	if !got[1].All || !got[1].Covers(other) || got[1].Why == "" {
+		t.Errorf("pulse = %+v", got[1])
 	}
 }
 
@@ -272,4 +285,20 @@ func BenchmarkScanProcesses(b *testing.B) {
 			b.Fatal(ps, err)
 		}
 	}
+}
+
+func FuzzLdirectordScan(f *testing.F) {
+	f.Add("virtual=10.0.0.100:80\n\treal=10.0.1.13:80 gate\nvirtual6=[2001:db8::1]:443\nvirtual = 7\n")
+	f.Add("virtual=www.example.com:http\nvirtualx=1\nvirtual6 =\n")
+	f.Fuzz(func(t *testing.T, conf string) {
+		refs, all := ldirectordScan([]byte(conf))
+		if !strings.Contains(conf, "virtual") && (all || len(refs) > 0) {
+			t.Errorf("services without a virtual line: %v %v", refs, all)
+		}
+		for _, r := range refs {
+			if r.FWMark == 0 && !r.Addr.IsValid() {
+				t.Errorf("invalid ref %+v", r)
+			}
+		}
+	})
 }
