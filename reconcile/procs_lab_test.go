@@ -1,7 +1,7 @@
 //go:build lab
 
-// Lab tier (README, Tests): Debian's keepalived binary as another IPVS
-// writer, found by the real /proc scan. Needs root (ptrace of a child is
+// Lab tier (README, Tests): Debian's keepalived binary and ldirectord
+// script as other IPVS writers, found by the real /proc scan. Needs root (ptrace of a child is
 // not, but network namespaces are).
 //
 // This kernel has no IPVS, and keepalived exits at once when it cannot
@@ -32,7 +32,7 @@ type stopped struct{ pid int }
 // execve calls (ip netns exec's own), so that it stops at the last.
 // The caller's goroutine must stay locked to its thread until kill: a
 // tracer thread that exits lets its tracees run.
-func startStopped(t *testing.T, execs int, argv ...string) *stopped {
+func startStopped(t *testing.T, execs int, want string, argv ...string) *stopped {
 	t.Helper()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Ptrace: true, Pdeathsig: syscall.SIGKILL}
@@ -54,9 +54,9 @@ func startStopped(t *testing.T, execs int, argv ...string) *stopped {
 			}
 		}
 	}
-	if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.pid)); !strings.Contains(string(b), "keepalived") {
+	if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.pid)); !strings.Contains(string(b), want) {
 		p.kill()
-		t.Fatalf("%q stopped at %q, not at keepalived", argv, b)
+		t.Fatalf("%q stopped at %q, not at %s", argv, b, want)
 	}
 	return p
 }
@@ -110,13 +110,19 @@ func TestRealKeepalivedIsFound(t *testing.T) {
 	}
 	defer exec.Command("ip", "netns", "del", ns).Run()
 
-	writer := startStopped(t, 1, append([]string{ka, "--dont-fork", "-f", vsConf}, pidFiles("writer")...)...)
+	writer := startStopped(t, 1, "keepalived", append([]string{ka, "--dont-fork", "-f", vsConf}, pidFiles("writer")...)...)
 	defer writer.kill()
-	vrrpFlag := startStopped(t, 1, append([]string{ka, "--dont-fork", "-P", "-f", vsConf}, pidFiles("vrrpflag")...)...)
+	vrrpFlag := startStopped(t, 1, "keepalived", append([]string{ka, "--dont-fork", "-P", "-f", vsConf}, pidFiles("vrrpflag")...)...)
 	defer vrrpFlag.kill()
-	vrrpConfig := startStopped(t, 1, append([]string{ka, "--dont-fork", "--use-file=" + vrrpConf}, pidFiles("vrrpconf")...)...)
+	vrrpConfig := startStopped(t, 1, "keepalived", append([]string{ka, "--dont-fork", "--use-file=" + vrrpConf}, pidFiles("vrrpconf")...)...)
 	defer vrrpConfig.kill()
-	inNS := startStopped(t, 2, append([]string{"ip", "netns", "exec", ns, ka, "--dont-fork", "-f", vsConf}, pidFiles("ns")...)...)
+	ldConf := filepath.Join(dir, "ldirectord.cf")
+	if err := os.WriteFile(ldConf, []byte("checktimeout=3\nvirtual=10.0.0.102:443\n\treal=10.0.1.30:443 gate\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ld := startStopped(t, 1, "/usr/sbin/ldirectord", "/usr/sbin/ldirectord", ldConf, "start")
+	defer ld.kill()
+	inNS := startStopped(t, 2, "keepalived", append([]string{"ip", "netns", "exec", ns, ka, "--dont-fork", "-f", vsConf}, pidFiles("ns")...)...)
 	defer inNS.kill()
 
 	// Other tests may run keepalived at the same time: only this test's
@@ -129,6 +135,13 @@ func TestRealKeepalivedIsFound(t *testing.T) {
 		return slices.DeleteFunc(ps, func(p Process) bool { return !strings.HasPrefix(p.Config, dir) })
 	}
 	got := ours()
+	i := slices.IndexFunc(got, func(p Process) bool { return p.Name == "ldirectord" })
+	if len(got) != 2 || i < 0 || got[i].PID != ld.pid || got[i].Config != ldConf || got[i].All ||
+		!slices.Equal(got[i].Services, []ServiceRef{{Addr: apiKey.Addr, Port: 443}}) {
+		t.Fatalf("ldirectord (pid %d) not found right: %+v", ld.pid, got)
+	}
+	ld.kill()
+	got = ours()
 	if len(got) != 1 || got[0].PID != writer.pid || got[0].Config != vsConf || got[0].All ||
 		!slices.Equal(got[0].Services, []ServiceRef{{Addr: webKey.Addr, Port: 80}}) || !strings.Contains(got[0].Why, "1 included files") {
 		t.Fatalf("found %+v; want only pid %d (the -P one is %d, the VRRP-only config %d, the other namespace %d)",
