@@ -96,6 +96,9 @@ fuzz: deps-build
 	$(GO) test -run '^$$' -fuzz '^FuzzParseSince$$' -fuzztime $(FUZZTIME) ./internal/ctl/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseTemplate$$' -fuzztime $(FUZZTIME) ./events/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRetryAfter$$' -fuzztime $(FUZZTIME) ./alerting/
+	$(GO) test -run '^$$' -fuzz '^FuzzKeepalivedScan$$' -fuzztime $(FUZZTIME) ./reconcile/
+	$(GO) test -run '^$$' -fuzz '^FuzzKeepalivedArgs$$' -fuzztime $(FUZZTIME) ./reconcile/
+	$(GO) test -run '^$$' -fuzz '^FuzzLdirectordScan$$' -fuzztime $(FUZZTIME) ./reconcile/
 
 ## bench: Go benchmarks, then the measurements against the anchor tools,
 ## then the soak of the lvsmon binary at 1000 x 50 for SOAK (e.g. SOAK=2m)

@@ -175,8 +175,14 @@ func New(o Options) (_ *App, err error) {
 		act = a.role.acting
 	}
 	if b, ok := o.Reader.(lvs.Backend); ok && cfg.IPVS.Backend != config.BackendProcfs {
-		a.rec = reconcile.New(reconcile.Options{Backend: b, Config: a.cur.Load, Health: a.chk.Health, Overrides: a.ovr, Events: a.ev,
-			Log: a.component("reconciler"), DryRun: o.DryRun, Act: act, Trigger: kick})
+		ro := reconcile.Options{Backend: b, Config: a.cur.Load, Health: a.chk.Health, Overrides: a.ovr, Events: a.ev,
+			Log: a.component("reconciler"), DryRun: o.DryRun, Act: act, Trigger: kick}
+		if cfg.IPVS.Backend == config.BackendNetlink {
+			// Only the kernel's table has other writers: keepalived,
+			// ldirectord and the like on this director.
+			ro.Processes = func() ([]reconcile.Process, error) { return reconcile.ScanProcesses(a.cur.Load().IPVS.ProcRoot) }
+		}
+		a.rec = reconcile.New(ro)
 	} else {
 		a.log.Info("the IPVS backend is read-only: health is checked and shown, the table is never written", "backend", cfg.IPVS.Backend)
 	}

@@ -59,7 +59,7 @@ func (a *App) ReleaseHolds(by string) int {
 
 // problems are the director's own troubles for the status page and API:
 // inconclusive checks, mass-failure holds, a damaged overrides file, IPVS
-// writes the kernel refuses.
+// writes the kernel refuses, another program writing the table.
 func (a *App) problems() []web.Problem {
 	var out []web.Problem
 	if s := a.chk.Local().Summary(); s != "" {
@@ -86,6 +86,7 @@ func (a *App) problems() []web.Problem {
 			out = append(out, web.Problem{Source: "reconciler", Kind: "ipvs_write_failed", Severity: "critical", Since: st.LastErrorTime,
 				Message: "the kernel refused the last IPVS change: " + st.LastError})
 		}
+		out = append(out, otherWriterProblems(a.rec, a.cur.Load())...)
 	}
 	return append(out, a.peerProblems()...)
 }
@@ -228,4 +229,34 @@ func (a *App) serviceIDs() []string {
 		ids = append(ids, vs.Key.ID())
 	}
 	return ids
+}
+
+// otherWriterProblems are the other IPVS writers the reconciler sees:
+// critical while lvsmon leaves their services alone (nobody acts on its
+// health checks there), a warning when it writes anyway.
+func otherWriterProblems(rec *reconcile.Reconciler, cfg *config.Config) []web.Problem {
+	var out []web.Problem
+	for _, w := range rec.OtherWriters(cfg) {
+		who := w.Who
+		if w.Kind == reconcile.WriterStray {
+			who = "a program or person lvsmon cannot name"
+		}
+		msg := fmt.Sprintf("%s writes the IPVS table of %s: %s. ", who, strings.Join(w.Services, ", "), w.What)
+		sev := "warning"
+		if w.Held {
+			sev = "critical"
+			msg += "lvsmon does not write these services (health is checked, nothing is applied) until " + w.Until + "; stop the other writer or set ipvs.takeover: always"
+		} else {
+			msg += "lvsmon writes them anyway (ipvs.takeover: always): the two undo each other's changes"
+		}
+		if len(w.Services) == 0 {
+			continue // keepalived writing services lvsmon only watches
+		}
+		out = append(out, web.Problem{Source: "reconciler", Kind: "other_writer", Severity: sev, Since: w.Since, Message: msg})
+	}
+	if e := rec.ScanError(); e != "" {
+		out = append(out, web.Problem{Source: "reconciler", Kind: "writer_scan_failed", Severity: "warning",
+			Message: "looking for other IPVS writers in " + cfg.IPVS.ProcRoot + " failed: " + e})
+	}
+	return out
 }

@@ -69,7 +69,26 @@ type IPVS struct {
 	// ProcHZ is CONFIG_HZ of the kernel that wrote the procfs files: the
 	// kernel prints persistence timeouts in jiffies. Default 250 (Debian).
 	ProcHZ int `yaml:"proc_hz"`
+	// Takeover is what lvsmon does while another program writes the
+	// table of a service it manages (keepalived with virtual_server
+	// blocks, ldirectord, pulse, nanny, ipvsadm by hand or from cron):
+	// TakeoverWhenGone (the default) stops writing that service, keeps
+	// checking and reporting, and writes again once the other writer is
+	// gone; TakeoverAlways keeps writing and only reports. Two writers
+	// undo each other's weights for ever.
+	Takeover string `yaml:"takeover"`
+	// TakeoverAfter is how long a service's table must stay free of
+	// changes lvsmon did not make before lvsmon writes it again (the
+	// other writer was a person or a cron job, with no process to
+	// watch). Default three steps.
+	TakeoverAfter Duration `yaml:"takeover_after"`
 }
+
+// Values of ipvs.takeover.
+const (
+	TakeoverWhenGone = "when_gone"
+	TakeoverAlways   = "always"
+)
 
 // Graphs configures the RRD files and their upkeep.
 type Graphs struct {
@@ -697,6 +716,12 @@ func (c *Config) applyDefaults() {
 	if c.IPVS.ProcHZ == 0 {
 		c.IPVS.ProcHZ = 250
 	}
+	if c.IPVS.Takeover == "" {
+		c.IPVS.Takeover = TakeoverWhenGone
+	}
+	if c.IPVS.TakeoverAfter == 0 {
+		c.IPVS.TakeoverAfter = 3 * c.Step
+	}
 	if c.Graphs.ArchiveAfter == 0 {
 		c.Graphs.ArchiveAfter = Duration(DefaultArchiveAfter)
 	}
@@ -822,6 +847,14 @@ func (v *validator) config(c *Config) {
 	case 100, 250, 300, 1000:
 	default:
 		v.errf("ipvs.proc_hz", "%d is not a Linux CONFIG_HZ (100, 250, 300 or 1000)", c.IPVS.ProcHZ)
+	}
+	switch c.IPVS.Takeover {
+	case TakeoverWhenGone, TakeoverAlways:
+	default:
+		v.errf("ipvs.takeover", "unknown value %q (want %s or %s)", c.IPVS.Takeover, TakeoverWhenGone, TakeoverAlways)
+	}
+	if d := c.IPVS.TakeoverAfter.D(); d < c.Step.D() || d > 24*time.Hour {
+		v.errf("ipvs.takeover_after", "%s must be at least the step (%s) and at most 24h", d, c.Step.D())
 	}
 	if w := c.Graphs.WriteEvery.D(); w != 0 && (w < c.Step.D() || w > 10*time.Minute || w%c.Step.D() != 0) {
 		v.errf("graphs.write_every", "%s must be a multiple of the step (%s), at most 10m", w, c.Step.D())

@@ -77,6 +77,9 @@ func TestDefaults(t *testing.T) {
 	if c.Listen.String() != DefaultListen || c.DataDir != DefaultDataDir || c.Step.D() != DefaultStep || c.Director == "" {
 		t.Errorf("defaults not applied: %+v", c)
 	}
+	if c.IPVS.Takeover != TakeoverWhenGone || c.IPVS.TakeoverAfter.D() != 3*DefaultStep {
+		t.Errorf("ipvs takeover defaults: %+v", c.IPVS)
+	}
 	vs := c.VirtualServices[0]
 	if vs.Scheduler != "wlc" || vs.Protocol != "tcp" || vs.OnFailure != "quiescent" || vs.Reals[0].Port != 443 || vs.Reals[0].Fwd != lvs.DR {
 		t.Errorf("service defaults: %+v", vs)
@@ -160,6 +163,9 @@ func TestParseErrors(t *testing.T) {
 		{"empty", "", []string{"the file is empty"}},
 		{"graphs section", "ipvs: {proc_hz: 123}\ngraphs:\n  rrdcached: nowhere\n  archive_after: 5m\n  archive_schedule: daily\n", []string{
 			"t.yaml:1: ipvs.proc_hz: 123 is not a Linux CONFIG_HZ", "t.yaml:3: graphs.rrdcached:", "t.yaml:4: graphs.archive_after: 5m0s is too short", `t.yaml:5: graphs.archive_schedule: "daily" is not a cron schedule`}},
+		{"takeover", "ipvs:\n  takeover: fight\n  takeover_after: 5s\n", []string{
+			`t.yaml:2: ipvs.takeover: unknown value "fight" (want when_gone or always)`, "t.yaml:3: ipvs.takeover_after: 5s must be at least the step (10s) and at most 24h"}},
+		{"takeover_after too long", "ipvs: {takeover_after: 25h}\n", []string{"ipvs.takeover_after: 25h0m0s must be at least the step"}},
 		{"write_every", "step: 10s\ngraphs: {write_every: 15s}\n", []string{"t.yaml:2: graphs.write_every: 15s must be a multiple of the step (10s)"}},
 		{"check and checks", "virtual_services:\n  - address: 10.0.0.1\n    port: 80\n    check: {type: tcp}\n    checks: [{type: http}, {type: gopher}]\n", []string{
 			"t.yaml:5: virtual_services[0].checks: set check (one) or checks (several), not both", `t.yaml:5: virtual_services[0].checks[1].type: unknown check type "gopher"`}},

@@ -47,12 +47,19 @@ const (
 	// could not be pulled: its drift is unknown then, never "none".
 	PeerUnreachable = Kind("peer_unreachable")
 	PeerReachable   = Kind("peer_reachable")
+	// OtherWriter is written when lvsmon sees another program write the
+	// IPVS table of services it manages (a process such as keepalived,
+	// or changes it did not make), and OtherWriterGone when that is
+	// over and lvsmon writes them again. Reason says who or what.
+	OtherWriter     = Kind("other_writer")
+	OtherWriterGone = Kind("other_writer_gone")
 )
 
 var kinds = []Kind{
 	ServerDown, ServerUp, SorryOn, SorryOff, RoleChange, Disagreement, Agreement, Override, Reload,
 	SimulatedDown, SimulatedUp, DaemonStart, DaemonStop, GuardHold, GuardRelease,
 	PeerDrift, PeerInSync, PeerUnreachable, PeerReachable,
+	OtherWriter, OtherWriterGone,
 }
 
 // Kinds returns every kind lvsmon writes.
@@ -98,6 +105,7 @@ func DefaultAlerts() []Kind {
 		ServerDown, ServerUp, SorryOn, SorryOff, RoleChange, Disagreement, Agreement,
 		DaemonStart, DaemonStop, ReloadRejected, GuardHold, GuardRelease,
 		PeerDrift, PeerInSync, PeerUnreachable, PeerReachable,
+		OtherWriter, OtherWriterGone,
 	}
 }
 

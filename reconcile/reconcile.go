@@ -29,11 +29,15 @@ type Reconciler struct {
 	dryRun bool
 	act    func() bool
 	kick   *Trigger
+	now    func() time.Time
+	procs  func() ([]Process, error)
 
 	mu       sync.Mutex
 	sorry    map[string]bool
 	lastPlan string // dry run: the plan last logged
 	stats    ReconcileStats
+	others   others
+	lastHeld string // the actions held back, as last logged
 }
 
 // Options are what a Reconciler reads and where it reports.
@@ -53,6 +57,12 @@ type Options struct {
 	// reconciler so that the checker, built first, can hold it; nil
 	// makes a new one.
 	Trigger *Trigger
+	// Now is the clock of the quiet period before a takeover; nil is
+	// time.Now.
+	Now func() time.Time
+	// Processes looks for other programs that write IPVS (ScanProcesses
+	// over ipvs.proc_root); nil looks for none (an in-memory table).
+	Processes func() ([]Process, error)
 }
 
 // Trigger asks the reconciler for a round. Kicks while a round is
@@ -93,8 +103,11 @@ func New(o Options) *Reconciler {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	return &Reconciler{b: o.Backend, cfg: o.Config, health: o.Health, ovr: o.Overrides, ev: o.Events, log: o.Log,
-		dryRun: o.DryRun, act: o.Act, kick: o.Trigger, sorry: map[string]bool{}}
+		dryRun: o.DryRun, act: o.Act, kick: o.Trigger, now: o.Now, procs: o.Processes, sorry: map[string]bool{}}
 }
 
 // Kick asks for a round as soon as possible.
@@ -149,10 +162,14 @@ func (r *Reconciler) Round(ctx context.Context) error {
 	if r.ovr != nil {
 		st.Overrides = r.ovr.All()
 	}
+	// Another writer's services are planned (the plan is logged) but
+	// not written: two writers would undo each other for ever.
+	held := r.observe(cfg, &tab, r.now())
 	res := Plan(cfg, tab, st)
+	res.Actions = r.hold(res, held)
 	r.mu.Lock()
 	r.stats.Rounds++
-	r.stats.LastRound = time.Now()
+	r.stats.LastRound = r.now()
 	r.mu.Unlock()
 	if r.dryRun {
 		var lines []string
@@ -172,6 +189,11 @@ func (r *Reconciler) Round(ctx context.Context) error {
 		return nil
 	}
 	for i, a := range res.Actions {
+		// Marked before the write: a write that fails may still have
+		// been applied, and must not read as someone else's next round.
+		r.mu.Lock()
+		r.others.touch(a)
+		r.mu.Unlock()
 		if err := do(ctx, r.b, a); err != nil {
 			r.fail(err)
 			return fmt.Errorf("%s: %w (%d of %d actions applied, the rest wait for the next round)", a, err, i, len(res.Actions))
@@ -183,7 +205,7 @@ func (r *Reconciler) Round(ctx context.Context) error {
 	}
 	r.mu.Lock()
 	r.sorry = res.SorryActive
-	r.stats.LastOK = time.Now()
+	r.stats.LastOK = r.now()
 	r.mu.Unlock()
 	for id, on := range res.SorryActive {
 		if on != res.SorryBefore[id] {
@@ -205,7 +227,7 @@ func (r *Reconciler) fail(err error) {
 	defer r.mu.Unlock()
 	r.stats.Failed++
 	r.stats.LastError = err.Error()
-	r.stats.LastErrorTime = time.Now()
+	r.stats.LastErrorTime = r.now()
 }
 
 func (r *Reconciler) sorryEvent(cfg *config.Config, id string, on bool) {
