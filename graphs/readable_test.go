@@ -3,6 +3,7 @@ package graphs
 import (
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -75,5 +76,25 @@ func TestManyServersKeepThePlot(t *testing.T) {
 		if _, err := g.Render(Request{Kind: ServiceFile, Service: key.ID(), Graph: graph, Range: "hour"}); err != nil {
 			t.Errorf("%s: %v", graph, err)
 		}
+	}
+}
+
+// A range before the first data says so instead of printing "-nan".
+func TestHasData(t *testing.T) {
+	s, _, now := filled(t)
+	file := filepath.Join(s.Dir(), web.ID(), rs1.ID()+".rrd")
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if !hasData(file, "active", now.Add(-time.Hour), now) {
+		t.Error("the last hour: no data")
+	}
+	old := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	if hasData(file, "active", old, old.Add(24*time.Hour)) {
+		t.Error("a day of 2020: data")
+	}
+	g := NewRenderer(s, nil)
+	if _, err := g.Render(Request{Kind: ServerFile, Service: web.ID(), Server: rs1.ID(), Graph: GraphConns, Start: old, End: old.Add(24 * time.Hour)}); err != nil {
+		t.Errorf("a graph of a range without data: %v", err)
 	}
 }

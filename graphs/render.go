@@ -606,10 +606,11 @@ func (g *Renderer) plot(gr *rrd.Grapher, name, title, own string, parts []series
 		if len(parts) == 0 {
 			gr.Def("a", own, "active", "AVERAGE")
 			gr.Def("i", own, "inactive", "AVERAGE")
+			known := hasData(own, "active", start, end)
 			gr.Area("a", "1f77b4", pad("active"))
-			gprint(gr, "a")
+			gprint(gr, "a", known)
 			gr.Line(1, "i", "8c6d31", pad("inactive"))
-			gprint(gr, "i")
+			gprint(gr, "i", known)
 			return nil
 		}
 		for i, p := range g.top(parts, "active", start, end) {
@@ -620,7 +621,7 @@ func (g *Renderer) plot(gr *rrd.Grapher, name, title, own string, parts []series
 				opts = append(opts, "STACK")
 			}
 			gr.Area(v, p.color(), append([]string{pad(p.label)}, opts...)...)
-			gprint(gr, v)
+			gprint(gr, v, p.hasData("active", start, end))
 		}
 	case GraphRate:
 		gr.SetTitle(title + " – new connections per second")
@@ -628,17 +629,18 @@ func (g *Renderer) plot(gr *rrd.Grapher, name, title, own string, parts []series
 		if len(parts) == 0 {
 			gr.Def("c", own, "conns", "AVERAGE")
 			gr.Def("cm", own, "conns", "MAX")
+			known := hasData(own, "conns", start, end)
 			gr.Area("c", "aec7e8", pad("average"))
-			gprint(gr, "c")
+			gprint(gr, "c", known)
 			gr.Line(1, "cm", "393b79", pad("maximum"))
-			gprint(gr, "cm")
+			gprint(gr, "cm", known)
 			return nil
 		}
 		for i, p := range g.top(parts, "conns", start, end) {
 			v := "c" + strconv.Itoa(i)
 			defSeries(gr, v, p, "conns")
 			gr.Line(2, v, p.color(), pad(p.label))
-			gprint(gr, v)
+			gprint(gr, v, p.hasData("conns", start, end))
 		}
 	case GraphTraffic:
 		// Bytes per second in binary units, as the status page's tables.
@@ -647,25 +649,32 @@ func (g *Renderer) plot(gr *rrd.Grapher, name, title, own string, parts []series
 		gr.SetBase(1024)
 		gr.Def("in", own, "inbytes", "AVERAGE")
 		gr.Def("out", own, "outbytes", "AVERAGE")
+		known := hasData(own, "inbytes", start, end)
 		gr.Area("in", "aec7e8", pad("in"))
-		gprint(gr, "in")
+		gprint(gr, "in", known)
 		gr.Line(2, "out", "393b79", pad("out"))
-		gprint(gr, "out")
+		gprint(gr, "out", known)
 	case GraphWeight:
 		gr.SetTitle(title + " – weight")
 		gr.SetVLabel("weight")
 		gr.Def("w", own, "weight", "AVERAGE")
 		gr.Def("wmin", own, "weight", "MAX")
 		gr.Area("w", "c5b0d5", pad("weight"))
-		gprint(gr, "w")
+		gprint(gr, "w", hasData(own, "weight", start, end))
 	default:
 		return fmt.Errorf("%w: graph %q", ErrBadRequest, name)
 	}
 	return nil
 }
 
-// gprint adds last/average/max figures of v to the legend.
-func gprint(gr *rrd.Grapher, v string) {
+// gprint adds last/average/max figures of v to the legend, or says that
+// the range holds no data: rrdtool would print "-nan" for each (a year
+// view of a director a week old, a server added today).
+func gprint(gr *rrd.Grapher, v string, known bool) {
+	if !known {
+		gr.Comment("no data in this range\\l")
+		return
+	}
 	gr.VDef(v+"_last", v+",LAST")
 	gr.VDef(v+"_avg", v+",AVERAGE")
 	gr.VDef(v+"_max", v+",MAXIMUM")
@@ -832,4 +841,36 @@ func defSeries(gr *rrd.Grapher, v string, p series, ds string) {
 		}
 	}
 	gr.CDef(v, strings.Join(rpn, ","))
+}
+
+// hasData reports whether ds of file has a known value in [start, end].
+func hasData(file, ds string, start, end time.Time) bool {
+	res, err := rrd.Fetch(file, "AVERAGE", start, end, end.Sub(start)/200)
+	if err != nil {
+		return true // let rrdtool say what it says
+	}
+	defer res.FreeValues()
+	di := slices.Index(res.DsNames, ds)
+	if di < 0 {
+		return true
+	}
+	for row := range res.RowCnt {
+		if !math.IsNaN(res.ValueAt(di, row)) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasData is hasData for a series, "others" included.
+func (p series) hasData(ds string, start, end time.Time) bool {
+	if p.file != "" {
+		return hasData(p.file, ds, start, end)
+	}
+	for _, f := range p.sum {
+		if hasData(f, ds, start, end) {
+			return true
+		}
+	}
+	return false
 }

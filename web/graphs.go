@@ -230,6 +230,27 @@ func (s *Server) graphURLs(kind, id, rng string) []graphImg {
 	return out
 }
 
+// graphURLsBetween is graphURLs for a time range of the operator's.
+func (s *Server) graphURLsBetween(kind, id string, start, end time.Time) []graphImg {
+	var out []graphImg
+	span := fmt.Sprintf("%s to %s", start.Format("2006-01-02 15:04"), end.Format("2006-01-02 15:04"))
+	for _, g := range s.src.Graphs.Names(kind) {
+		out = append(out, graphImg{URL: graphPath(kind, url.PathEscape(id), g) + fmt.Sprintf("?start=%d&end=%d", start.Unix(), end.Unix()),
+			Alt: strings.Replace(graphAlt(g, kind, id, "x"), "last x", span, 1)})
+	}
+	return out
+}
+
+// pageTime reads a page's start or end: what an HTML datetime-local
+// input sends (the director's local time), unix seconds or RFC 3339,
+// within the graphs' bounds.
+func pageTime(name, v string) (time.Time, error) {
+	if t, err := time.ParseInLocation("2006-01-02T15:04", v, time.Local); err == nil {
+		v = strconv.FormatInt(t.Unix(), 10)
+	}
+	return parseGraphTime(name, v)
+}
+
 // graphImg is one graph on a page, with the alt text a screen reader
 // says: which graph of what, over which range.
 type graphImg struct{ URL, Alt string }
@@ -267,6 +288,9 @@ type graphPage struct {
 	// interval in seconds.
 	EventsURL string
 	Step      int
+	// Start and End are a time range of the operator's (Range is then
+	// empty).
+	Start, End time.Time
 }
 
 func (s *Server) pageRange(c *gin.Context) (string, bool) {
@@ -327,12 +351,31 @@ func (s *Server) showPage(c *gin.Context, p graphPage, kind, id string, f events
 		p.EventsURL = "/events"
 	}
 	if s.src.Graphs != nil {
-		rng, ok := s.pageRange(c)
-		if !ok {
-			return
+		p.Ranges = s.src.Graphs.Ranges()
+		if c.Query("start") != "" || c.Query("end") != "" {
+			// A time range of the operator's: the form's local times or
+			// the graph API's formats.
+			start, err := pageTime("start", c.Query("start"))
+			if err == nil {
+				p.End, err = pageTime("end", c.Query("end"))
+			}
+			if err == nil && !p.End.After(start) {
+				err = fmt.Errorf("end %s is not after start %s", p.End.Format(time.DateTime), start.Format(time.DateTime))
+			}
+			if err != nil {
+				apiError(c, http.StatusBadRequest, err.Error())
+				return
+			}
+			p.Start = start
+			p.Images = s.graphURLsBetween(kind, id, start, p.End)
+		} else {
+			rng, ok := s.pageRange(c)
+			if !ok {
+				return
+			}
+			p.Range = rng
+			p.Images = s.graphURLs(kind, id, rng)
 		}
-		p.Range, p.Ranges = rng, s.src.Graphs.Ranges()
-		p.Images = s.graphURLs(kind, id, rng)
 	}
 	if s.src.Events != nil {
 		f.Limit = 50

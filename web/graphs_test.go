@@ -204,3 +204,24 @@ func TestGraphTimeValidation(t *testing.T) {
 		t.Errorf("a bad request logged an ERROR:\n%s", logBuf.String())
 	}
 }
+
+// A page over a time range of the operator's: the form's local times,
+// the graphs asked for that span; a reversed or malformed span is a 400.
+func TestPageCustomSpan(t *testing.T) {
+	s, c, _ := fixture(t)
+	c.Sample(t.Context())
+	s.src.Graphs = &fakeGrapher{}
+	s = New(s.src, s.log)
+	start := time.Date(2026, 11, 30, 8, 0, 0, 0, time.Local)
+	end := start.Add(3 * time.Hour)
+	page := get(t, s.Handler(), "GET", "/service/tcp_198.51.100.10_80?start=2026-11-30T08:00&end=2026-11-30T11:00").Body.String()
+	want := fmt.Sprintf(`src="/graphs/service/tcp_198.51.100.10_80/conns.png?start=%d&amp;end=%d"`, start.Unix(), end.Unix())
+	if !strings.Contains(page, want) || !strings.Contains(page, `value="2026-11-30T08:00"`) || !strings.Contains(page, "2026-11-30 08:00 to 2026-11-30 11:00") {
+		t.Errorf("custom span page lacks %s, the form's values or the alt text", want)
+	}
+	for _, q := range []string{"start=2026-11-30T11:00&end=2026-11-30T08:00", "start=2026-11-30T08:00", "start=yesterday&end=today", "start=1&end=2"} {
+		if rec := get(t, s.Handler(), "GET", "/service/tcp_198.51.100.10_80?"+q); rec.Code != 400 {
+			t.Errorf("%s: %d, want 400", q, rec.Code)
+		}
+	}
+}
