@@ -812,7 +812,7 @@ func average(file, ds string, start, end time.Time) float64 {
 		return 0
 	}
 	sum, n := 0.0, 0
-	for row := range res.RowCnt {
+	for row := range rows(res) {
 		if v := res.ValueAt(di, row); !math.IsNaN(v) {
 			sum += v
 			n++
@@ -854,7 +854,7 @@ func hasData(file, ds string, start, end time.Time) bool {
 	if di < 0 {
 		return true
 	}
-	for row := range res.RowCnt {
+	for row := range rows(res) {
 		if !math.IsNaN(res.ValueAt(di, row)) {
 			return true
 		}
@@ -874,3 +874,8 @@ func (p series) hasData(ds string, start, end time.Time) bool {
 	}
 	return false
 }
+
+// rows is how many rows a fetch really holds: librrd returns
+// (end-start)/step rows, and the binding's RowCnt counts one more, past
+// the end of the buffer (it reads whatever memory follows).
+func rows(res rrd.FetchResult) int { return max(0, res.RowCnt-1) }
