@@ -43,6 +43,7 @@ const (
 var kinds = []Kind{
 	ServerDown, ServerUp, SorryOn, SorryOff, RoleChange, Disagreement, Agreement, Override, Reload,
 	SimulatedDown, SimulatedUp, DaemonStart, DaemonStop, GuardHold, GuardRelease,
+	HandOver, HandBack, HandOverRefused,
 }
 
 // Kinds returns every kind lvsmon writes.
@@ -87,6 +88,7 @@ func DefaultAlerts() []Kind {
 	return []Kind{
 		ServerDown, ServerUp, SorryOn, SorryOff, RoleChange, Disagreement, Agreement,
 		DaemonStart, DaemonStop, ReloadRejected, GuardHold, GuardRelease,
+		HandOver, HandBack, HandOverRefused,
 	}
 }
 
@@ -114,4 +116,13 @@ const (
 	ActorChecker    = "checker"
 	ActorReconciler = "reconciler"
 	ActorDemo       = "demo"
+)
+
+// Kinds of the director's self checks (package selfcheck): a hand-over
+// of the VIPs to the peer because the self checks fail, its undoing,
+// and a hand-over refused because the peer is not healthy either.
+const (
+	HandOver        = Kind("ha_handover")
+	HandBack        = Kind("ha_handback")
+	HandOverRefused = Kind("ha_handover_refused")
 )
