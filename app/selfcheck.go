@@ -32,6 +32,10 @@ func (a *App) newSelfCheck(cfg *config.Config, probeFn checker.ProbeFunc) *selfc
 		if k := ho.Keepalived; k != nil {
 			o.Actions = append(o.Actions, selfcheck.TrackFile{Path: k.TrackFile, Weight: k.Weight})
 		}
+		if hb := ho.Heartbeat; hb != nil {
+			o.Actions = append(o.Actions, selfcheck.Heartbeat{Standby: hb.HBStandby, Takeover: hb.HBTakeover, Resources: hb.Resources,
+				Failback: *hb.Failback, Timeout: hb.Timeout.D()})
+		}
 		if pc := ho.PeerCheck; pc != nil {
 			o.PeerCheck = &selfcheck.Check{Name: fmt.Sprintf("peer %s %s:%d", pc.Type, pc.Address, pc.Port), Type: pc.Type,
 				Interval: pc.Interval.D(), Rise: pc.Rise, Fall: pc.Fall, Run: a.selfCheckRun(pc.Type, pc, probeFn)}

@@ -34,6 +34,7 @@ type SelfCheck struct {
 // the peer, the HA stack's own way.
 type Handover struct {
 	Keepalived *HandoverKeepalived `yaml:"keepalived"`
+	Heartbeat  *HandoverHeartbeat  `yaml:"heartbeat"`
 	// StateFile holds the verdict for `lvsmon self-check` (keepalived's
 	// vrrp_script): "ok" or "sick <reason>". Default
 	// <data_dir>/self-check.
@@ -55,6 +56,19 @@ type HandoverKeepalived struct {
 	// 150 becomes 50, below a peer's 100. -254 or lower puts the
 	// instance in FAULT instead (the harsh way).
 	Weight int `yaml:"weight"`
+}
+
+// HandoverHeartbeat runs heartbeat's hb_standby while the self checks
+// fail and, with Failback, hb_takeover local when they pass again.
+type HandoverHeartbeat struct {
+	HBStandby  string `yaml:"hb_standby"`  // default /usr/share/heartbeat/hb_standby
+	HBTakeover string `yaml:"hb_takeover"` // default /usr/share/heartbeat/hb_takeover
+	// Resources are what hb_standby gives away: all (default) or local.
+	Resources string `yaml:"resources"`
+	// Failback takes this node's own resources back when healthy again;
+	// set it as ha.cf's auto_failback (default true, as auto_failback on).
+	Failback *bool    `yaml:"failback"`
+	Timeout  Duration `yaml:"timeout"` // default 30s
 }
 
 // DefaultHandoverWeight is the track_file value while sick.
@@ -93,6 +107,24 @@ func (c *Config) selfCheckDefaults() {
 		}
 		if ho.PeerCheck != nil {
 			defaultCheck(ho.PeerCheck)
+		}
+		if hb := ho.Heartbeat; hb != nil {
+			if hb.HBStandby == "" {
+				hb.HBStandby = "/usr/share/heartbeat/hb_standby"
+			}
+			if hb.HBTakeover == "" {
+				hb.HBTakeover = "/usr/share/heartbeat/hb_takeover"
+			}
+			if hb.Resources == "" {
+				hb.Resources = "all"
+			}
+			if hb.Failback == nil {
+				t := true
+				hb.Failback = &t
+			}
+			if hb.Timeout == 0 {
+				hb.Timeout = Duration(30 * time.Second)
+			}
 		}
 	}
 }
@@ -168,6 +200,19 @@ func (v *validator) selfChecks(c *Config) {
 		}
 		if k.Weight > -1 || k.Weight < -254 {
 			v.errf("ha.handover.keepalived.weight", "%d: want -1 to -254 (the priority drop; -254 puts the instance in FAULT)", k.Weight)
+		}
+	}
+	if hb := ho.Heartbeat; hb != nil {
+		for k, p := range map[string]string{"hb_standby": hb.HBStandby, "hb_takeover": hb.HBTakeover} {
+			if !filepath.IsAbs(p) {
+				v.errf("ha.handover.heartbeat."+k, "%q must be an absolute path", p)
+			}
+		}
+		if hb.Resources != "all" && hb.Resources != "local" {
+			v.errf("ha.handover.heartbeat.resources", "%q: want all or local", hb.Resources)
+		}
+		if d := hb.Timeout.D(); d < time.Second || d > 10*time.Minute {
+			v.errf("ha.handover.heartbeat.timeout", "%s: want 1s to 10m", d)
 		}
 	}
 	if pc := ho.PeerCheck; pc != nil {

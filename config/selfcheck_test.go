@@ -1,6 +1,9 @@
 package config
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestSelfCheckErrors(t *testing.T) {
 	tests := []struct {
@@ -31,6 +34,10 @@ func TestSelfCheckErrors(t *testing.T) {
 			`t.yaml:6: ha.handover.peer_check.port: a tcp check needs the port`}},
 		{"track file missing", "ha:\n  self_checks: [{type: collector}]\n  handover: {keepalived: {weight: -300}}\n", []string{
 			`ha.handover.keepalived.track_file: required`, `ha.handover.keepalived.weight: -300`}},
+		{"heartbeat values", "ha:\n  self_checks: [{type: collector}]\n  handover:\n    heartbeat: {hb_standby: hb_standby, resources: foreign, timeout: 10ms}\n", []string{
+			`t.yaml:4: ha.handover.heartbeat.hb_standby: "hb_standby" must be an absolute path`,
+			`t.yaml:4: ha.handover.heartbeat.resources: "foreign": want all or local`,
+			`t.yaml:4: ha.handover.heartbeat.timeout: 10ms: want 1s to 10m`}},
 		{"typo", "ha:\n  self_checks: [{type: tcp, port: 22, fal: 2}]\n", []string{`unknown key "fal" (did you mean "fall"?)`}},
 	}
 	for _, tc := range tests {
@@ -48,6 +55,7 @@ ha:
   handover:
     keepalived: {track_file: /run/lvsmon/track}
     peer_check: {type: tcp, address: 10.0.0.2, port: 9160}
+    heartbeat: {}
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -70,6 +78,9 @@ ha:
 	ho := c.HA.Handover
 	if ho.StateFile != "/var/lib/x/self-check" || ho.Keepalived.Weight != DefaultHandoverWeight || ho.PeerCheck.Timeout.D() != DefaultTimeout {
 		t.Errorf("handover defaults: %+v %+v", ho, ho.Keepalived)
+	}
+	if hb := ho.Heartbeat; hb.HBStandby != "/usr/share/heartbeat/hb_standby" || hb.Resources != "all" || !*hb.Failback || hb.Timeout.D() != 30*time.Second {
+		t.Errorf("heartbeat defaults: %+v", hb)
 	}
 	if c.HA.Enabled() {
 		t.Error("self checks alone are not a role source")

@@ -36,3 +36,6 @@ func (t TrackFile) Set(_ context.Context, sick bool) error {
 	}
 	return nil
 }
+
+// Reset implements Resetter: the file says healthy.
+func (t TrackFile) Reset(ctx context.Context) error { return t.Set(ctx, false) }

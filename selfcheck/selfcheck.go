@@ -46,6 +46,13 @@ type Action interface {
 	Set(ctx context.Context, sick bool) error
 }
 
+// Resetter is an Action that states the healthy verdict when lvsmon
+// starts (a file's content); actions that run commands are left alone
+// until the verdict changes.
+type Resetter interface {
+	Reset(ctx context.Context) error
+}
+
 // PeerFunc says whether the peer is healthy enough to take the VIPs;
 // known false means lvsmon cannot tell (and then the stack's own
 // election decides). It is the hook for lvsmon's peer API.
@@ -146,11 +153,22 @@ func New(o Options) *Runner {
 }
 
 // Start writes the healthy verdict (a restarted lvsmon does not keep a
-// hand-over it no longer knows the reason of): the actions are cleared.
+// hand-over it no longer knows the reason of): the Resetters are reset.
 func (r *Runner) Start(ctx context.Context) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.apply(ctx, false)
+	var errs []error
+	for _, a := range r.o.Actions {
+		if rs, ok := a.(Resetter); ok {
+			if err := rs.Reset(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", a.Name(), err))
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		r.actErr, r.pending = err.Error(), true
+		r.log.Error("resetting the hand-over failed", "err", err)
+	}
 	r.writeState()
 }
 

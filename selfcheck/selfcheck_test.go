@@ -26,6 +26,7 @@ func (f *fakeAction) Set(_ context.Context, sick bool) error {
 	f.sets = append(f.sets, sick)
 	return f.fail
 }
+func (f *fakeAction) Reset(ctx context.Context) error { return f.Set(ctx, false) }
 
 // step is one result fed to the runner: check name and whether it passed.
 type step struct {
@@ -263,4 +264,51 @@ func TestRunSchedules(t *testing.T) {
 	}
 	cancel()
 	<-stopped
+}
+
+// The heartbeat action runs hb_standby RESOURCES when sick and, with
+// failback, hb_takeover local when healthy; scripts stand in for them.
+func TestHeartbeatAction(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "log")
+	script := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	standby := script("hb_standby", `echo "standby $*" >> `+log)
+	takeover := script("hb_takeover", `echo "takeover $*" >> `+log)
+	broken := script("broken", `echo "heartbeat is not running" >&2; exit 1`)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name     string
+		h        Heartbeat
+		want     string
+		wantErrs string
+	}{
+		{"failback", Heartbeat{Standby: standby, Takeover: takeover, Resources: "all", Failback: true, Timeout: 5 * time.Second}, "standby all\ntakeover local\n", ""},
+		{"no failback", Heartbeat{Standby: standby, Takeover: takeover, Resources: "local", Timeout: 5 * time.Second}, "standby local\n", ""},
+		{"broken", Heartbeat{Standby: broken, Takeover: takeover, Resources: "all", Timeout: 5 * time.Second}, "", "heartbeat is not running"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			os.Remove(log)
+			err1 := tc.h.Set(ctx, true)
+			err2 := tc.h.Set(ctx, false)
+			b, _ := os.ReadFile(log)
+			if string(b) != tc.want {
+				t.Errorf("ran %q, want %q", b, tc.want)
+			}
+			if tc.wantErrs == "" && (err1 != nil || err2 != nil) {
+				t.Errorf("errors %v %v", err1, err2)
+			}
+			if tc.wantErrs != "" && (err1 == nil || !strings.Contains(err1.Error(), tc.wantErrs)) {
+				t.Errorf("error %v, want %q", err1, tc.wantErrs)
+			}
+			if _, ok := any(tc.h).(Resetter); ok {
+				t.Error("a command action must not run at start")
+			}
+		})
+	}
 }
