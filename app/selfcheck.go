@@ -36,6 +36,9 @@ func (a *App) newSelfCheck(cfg *config.Config, probeFn checker.ProbeFunc) *selfc
 			o.Actions = append(o.Actions, selfcheck.Heartbeat{Standby: hb.HBStandby, Takeover: hb.HBTakeover, Resources: hb.Resources,
 				Failback: *hb.Failback, Timeout: hb.Timeout.D()})
 		}
+		if p := ho.Pacemaker; p != nil {
+			o.Actions = append(o.Actions, selfcheck.Pacemaker{CrmAttribute: p.CrmAttribute, Attribute: p.Attribute, Node: p.Node, Timeout: p.Timeout.D()})
+		}
 		if pc := ho.PeerCheck; pc != nil {
 			o.PeerCheck = &selfcheck.Check{Name: fmt.Sprintf("peer %s %s:%d", pc.Type, pc.Address, pc.Port), Type: pc.Type,
 				Interval: pc.Interval.D(), Rise: pc.Rise, Fall: pc.Fall, Run: a.selfCheckRun(pc.Type, pc, probeFn)}

@@ -5,8 +5,10 @@ package config
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -35,6 +37,7 @@ type SelfCheck struct {
 type Handover struct {
 	Keepalived *HandoverKeepalived `yaml:"keepalived"`
 	Heartbeat  *HandoverHeartbeat  `yaml:"heartbeat"`
+	Pacemaker  *HandoverPacemaker  `yaml:"pacemaker"`
 	// StateFile holds the verdict for `lvsmon self-check` (keepalived's
 	// vrrp_script): "ok" or "sick <reason>". Default
 	// <data_dir>/self-check.
@@ -71,8 +74,21 @@ type HandoverHeartbeat struct {
 	Timeout  Duration `yaml:"timeout"` // default 30s
 }
 
+// HandoverPacemaker sets a transient node attribute through
+// crm_attribute: 1 while the self checks fail, 0 when they pass; a
+// location rule in the CIB (README) keeps the VIPs off a node where it
+// is 1.
+type HandoverPacemaker struct {
+	Attribute    string   `yaml:"attribute"`     // default lvsmon-sick
+	CrmAttribute string   `yaml:"crm_attribute"` // default crm_attribute (PATH)
+	Node         string   `yaml:"node"`          // default ha.pacemaker.node, else the host name
+	Timeout      Duration `yaml:"timeout"`       // default 30s
+}
+
 // DefaultHandoverWeight is the track_file value while sick.
 const DefaultHandoverWeight = -100
+
+var attrNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]{0,63}$`)
 
 var selfCheckNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:/ -]{0,62}$`)
 
@@ -107,6 +123,23 @@ func (c *Config) selfCheckDefaults() {
 		}
 		if ho.PeerCheck != nil {
 			defaultCheck(ho.PeerCheck)
+		}
+		if p := ho.Pacemaker; p != nil {
+			if p.Attribute == "" {
+				p.Attribute = "lvsmon-sick"
+			}
+			if p.CrmAttribute == "" {
+				p.CrmAttribute = "crm_attribute"
+			}
+			if p.Node == "" && h.Pacemaker != nil {
+				p.Node = h.Pacemaker.Node
+			}
+			if p.Node == "" {
+				p.Node, _ = os.Hostname()
+			}
+			if p.Timeout == 0 {
+				p.Timeout = Duration(30 * time.Second)
+			}
 		}
 		if hb := ho.Heartbeat; hb != nil {
 			if hb.HBStandby == "" {
@@ -213,6 +246,20 @@ func (v *validator) selfChecks(c *Config) {
 		}
 		if d := hb.Timeout.D(); d < time.Second || d > 10*time.Minute {
 			v.errf("ha.handover.heartbeat.timeout", "%s: want 1s to 10m", d)
+		}
+	}
+	if p := ho.Pacemaker; p != nil {
+		if !attrNameRe.MatchString(p.Attribute) {
+			v.errf("ha.handover.pacemaker.attribute", "%q is not a node attribute name (letters, digits, _ . -)", p.Attribute)
+		}
+		if strings.Contains(p.CrmAttribute, "/") && !filepath.IsAbs(p.CrmAttribute) {
+			v.errf("ha.handover.pacemaker.crm_attribute", "%q: use an absolute path (or a bare name looked up in PATH)", p.CrmAttribute)
+		}
+		if p.Node == "" {
+			v.errf("ha.handover.pacemaker.node", "required: the host name is unknown")
+		}
+		if d := p.Timeout.D(); d < time.Second || d > 10*time.Minute {
+			v.errf("ha.handover.pacemaker.timeout", "%s: want 1s to 10m", d)
 		}
 	}
 	if pc := ho.PeerCheck; pc != nil {

@@ -38,6 +38,10 @@ func TestSelfCheckErrors(t *testing.T) {
 			`t.yaml:4: ha.handover.heartbeat.hb_standby: "hb_standby" must be an absolute path`,
 			`t.yaml:4: ha.handover.heartbeat.resources: "foreign": want all or local`,
 			`t.yaml:4: ha.handover.heartbeat.timeout: 10ms: want 1s to 10m`}},
+		{"pacemaker values", "ha:\n  self_checks: [{type: collector}]\n  handover:\n    pacemaker: {attribute: \"bad name\", crm_attribute: bin/crm_attribute, timeout: 1h}\n", []string{
+			`t.yaml:4: ha.handover.pacemaker.attribute: "bad name" is not a node attribute name`,
+			`t.yaml:4: ha.handover.pacemaker.crm_attribute: "bin/crm_attribute": use an absolute path`,
+			`t.yaml:4: ha.handover.pacemaker.timeout: 1h0m0s: want 1s to 10m`}},
 		{"typo", "ha:\n  self_checks: [{type: tcp, port: 22, fal: 2}]\n", []string{`unknown key "fal" (did you mean "fall"?)`}},
 	}
 	for _, tc := range tests {
@@ -56,6 +60,8 @@ ha:
     keepalived: {track_file: /run/lvsmon/track}
     peer_check: {type: tcp, address: 10.0.0.2, port: 9160}
     heartbeat: {}
+    pacemaker: {}
+  pacemaker: {resource: vip, node: lvs1}
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +88,7 @@ ha:
 	if hb := ho.Heartbeat; hb.HBStandby != "/usr/share/heartbeat/hb_standby" || hb.Resources != "all" || !*hb.Failback || hb.Timeout.D() != 30*time.Second {
 		t.Errorf("heartbeat defaults: %+v", hb)
 	}
-	if c.HA.Enabled() {
-		t.Error("self checks alone are not a role source")
+	if p := ho.Pacemaker; p.Attribute != "lvsmon-sick" || p.CrmAttribute != "crm_attribute" || p.Node != "lvs1" || p.Timeout.D() != 30*time.Second {
+		t.Errorf("pacemaker defaults: %+v", p)
 	}
 }

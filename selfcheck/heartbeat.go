@@ -28,18 +28,19 @@ func (h Heartbeat) Name() string { return "heartbeat hb_standby " + h.Resources 
 // Set implements Action.
 func (h Heartbeat) Set(ctx context.Context, sick bool) error {
 	if sick {
-		return h.run(ctx, h.Standby, h.Resources)
+		return runTool(ctx, h.Timeout, h.Standby, h.Resources)
 	}
 	if !h.Failback {
 		return nil
 	}
-	return h.run(ctx, h.Takeover, "local")
+	return runTool(ctx, h.Timeout, h.Takeover, "local")
 }
 
-func (h Heartbeat) run(ctx context.Context, tool, arg string) error {
-	ctx, cancel := context.WithTimeout(ctx, h.Timeout)
+// runTool runs an HA stack's tool, its output becoming the error's text.
+func runTool(ctx context.Context, timeout time.Duration, tool string, args ...string) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, tool, arg)
+	cmd := exec.CommandContext(ctx, tool, args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
@@ -47,7 +48,7 @@ func (h Heartbeat) run(ctx context.Context, tool, arg string) error {
 		if len(msg) > 300 {
 			msg = msg[:300] + "..."
 		}
-		return fmt.Errorf("%s %s: %w: %s", tool, arg, err, msg)
+		return fmt.Errorf("%s %s: %w: %s", tool, strings.Join(args, " "), err, msg)
 	}
 	return nil
 }

@@ -312,3 +312,27 @@ func TestHeartbeatAction(t *testing.T) {
 		})
 	}
 }
+
+// The pacemaker action runs crm_attribute with the node attribute's
+// value: 1 while sick, 0 when healthy.
+func TestPacemakerAction(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "log")
+	tool := filepath.Join(dir, "crm_attribute")
+	if err := os.WriteFile(tool, []byte("#!/bin/sh\necho \"$*\" >> "+log+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := Pacemaker{CrmAttribute: tool, Attribute: "lvsmon-sick", Node: "lvs1", Timeout: 5 * time.Second}
+	ctx := context.Background()
+	if err := p.Set(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Set(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(log)
+	want := "--node lvs1 --name lvsmon-sick --update 1 --lifetime reboot\n--node lvs1 --name lvsmon-sick --update 0 --lifetime reboot\n"
+	if string(b) != want {
+		t.Errorf("ran %q, want %q", b, want)
+	}
+}
