@@ -84,13 +84,19 @@ ha:
 	}
 	defer ln.Close()
 	waitFile(track, "0\n")
-	var kinds []events.Kind
-	for _, e := range a.ev.Query(events.Filter{}) {
-		if e.Actor == "self-check" {
-			kinds = append(kinds, e.Kind)
+	// The event follows the action.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var kinds []events.Kind
+		for _, e := range a.ev.Query(events.Filter{}) {
+			if e.Actor == "self-check" {
+				kinds = append(kinds, e.Kind)
+			}
 		}
-	}
-	if fmt.Sprint(kinds) != "[ha_handover ha_handback]" {
-		t.Errorf("events %v", kinds)
+		if fmt.Sprint(kinds) == "[ha_handover ha_handback]" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("events %v", kinds)
+		}
 	}
 }

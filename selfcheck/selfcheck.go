@@ -124,6 +124,9 @@ type Runner struct {
 	checks []*checkState
 	peer   *checkState
 
+	// act serializes the evaluations and their actions; mu guards the
+	// state below and is never held while an action runs.
+	act     sync.Mutex
 	mu      sync.Mutex
 	handed  bool
 	refused string
@@ -155,8 +158,8 @@ func New(o Options) *Runner {
 // Start writes the healthy verdict (a restarted lvsmon does not keep a
 // hand-over it no longer knows the reason of): the Resetters are reset.
 func (r *Runner) Start(ctx context.Context) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.act.Lock()
+	defer r.act.Unlock()
 	var errs []error
 	for _, a := range r.o.Actions {
 		if rs, ok := a.(Resetter); ok {
@@ -165,6 +168,8 @@ func (r *Runner) Start(ctx context.Context) {
 			}
 		}
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if err := errors.Join(errs...); err != nil {
 		r.actErr, r.pending = err.Error(), true
 		r.log.Error("resetting the hand-over failed", "err", err)
@@ -202,12 +207,16 @@ func (r *Runner) Run(ctx context.Context) {
 }
 
 // Result records one result of the check (or peer check) named name and
-// acts on the new verdict.
+// acts on the new verdict. The actions run outside the state's lock (an
+// hb_standby may take seconds; Status must not wait for it), one
+// evaluation at a time.
 func (r *Runner) Result(ctx context.Context, name string, err error) {
+	r.act.Lock()
+	defer r.act.Unlock()
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	c := r.find(name)
 	if c == nil {
+		r.mu.Unlock()
 		return
 	}
 	now := r.now()
@@ -228,7 +237,20 @@ func (r *Runner) Result(ctx context.Context, name string, err error) {
 			r.log.Warn("self check down", "check", c.Name, "err", err)
 		}
 	}
-	r.evaluate(ctx, now)
+	d := r.evaluate(now)
+	r.mu.Unlock()
+	if d.act {
+		aerr := r.runActions(ctx, d.sick)
+		r.mu.Lock()
+		r.record(aerr, d.sick)
+		r.mu.Unlock()
+	}
+	r.mu.Lock()
+	r.writeState()
+	r.mu.Unlock()
+	if d.event != nil {
+		r.event(*d.event)
+	}
 }
 
 func (r *Runner) find(name string) *checkState {
@@ -267,39 +289,44 @@ func (r *Runner) peerState() (ok bool, why string) {
 	return true, ""
 }
 
+// decision is what an evaluation calls for.
+type decision struct {
+	act   bool // set the actions to sick
+	sick  bool
+	event *events.Event
+}
+
 // evaluate turns the checks' states into the hand-over; r.mu is held.
-func (r *Runner) evaluate(ctx context.Context, now time.Time) {
+func (r *Runner) evaluate(now time.Time) decision {
 	reason := r.reason()
 	sick := reason != ""
 	switch {
 	case sick && !r.handed:
 		if ok, why := r.peerState(); !ok {
-			if r.refused == "" {
-				r.refused = why
-				r.event(events.Event{Kind: events.HandOverRefused, From: "healthy", To: "sick", Reason: reason,
-					Message: fmt.Sprintf("self checks fail (%s) but the VIPs stay here: %s", reason, why)})
-				r.log.Warn("hand-over refused", "reason", reason, "peer", why)
+			if r.refused != "" {
+				return decision{}
 			}
-			break
+			r.refused = why
+			r.log.Warn("hand-over refused", "reason", reason, "peer", why)
+			return decision{event: &events.Event{Kind: events.HandOverRefused, From: "healthy", To: "sick", Reason: reason,
+				Message: fmt.Sprintf("self checks fail (%s) but the VIPs stay here: %s", reason, why)}}
 		}
 		r.refused = ""
 		r.handed, r.since = true, now
-		r.apply(ctx, true)
-		r.event(events.Event{Kind: events.HandOver, From: "healthy", To: "sick", Reason: reason,
-			Message: fmt.Sprintf("self checks fail, handing the VIPs to the peer (%s): %s", r.actionNames(), reason)})
 		r.log.Warn("handing over", "reason", reason)
+		return decision{act: true, sick: true, event: &events.Event{Kind: events.HandOver, From: "healthy", To: "sick", Reason: reason,
+			Message: fmt.Sprintf("self checks fail, handing the VIPs to the peer (%s): %s", r.actionNames(), reason)}}
 	case !sick && r.handed:
 		r.handed, r.since = false, now
-		r.apply(ctx, false)
-		r.event(events.Event{Kind: events.HandBack, From: "sick", To: "healthy", Reason: "self checks pass",
-			Message: fmt.Sprintf("self checks pass again, the hand-over is undone (%s)", r.actionNames())})
 		r.log.Info("hand-over undone")
+		return decision{act: true, event: &events.Event{Kind: events.HandBack, From: "sick", To: "healthy", Reason: "self checks pass",
+			Message: fmt.Sprintf("self checks pass again, the hand-over is undone (%s)", r.actionNames())}}
 	case !sick && r.refused != "":
 		r.refused = ""
 	case r.pending:
-		r.apply(ctx, r.handed)
+		return decision{act: true, sick: r.handed}
 	}
-	r.writeState()
+	return decision{}
 }
 
 func (r *Runner) actionNames() string {
@@ -313,15 +340,20 @@ func (r *Runner) actionNames() string {
 	return strings.Join(n, ", ")
 }
 
-// apply sets every action; a failure is kept for the status and retried.
-func (r *Runner) apply(ctx context.Context, sick bool) {
+// runActions sets every action.
+func (r *Runner) runActions(ctx context.Context, sick bool) error {
 	var errs []error
 	for _, a := range r.o.Actions {
 		if err := a.Set(ctx, sick); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", a.Name(), err))
 		}
 	}
-	err := errors.Join(errs...)
+	return errors.Join(errs...)
+}
+
+// record keeps an action's failure for the status and the retry at the
+// next result; r.mu is held.
+func (r *Runner) record(err error, sick bool) {
 	r.pending = err != nil
 	r.actErr = ""
 	if err != nil {

@@ -336,3 +336,34 @@ func TestPacemakerAction(t *testing.T) {
 		t.Errorf("ran %q, want %q", b, want)
 	}
 }
+
+// blockingAction holds Set until released.
+type blockingAction struct{ entered, release chan struct{} }
+
+func (b blockingAction) Name() string { return "slow" }
+func (b blockingAction) Set(context.Context, bool) error {
+	b.entered <- struct{}{}
+	<-b.release
+	return nil
+}
+
+// Status answers while an action runs (an hb_standby takes seconds).
+func TestStatusWhileActing(t *testing.T) {
+	b := blockingAction{entered: make(chan struct{}), release: make(chan struct{})}
+	r := New(Options{Checks: []Check{{Name: "c", Rise: 1, Fall: 1}}, Actions: []Action{b}})
+	done := make(chan struct{})
+	go func() { r.Result(context.Background(), "c", errors.New("down")); close(done) }()
+	<-b.entered
+	got := make(chan Verdict)
+	go func() { got <- r.Status() }()
+	select {
+	case v := <-got:
+		if !v.HandedOver || v.Healthy {
+			t.Errorf("status %+v", v)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Status waited for the action")
+	}
+	close(b.release)
+	<-done
+}
