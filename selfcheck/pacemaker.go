@@ -28,3 +28,8 @@ func (p Pacemaker) Set(ctx context.Context, sick bool) error {
 	}
 	return runTool(ctx, p.Timeout, p.CrmAttribute, "--node", p.Node, "--name", p.Attribute, "--update", v, "--lifetime", "reboot")
 }
+
+// Reset implements Resetter: a restarted lvsmon sets the attribute to 0,
+// so one that stopped while handing over does not keep the VIPs away for
+// good (the attribute lives until the node reboots).
+func (p Pacemaker) Reset(ctx context.Context) error { return p.Set(ctx, false) }

@@ -47,8 +47,8 @@ type Action interface {
 }
 
 // Resetter is an Action that states the healthy verdict when lvsmon
-// starts (a file's content); actions that run commands are left alone
-// until the verdict changes.
+// starts (a track_file's content, a pacemaker attribute); heartbeat's
+// hb_takeover is not run at start: its actions wait for a change.
 type Resetter interface {
 	Reset(ctx context.Context) error
 }

@@ -330,8 +330,12 @@ func TestPacemakerAction(t *testing.T) {
 	if err := p.Set(ctx, false); err != nil {
 		t.Fatal(err)
 	}
+	if err := Resetter(p).Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
 	b, _ := os.ReadFile(log)
-	want := "--node lvs1 --name lvsmon-sick --update 1 --lifetime reboot\n--node lvs1 --name lvsmon-sick --update 0 --lifetime reboot\n"
+	want := "--node lvs1 --name lvsmon-sick --update 1 --lifetime reboot\n--node lvs1 --name lvsmon-sick --update 0 --lifetime reboot\n" +
+		"--node lvs1 --name lvsmon-sick --update 0 --lifetime reboot\n"
 	if string(b) != want {
 		t.Errorf("ran %q, want %q", b, want)
 	}
