@@ -33,6 +33,7 @@ import (
 	"github.com/lvsmon/lvsmon/peers"
 	"github.com/lvsmon/lvsmon/probe"
 	"github.com/lvsmon/lvsmon/reconcile"
+	"github.com/lvsmon/lvsmon/selfcheck"
 	"github.com/lvsmon/lvsmon/web"
 )
 
@@ -112,6 +113,7 @@ type App struct {
 	chk      *checker.Checker
 	rec      *reconcile.Reconciler // nil when the backend cannot write
 	role     *haRole               // nil without an ha section
+	self     *selfcheck.Runner     // nil without ha.self_checks
 	alerts   *alerts               // nil without an alerting section
 	peers    *peers.Monitor        // the peer directors (none: no series, no section)
 	srv      *web.Server
@@ -169,6 +171,7 @@ func New(o Options) (_ *App, err error) {
 		probeFn = probe.ProbeServer
 	}
 	a.chk = checker.New(probeFn, a.ev, a.component("checker"), kick.Kick)
+	a.self = a.newSelfCheck(cfg, probeFn)
 	act := func() bool { return true }
 	if cfg.HA.Enabled() || len(o.RoleSources) > 0 {
 		a.role = newHARole(cfg, a.ev, a.component("ha"), o.RoleSources, kick.Kick)
@@ -277,6 +280,9 @@ func (a *App) newWeb(cfg *config.Config) error {
 		// Always: a reload may add channels (none yet: no series).
 		extra = append(extra, alerting.NewChannelMetrics(al.alertmanager, al.hookDispatchers))
 	}
+	if a.self != nil {
+		extra = append(extra, selfcheck.NewMetrics(a.self))
+	}
 	if a.role != nil {
 		src.Role = a.role.status
 		extra = append(extra, ha.NewMetrics(a.role.mon, a.role.acting))
@@ -344,6 +350,9 @@ func (a *App) Run(ctx context.Context) error {
 	if a.role != nil {
 		a.role.start(cfg)
 		wg.Go(func() { a.role.tick(ctx) })
+	}
+	if a.self != nil {
+		wg.Go(func() { a.self.Run(ctx) })
 	}
 	if a.cfgPath != "" {
 		wg.Go(func() { a.watchConfig(ctx, a.cfgPath, 2*time.Second) })

@@ -61,7 +61,7 @@ func (a *App) ReleaseHolds(by string) int {
 // inconclusive checks, mass-failure holds, a damaged overrides file, IPVS
 // writes the kernel refuses, another program writing the table.
 func (a *App) problems() []web.Problem {
-	var out []web.Problem
+	out := a.selfCheckProblems()
 	if s := a.chk.Local().Summary(); s != "" {
 		out = append(out, web.Problem{Source: "checker", Kind: "local_trouble", Severity: "critical", Message: s})
 	}

@@ -156,6 +156,10 @@ func (a *App) apply(next *config.Config) error {
 			return err
 		}
 	}
+	if !reflect.DeepEqual(old.HA.SelfChecks, next.HA.SelfChecks) || !reflect.DeepEqual(old.HA.Handover, next.HA.Handover) {
+		log.Warn("setting changed; it takes effect at the next restart (a reload must not undo a hand-over in force)", "key", "ha.self_checks, ha.handover")
+		next.HA.SelfChecks, next.HA.Handover = old.HA.SelfChecks, old.HA.Handover
+	}
 	haChanged := !reflect.DeepEqual(old.HA, next.HA)
 	if haChanged && (a.role == nil || !next.HA.Enabled()) {
 		log.Warn("the ha section was added or emptied; that takes effect at the next restart")

@@ -197,6 +197,15 @@ func yamlFields(t reflect.Type) *fieldSet {
 		if name == "-" || !f.IsExported() {
 			continue
 		}
+		if strings.Contains(f.Tag.Get("yaml"), ",inline") && f.Type.Kind() == reflect.Struct {
+			// An inlined struct's keys are the outer mapping's.
+			in := yamlFields(f.Type)
+			for _, n := range in.names {
+				fs.types[n] = in.types[n]
+				fs.names = append(fs.names, n)
+			}
+			continue
+		}
 		if name == "" {
 			name = strings.ToLower(f.Name)
 		}

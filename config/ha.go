@@ -35,6 +35,10 @@ type HA struct {
 	Heartbeat  *Heartbeat  `yaml:"heartbeat"`
 	Pacemaker  *Pacemaker  `yaml:"pacemaker"`
 	VRRP       *VRRPWire   `yaml:"vrrp"`
+	// SelfChecks are checks of this director itself; while they fail,
+	// Handover makes the HA stack move the VIPs to the peer.
+	SelfChecks []*SelfCheck `yaml:"self_checks"`
+	Handover   *Handover    `yaml:"handover"`
 
 	// Addrs are VIPs parsed (filled by validation).
 	Addrs []netip.Addr `yaml:"-"`
@@ -97,6 +101,7 @@ func (c *Config) haDefaults() {
 	if h.ActOnlyOn == "" {
 		h.ActOnlyOn = "any"
 	}
+	c.selfCheckDefaults()
 	if h.Grace == 0 {
 		h.Grace = Duration(3 * time.Second)
 	}
@@ -188,6 +193,7 @@ func (v *validator) ha(c *Config) {
 			}
 		}
 	}
+	v.selfChecks(c)
 	if p := h.Pacemaker; p != nil && p.Resource == "" {
 		v.errf("ha.pacemaker.resource", "required: the resource or group that holds the VIPs")
 	}

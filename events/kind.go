@@ -60,6 +60,7 @@ var kinds = []Kind{
 	SimulatedDown, SimulatedUp, DaemonStart, DaemonStop, GuardHold, GuardRelease,
 	PeerDrift, PeerInSync, PeerUnreachable, PeerReachable,
 	OtherWriter, OtherWriterGone,
+	HandOver, HandBack, HandOverRefused,
 }
 
 // Kinds returns every kind lvsmon writes.
@@ -106,6 +107,7 @@ func DefaultAlerts() []Kind {
 		DaemonStart, DaemonStop, ReloadRejected, GuardHold, GuardRelease,
 		PeerDrift, PeerInSync, PeerUnreachable, PeerReachable,
 		OtherWriter, OtherWriterGone,
+		HandOver, HandBack, HandOverRefused,
 	}
 }
 
@@ -133,4 +135,13 @@ const (
 	ActorChecker    = "checker"
 	ActorReconciler = "reconciler"
 	ActorDemo       = "demo"
+)
+
+// Kinds of the director's self checks (package selfcheck): a hand-over
+// of the VIPs to the peer because the self checks fail, its undoing,
+// and a hand-over refused because the peer is not healthy either.
+const (
+	HandOver        = Kind("ha_handover")
+	HandBack        = Kind("ha_handback")
+	HandOverRefused = Kind("ha_handover_refused")
 )

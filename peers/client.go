@@ -32,7 +32,10 @@ type Remote struct {
 	Role      string    // "" without an ha section
 	VIPs      []string  // VIPs on the peer's interfaces
 	Problems  int
-	Side      Side
+	// ProblemKinds are the peer's problems as "source/kind"
+	// ("selfcheck/handover": the peer is handing over itself).
+	ProblemKinds []string
+	Side         Side
 }
 
 // client pulls one peer's status API.
@@ -105,7 +108,10 @@ type statusPage struct {
 			} `json:"vips"`
 		} `json:"instances"`
 	} `json:"role"`
-	Problems []json.RawMessage `json:"problems"`
+	Problems []struct {
+		Source string `json:"source"`
+		Kind   string `json:"kind"`
+	} `json:"problems"`
 	Services []struct {
 		ID                 string  `json:"id"`
 		Scheduler          string  `json:"scheduler"`
@@ -161,6 +167,10 @@ func (c *client) pull(ctx context.Context) (*Remote, error) {
 // add takes one page's head and services into r.
 func (r *Remote) add(pg *statusPage) {
 	r.Director, r.Version, r.Problems, r.Role, r.VIPs = pg.Director, pg.Version, len(pg.Problems), "", nil
+	r.ProblemKinds = r.ProblemKinds[:0]
+	for _, p := range pg.Problems {
+		r.ProblemKinds = append(r.ProblemKinds, p.Source+"/"+p.Kind)
+	}
 	if pg.Role != nil {
 		r.Role = pg.Role.Role
 		for _, in := range pg.Role.Instances {

@@ -37,6 +37,7 @@ func commands() []command {
 			return cmdHashPassword(os.Stdin, args, stdout, stderr)
 		}},
 		{name: "healthcheck", help: "ask a running lvsmon whether it is healthy", run: cmdHealthcheck},
+		{name: "self-check", help: "exit 1 while the director's self checks hand over", run: withCtx(cmdSelfCheck)},
 		{name: "import", help: "print another tool's config as lvsmon's, with a report", run: withCtx(cmdImport), args: []string{"ldirectord", "keepalived"}},
 		// ctl's flags belong to its subcommands: completion offers those.
 		{name: "ctl", help: "talk to the running daemon", args: []string{"status", "drain", "disable", "enable", "reload", "events", "pair"}},

@@ -34,6 +34,7 @@ Usage:
   lvsmon test-alert --config.file FILE    send a test mail and show the SMTP conversation
   lvsmon hash-password < password         print a bcrypt hash for the web config's users
   lvsmon healthcheck [--url URL]          exit 0 if a running lvsmon answers (a container's HEALTHCHECK)
+  lvsmon self-check [--state-file FILE]   exit 1 while the director's self checks hand over (keepalived's vrrp_script)
   lvsmon completion bash|zsh|fish         print a shell completion script
   lvsmon ctl COMMAND [flags]              status, drain, disable, enable, reload, events of the running daemon
   lvsmon import ldirectord|keepalived FILE  print FILE as an lvsmon config, with a report
@@ -75,6 +76,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdHealthcheck(ctx, args[1:], stdout, stderr)
 	case "completion":
 		err = cmdCompletion(args[1:], stdout, stderr)
+	case "self-check":
+		err = cmdSelfCheck(args[1:], stdout, stderr)
 	case "ctl":
 		err = cmdCtl(ctx, args[1:], stdout, stderr)
 	case "import":
@@ -92,6 +95,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.Is(err, errHandover):
+		return 1
 	case errors.Is(err, errUsage):
 		return 2
 	case errors.Is(err, errPartial):

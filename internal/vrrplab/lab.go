@@ -75,6 +75,12 @@ type Lab struct {
 type node struct {
 	name string
 	dir  string
+	// trackFile is a keepalived track_file the instance follows ("" none).
+	trackFile string
+	// script is a vrrp_script the instance tracks ("" none), run every
+	// second; a failure adds scriptWeight to the priority.
+	script       string
+	scriptWeight int
 
 	cmd  *exec.Cmd     // running keepalived, nil when stopped
 	done chan struct{} // closed when cmd has been reaped
@@ -112,11 +118,49 @@ func Up(ctx context.Context, dir string) (*Lab, error) {
 	return l, nil
 }
 
+// TrackFile makes node's instance follow a keepalived track_file at path
+// (weight 1: the file's value is added to the priority) and rewrites its
+// configuration; call it before Start.
+func (l *Lab) TrackFile(name, path string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.node(name).trackFile = path
+	if err := os.WriteFile(l.Conf(name), []byte(l.config(name)), 0o600); err != nil {
+		return fmt.Errorf("vrrplab: %w", err)
+	}
+	return nil
+}
+
+// Script makes node's instance track a vrrp_script running command every
+// second (fall 1, rise 1), whose failure adds weight to the priority,
+// and rewrites its configuration; call it before Start. keepalived runs
+// the command as root and refuses it when a directory on its path is
+// writable by others.
+func (l *Lab) Script(name, command string, weight int) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := l.node(name)
+	n.script, n.scriptWeight = command, weight
+	if err := os.WriteFile(l.Conf(name), []byte(l.config(name)), 0o600); err != nil {
+		return fmt.Errorf("vrrplab: %w", err)
+	}
+	return nil
+}
+
 // config renders node name's keepalived.conf.
 func (l *Lab) config(name string) string {
 	state := "BACKUP"
 	if name == "a" {
 		state = "MASTER"
+	}
+	track, trackRef := "", ""
+	if f := l.nodes[name].trackFile; f != "" {
+		track = fmt.Sprintf("\ntrack_file lvsmon_self {\n    file %q\n    weight 1\n    init_file 0\n}\n", f)
+		trackRef = "    track_file {\n        lvsmon_self\n    }\n"
+	}
+	if n := l.nodes[name]; n.script != "" {
+		track += fmt.Sprintf("\nvrrp_script lvsmon_script {\n    script %q\n    interval 1\n    fall 1\n    rise 1\n    weight %d\n}\n", n.script, n.scriptWeight)
+		trackRef += "    track_script {\n        lvsmon_script\n    }\n"
 	}
 	return fmt.Sprintf(`instance node_%[1]s
 
@@ -126,7 +170,7 @@ global_defs {
     script_user root
     vrrp_notify_fifo %[2]s
 }
-
+%[12]s
 vrrp_instance %[3]s {
     state %[4]s
     interface eth0
@@ -140,8 +184,8 @@ vrrp_instance %[3]s {
     virtual_ipaddress {
         %[9]s/%[10]d dev eth0 label eth0:vip
     }
-}
-`, name, l.FIFO(name), Instance, state, VRID, priorities[name], int(AdvertInterval/time.Second), AuthPass, VIP, PrefixLen)
+%[11]s}
+`, name, l.FIFO(name), Instance, state, VRID, priorities[name], int(AdvertInterval/time.Second), AuthPass, VIP, PrefixLen, trackRef, track)
 }
 
 func (l *Lab) node(name string) *node {
