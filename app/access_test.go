@@ -11,6 +11,7 @@ import (
 	"github.com/lvsmon/lvsmon/config"
 	"github.com/lvsmon/lvsmon/internal/testutil"
 	"github.com/lvsmon/lvsmon/lvs"
+	"github.com/lvsmon/lvsmon/web"
 )
 
 // The web config is read at New (a bad one fails the start) and again on
@@ -74,5 +75,13 @@ func TestWebConfigReload(t *testing.T) {
 	}
 	if loads != 3 {
 		t.Errorf("config loads: %d; want 3", loads)
+	}
+}
+
+// The pages' test mail needs mail in the config.
+func TestTestAlertWithoutMail(t *testing.T) {
+	a, _, _ := newTestApp(t, testConfig(t, "127.0.0.1:0"))
+	if _, err := a.TestAlert(t.Context(), "alice"); !errors.Is(err, web.ErrNoMail) {
+		t.Errorf("TestAlert without mail: %v", err)
 	}
 }

@@ -236,6 +236,7 @@ func (a *App) newGraphs(cfg *config.Config) error {
 	a.onClose(func() { store.Close() })
 	a.renderer = graphs.NewRenderer(store, a.ev)
 	a.renderer.Name = a.serviceName
+	a.renderer.ConfiguredWeight = a.configuredWeight
 	a.renderer.SetCacheBytes(int64(cfg.Web.GraphCacheMB) << 20)
 	return nil
 }

@@ -222,6 +222,19 @@ func (a *App) serviceName(id string) string {
 	return ""
 }
 
+// configuredWeight is a configured real server's weight, for its weight
+// graph.
+func (a *App) configuredWeight(id string) (int, bool) {
+	for _, vs := range a.cur.Load().VirtualServices {
+		for _, r := range vs.Reals {
+			if lvs.DestID(vs.Key, r.Key) == id {
+				return int(r.ConfiguredWeight()), true
+			}
+		}
+	}
+	return 0, false
+}
+
 // serviceIDs lists the configured services, for the daily digest.
 func (a *App) serviceIDs() []string {
 	var ids []string

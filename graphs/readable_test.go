@@ -1,6 +1,7 @@
 package graphs
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"path/filepath"
@@ -98,5 +99,31 @@ func TestHasData(t *testing.T) {
 	g := NewRenderer(s, nil)
 	if _, err := g.Render(Request{Kind: ServerFile, Service: web.ID(), Server: rs1.ID(), Graph: GraphConns, Start: old, End: old.Add(24 * time.Hour)}); err != nil {
 		t.Errorf("a graph of a range without data: %v", err)
+	}
+}
+
+// The weight graph draws the configured weight as a line beside the
+// weight the server has; without one it draws as before.
+func TestWeightGraphConfiguredLine(t *testing.T) {
+	s, _, _ := filled(t)
+	g := NewRenderer(s, nil)
+	var asked string
+	g.ConfiguredWeight = func(id string) (int, bool) { asked = id; return 5, true }
+	req := Request{Kind: ServerFile, Service: web.ID(), Server: rs1.ID(), Graph: GraphWeight, Range: "hour", Format: "svg"}
+	with, err := g.Render(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if asked != web.ID()+"__"+rs1.ID() {
+		t.Errorf("asked for %q", asked)
+	}
+	g2 := NewRenderer(s, nil)
+	without, err := g2.Render(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The line is a dashed stroke in its own colour.
+	if !bytes.Contains(with, []byte("rgb(9.019608%,39.607843%,16.862745%)")) || bytes.Contains(without, []byte("rgb(9.019608%,39.607843%,16.862745%)")) {
+		t.Error("the configured weight line is missing, or drawn without a configured weight")
 	}
 }

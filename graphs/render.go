@@ -240,6 +240,10 @@ type Renderer struct {
 	now    func() time.Time
 	// Name, when set, gives a service id's configured name for titles.
 	Name func(serviceID string) string
+	// ConfiguredWeight, when set, gives a real server's configured weight
+	// (its id is the status API's), drawn as a line on its weight graph:
+	// the weight it has is then read against the weight it should have.
+	ConfiguredWeight func(serverID string) (int, bool)
 
 	// drawFn draws one validated request (g.draw; tests replace it).
 	drawFn func(Request) ([]byte, error)
@@ -545,6 +549,11 @@ func (g *Renderer) draw(r Request) ([]byte, error) {
 		files = append(files, own)
 		if err := g.plot(gr, r.Graph, g.title(r.Service)+" → "+labelFromDestID(r.Server), own, nil, start, end); err != nil {
 			return nil, err
+		}
+		if r.Graph == GraphWeight && g.ConfiguredWeight != nil {
+			if w, ok := g.ConfiguredWeight(r.Service + "__" + r.Server); ok {
+				gr.HRule(strconv.Itoa(w), "17652b", pad(fmt.Sprintf("configured weight %d", w))+"\\l", "dashes=6,3")
+			}
 		}
 		evf = events.Filter{Server: r.Service + "__" + r.Server, Director: true}
 	}

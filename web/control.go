@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -31,7 +32,13 @@ type Control interface {
 	// ReleaseHolds ends the mass-failure guard's holds: the failures are
 	// believed now. It returns how many holds ended.
 	ReleaseHolds(by string) int
+	// TestAlert sends a test mail now and returns the SMTP conversation;
+	// ErrNoMail when the config sends no mail.
+	TestAlert(ctx context.Context, by string) ([]string, error)
 }
+
+// ErrNoMail: the config sends no mail (no alerting.smtp, from, to).
+var ErrNoMail = errors.New("this director's config sends no mail (alerting.smtp, from, to)")
 
 // ErrUnknownServer: no configured real server has this id.
 var ErrUnknownServer = errors.New("no such configured real server")

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -38,6 +39,7 @@ func TestBearerToken(t *testing.T) {
 type fakeControl struct {
 	set      []string
 	by       []string
+	tests    []string
 	releases int
 }
 
@@ -50,6 +52,10 @@ func (f *fakeControl) SetOverride(id, mode, by, comment string) error {
 	return nil
 }
 func (f *fakeControl) Reload() error { return nil }
+func (f *fakeControl) TestAlert(_ context.Context, by string) ([]string, error) {
+	f.tests = append(f.tests, by)
+	return []string{"220 relay ESMTP", "250 OK"}, nil
+}
 func (f *fakeControl) ReleaseHolds(by string) int {
 	f.releases++
 	return 2

@@ -32,6 +32,9 @@ func (b *byControl) SetOverride(id, mode, by, comment string) error {
 }
 func (b *byControl) Reload() error              { return nil }
 func (b *byControl) ReleaseHolds(by string) int { return 0 }
+func (b *byControl) TestAlert(context.Context, string) ([]string, error) {
+	return nil, ErrNoMail
+}
 
 // proxyFixture is a server whose config has extra web keys, with its
 // debug log (the access log) captured.

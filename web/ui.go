@@ -1,10 +1,12 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -25,6 +27,7 @@ func (s *Server) uiRoutes() {
 	s.engine.POST("/ui/servers/:id/:action", s.uiOverride)
 	s.engine.POST("/ui/reload", s.uiReload)
 	s.engine.POST("/ui/guard/release", s.uiRelease)
+	s.engine.POST("/ui/test-alert", s.uiTestAlert)
 }
 
 // viewer is who looks at a page, for its header and its action forms.
@@ -58,6 +61,8 @@ type confirmPage struct {
 	Director, Title, Detail, Action, Post, Back, CSRF string
 	// Comment offers a comment field (overrides keep one).
 	Comment bool
+	// Transcript is a test mail's SMTP conversation.
+	Transcript []string
 	// Problems are shown instead of a form: why an action was refused.
 	Problems []string
 	Viewer   viewer
@@ -190,4 +195,36 @@ func CheckAnonymous(cfg *config.Config, acc *Access) error {
 		return errors.New("web.anonymous: none needs users to sign in: basic_auth_users in the file --web.config.file names")
 	}
 	return nil
+}
+
+// uiTestAlert sends a test mail and shows the relay's conversation.
+func (s *Server) uiTestAlert(c *gin.Context) {
+	se := s.formSession(c)
+	if se == nil {
+		return
+	}
+	if s.src.Control == nil {
+		apiError(c, http.StatusNotFound, "this director has no write API (it only observes)")
+		return
+	}
+	if c.PostForm("confirm") != "yes" {
+		s.confirm(c, confirmPage{Director: s.director(), Title: "Send a test mail?", Detail: "One mail to the alerting recipients, now, straight to the relay; its answer is shown.",
+			Action: "send", Post: "/ui/test-alert", Back: "/", CSRF: se.csrf, Viewer: s.viewerOf(c)})
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), time.Minute)
+	defer cancel()
+	lines, err := s.src.Control.TestAlert(ctx, by(se, c))
+	p := confirmPage{Director: s.director(), Back: "/", Viewer: s.viewerOf(c), Transcript: lines}
+	switch {
+	case errors.Is(err, ErrNoMail):
+		p.Title, p.Problems = "No test mail: this director sends no mail", []string{err.Error()}
+		c.Status(http.StatusConflict)
+	case err != nil:
+		p.Title, p.Problems = "The test mail was not accepted", []string{err.Error()}
+		c.Status(http.StatusBadGateway)
+	default:
+		p.Title = "The relay accepted the test mail"
+	}
+	s.confirm(c, p)
 }

@@ -226,6 +226,10 @@ func TestActionsFromThePages(t *testing.T) {
 	if rec := b.do("POST", "/ui/reload", url.Values{"csrf": {tok}, "confirm": {"yes"}}); rec.Code != 303 {
 		t.Errorf("reload from the page: %d", rec.Code)
 	}
+	if rec := b.do("POST", "/ui/test-alert", url.Values{"csrf": {tok}, "confirm": {"yes"}}); rec.Code != 200 || !strings.Contains(rec.Body.String(), "220 relay ESMTP") ||
+		len(fc.tests) != 1 || fc.tests[0] != "alice (web, 192.0.2.3)" {
+		t.Errorf("a test mail from the page: %d, tests %v\n%s", rec.Code, fc.tests, rec.Body)
+	}
 	// A session is no bearer token: the API does not take it.
 	if rec := b.do("POST", "/api/v1/servers/"+rs1ID+"/enable", nil); rec.Code != 401 {
 		t.Errorf("the token API with only a session: %d", rec.Code)

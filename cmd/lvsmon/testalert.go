@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -52,15 +51,7 @@ func cmdTestAlert(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if !*quiet {
 		sender = sender.WithTranscript(func(line string) { fmt.Fprintln(stdout, line) })
 	}
-	host, _ := os.Hostname()
-	now := time.Now()
-	body := fmt.Sprintf(`This is a test mail from lvsmon on director %s (host %s), sent by
-"lvsmon test-alert" at %s.
-
-If you read this, lvsmon's alert mail reaches you through %s:%d (%s).
-Alert mails have subjects starting with %q.
-`, cfg.Director, host, now.Format(time.RFC1123Z), a.SMTP.Host, a.SMTP.Port, a.SMTP.TLS, a.SubjectPrefix)
-	m := alerting.NewMail(a.From, a.To, a.SubjectPrefix+" test mail", body, now)
+	m := app.TestMail(cfg, `"lvsmon test-alert"`, time.Now())
 	fmt.Fprintf(stdout, "sending a test mail to %s through %s:%d (tls: %s)\n", strings.Join(a.To, ", "), a.SMTP.Host, a.SMTP.Port, a.SMTP.TLS)
 	if err := sender.Send(ctx, m); err != nil {
 		kind := "a temporary failure: the daemon would retry with backoff"
