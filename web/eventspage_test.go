@@ -1,7 +1,10 @@
 package web
 
 import (
+	"compress/gzip"
 	"fmt"
+	"io"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -79,4 +82,59 @@ func TestLiveUpdateAssets(t *testing.T) {
 	if csp := page.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "blob:") {
 		t.Errorf("CSP %q", csp)
 	}
+}
+
+// Pages and JSON are gzipped for clients that take it; small answers
+// and clients that do not are answered plain.
+func TestGzip(t *testing.T) {
+	s, c, _ := fixture(t)
+	c.Sample(t.Context())
+	ev, err := events.Open(t.TempDir(), 100, quietLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.src.Events = ev
+	s = New(s.src, s.log)
+	plain := map[string]string{}
+	for _, p := range []string{"/", "/api/v1/status", "/events"} {
+		plain[p] = get(t, s.Handler(), "GET", p).Body.String()
+	}
+	for _, tc := range []struct {
+		path, accept string
+		gzipped      bool
+	}{
+		{"/", "gzip, deflate, br", true},
+		{"/api/v1/status", "gzip", true},
+		{"/", "", false},
+		{"/events", "gzip", true},
+	} {
+		req := httptest.NewRequest("GET", tc.path, nil)
+		if tc.accept != "" {
+			req.Header.Set("Accept-Encoding", tc.accept)
+		}
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, req)
+		got := rec.Header().Get("Content-Encoding") == "gzip"
+		if rec.Code != 200 || got != tc.gzipped {
+			t.Errorf("%s (Accept-Encoding %q): %d, gzipped %v", tc.path, tc.accept, rec.Code, got)
+			continue
+		}
+		if got {
+			zr, err := gzip.NewReader(rec.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(zr)
+			if err != nil || !sameButTimes(string(b), plain[tc.path]) {
+				t.Errorf("%s: the gzipped body is not the page (%v):\n%.300s", tc.path, err, b)
+			}
+		}
+	}
+}
+
+// sameButTimes compares two answers of the same page taken a moment
+// apart: same length give or take a few bytes, same start and end.
+func sameButTimes(a, b string) bool {
+	n := min(len(a), len(b), 200)
+	return n > 0 && a[:n] == b[:n] && a[len(a)-n/2:] == b[len(b)-n/2:] && max(len(a), len(b))-min(len(a), len(b)) < 64
 }

@@ -22,6 +22,7 @@ import (
 	ttemplate "text/template"
 	"time"
 
+	"github.com/gin-contrib/gzip"
 	"github.com/gin-gonic/gin"
 
 	"github.com/lvsmon/lvsmon/config"
@@ -153,7 +154,18 @@ func New(src Source, log *slog.Logger) *Server {
 		log.Error("the trusted proxies cannot be used; trusting none", "proxies", proxies, "err", err)
 		s.engine.SetTrustedProxies(nil)
 	}
-	s.engine.Use(gin.Recovery(), s.accessLog, securityHeaders, s.hostCheck, s.gate)
+	// Pages and JSON go out gzipped to clients that take it (the status
+	// page of a big director is a tenth of its size); the metrics are
+	// compressed by their own handler, images are compressed already.
+	mp := cmp.Or(src.MetricsPath, DefaultMetricsPath)
+	if CheckTelemetryPath(mp) != nil {
+		mp = DefaultMetricsPath
+	}
+	s.engine.Use(gin.Recovery(), s.accessLog, securityHeaders,
+		// (no WithMinLength: in v1.2.6 it drops what a template writes
+		// before the threshold; TestGzip compares the bodies)
+		gzip.Gzip(gzip.DefaultCompression, gzip.WithExcludedPaths([]string{mp})),
+		s.hostCheck, s.gate)
 	s.engine.HandleMethodNotAllowed = true
 	s.engine.NoRoute(func(c *gin.Context) { apiError(c, http.StatusNotFound, "no such page: "+c.Request.URL.Path) })
 	s.engine.NoMethod(func(c *gin.Context) {
@@ -171,10 +183,8 @@ func New(src Source, log *slog.Logger) *Server {
 	s.engine.GET("/api/v1/status", expensive, s.statusAPI)
 	s.engine.GET("/", expensive, s.index)
 	if src.Metrics != nil {
-		mp := cmp.Or(src.MetricsPath, DefaultMetricsPath)
-		if err := CheckTelemetryPath(mp); err != nil {
+		if err := CheckTelemetryPath(cmp.Or(src.MetricsPath, DefaultMetricsPath)); err != nil {
 			log.Error("the metrics path cannot be used; serving metrics at the default", "err", err, "path", DefaultMetricsPath)
-			mp = DefaultMetricsPath
 		}
 		s.engine.GET(mp, s.limiter.limit(ClassMetrics), gin.WrapH(src.Metrics))
 	}
