@@ -78,7 +78,7 @@ virtual_services:
 	}
 	a := c.Alerting
 	kinds := []string{"server_down", "server_up", "sorry_on", "sorry_off", "role_change", "role_disagreement", "role_agreement",
-		"daemon_start", "daemon_stop", "reload_rejected", "guard_hold", "guard_release",
+		"daemon_start", "daemon_stop", "reload_rejected", "guard_hold", "guard_release", "override",
 		"peer_drift", "peer_in_sync", "peer_unreachable", "peer_reachable", "other_writer", "other_writer_gone",
 		"ha_handover", "ha_handback", "ha_handover_refused"}
 	if a.SubjectPrefix != "[lvsmon dir1]" || a.SMTP.Port != 465 || a.GroupWindow.D() != 10*time.Second || !a.IsMasterOnly() ||

@@ -105,6 +105,9 @@ func DefaultAlerts() []Kind {
 	return []Kind{
 		ServerDown, ServerUp, SorryOn, SorryOff, RoleChange, Disagreement, Agreement,
 		DaemonStart, DaemonStop, ReloadRejected, GuardHold, GuardRelease,
+		// An operator's drain, disable or enable (who, and the comment):
+		// the audit trail reaches the mailbox too.
+		Override,
 		PeerDrift, PeerInSync, PeerUnreachable, PeerReachable,
 		OtherWriter, OtherWriterGone,
 		HandOver, HandBack, HandOverRefused,
