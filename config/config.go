@@ -759,24 +759,7 @@ func (c *Config) applyDefaults() {
 			if c == nil {
 				continue // no check, or an empty one (reported by validation)
 			}
-			if c.Interval == 0 {
-				c.Interval = Duration(DefaultInterval)
-			}
-			if c.Timeout == 0 {
-				c.Timeout = Duration(DefaultTimeout)
-			}
-			if c.Rise == 0 {
-				c.Rise = 1
-			}
-			if c.Fall == 0 {
-				c.Fall = 1
-			}
-			if c.Type == "http" || c.Type == "https" {
-				if c.Path == "" {
-					c.Path = "/"
-				}
-			}
-			c.applyTypeDefaults()
+			defaultCheck(c)
 		}
 	}
 }

@@ -162,7 +162,8 @@ func (c *Config) selfCheckDefaults() {
 	}
 }
 
-// defaultCheck fills a check's schedule and type defaults.
+// defaultCheck fills a check's schedule and type defaults: a service's
+// checks and the self checks alike.
 func defaultCheck(c *Check) {
 	if c.Interval == 0 {
 		c.Interval = Duration(DefaultInterval)

@@ -189,9 +189,7 @@ func (s *Server) gate(c *gin.Context) {
 		return
 	}
 	client := c.ClientIP()
-	if d := s.limiter.auth.blocked(client); d > 0 {
-		retryAfter(c, d)
-		apiError(c, http.StatusTooManyRequests, "too many failed attempts from "+client+"; retry later")
+	if s.refuseBlocked(c, client) {
 		return
 	}
 	why := "no credentials"
@@ -212,9 +210,7 @@ func (s *Server) gate(c *gin.Context) {
 	if why != "no credentials" {
 		// A browser's first request carries none: not worth a warning.
 		s.log.Warn("web: request refused", "reason", why, "client", client, "method", c.Request.Method, "path", c.Request.URL.Path)
-		if d := s.limiter.auth.fail(client); d > 0 {
-			retryAfter(c, d)
-			apiError(c, http.StatusTooManyRequests, "too many failed attempts from "+client+"; retry later")
+		if s.countFailure(c, client) {
 			return
 		}
 	} else if wantsHTML(c) && acc != nil && len(acc.users) > 0 {

@@ -1,11 +1,9 @@
 package web
 
 import (
-	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -149,25 +147,6 @@ func TestBasicAuth(t *testing.T) {
 	}
 }
 
-// serveTLS serves s with its web config on a loopback port.
-func serveTLS(t *testing.T, s *Server) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return ln.Addr().String()
-}
-
 func TestTLSAndClientCertificates(t *testing.T) {
 	pki := testutil.NewPKI(t, "lvsmon-test")
 	other := testutil.NewPKI(t, "someone-else")
@@ -183,7 +162,7 @@ func TestTLSAndClientCertificates(t *testing.T) {
 basic_auth_users:
   prometheus: %s
 `, cert, key, pki.CA, hash(t, "scrape")))
-	addr := serveTLS(t, s)
+	addr := serveGuarded(t, s) // Serve speaks TLS when the web config has it
 
 	get := func(scheme string, certs []tls.Certificate, user string) (int, error) {
 		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.Pool(), Certificates: certs}}

@@ -91,9 +91,7 @@ func (s *Server) auth(c *gin.Context) {
 		return
 	}
 	client := c.ClientIP()
-	if d := s.limiter.auth.blocked(client); d > 0 {
-		retryAfter(c, d)
-		apiError(c, http.StatusTooManyRequests, "too many failed attempts from "+client+"; retry later")
+	if s.refuseBlocked(c, client) {
 		return
 	}
 	want, err := s.src.Config().Web.Token()
@@ -113,9 +111,7 @@ func (s *Server) auth(c *gin.Context) {
 			why = "no bearer token"
 		}
 		s.log.Warn("write API: request refused", "reason", why, "client", client, "method", c.Request.Method, "path", c.Request.URL.Path)
-		if d := s.limiter.auth.fail(client); d > 0 {
-			retryAfter(c, d)
-			apiError(c, http.StatusTooManyRequests, "too many failed attempts from "+client+"; retry later")
+		if s.countFailure(c, client) {
 			return
 		}
 		c.Header("WWW-Authenticate", `Bearer realm="lvsmon"`)
@@ -123,6 +119,41 @@ func (s *Server) auth(c *gin.Context) {
 		return
 	}
 	c.Next()
+}
+
+// refuseBlocked answers 429 to a client blocked for its failed
+// attempts (token, basic auth or login) and reports whether it did.
+func (s *Server) refuseBlocked(c *gin.Context, client string) bool {
+	if d := s.limiter.auth.blocked(client); d > 0 {
+		retryAfter(c, d)
+		apiError(c, http.StatusTooManyRequests, "too many failed attempts from "+client+"; retry later")
+		return true
+	}
+	return false
+}
+
+// countFailure records a failed attempt by client; when it starts a
+// block it answers 429 and reports so.
+func (s *Server) countFailure(c *gin.Context, client string) bool {
+	if d := s.limiter.auth.fail(client); d > 0 {
+		retryAfter(c, d)
+		apiError(c, http.StatusTooManyRequests, "too many failed attempts from "+client+"; retry later")
+		return true
+	}
+	return false
+}
+
+// overrideMode is the override an action sets: drain, disable, or ""
+// for enable; another action is answered 404.
+func overrideMode(c *gin.Context, action string) (string, bool) {
+	switch action {
+	case "drain", "disable":
+		return action, true
+	case "enable":
+		return "", true
+	}
+	apiError(c, http.StatusNotFound, fmt.Sprintf("unknown action %q (want drain, disable or enable)", action))
+	return "", false
 }
 
 // retryAfter sets Retry-After to d in whole seconds, rounded up.
@@ -145,13 +176,8 @@ func bearerToken(h string) (string, bool) {
 
 func (s *Server) override(c *gin.Context) {
 	id, action := c.Param("id"), c.Param("action")
-	mode := ""
-	switch action {
-	case "drain", "disable":
-		mode = action
-	case "enable":
-	default:
-		apiError(c, http.StatusNotFound, fmt.Sprintf("unknown action %q (want drain, disable or enable)", action))
+	mode, ok := overrideMode(c, action)
+	if !ok {
 		return
 	}
 	comment, ok := overrideComment(c)

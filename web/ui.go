@@ -68,6 +68,38 @@ type confirmPage struct {
 	Viewer   viewer
 }
 
+// overrideDetail says what each override does, on its confirmation.
+var overrideDetail = map[string]string{
+	"drain":   "Weight 0: no new connections; open ones finish. Health checks go on.",
+	"disable": "Removed from the service: open connections break. Health checks go on.",
+	"enable":  "Back to what its health checks say.",
+}
+
+// uiSession is the session of an action form that may act: a session
+// with the right CSRF token (formSession) on a director with a write API.
+func (s *Server) uiSession(c *gin.Context) *session {
+	se := s.formSession(c)
+	if se == nil {
+		return nil
+	}
+	if s.src.Control == nil {
+		apiError(c, http.StatusNotFound, "this director has no write API (it only observes)")
+		return nil
+	}
+	return se
+}
+
+// asked shows p as the action's confirmation, posting back to this path,
+// unless the form is that confirmation; it reports whether it asked.
+func (s *Server) asked(c *gin.Context, se *session, p confirmPage) bool {
+	if c.PostForm("confirm") == "yes" {
+		return false
+	}
+	p.Director, p.Post, p.CSRF, p.Viewer = s.director(), c.Request.URL.Path, se.csrf, s.viewerOf(c)
+	s.confirm(c, p)
+	return true
+}
+
 func (s *Server) confirm(c *gin.Context, p confirmPage) {
 	c.Header("Content-Type", "text/html; charset=utf-8")
 	if err := s.page.ExecuteTemplate(c.Writer, "confirm.html", p); err != nil {
@@ -76,33 +108,18 @@ func (s *Server) confirm(c *gin.Context, p confirmPage) {
 }
 
 func (s *Server) uiOverride(c *gin.Context) {
-	se := s.formSession(c)
+	se := s.uiSession(c)
 	if se == nil {
 		return
 	}
-	if s.src.Control == nil {
-		apiError(c, http.StatusNotFound, "this director has no write API (it only observes)")
-		return
-	}
 	id, action := c.Param("id"), c.Param("action")
-	mode := ""
-	switch action {
-	case "drain", "disable":
-		mode = action
-	case "enable":
-	default:
-		apiError(c, http.StatusNotFound, fmt.Sprintf("unknown action %q (want drain, disable or enable)", action))
+	mode, ok := overrideMode(c, action)
+	if !ok {
 		return
 	}
 	back := "/server/" + id
-	if c.PostForm("confirm") != "yes" {
-		detail := map[string]string{
-			"drain":   "Weight 0: no new connections; open ones finish. Health checks go on.",
-			"disable": "Removed from the service: open connections break. Health checks go on.",
-			"enable":  "Back to what its health checks say.",
-		}[action]
-		s.confirm(c, confirmPage{Director: s.director(), Title: fmt.Sprintf("%s real server %s?", action, id), Detail: detail,
-			Action: action, Post: c.Request.URL.Path, Back: back, CSRF: se.csrf, Viewer: s.viewerOf(c), Comment: true})
+	if s.asked(c, se, confirmPage{Title: fmt.Sprintf("%s real server %s?", action, id), Detail: overrideDetail[action],
+		Action: action, Back: back, Comment: true}) {
 		return
 	}
 	comment := strings.TrimSpace(c.PostForm("comment"))
@@ -125,17 +142,12 @@ func (s *Server) uiOverride(c *gin.Context) {
 }
 
 func (s *Server) uiReload(c *gin.Context) {
-	se := s.formSession(c)
+	se := s.uiSession(c)
 	if se == nil {
 		return
 	}
-	if s.src.Control == nil {
-		apiError(c, http.StatusNotFound, "this director has no write API (it only observes)")
-		return
-	}
-	if c.PostForm("confirm") != "yes" {
-		s.confirm(c, confirmPage{Director: s.director(), Title: "Reload the config?", Detail: "The config file is read again; one that does not validate is refused and the running one kept.",
-			Action: "reload", Post: "/ui/reload", Back: "/", CSRF: se.csrf, Viewer: s.viewerOf(c)})
+	if s.asked(c, se, confirmPage{Title: "Reload the config?", Detail: "The config file is read again; one that does not validate is refused and the running one kept.",
+		Action: "reload", Back: "/"}) {
 		return
 	}
 	if err := s.src.Control.Reload(); err != nil {
@@ -157,18 +169,13 @@ func (s *Server) uiReload(c *gin.Context) {
 }
 
 func (s *Server) uiRelease(c *gin.Context) {
-	se := s.formSession(c)
+	se := s.uiSession(c)
 	if se == nil {
 		return
 	}
-	if s.src.Control == nil {
-		apiError(c, http.StatusNotFound, "this director has no write API (it only observes)")
-		return
-	}
-	if c.PostForm("confirm") != "yes" {
-		s.confirm(c, confirmPage{Director: s.director(), Title: "Release the mass-failure holds?",
-			Detail: "The held failures are believed at once: those real servers are taken out. Check the director's own network first.",
-			Action: "release", Post: "/ui/guard/release", Back: "/", CSRF: se.csrf, Viewer: s.viewerOf(c)})
+	if s.asked(c, se, confirmPage{Title: "Release the mass-failure holds?",
+		Detail: "The held failures are believed at once: those real servers are taken out. Check the director's own network first.",
+		Action: "release", Back: "/"}) {
 		return
 	}
 	n := s.src.Control.ReleaseHolds(by(se, c))
@@ -199,17 +206,12 @@ func CheckAnonymous(cfg *config.Config, acc *Access) error {
 
 // uiTestAlert sends a test mail and shows the relay's conversation.
 func (s *Server) uiTestAlert(c *gin.Context) {
-	se := s.formSession(c)
+	se := s.uiSession(c)
 	if se == nil {
 		return
 	}
-	if s.src.Control == nil {
-		apiError(c, http.StatusNotFound, "this director has no write API (it only observes)")
-		return
-	}
-	if c.PostForm("confirm") != "yes" {
-		s.confirm(c, confirmPage{Director: s.director(), Title: "Send a test mail?", Detail: "One mail to the alerting recipients, now, straight to the relay; its answer is shown.",
-			Action: "send", Post: "/ui/test-alert", Back: "/", CSRF: se.csrf, Viewer: s.viewerOf(c)})
+	if s.asked(c, se, confirmPage{Title: "Send a test mail?", Detail: "One mail to the alerting recipients, now, straight to the relay; its answer is shown.",
+		Action: "send", Back: "/"}) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), time.Minute)
