@@ -10,6 +10,7 @@ package config
 import (
 	"crypto/x509"
 	"fmt"
+	"io"
 	"maps"
 	"net/netip"
 	"net/url"
@@ -204,6 +205,9 @@ func (v *validator) checkType(p string, c *Check, t CheckType) {
 	if t.reads("env") || t.reads("pass_env") {
 		v.checkEnv(p, c)
 	}
+	if t.reads("password") || t.reads("password_file") {
+		v.checkCredentials(p, c)
+	}
 	if t.reads("command") {
 		switch {
 		case c.Command == "":
@@ -219,6 +223,53 @@ func (v *validator) checkType(p string, c *Check, t CheckType) {
 				v.warnf(p+".command", "%s is not an executable file", c.Command)
 			}
 		}
+	}
+}
+
+// maxPasswordFile bounds a password file: a password, not a document.
+const maxPasswordFile = 4096
+
+// checkCredentials validates username, password and password_file and
+// reads the file into Secret.
+func (v *validator) checkCredentials(p string, c *Check) {
+	switch {
+	case c.Password != "" && c.PasswordFile != "":
+		v.errf(p+".password_file", "set password or password_file, not both")
+		return
+	case (c.Password != "" || c.PasswordFile != "") && c.Username == "":
+		v.errf(p+".username", "a password is set but no username")
+		return
+	case strings.ContainsAny(c.Username, "\x00\r\n"):
+		v.errf(p+".username", "%q holds a NUL or line break", c.Username)
+		return
+	}
+	c.Secret = c.Password
+	if c.PasswordFile == "" {
+		return
+	}
+	f, err := os.Open(c.PasswordFile)
+	if err != nil {
+		v.errf(p+".password_file", "%v", err)
+		return
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxPasswordFile+1))
+	switch {
+	case err != nil:
+		v.errf(p+".password_file", "%s: %v", c.PasswordFile, err)
+		return
+	case len(b) > maxPasswordFile:
+		v.errf(p+".password_file", "%s is over %d bytes: not a password", c.PasswordFile, maxPasswordFile)
+		return
+	}
+	s := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+	switch {
+	case s == "":
+		v.errf(p+".password_file", "%s is empty", c.PasswordFile)
+	case strings.ContainsAny(s, "\x00\r\n"):
+		v.errf(p+".password_file", "%s holds more than one line", c.PasswordFile)
+	default:
+		c.Secret = s
 	}
 }
 

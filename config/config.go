@@ -493,12 +493,24 @@ type Check struct {
 	// EHLO is the name an smtp check greets with (default: the host name).
 	EHLO string `yaml:"ehlo"`
 
+	// Username and Password (or PasswordFile) are the credentials of
+	// the checks that log in (ldirectord's login and passwd): a check
+	// that logs in proves more than a greeting does. PasswordFile is
+	// read at load and at each reload (its last newline dropped), so the
+	// secret can stay out of the config; Password inline is what an
+	// imported ldirectord.cf carries.
+	Username     string `yaml:"username"`
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+
 	// Derived at load from the fields above; nil or empty when the Check
 	// was built in code, in which case the checker derives them itself.
 	ExpectRE *regexp.Regexp `yaml:"-"`
 	Statuses []StatusRange  `yaml:"-"`
 	Payload  []byte         `yaml:"-"`
 	TLSRoots *x509.CertPool `yaml:"-"`
+	// Secret is the password: Password, or PasswordFile's content.
+	Secret string `yaml:"-"`
 }
 
 // Defaults.
