@@ -291,6 +291,7 @@ func (a *App) newWeb(cfg *config.Config) error {
 	src.Metrics = collector.MetricsHandler(a.coll, a.cur.Load, collector.MetricsOptions{Build: buildInfo(a.build), Extra: extra}, a.component("metrics"))
 	src.MetricsPath = a.metrics
 	a.srv = web.New(src, log)
+	a.coll.Subscribe(a.srv.Observe) // the overview's sparklines
 	for _, addr := range cfg.Listen {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {

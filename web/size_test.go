@@ -64,7 +64,19 @@ func bigDirector(t testing.TB, inKernel bool) *Server {
 	}
 	c := collector.New(lvs.NewFake(tab), time.Second, quietLog)
 	c.Sample(t.Context())
-	return New(Source{Snapshot: c.Snapshot, Health: c.Health, Config: func() *config.Config { return cfg }, Version: "t", Graphs: &lvsmonGrapher{}}, quietLog)
+	s := New(Source{Snapshot: c.Snapshot, Health: c.Health, Config: func() *config.Config { return cfg }, Version: "t", Graphs: &lvsmonGrapher{}}, quietLog)
+	// A full sparkline on every line, each point a different height:
+	// the largest the lines get.
+	base := c.Snapshot()
+	for k := range sparkLen {
+		snap := *base
+		snap.ServiceRates = make([]lvs.Rates, len(base.Table.Services))
+		for i := range snap.ServiceRates {
+			snap.ServiceRates[i] = lvs.Rates{Valid: true, Conns: float64((i*7 + k*13) % 101)}
+		}
+		s.Observe(&snap)
+	}
+	return s
 }
 
 // TestStatusSizeAt1000x50: the status API of a director with 1000
