@@ -92,6 +92,7 @@ type serverState struct {
 	server   string // the real server's id (the state's key adds the check's index)
 	service  string // the service's id
 	key      lvs.DestKey
+	hist     history // the recent results, for the server page
 }
 
 // window is how long a run of failures counts as "at the same moment" as
@@ -428,6 +429,7 @@ func (c *Checker) result(st *serverState, at time.Time, d time.Duration, err err
 			st.LastTime, st.LastDur, st.Stalled = at, d, false
 			st.Inconclusive++
 			st.LastInconclusive = msg
+			st.hist.note(at, d, Inconclusive, msg)
 			return c.local.note(why, msg, c.now(), st.name, st.key.String(), c.log)
 		}
 		if st.failRun == 0 || st.class != class {
@@ -436,6 +438,11 @@ func (c *Checker) result(st *serverState, at time.Time, d time.Duration, err err
 		st.class = class
 	}
 	c.record(st, at, d, err)
+	if err == nil {
+		st.hist.note(at, d, Passed, "")
+	} else {
+		st.hist.note(at, d, Failed, st.LastMsg)
+	}
 	return c.settle(st.server, c.now())
 }
 

@@ -46,6 +46,9 @@ type Source struct {
 	Control Control
 	// Servers gives the checker's view by real-server id; nil: no checker.
 	Servers func() map[string]ServerInfo
+	// History gives a real server's recent check results, per check;
+	// nil: no checker.
+	History func(serverID string) []CheckHistory
 	// SorryActive reports whether a service's sorry server is in use.
 	SorryActive func(serviceID string) bool
 	// Reconciler reports the reconciler's counters for the status API.
