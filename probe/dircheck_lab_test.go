@@ -9,8 +9,6 @@ package probe
 
 import (
 	"bytes"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -23,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lvsmon/lvsmon/internal/testutil"
 	"github.com/lvsmon/lvsmon/lvs"
 )
 
@@ -131,13 +130,9 @@ func writeFile(t *testing.T, path, body string) {
 func startSlapd(t *testing.T) (ldapAddr, ldapsAddr, ca string, d *daemon) {
 	slapd, slapadd := lookDaemon(t, "slapd"), lookDaemon(t, "slapadd")
 	dir := t.TempDir()
-	cert, ca := testCA(t)
-	key, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, filepath.Join(dir, "cert.pem"), string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})))
-	writeFile(t, filepath.Join(dir, "key.pem"), string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: key})))
+	pki := testutil.NewPKI(t, "lvsmon test CA")
+	certFile, keyFile := pki.Issue("ldap.example", testutil.CertOptions{})
+	ca = pki.CA
 	if err := os.Mkdir(filepath.Join(dir, "db"), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -147,14 +142,14 @@ pidfile %[1]s/slapd.pid
 argsfile %[1]s/slapd.args
 modulepath /usr/lib/ldap
 moduleload back_mdb
-TLSCertificateFile %[1]s/cert.pem
-TLSCertificateKeyFile %[1]s/key.pem
+TLSCertificateFile %[2]s
+TLSCertificateKeyFile %[3]s
 database mdb
 maxsize 10485760
 suffix "dc=example,dc=org"
 rootdn "cn=admin,dc=example,dc=org"
 directory %[1]s/db
-`, dir))
+`, dir, certFile, keyFile))
 	ldif := filepath.Join(dir, "data.ldif")
 	writeFile(t, ldif, `dn: dc=example,dc=org
 objectClass: dcObject
@@ -180,7 +175,7 @@ userPassword: monitor-pw
 
 func TestLabLDAP(t *testing.T) {
 	ldapAddr, ldapsAddr, ca, d := startSlapd(t)
-	_, otherCA := testCA(t)
+	otherCA := testutil.NewPKI(t, "another CA").CA
 	const monitor = "username: 'cn=monitor,dc=example,dc=org', "
 	tests := []struct {
 		name, addr, check, want string

@@ -2,16 +2,9 @@ package probe
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -23,6 +16,7 @@ import (
 	ber "github.com/go-asn1-ber/asn1-ber"
 
 	"github.com/lvsmon/lvsmon/config"
+	"github.com/lvsmon/lvsmon/internal/testutil"
 )
 
 // ldapFake is an LDAP server that knows two operations, bind and
@@ -164,16 +158,7 @@ func TestProbeLDAPUnbinds(t *testing.T) {
 	f := &ldapFake{entries: []string{""}}
 	s := serveTCP(t, "127.0.0.1", f.handle)
 	wantErr(t, runBounded(t, probeLDAP, targetAt(t, s.addr()), parseCheck(t, "tcp", "{type: ldap}")), "")
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, _, n := f.seen(); n == 1 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the server saw no unbind")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.WaitFor(t, "the server sees an unbind", func() bool { _, _, n := f.seen(); return n == 1 })
 }
 
 // endlessLDAP answers with the start of an LDAP message that never ends.
@@ -241,40 +226,10 @@ func TestProbeLDAPCanceled(t *testing.T) {
 	}
 }
 
-// testCA makes a self-signed certificate for 127.0.0.1 and ldap.example
-// and writes it as a PEM file, the CA for tls_ca.
-func testCA(t testing.TB) (tls.Certificate, string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "ldap.example"},
-		DNSNames:              []string{"ldap.example"},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, path
-}
-
 func TestProbeLDAPS(t *testing.T) {
-	cert, ca := testCA(t)
-	_, otherCA := testCA(t)
+	pki := testutil.NewPKI(t, "lvsmon test CA")
+	cert, ca := pki.KeyPair(pki.Issue("ldap.example", testutil.CertOptions{})), pki.CA
+	otherCA := testutil.NewPKI(t, "another CA").CA
 	var mu sync.Mutex
 	var snis []string
 	f := &ldapFake{entries: []string{""}}
