@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -36,8 +38,9 @@ type ldapFake struct {
 }
 
 func (f *ldapFake) handle(c net.Conn) {
+	r := bufio.NewReader(c)
 	for {
-		p, err := ber.ReadPacket(c)
+		p, err := ber.ReadPacket(r)
 		if err != nil || len(p.Children) < 2 {
 			return
 		}
@@ -282,4 +285,43 @@ func TestProbeLDAPCheckBuiltInCode(t *testing.T) {
 	if binds, searches, _ := f.seen(); len(binds) != 1 || binds[0] != "cn=a pw" || len(searches) != 1 || searches[0] != "|0|1|objectClass" {
 		t.Errorf("binds %q, searches %q", binds, searches)
 	}
+}
+
+// Every way a check ends closes its connection and ends the client's
+// goroutines: thousands of checks a minute must not leak.
+func TestProbeLDAPLeavesNoGoroutines(t *testing.T) {
+	ok := serveTCP(t, "127.0.0.1", (&ldapFake{entries: []string{""}}).handle).addr()
+	refused := serveTCP(t, "127.0.0.1", (&ldapFake{bindCode: 49}).handle).addr()
+	garbage := serveTCP(t, "127.0.0.1", bannerHandler("SSH-2.0-OpenSSH_9.2p1\r\n")).addr()
+	tarpit := serveTCP(t, "127.0.0.1", tarpitHandler).addr()
+	c := parseCheck(t, "tcp", "{type: ldap, username: 'cn=a', password: pw, timeout: 100ms}")
+	run := func() {
+		for _, addr := range []string{ok, refused, garbage, tarpit} {
+			runBounded(t, probeLDAP, targetAt(t, addr), c)
+		}
+	}
+	run() // the first run starts what stays (the servers' accept loops)
+	before := runtime.NumGoroutine()
+	for range 5 {
+		run()
+	}
+	testutil.Eventually(t, 5*time.Second, func() bool { return runtime.NumGoroutine() <= before+4 }, func() string {
+		return fmt.Sprintf("%d goroutines after 20 checks, %d before", runtime.NumGoroutine(), before)
+	})
+}
+
+// BenchmarkProbeLDAP is checks per second of the ldap check (a fresh
+// connection, bind, search, unbind) against the fake server, its work
+// included.
+func BenchmarkProbeLDAP(b *testing.B) {
+	addr := serveTCP(b, "127.0.0.1", (&ldapFake{entries: []string{"dc=example,dc=org"}}).handle).addr()
+	c := parseCheck(b, "tcp", "{type: ldap, username: 'cn=monitor,dc=example,dc=org', password: pw, base_dn: 'dc=example,dc=org'}")
+	tg := targetAt(b, addr)
+	b.ReportAllocs()
+	for b.Loop() {
+		if res := RunCheck(b.Context(), tg, c); !res.OK {
+			b.Fatal(res.Msg)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "checks/s")
 }

@@ -292,3 +292,29 @@ func FuzzRADIUSReply(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkProbeRADIUS is checks per second of the radius check (a
+// fresh socket, one Access-Request, the Accept) against the fake server.
+func BenchmarkProbeRADIUS(b *testing.B) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &radius.PacketServer{
+		SecretSource: radius.StaticSecretSource([]byte("testing123")),
+		Handler: radius.HandlerFunc(func(w radius.ResponseWriter, r *radius.Request) {
+			w.Write(r.Response(radius.CodeAccessAccept))
+		}),
+	}
+	go srv.Serve(pc)
+	defer srv.Shutdown(context.Background())
+	c := parseCheck(b, "udp", "{type: radius, username: probe, password: pw, secret: testing123}")
+	tg := targetFor(b, lvs.UDP, pc.LocalAddr().String())
+	b.ReportAllocs()
+	for b.Loop() {
+		if res := RunCheck(b.Context(), tg, c); !res.OK {
+			b.Fatal(res.Msg)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "checks/s")
+}
