@@ -74,15 +74,16 @@ func probeLDAP(ctx context.Context, t Target, c *config.Check) error {
 		}
 	}()
 	// failed turns the library's error into the operator's: the
-	// connection's own trouble (a timeout, a close, garbage) when there
-	// was some, else the server's LDAP result.
+	// server's LDAP result when it sent one (a server may hang up right
+	// after refusing a bind), else the connection's own trouble (a
+	// timeout, a close, garbage), which the library keeps as text only.
 	failed := func(what, refused string, err error) error {
+		var le *ldap.Error
+		if errors.As(err, &le) && le.ResultCode < ldap.ErrorNetwork && ctx.Err() == nil {
+			return fmt.Errorf("%s: %s: %s %s: %w", typ, t, what, refused, ldapResult{le})
+		}
 		if werr := wc.failure(); werr != nil || ctx.Err() != nil {
 			return fmt.Errorf("%s: %s: %s: %w", typ, t, what, reason(ctx, cmp.Or(werr, err), c))
-		}
-		var le *ldap.Error
-		if errors.As(err, &le) && le.ResultCode < ldap.ErrorNetwork {
-			return fmt.Errorf("%s: %s: %s %s: %w", typ, t, what, refused, ldapResult{le})
 		}
 		return fmt.Errorf("%s: %s: %s: %w", typ, t, what, err)
 	}

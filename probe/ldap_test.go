@@ -30,6 +30,7 @@ type ldapFake struct {
 	bindCode   int64    // the bind's result code (0: success, 49: invalid credentials)
 	entries    []string // the DNs a search returns
 	searchCode int64    // the search's result code (0, 4: size limit exceeded, 32: no such object)
+	hangUp     bool     // close the connection after refusing a bind
 
 	mu       sync.Mutex
 	binds    []string // "DN password" of each bind
@@ -55,6 +56,9 @@ func (f *ldapFake) handle(c net.Conn) {
 			f.binds = append(f.binds, op.Children[1].Data.String()+" "+op.Children[2].Data.String())
 			f.mu.Unlock()
 			c.Write(ldapResultPacket(id, 1, f.bindCode, "").Bytes())
+			if f.hangUp && f.bindCode != 0 {
+				return
+			}
 		case 3: // SearchRequest: base, scope, deref, size, time, typesOnly, filter, attributes
 			if len(op.Children) < 8 {
 				return
@@ -128,6 +132,8 @@ func TestProbeLDAP(t *testing.T) {
 			"", "cn=monitor,dc=example,dc=org from-file", "dc=example,dc=org|2|1|uid"},
 		{"more entries than asked", &ldapFake{entries: []string{"ou=a,dc=example,dc=org"}, searchCode: 4}, "{type: ldap, base_dn: 'dc=example,dc=org', scope: one}", "", " ", "dc=example,dc=org|1|1|objectClass"},
 		{"wrong password", &ldapFake{bindCode: 49}, "{type: ldap, username: 'cn=monitor,dc=example,dc=org', password: s3cret}",
+			"ldap: 127.0.0.1:|: bind as cn=monitor,dc=example,dc=org refused: Invalid Credentials (49)", "cn=monitor,dc=example,dc=org s3cret", ""},
+		{"refuses and hangs up", &ldapFake{bindCode: 49, hangUp: true}, "{type: ldap, username: 'cn=monitor,dc=example,dc=org', password: s3cret}",
 			"ldap: 127.0.0.1:|: bind as cn=monitor,dc=example,dc=org refused: Invalid Credentials (49)", "cn=monitor,dc=example,dc=org s3cret", ""},
 		{"anonymous bind refused", &ldapFake{bindCode: 48}, "{type: ldap}", "ldap: 127.0.0.1:|: anonymous bind refused: Inappropriate Authentication (48)", " ", ""},
 		{"no such base", &ldapFake{searchCode: 32}, "{type: ldap, base_dn: 'dc=nope'}", `ldap: 127.0.0.1:|: search (objectClass=*) in "dc=nope" (scope base) failed: No Such Object (32)`, " ", "dc=nope|0|1|objectClass"},
