@@ -503,6 +503,22 @@ type Check struct {
 	Password     string `yaml:"password"`
 	PasswordFile string `yaml:"password_file"`
 
+	// BaseDN, Scope and Filter are an ldap or ldaps check's search, made
+	// after the bind (anonymous unless Username is set). The defaults,
+	// the root DSE ("") with scope base and (objectClass=*), are what
+	// ldirectord asks without a request, and every LDAP server answers
+	// them; ldirectord's request is the base. The search must find an
+	// entry, and expect is matched against its DN (ldirectord's receive).
+	BaseDN string `yaml:"base_dn"`
+	Scope  string `yaml:"scope"`
+	Filter string `yaml:"filter"`
+	// RADIUSSecret (or RADIUSSecretFile, read at load and at each reload
+	// as password_file is) is a radius check's shared secret
+	// (ldirectord's secret): the server knows this director's requests
+	// by it. It is never logged or shown.
+	RADIUSSecret     string `yaml:"secret"`
+	RADIUSSecretFile string `yaml:"secret_file"`
+
 	// Derived at load from the fields above; nil or empty when the Check
 	// was built in code, in which case the checker derives them itself.
 	ExpectRE *regexp.Regexp `yaml:"-"`
@@ -511,6 +527,9 @@ type Check struct {
 	TLSRoots *x509.CertPool `yaml:"-"`
 	// Secret is the password: Password, or PasswordFile's content.
 	Secret string `yaml:"-"`
+	// SharedSecret is the radius secret: RADIUSSecret, or
+	// RADIUSSecretFile's content.
+	SharedSecret string `yaml:"-"`
 }
 
 // Defaults.

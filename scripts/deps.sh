@@ -37,6 +37,9 @@ test) pkgs+=(qemu-system-x86 busybox-static kmod cpio iproute2 ipvsadm file rrdt
 	python3-aiosmtpd
 	# a real Alertmanager for the alerting channels' test.
 	prometheus-alertmanager
+	# the ldap, ldaps and radius checks' lab tests run a private slapd
+	# and freeradius.
+	slapd freeradius
 	# real HA pairs in network namespaces for the HA role tests: a
 	# keepalived VRRP pair, a heartbeat (haresources) pair and a
 	# corosync + pacemaker pair.
