@@ -180,7 +180,12 @@ func (v *validator) checkType(p string, c *Check, t CheckType) {
 		c.ExpectRE = re
 	}
 	if t.reads("method") {
-		v.checkHTTP(p, c, t) // max_body too
+		v.checkHTTP(p, c, t) // max_body and TLS too
+	} else if t.reads("tls_verify") {
+		v.checkTLS(p, c, t)
+	}
+	if t.reads("sip_uri") || t.reads("sip_transport") {
+		v.checkSIP(p, c)
 	}
 	if t.reads("send") {
 		b, err := ParsePayload(c.Send)
@@ -241,6 +246,11 @@ func (v *validator) checkCredentials(p string, c *Check) {
 		return
 	case strings.ContainsAny(c.Username, "\x00\r\n"):
 		v.errf(p+".username", "%q holds a NUL or line break", c.Username)
+		return
+	}
+	if strings.ContainsAny(c.Password, "\x00\r\n") {
+		// As a password_file's: no login protocol here can send them.
+		v.errf(p+".password", "the password holds a NUL or line break")
 		return
 	}
 	c.Secret = c.Password
@@ -325,6 +335,11 @@ func (v *validator) checkHTTP(p string, c *Check, t CheckType) {
 		v.errf(p+".host", "%q is not a Host header value (a name, optionally with :port)", c.Host)
 	}
 	v.checkMaxBody(p, c)
+	v.checkTLS(p, c, t)
+}
+
+// checkTLS validates sni and tls_ca (and loads the CA) of a check over TLS.
+func (v *validator) checkTLS(p string, c *Check, t CheckType) {
 	if t.reads("sni") && c.SNI != "" {
 		if _, err := netip.ParseAddr(c.SNI); err == nil {
 			v.errf(p+".sni", "%s is an address; SNI carries a host name (TLS sends none for addresses)", c.SNI)
@@ -347,6 +362,29 @@ func (v *validator) checkHTTP(p string, c *Check, t CheckType) {
 			return
 		}
 		c.TLSRoots = pool
+	}
+}
+
+// maxSIPURI bounds sip_uri: a Request-URI, not a document.
+const maxSIPURI = 256
+
+// checkSIP validates a sip check's Request-URI and transport.
+func (v *validator) checkSIP(p string, c *Check) {
+	if c.SIPURI != "" {
+		rest, ok := strings.CutPrefix(c.SIPURI, "sip:")
+		switch {
+		case !ok || rest == "":
+			v.errf(p+".sip_uri", "%q is not a sip: URI (sip:user@host or sip:host:port)", c.SIPURI)
+		case len(c.SIPURI) > maxSIPURI:
+			v.errf(p+".sip_uri", "%d bytes is longer than a Request-URI needs (at most %d)", len(c.SIPURI), maxSIPURI)
+		case strings.IndexFunc(c.SIPURI, func(r rune) bool { return r <= ' ' || r >= 0x7f || strings.ContainsRune(`<>"`, r) }) >= 0:
+			v.errf(p+".sip_uri", "%q holds a space, a control character, <, > or \" or a non-ASCII character: escape them (%%XX)", c.SIPURI)
+		}
+	}
+	switch c.SIPTransport {
+	case "", "udp", "tcp":
+	default:
+		v.errf(p+".sip_transport", "unknown transport %q (want udp or tcp)", c.SIPTransport)
 	}
 }
 

@@ -503,6 +503,15 @@ type Check struct {
 	Password     string `yaml:"password"`
 	PasswordFile string `yaml:"password_file"`
 
+	// SIPURI is the Request-URI and To of a sip check's OPTIONS
+	// (ldirectord's login, as sip:login); default sip:ADDRESS:PORT of
+	// the target, the server itself, which any SIP server answers.
+	SIPURI string `yaml:"sip_uri"`
+	// SIPTransport is udp or tcp; default the service's protocol (udp
+	// for a UDP service and for a fwmark, tcp for a TCP one), as
+	// ldirectord follows the virtual's protocol.
+	SIPTransport string `yaml:"sip_transport"`
+
 	// Derived at load from the fields above; nil or empty when the Check
 	// was built in code, in which case the checker derives them itself.
 	ExpectRE *regexp.Regexp `yaml:"-"`
