@@ -54,8 +54,9 @@ func probeSIP(ctx context.Context, t Target, c *config.Check) error {
 		return fmt.Errorf("sip: send to %s: %w", where, sipReason(ctx, err, c, transport))
 	}
 	var resp sipResponse
+	var stray error // over UDP, the last datagram that was not the answer
 	if transport == "udp" {
-		resp, err = sipReadUDP(conn, callID)
+		resp, stray, err = sipReadUDP(conn, callID)
 	} else {
 		resp, err = sipReadTCP(conn, callID)
 	}
@@ -64,7 +65,11 @@ func probeSIP(ctx context.Context, t Target, c *config.Check) error {
 	case errors.As(err, &bad):
 		return fmt.Errorf("sip: %s: %w", where, err)
 	case err != nil:
-		return fmt.Errorf("sip: %s: %w", where, sipReason(ctx, err, c, transport))
+		err = sipReason(ctx, err, c, transport)
+		if stray != nil && !errors.Is(err, syscall.ECONNREFUSED) {
+			return fmt.Errorf("sip: %s: %w (and before it %v)", where, err, stray)
+		}
+		return fmt.Errorf("sip: %s: %w", where, err)
 	case resp.code < 200 || resp.code > 299:
 		return fmt.Errorf("sip: %s: status %d %s", where, resp.code, shown(resp.reason))
 	}
@@ -116,17 +121,13 @@ func sipOptions(uri, transport string, local netip.AddrPort, callID string) []by
 
 // sipReadUDP waits for the final answer in datagrams: each holds one
 // message. Datagrams that are not an answer to callID are skipped; the
-// last of them is named if the time runs out.
-func sipReadUDP(conn net.Conn, callID string) (sipResponse, error) {
+// last of them is returned with the error if none comes.
+func sipReadUDP(conn net.Conn, callID string) (resp sipResponse, stray, err error) {
 	buf := make([]byte, 64<<10)
-	var stray error
 	for {
 		n, err := conn.Read(buf)
 		if err != nil {
-			if stray != nil && !errors.Is(err, syscall.ECONNREFUSED) {
-				return sipResponse{}, fmt.Errorf("%w (and before it %v)", err, stray)
-			}
-			return sipResponse{}, err
+			return sipResponse{}, stray, err
 		}
 		resp, err := parseSIPResponse(buf[:n])
 		switch {
@@ -135,7 +136,7 @@ func sipReadUDP(conn net.Conn, callID string) (sipResponse, error) {
 		case resp.callID != callID:
 			stray = fmt.Errorf("an answer to another request (Call-ID %s)", excerpt([]byte(resp.callID)))
 		case resp.code >= 200:
-			return resp, nil
+			return resp, nil, nil
 		}
 	}
 }
