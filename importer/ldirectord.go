@@ -307,7 +307,8 @@ var ldServicePorts = map[int]string{21: "ftp", 25: "smtp", 53: "dns", 80: "http"
 // ldServices maps ldirectord's services to lvsmon check types; the rest
 // have none.
 var ldServices = map[string]string{"http": "http", "https": "https", "ftp": "ftp", "smtp": "smtp", "submission": "smtp",
-	"pop": "pop3", "imap": "imap", "dns": "dns", "simpletcp": "simpletcp", "none": "none"}
+	"pop": "pop3", "imap": "imap", "dns": "dns", "simpletcp": "simpletcp", "none": "none",
+	"pops": "pop3s", "imaps": "imaps", "sip": "sip"}
 
 // ldPortNames are the port names ldirectord's getservbyname would know
 // that configs use; others are refused rather than guessed.
@@ -466,7 +467,7 @@ func (m *ldMapper) virtual(v *ldVirtual) {
 			} else {
 				m.as(d.key, Unsupported, d, "a virtual's own mail settings: lvsmon has one alerting section for all.")
 			}
-		case "login", "passwd", "database", "secret":
+		case "database", "secret":
 			m.rep.rule("login, passwd, database, secret", m.file, d.line, 0, d.key+":")
 		}
 	}
@@ -828,7 +829,26 @@ func (m *ldMapper) check(x ldv, vs *config.VirtualService) *config.Check {
 			if rcvOK {
 				m.expect(c, rcv)
 			}
-		case "ftp", "pop3", "imap", "smtp":
+		case "pop3", "imap", "pop3s", "imaps":
+			if d, ok := x.get("login"); ok && d.val != "" {
+				c.Username = d.val
+				m.ok("login, passwd", d, "login:")
+				if p, ok := x.get("passwd"); ok {
+					c.Password = p.val
+					m.ok("login, passwd", p, "passwd:")
+				}
+			}
+		case "sip":
+			if d, ok := x.get("login"); ok && d.val != "" {
+				c.SIPURI = "sip:" + d.val
+				m.ok("login (sip)", d, "")
+			}
+			if vs.FWMark != 0 {
+				c.SIPTransport = "tcp" // ldirectord opens a stream socket for protocol fwm
+			}
+		}
+		switch typ {
+		case "ftp", "smtp":
 			for _, d := range []ldLine{req, rcv} {
 				if d.key != "" {
 					m.as(d.key, Changed, d, "lvsmon's "+typ+" check reads the greeting only: left out.")
@@ -890,6 +910,12 @@ func (m *ldMapper) check(x ldv, vs *config.VirtualService) *config.Check {
 			m.ok("checkport", d, "")
 		} else {
 			m.as("checkport", Unsupported, d, fmt.Sprintf("%q is not a port.", d.val))
+		}
+	}
+	// Credentials the chosen check does not read.
+	for _, k := range []string{"login", "passwd"} {
+		if d, ok := x.get(k); ok && !m.reported(d.line) {
+			m.rep.rule("login, passwd, database, secret", m.file, d.line, 0, d.key+":")
 		}
 	}
 	// Directives the chosen check does not read.
