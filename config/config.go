@@ -426,7 +426,7 @@ type Check struct {
 	// Expect is what a healthy answer looks like. For http and https it
 	// is a regular expression searched in the body; for udp in the reply
 	// datagram; for simpletcp in what the server sends back; for smtp,
-	// ftp, pop3 and imap in the greeting banner. For dns it is a value
+	// ftp, pop3(s) and imap(s) in the greeting banner. For dns it is a value
 	// one answer must have, as written in a zone file (192.0.2.1,
 	// "10 mail.example.org"). Empty: any well-formed answer will do.
 	// Regular expressions are Go's (RE2) and match text: \xHH is a
@@ -453,8 +453,8 @@ type Check struct {
 	// and ranges: "200-299,301". Default 200-299. Redirects are not
 	// followed: a 302 is healthy only if listed.
 	Status string `yaml:"status"`
-	// TLSVerify checks the https server's certificate against the
-	// system's roots (or TLSCA) and the name in SNI or Host. Off by
+	// TLSVerify checks the https, imaps or pop3s server's certificate
+	// against the system's roots (or TLSCA) and the name in SNI or Host. Off by
 	// default, as in ldirectord: real servers are checked by address and
 	// their certificates carry the service's name.
 	TLSVerify bool `yaml:"tls_verify"`
