@@ -191,7 +191,10 @@ func (v *validator) checkType(p string, c *Check, t CheckType) {
 		c.ExpectRE = re
 	}
 	if t.reads("method") {
-		v.checkHTTP(p, c, t) // max_body too
+		v.checkHTTP(p, c, t) // max_body and TLS too
+	}
+	if t.reads("sip_uri") || t.reads("sip_transport") {
+		v.checkSIP(p, c)
 	}
 	if t.reads("send") {
 		b, err := ParsePayload(c.Send)
@@ -225,7 +228,7 @@ func (v *validator) checkType(p string, c *Check, t CheckType) {
 	if t.reads("secret") {
 		v.checkRADIUS(p, c)
 	}
-	if t.reads("tls_ca") && !t.reads("method") {
+	if t.reads("tls_ca") && !t.reads("method") { // ldaps, imaps, pop3s
 		v.checkTLS(p, c, t)
 	}
 	if t.reads("command") {
@@ -261,6 +264,11 @@ func (v *validator) checkCredentials(p string, c *Check) {
 		return
 	case strings.ContainsAny(c.Username, "\x00\r\n"):
 		v.errf(p+".username", "%q holds a NUL or line break", c.Username)
+		return
+	}
+	if strings.ContainsAny(c.Password, "\x00\r\n") {
+		// As a password_file's: no login protocol here can send them.
+		v.errf(p+".password", "the password holds a NUL or line break")
 		return
 	}
 	c.Secret = c.Password
@@ -445,6 +453,29 @@ func (v *validator) checkTLS(p string, c *Check, t CheckType) {
 			return
 		}
 		c.TLSRoots = pool
+	}
+}
+
+// maxSIPURI bounds sip_uri: a Request-URI, not a document.
+const maxSIPURI = 256
+
+// checkSIP validates a sip check's Request-URI and transport.
+func (v *validator) checkSIP(p string, c *Check) {
+	if c.SIPURI != "" {
+		rest, ok := strings.CutPrefix(c.SIPURI, "sip:")
+		switch {
+		case !ok || rest == "":
+			v.errf(p+".sip_uri", "%q is not a sip: URI (sip:user@host or sip:host:port)", c.SIPURI)
+		case len(c.SIPURI) > maxSIPURI:
+			v.errf(p+".sip_uri", "%d bytes is longer than a Request-URI needs (at most %d)", len(c.SIPURI), maxSIPURI)
+		case strings.IndexFunc(c.SIPURI, func(r rune) bool { return r <= ' ' || r >= 0x7f || strings.ContainsRune(`<>"`, r) }) >= 0:
+			v.errf(p+".sip_uri", "%q holds a space, a control character, <, > or \" or a non-ASCII character: escape them (%%XX)", c.SIPURI)
+		}
+	}
+	switch c.SIPTransport {
+	case "", "udp", "tcp":
+	default:
+		v.errf(p+".sip_transport", "unknown transport %q (want udp or tcp)", c.SIPTransport)
 	}
 }
 

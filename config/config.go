@@ -426,7 +426,7 @@ type Check struct {
 	// Expect is what a healthy answer looks like. For http and https it
 	// is a regular expression searched in the body; for udp in the reply
 	// datagram; for simpletcp in what the server sends back; for smtp,
-	// ftp, pop3 and imap in the greeting banner. For dns it is a value
+	// ftp, pop3(s) and imap(s) in the greeting banner. For dns it is a value
 	// one answer must have, as written in a zone file (192.0.2.1,
 	// "10 mail.example.org"). Empty: any well-formed answer will do.
 	// Regular expressions are Go's (RE2) and match text: \xHH is a
@@ -453,8 +453,8 @@ type Check struct {
 	// and ranges: "200-299,301". Default 200-299. Redirects are not
 	// followed: a 302 is healthy only if listed.
 	Status string `yaml:"status"`
-	// TLSVerify checks the https server's certificate against the
-	// system's roots (or TLSCA) and the name in SNI or Host. Off by
+	// TLSVerify checks the https, imaps or pop3s server's certificate
+	// against the system's roots (or TLSCA) and the name in SNI or Host. Off by
 	// default, as in ldirectord: real servers are checked by address and
 	// their certificates carry the service's name.
 	TLSVerify bool `yaml:"tls_verify"`
@@ -518,6 +518,14 @@ type Check struct {
 	// by it. It is never logged or shown.
 	RADIUSSecret     string `yaml:"secret"`
 	RADIUSSecretFile string `yaml:"secret_file"`
+	// SIPURI is the Request-URI and To of a sip check's OPTIONS
+	// (ldirectord's login, as sip:login); default sip:ADDRESS:PORT of
+	// the target, the server itself, which any SIP server answers.
+	SIPURI string `yaml:"sip_uri"`
+	// SIPTransport is udp or tcp; default the service's protocol (udp
+	// for a UDP service and for a fwmark, tcp for a TCP one), as
+	// ldirectord follows the virtual's protocol.
+	SIPTransport string `yaml:"sip_transport"`
 
 	// Derived at load from the fields above; nil or empty when the Check
 	// was built in code, in which case the checker derives them itself.

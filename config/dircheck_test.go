@@ -39,7 +39,7 @@ func TestDirectoryCheckKeys(t *testing.T) {
 		{"ldap bad scope", "{type: ldap, scope: tree}", `check.scope: unknown scope "tree" (want base, one or sub)`, nil},
 		{"ldap bad filter", "{type: ldap, filter: 'uid=probe'}", `check.filter: "uid=probe" is not an LDAP filter`, nil},
 		{"ldap bad expect", "{type: ldap, expect: '('}", "check.expect:", nil},
-		{"tls on plain ldap", "{type: ldap, tls_verify: true}", "tls_verify does nothing for a ldap check (it is read by https, ldaps)", nil},
+		{"tls on plain ldap", "{type: ldap, tls_verify: true}", "tls_verify does nothing for a ldap check (it is read by https, imaps, ldaps, pop3s)", nil},
 		{"ldaps CA without verify", "{type: ldaps, tls_ca: " + secret + "}", "check.tls_ca: a CA file does nothing without tls_verify: true", nil},
 		{"ldaps CA not PEM", "{type: ldaps, tls_verify: true, tls_ca: " + secret + "}", "holds no PEM certificate", nil},
 		{"ldaps address as SNI", "{type: ldaps, sni: 10.0.0.5}", "check.sni: 10.0.0.5 is an address", nil},

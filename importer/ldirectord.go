@@ -310,7 +310,7 @@ var ldServicePorts = map[int]string{21: "ftp", 25: "smtp", 53: "dns", 80: "http"
 // have none.
 var ldServices = map[string]string{"http": "http", "https": "https", "ftp": "ftp", "smtp": "smtp", "submission": "smtp",
 	"pop": "pop3", "imap": "imap", "dns": "dns", "simpletcp": "simpletcp", "none": "none",
-	"ldap": "ldap", "ldaps": "ldaps", "radius": "radius"}
+	"ldap": "ldap", "ldaps": "ldaps", "radius": "radius", "pops": "pop3s", "imaps": "imaps", "sip": "sip"}
 
 // ldPortNames are the port names ldirectord's getservbyname would know
 // that configs use; others are refused rather than guessed.
@@ -852,7 +852,26 @@ func (m *ldMapper) check(x ldv, vs *config.VirtualService) *config.Check {
 			m.ldapCheck(x, c, path, req, reqOK, rcv, rcvOK)
 		case "radius":
 			m.radiusCheck(x, c)
-		case "ftp", "pop3", "imap", "smtp":
+		case "pop3", "imap", "pop3s", "imaps":
+			if d, ok := x.get("login"); ok && d.val != "" {
+				c.Username = d.val
+				m.ok("login, passwd", d, "login:")
+				if p, ok := x.get("passwd"); ok {
+					c.Password = p.val
+					m.ok("login, passwd", p, "passwd:")
+				}
+			}
+		case "sip":
+			if d, ok := x.get("login"); ok && d.val != "" {
+				c.SIPURI = "sip:" + d.val
+				m.ok("login (sip)", d, "")
+			}
+			if vs.FWMark != 0 {
+				c.SIPTransport = "tcp" // ldirectord opens a stream socket for protocol fwm
+			}
+		}
+		switch typ {
+		case "ftp", "smtp":
 			for _, d := range []ldLine{req, rcv} {
 				if d.key != "" {
 					m.as(d.key, Changed, d, "lvsmon's "+typ+" check reads the greeting only: left out.")
