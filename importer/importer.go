@@ -92,6 +92,9 @@ type Result struct {
 	Config *config.Config
 	YAML   []byte
 	Report []Entry
+	// Files are every file the import read, Source first, and Globs
+	// keepalived's include patterns.
+	Files, Globs []string
 }
 
 // Partial reports whether anything changed meaning or was left out.
@@ -269,7 +272,7 @@ func finish(format, source string, cfg *config.Config, spans []string, rep *repo
 		return nil, fmt.Errorf("the imported config does not validate (an importer bug): %w", err)
 	}
 	entries := rep.sorted()
-	return &Result{Format: format, Source: source, Config: parsed, YAML: y, Report: entries}, nil
+	return &Result{Format: format, Source: source, Config: parsed, YAML: y, Report: entries, Files: []string{source}}, nil
 }
 
 // blame names the source of a problem in the generated YAML: the
