@@ -16,7 +16,7 @@ import (
 
 // LoadConfig reads the config file at path at start and at every reload,
 // whichever program wrote it (importer.Load: lvsmon's YAML, or a
-// keepalived.conf or ldirectord.cf imported, detected by content). An
+// keepalived.conf, ldirectord.cf or piranha lvs.cf imported, detected by content). An
 // import's report is logged: one line per directive that is not simply
 // mapped, with its file:line and status, then a summary with the counts,
 // a warning when something changed meaning or was left out.

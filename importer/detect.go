@@ -16,13 +16,15 @@ import (
 // FormatLvsmon is lvsmon's own YAML, as Detect names it.
 const FormatLvsmon = "lvsmon"
 
-// Detect tells what a config file is by its content: lvsmon's YAML,
-// keepalived.conf or ldirectord.cf (name is only for messages). The three
-// syntaxes barely overlap, so each is recognised by what only it has: a
-// YAML mapping or an lvsmon key at the start of a line ("virtual_services:");
-// a keepalived keyword at the top level (global_defs, virtual_server,
-// vrrp_instance, include ...); an ldirectord directive "key=value"
-// (virtual=, real=, checktimeout= ...). A file with the marks of two
+// Detect tells what a config file is by its content: lvsmon's YAML, a
+// keepalived.conf, an ldirectord.cf or piranha's lvs.cf (name is only
+// for messages). The syntaxes barely overlap, so each is recognised by
+// what only it has: a YAML mapping or an lvsmon key at the start of a
+// line ("virtual_services:"); a keepalived keyword at the top level
+// (global_defs, virtual_server, vrrp_instance, include ...); an
+// ldirectord directive "key=value" (virtual=, real=, checktimeout= ...);
+// a piranha global "key = value" the others lack (primary, heartbeat,
+// network ...) or a "virtual NAME {" block. A file with the marks of two
 // formats, or of none, is an error naming the file and the lines that
 // decided: lvsmon never guesses which program a config was written for.
 func Detect(name string, data []byte) (string, error) {
@@ -39,20 +41,16 @@ func Detect(name string, data []byte) (string, error) {
 	}
 	ev := detectEvidence(data)
 	var found []string
-	for _, f := range []string{FormatLvsmon, FormatKeepalived, FormatLdirectord, formatPiranha} {
+	for _, f := range []string{FormatLvsmon, FormatKeepalived, FormatLdirectord, FormatPiranha} {
 		if ev[f] != nil {
 			found = append(found, f)
 		}
 	}
 	switch len(found) {
 	case 1:
-		if found[0] == formatPiranha {
-			e := ev[formatPiranha]
-			return "", &Error{File: name, Line: e.line, Msg: fmt.Sprintf("this looks like piranha's lvs.cf (%s), which lvsmon cannot read yet", e.what)}
-		}
 		return found[0], nil
 	case 0:
-		return "", &Error{File: name, Msg: "neither an lvsmon config (YAML), a keepalived.conf nor an ldirectord.cf: no line of it is one of theirs"}
+		return "", &Error{File: name, Msg: "neither an lvsmon config (YAML), a keepalived.conf, an ldirectord.cf nor a piranha lvs.cf: no line of it is one of theirs"}
 	}
 	slices.SortFunc(found, func(a, b string) int { return ev[a].line - ev[b].line })
 	var why []string
@@ -66,10 +64,6 @@ func Detect(name string, data []byte) (string, error) {
 // detectSize is how much of a file Detect reads.
 const detectSize = 1 << 20
 
-// formatPiranha is piranha's lvs.cf: recognised, so that it is named in
-// the error, but not read.
-const formatPiranha = "piranha"
-
 func formatTitle(f string) string {
 	switch f {
 	case FormatLvsmon:
@@ -78,7 +72,7 @@ func formatTitle(f string) string {
 		return "keepalived.conf"
 	case FormatLdirectord:
 		return "ldirectord.cf"
-	case formatPiranha:
+	case FormatPiranha:
 		return "piranha's lvs.cf"
 	}
 	return f
@@ -141,13 +135,6 @@ func detectEvidence(data []byte) map[string]*evidence {
 			ev[f] = &evidence{line: line, what: what}
 		}
 	}
-	// A YAML mapping is lvsmon's (the other two are not YAML); a file
-	// that fails to parse counts when a line starts with one of lvsmon's
-	// keys, so that a broken lvsmon.yaml gets the YAML error.
-	var root yaml.Node
-	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&root); err == nil && len(root.Content) == 1 && root.Content[0].Kind == yaml.MappingNode {
-		mark(FormatLvsmon, root.Content[0].Line, "a YAML mapping")
-	}
 	depth := 0
 	for i, raw := range strings.Split(string(data), "\n") {
 		no := i + 1
@@ -173,13 +160,23 @@ func detectEvidence(data []byte) map[string]*evidence {
 				mark(FormatKeepalived, no, first[0])
 			}
 			if m := ldKeyLine.FindStringSubmatch(body); m != nil && slices.Contains(piranhaKeys, m[1]) {
-				mark(formatPiranha, no, m[1]+" =")
+				mark(FormatPiranha, no, m[1]+" =")
 			}
 			if m := piranhaBlock.FindStringSubmatch(body); m != nil {
-				mark(formatPiranha, no, m[1]+" NAME {")
+				mark(FormatPiranha, no, m[1]+" NAME {")
 			}
 		}
 		depth = max(0, depth+braceDelta(body))
+	}
+	// A line starting with one of lvsmon's keys marks its YAML (so that a
+	// broken lvsmon.yaml gets the YAML error); without one, a YAML
+	// mapping does (unknown keys only: config.Parse names them), as the
+	// others are not YAML. Decoding is the slow part, so it comes last.
+	if ev[FormatLvsmon] == nil {
+		var root yaml.Node
+		if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&root); err == nil && len(root.Content) == 1 && root.Content[0].Kind == yaml.MappingNode {
+			mark(FormatLvsmon, root.Content[0].Line, "a YAML mapping")
+		}
 	}
 	return ev
 }

@@ -34,7 +34,9 @@ func TestDetect(t *testing.T) {
 		{"YAML list", "- a\n- b\n", "error: neither"},
 		{"keepalived and ldirectord", "virtual=192.0.2.1:80\n\treal=10.0.0.1:80 gate\nvirtual_server 192.0.2.1 80 {\n}\n", "error: line 1 looks like ldirectord.cf (virtual=), line 3 looks like keepalived.conf (virtual_server)"},
 		{"lvsmon and keepalived", "director: lvs1\nglobal_defs {\n}\n", "error: cannot tell"},
-		{"piranha", "serial_no = 12\nprimary = 192.0.2.1\nservice = lvs\nvirtual web {\n  active = 1\n  address = 192.0.2.10 eth0:1\n  server one {\n    address = 10.0.0.1\n  }\n}\n", "error: piranha's lvs.cf"},
+		{"piranha", "serial_no = 12\nprimary = 192.0.2.1\nservice = lvs\nvirtual web {\n  active = 1\n  address = 192.0.2.10 eth0:1\n  server one {\n    address = 10.0.0.1\n  }\n}\n", FormatPiranha},
+		{"piranha sample style", "# generated\nservice = lvs\nnetwork = nat\nvirtual server1 {\n\taddress = 192.0.2.1 eth0:1\n\tserver Real1 {\n\t\taddress = 10.0.0.1\n\t}\n}\n", FormatPiranha},
+		{"piranha and ldirectord", "primary = 192.0.2.1\nvirtual=192.0.2.1:80\n", "error: line 1 looks like piranha's lvs.cf (primary =), line 2 looks like ldirectord.cf (virtual=)"},
 		{"binary", "virtual=1\x00\n", "error: NUL"},
 		{"not UTF-8", "virtual_server \xff 80 {\n}\n", "error: not UTF-8"},
 	} {
@@ -103,6 +105,8 @@ func FuzzDetect(f *testing.F) {
 			_, err = importKeepalived("f", []byte(s), mapSource{"f": s}, Options{ConfigID: "x"})
 		case FormatLdirectord:
 			_, err = Ldirectord("f", []byte(s))
+		case FormatPiranha:
+			_, err = Piranha("f", []byte(s))
 		default:
 			t.Fatalf("format %q", format)
 		}

@@ -32,10 +32,11 @@ import (
 const (
 	FormatLdirectord = "ldirectord"
 	FormatKeepalived = "keepalived"
+	FormatPiranha    = "piranha"
 )
 
 // Formats lists the source formats, as the command line names them.
-func Formats() []string { return []string{FormatLdirectord, FormatKeepalived} }
+func Formats() []string { return []string{FormatLdirectord, FormatKeepalived, FormatPiranha} }
 
 // Status is what became of one directive.
 type Status string
@@ -180,6 +181,12 @@ func Import(format, path string, opts Options) (*Result, error) {
 		return Ldirectord(path, b)
 	case FormatKeepalived:
 		return Keepalived(path, opts)
+	case FormatPiranha:
+		b, err := osSource{}.read(path, 0)
+		if err != nil {
+			return nil, err
+		}
+		return Piranha(path, b)
 	}
 	return nil, fmt.Errorf("unknown format %q (want %s)", format, strings.Join(Formats(), " or "))
 }

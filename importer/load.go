@@ -9,8 +9,9 @@ import (
 
 // Load reads the config file at path, whichever program it was written
 // for (Detect): lvsmon's YAML is parsed as config.Load does, and res is
-// nil; a keepalived.conf or an ldirectord.cf is imported, the config
-// carries its Origin and res the import's report. This is how lvsmon run
+// nil; a keepalived.conf, an ldirectord.cf or a piranha lvs.cf is
+// imported, the config carries its Origin and res the import's report.
+// This is how lvsmon run
 // and check-config read their file, at start and at every reload: an
 // edited keepalived.conf reloads as a YAML config does.
 func Load(path string, opts Options) (cfg *config.Config, res *Result, err error) {
@@ -30,6 +31,8 @@ func Load(path string, opts Options) (cfg *config.Config, res *Result, err error
 		res, err = Ldirectord(path, b)
 	case FormatKeepalived:
 		res, err = importKeepalived(path, b, osSource{}, opts)
+	case FormatPiranha:
+		res, err = Piranha(path, b)
 	default:
 		return nil, nil, fmt.Errorf("%s: no reader for format %q", path, format)
 	}

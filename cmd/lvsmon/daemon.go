@@ -29,7 +29,7 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) error {
 	configID := configIDFlag(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: lvsmon check-config [--web.config.file FILE] [--config-id ID] FILE")
-		fmt.Fprintln(stderr, "FILE is an lvsmon config, or a keepalived.conf or ldirectord.cf that lvsmon run imports (told by its content)")
+		fmt.Fprintln(stderr, "FILE is an lvsmon config, or a keepalived.conf, ldirectord.cf or piranha lvs.cf that lvsmon run imports (told by its content)")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -98,7 +98,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var c common
 	c.register(fs, nil)
 	cfgFile := aliasString(fs, "config.file", "config", "/etc/lvsmon/lvsmon.yaml",
-		"config `file`: lvsmon's YAML, or a keepalived.conf or ldirectord.cf, imported at start and at every reload (told by its content)")
+		"config `file`: lvsmon's YAML, or a keepalived.conf, ldirectord.cf or piranha lvs.cf, imported at start and at every reload (told by its content)")
 	configID := configIDFlag(fs)
 	dryRun := fs.Bool("dry-run", false, "check and plan, but log the IPVS changes instead of making them")
 	if err := parseFlags(fs, args); err != nil {
