@@ -226,3 +226,19 @@ func TestFingerprint(t *testing.T) {
 		t.Error("a missing file has a fingerprint")
 	}
 }
+
+// lvsmon run on piranha's lvs.cf: the service appears, the status says
+// where the config came from.
+func TestRunPiranhaLvsCf(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lvs.cf")
+	write(t, path, "service = lvs\nnetwork = direct\nvirtual www {\n  address = 192.0.2.30 eth0:1\n  active = 1\n  send = \"GET / HTTP/1.0\\r\\n\\r\\n\"\n  expect = \"HTTP\"\n"+
+		"  server a {\n    address = 10.0.3.1\n    active = 1\n  }\n}\n")
+	_, fake, logBuf, addr := runImported(t, path)
+	testutil.WaitFor(t, "the imported service in the kernel", func() bool { return len(kernelServices(t, fake)) == 1 })
+	if !strings.Contains(logBuf.String(), `level=WARN msg="imported config: unsupported" where=`+path+`:3 directive=load_monitor`) {
+		t.Errorf("the log lacks load_monitor's line:\n%s", logBuf)
+	}
+	if sc := statusConfig(t, addr); sc["imported_from"] != "piranha" || sc["partial"] != true {
+		t.Errorf("status config: %v", sc)
+	}
+}

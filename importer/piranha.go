@@ -2,7 +2,6 @@ package importer
 
 import (
 	"fmt"
-	"net/netip"
 	"regexp"
 	"slices"
 	"strconv"
@@ -256,14 +255,25 @@ func (m *pMapper) as(key string, st Status, d pDirective, detail string) {
 	m.named(d.key)
 }
 
-// num reads a whole number as piranha's getNum does.
-func (m *pMapper) num(d pDirective) (int, error) {
+// num reads a whole number as piranha's getNum does, up to max.
+func (m *pMapper) num(d pDirective, max int) (int, error) {
 	n, err := strconv.Atoi(d.val)
 	if err != nil || n < 0 {
 		return 0, &Error{File: m.file, Line: d.line, Msg: fmt.Sprintf("%s %q is not a whole number (piranha refuses it too)", d.key, d.val)}
 	}
+	if n > max {
+		return 0, &Error{File: m.file, Line: d.line, Msg: fmt.Sprintf("%s %d is more than the import takes (%d)", d.key, n, max)}
+	}
 	return n, nil
 }
+
+// Bounds of the numbers the import takes: a day for nanny's timeout and
+// reentry, 31 days of persistence (as for keepalived), IPVS's weights.
+const (
+	pMaxSeconds     = 86400
+	pMaxPersistence = 31 * 24 * 3600
+	pMaxWeight      = 65535
+)
 
 func (m *pMapper) active(d pDirective) (bool, error) {
 	switch d.val {
@@ -299,8 +309,8 @@ func (m *pMapper) virtual(b *pBlock, fwd string) error {
 	if !ok {
 		return &Error{File: m.file, Line: b.line, Msg: "virtual " + b.name + " has no address (piranha needs one)"}
 	}
-	f := strings.Fields(d.val)
-	a, err := parseIP(cmpOr(strings.Join(f[:min(1, len(f))], ""), "?"))
+	addr, _, _ := strings.Cut(d.val+" ", " ") // the device after it is pulse's
+	a, err := parseIP(addr)
 	if err != nil || !a.Is4() {
 		return &Error{File: m.file, Line: d.line, Msg: fmt.Sprintf("address %q: want an IPv4 address (host names are not resolved: write the address)", d.val)}
 	}
@@ -344,7 +354,7 @@ func (m *pMapper) virtual(b *pBlock, fwd string) error {
 			vs.Scheduler = d.val
 			m.ok("scheduler", d, "")
 		case "persistent":
-			n, err := m.num(d)
+			n, err := m.num(d, pMaxPersistence)
 			if err != nil {
 				return err
 			}
@@ -358,7 +368,7 @@ func (m *pMapper) virtual(b *pBlock, fwd string) error {
 			pmask = bits
 			m.ok("pmask", d, "")
 		case "timeout", "reentry":
-			n, err := m.num(d)
+			n, err := m.num(d, pMaxSeconds)
 			if err != nil {
 				return err
 			}
@@ -367,10 +377,10 @@ func (m *pMapper) virtual(b *pBlock, fwd string) error {
 			}
 			if d.key == "timeout" {
 				timeout = n
+				m.ok(d.key, d, "")
 			} else {
-				reentry = n
+				reentry = n // reported with the rise it makes, below
 			}
-			m.ok(d.key, d, "")
 		case "send":
 			send, hasSend = pUnescape(d.val), true
 		case "expect":
@@ -402,6 +412,14 @@ func (m *pMapper) virtual(b *pBlock, fwd string) error {
 	}
 	c := &config.Check{Type: "simpletcp", Interval: config.Duration(time.Duration(timeout) * time.Second),
 		Timeout: config.Duration(time.Duration(timeout) * time.Second), Fall: 1, Rise: max(1, reentry/timeout)}
+	if d, ok := b.get("reentry"); ok {
+		if c.Rise > 100 {
+			m.as("reentry", Changed, d, fmt.Sprintf("%d checks of %ds: lvsmon's rise stops at 100, so %s.", c.Rise, timeout, 100*time.Duration(timeout)*time.Second))
+		} else {
+			m.ok("reentry", d, "")
+		}
+	}
+	c.Rise = min(c.Rise, 100) // lvsmon's rise stops at 100 checks
 	if hasSend {
 		c.Send = strings.ReplaceAll(send, `\`, `\\`)
 	}
@@ -492,10 +510,7 @@ func (m *pMapper) server(s *pBlock, port int, fwd string) (config.RealServer, bo
 	if !ok {
 		return config.RealServer{}, false, &Error{File: m.file, Line: s.line, Msg: "server " + s.name + " has no address (piranha needs one)"}
 	}
-	a, err := netip.ParseAddr(d.val)
-	if err == nil {
-		a, err = parseIP(d.val)
-	}
+	a, err := parseIP(d.val)
 	if err != nil || !a.Is4() {
 		return config.RealServer{}, false, &Error{File: m.file, Line: d.line, Msg: fmt.Sprintf("address %q: want an IPv4 address (host names are not resolved: write the address)", d.val)}
 	}
@@ -514,12 +529,9 @@ func (m *pMapper) server(s *pBlock, port int, fwd string) (config.RealServer, bo
 	m.ok("address", d, "")
 	weight := 1
 	if w, ok := s.get("weight"); ok {
-		n, err := m.num(w)
+		n, err := m.num(w, pMaxWeight)
 		if err != nil {
 			return config.RealServer{}, false, err
-		}
-		if n > 65535 {
-			return config.RealServer{}, false, &Error{File: m.file, Line: w.line, Msg: fmt.Sprintf("weight %d is more than IPVS takes (65535)", n)}
 		}
 		weight = n
 		m.ok("weight", w, "")

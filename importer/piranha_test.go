@@ -150,3 +150,27 @@ func FuzzPiranha(f *testing.F) {
 		}
 	})
 }
+
+// A reentry of more than 100 checks is cut to lvsmon's rise of 100, and
+// the report says so; numbers past the import's bounds are errors.
+func TestPiranhaBounds(t *testing.T) {
+	r, err := Piranha("l.cf", []byte("virtual a {\n address = 192.0.2.1\n timeout = 2\n reentry = 1000\n load_monitor = none\n}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := r.Config.VirtualServices[0].Check; c.Rise != 100 {
+		t.Errorf("rise %d, want 100", c.Rise)
+	}
+	if e := entry(r, 4, "reentry"); e == nil || e.Status != Changed || !strings.Contains(e.Note, "500 checks of 2s: lvsmon's rise stops at 100, so 3m20s") {
+		t.Errorf("reentry: %+v", e)
+	}
+	for _, src := range []string{
+		"virtual a {\n address = 192.0.2.1\n timeout = 9999999999999\n}\n",
+		"virtual a {\n address = 192.0.2.1\n persistent = 99999999\n}\n",
+		"virtual a {\n address = 192.0.2.1\n server b {\n  address = 10.0.0.1\n  weight = 70000\n }\n}\n",
+	} {
+		if _, err := Piranha("l.cf", []byte(src)); err == nil || !strings.Contains(err.Error(), "more than the import takes") && !strings.Contains(err.Error(), "not a whole number") {
+			t.Errorf("%q: %v", src, err)
+		}
+	}
+}
