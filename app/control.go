@@ -88,6 +88,9 @@ func (a *App) problems() []web.Problem {
 		}
 		out = append(out, otherWriterProblems(a.rec, a.cur.Load())...)
 	}
+	if p, ok := originProblem(a.cur.Load()); ok {
+		out = append(out, p)
+	}
 	return append(out, a.peerProblems()...)
 }
 

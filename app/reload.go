@@ -2,10 +2,8 @@ package app
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -28,8 +26,7 @@ func (a *App) Reload() error {
 	}
 	log := a.log
 	old := a.cur.Load()
-	if b, err := os.ReadFile(old.File); err == nil {
-		sum := sha256.Sum256(b)
+	if sum := fingerprint(old.File, old.Origin); sum != ([32]byte{}) {
 		a.judged.Store(&sum)
 	}
 	next, err := a.load()
@@ -187,7 +184,11 @@ func (a *App) apply(next *config.Config) error {
 	if a.rec != nil {
 		a.rec.Kick()
 	}
-	log.Info("config reloaded", "file", next.File, "services", len(next.VirtualServices), "step", next.Step.D())
+	if o := next.Origin; o != nil {
+		log.Info("config reloaded", "file", next.File, "imported_from", o.Format, "services", len(next.VirtualServices), "step", next.Step.D())
+	} else {
+		log.Info("config reloaded", "file", next.File, "services", len(next.VirtualServices), "step", next.Step.D())
+	}
 	a.event(events.Event{Kind: events.Reload, To: events.Applied, Message: fmt.Sprintf("config reloaded: %d virtual services", len(next.VirtualServices))})
 	return nil
 }
@@ -211,15 +212,11 @@ func firstLine(err error) string {
 
 // watchConfig reloads when the file's content changes, checked every
 // interval. Content, not mtime, decides (as ldirectord's autoreload), so a
-// touch does nothing and an editor's rename-and-replace is seen.
+// touch does nothing and an editor's rename-and-replace is seen. For an
+// imported keepalived.conf the files its includes read, and what the
+// include patterns match, count too (fingerprint).
 func (a *App) watchConfig(ctx context.Context, path string, interval time.Duration) {
-	sum := func() [32]byte {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return [32]byte{}
-		}
-		return sha256.Sum256(b)
-	}
+	sum := func() [32]byte { return fingerprint(path, a.cur.Load().Origin) }
 	last := sum()
 	t := time.NewTicker(interval)
 	defer t.Stop()

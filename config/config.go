@@ -56,6 +56,9 @@ type Config struct {
 	File string `yaml:"-"`
 	// Warnings are problems that do not stop the config from being used.
 	Warnings []Problem `yaml:"-"`
+	// Origin is set when the config was imported from another program's
+	// file (origin.go).
+	Origin *Origin `yaml:"-"`
 }
 
 // IPVS selects how the kernel table is reached.

@@ -32,10 +32,11 @@ import (
 const (
 	FormatLdirectord = "ldirectord"
 	FormatKeepalived = "keepalived"
+	FormatPiranha    = "piranha"
 )
 
 // Formats lists the source formats, as the command line names them.
-func Formats() []string { return []string{FormatLdirectord, FormatKeepalived} }
+func Formats() []string { return []string{FormatLdirectord, FormatKeepalived, FormatPiranha} }
 
 // Status is what became of one directive.
 type Status string
@@ -92,6 +93,9 @@ type Result struct {
 	Config *config.Config
 	YAML   []byte
 	Report []Entry
+	// Files are every file the import read, Source first, and Globs
+	// keepalived's include patterns.
+	Files, Globs []string
 }
 
 // Partial reports whether anything changed meaning or was left out.
@@ -177,6 +181,12 @@ func Import(format, path string, opts Options) (*Result, error) {
 		return Ldirectord(path, b)
 	case FormatKeepalived:
 		return Keepalived(path, opts)
+	case FormatPiranha:
+		b, err := osSource{}.read(path, 0)
+		if err != nil {
+			return nil, err
+		}
+		return Piranha(path, b)
 	}
 	return nil, fmt.Errorf("unknown format %q (want %s)", format, strings.Join(Formats(), " or "))
 }
@@ -269,7 +279,7 @@ func finish(format, source string, cfg *config.Config, spans []string, rep *repo
 		return nil, fmt.Errorf("the imported config does not validate (an importer bug): %w", err)
 	}
 	entries := rep.sorted()
-	return &Result{Format: format, Source: source, Config: parsed, YAML: y, Report: entries}, nil
+	return &Result{Format: format, Source: source, Config: parsed, YAML: y, Report: entries, Files: []string{source}}, nil
 }
 
 // blame names the source of a problem in the generated YAML: the

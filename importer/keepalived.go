@@ -31,13 +31,18 @@ func importKeepalived(path string, data []byte, src source, opts Options) (*Resu
 		opts.ConfigID, _, _ = strings.Cut(h, ".")
 	}
 	rep := newReporter(keepalivedRules)
-	root, err := parseKeepalived(path, data, src, opts.ConfigID, rep)
+	p, err := parseKeepalived(path, data, src, opts.ConfigID, rep)
 	if err != nil {
 		return nil, err
 	}
 	m := &kMapper{rep: rep, cfg: &config.Config{}, groups: map[string]*kNode{}, seen: map[string]string{}}
-	m.top(root)
-	return finish(FormatKeepalived, path, m.cfg, m.spans, rep)
+	m.top(&p.root)
+	res, err := finish(FormatKeepalived, path, m.cfg, m.spans, rep)
+	if err != nil {
+		return nil, err
+	}
+	res.Files, res.Globs = p.files, p.globs
+	return res, nil
 }
 
 type kMapper struct {

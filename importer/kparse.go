@@ -40,9 +40,12 @@ type kParser struct {
 	read     int64
 	vars     map[string]string
 	rep      *reporter
+	// files are every file read, in order, and globs the include
+	// patterns expanded (a reload looks at them again).
+	files, globs []string
 }
 
-func parseKeepalived(path string, data []byte, src source, configID string, rep *reporter) (*kNode, error) {
+func parseKeepalived(path string, data []byte, src source, configID string, rep *reporter) (*kParser, error) {
 	p := &kParser{src: src, configID: configID, vars: map[string]string{}, rep: rep}
 	p.root.Block = true
 	p.stack = []*kNode{&p.root}
@@ -53,13 +56,14 @@ func parseKeepalived(path string, data []byte, src source, configID string, rep 
 		open := p.stack[len(p.stack)-1]
 		return nil, &Error{File: open.File, Line: open.Line, Msg: fmt.Sprintf("unbalanced braces: the block of %s opened here is never closed", open.Key)}
 	}
-	return &p.root, nil
+	return p, nil
 }
 
 func (p *kParser) file(path string, data []byte) error {
 	if err := checkText(path, data); err != nil {
 		return err
 	}
+	p.files = append(p.files, path)
 	p.read += int64(len(data))
 	if p.read > MaxTotalSize {
 		return &Error{File: path, Msg: fmt.Sprintf("the files read add up to more than %d bytes", MaxTotalSize)}
@@ -275,6 +279,7 @@ func (p *kParser) include(file string, no int, pattern string) error {
 	if len(p.chain) >= MaxIncludeDepth {
 		return &Error{File: file, Line: no, Msg: fmt.Sprintf("includes nested deeper than %d", MaxIncludeDepth)}
 	}
+	p.globs = append(p.globs, pattern)
 	matches, err := p.src.glob(pattern)
 	if err != nil {
 		return &Error{File: file, Line: no, Msg: fmt.Sprintf("include %s: %v", pattern, err)}

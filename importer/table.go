@@ -23,6 +23,8 @@ func Rules(format string) []Rule {
 		return keepalivedRules
 	case FormatLdirectord:
 		return ldirectordRules
+	case FormatPiranha:
+		return piranhaRules
 	}
 	return nil
 }

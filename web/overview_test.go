@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/lvsmon/lvsmon/config"
 )
 
 func w(n int32) *int32 { return &n }
@@ -147,5 +149,27 @@ func TestOverviewPair(t *testing.T) {
 	}
 	if strings.Count(page, "✓ none") != 0 {
 		t.Error("a peer shown in sync")
+	}
+}
+
+// A config imported from another program's file is said on the page and
+// in the status API; lvsmon's own YAML adds nothing.
+func TestOverviewImportedConfig(t *testing.T) {
+	s, c, _ := fixture(t)
+	c.Sample(t.Context())
+	if page := get(t, s.Handler(), "GET", "/").Body.String(); strings.Contains(page, "config imported") {
+		t.Error("a YAML config shown as imported")
+	}
+	cfg := *s.src.Config()
+	cfg.File = "/etc/keepalived/keepalived.conf"
+	cfg.Origin = &config.Origin{Format: "keepalived", Files: []string{cfg.File}, Mapped: 20, Changed: 1, Unsupported: 3}
+	s.src.Config = func() *config.Config { return &cfg }
+	page := get(t, s.Handler(), "GET", "/").Body.String()
+	if want := "config imported from keepalived (/etc/keepalived/keepalived.conf): 3 directives not supported, 1 changed meaning"; !strings.Contains(page, want) {
+		t.Errorf("the page lacks %q", want)
+	}
+	body := get(t, s.Handler(), "GET", "/api/v1/status").Body.String()
+	if want := `"config":{"file":"/etc/keepalived/keepalived.conf","imported_from":"keepalived","files":["/etc/keepalived/keepalived.conf"],"mapped":20,"changed":1,"unsupported":3,"ignored":0,"partial":true}`; !strings.Contains(body, want) {
+		t.Errorf("the status lacks %s:\n%s", want, body)
 	}
 }

@@ -32,6 +32,9 @@ type StatusHead struct {
 	Alerting    *AlertingStatus     `json:"alerting,omitempty"`
 	// Peers are the other directors of the pair and their drift (peer.go).
 	Peers []PeerStatus `json:"peers,omitempty"`
+	// Config says where the running config came from when it was
+	// imported from another program's file; absent for lvsmon's YAML.
+	Config *ConfigSource `json:"config,omitempty"`
 	// Problems are the director's own troubles (never nil: [] when none).
 	Problems []Problem `json:"problems"`
 	// Mail is the outbox's delivery summary for the status page.
@@ -73,6 +76,30 @@ type Problem struct {
 	Severity string    `json:"severity"` // "warning" or "critical"
 	Message  string    `json:"message"`
 	Since    time.Time `json:"since,omitzero"`
+}
+
+// ConfigSource is an imported config's origin: the file lvsmon reads
+// (a keepalived.conf, an ldirectord.cf) and what became of its directives.
+type ConfigSource struct {
+	File         string   `json:"file"`
+	ImportedFrom string   `json:"imported_from"`
+	Files        []string `json:"files"`
+	Mapped       int      `json:"mapped"`
+	Changed      int      `json:"changed"`
+	Unsupported  int      `json:"unsupported"`
+	Ignored      int      `json:"ignored"`
+	// Partial: something changed meaning or was left out.
+	Partial bool `json:"partial"`
+}
+
+// configSource is cfg's ConfigSource, nil for lvsmon's YAML.
+func configSource(cfg *config.Config) *ConfigSource {
+	o := cfg.Origin
+	if o == nil {
+		return nil
+	}
+	return &ConfigSource{File: cfg.File, ImportedFrom: o.Format, Files: o.Files, Mapped: o.Mapped, Changed: o.Changed,
+		Unsupported: o.Unsupported, Ignored: o.Ignored, Partial: o.Partial()}
 }
 
 // MailSummary is what the status page says about alert mail.

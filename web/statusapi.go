@@ -228,7 +228,7 @@ func (s *Server) builder() *builder {
 func (s *Server) head(b *builder) StatusHead {
 	cfg, snap, h := b.cfg, b.snap, s.src.Health()
 	st := StatusHead{Director: cfg.Director, Version: s.src.Version, Backend: cfg.IPVS.Backend,
-		StepSeconds: h.Step.Seconds(), Collector: h, Problems: []Problem{}}
+		StepSeconds: h.Step.Seconds(), Collector: h, Problems: []Problem{}, Config: configSource(cfg)}
 	if snap != nil {
 		t := snap.Time
 		st.SampledAt = &t

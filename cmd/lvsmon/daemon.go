@@ -13,6 +13,7 @@ import (
 
 	"github.com/lvsmon/lvsmon/app"
 	"github.com/lvsmon/lvsmon/config"
+	"github.com/lvsmon/lvsmon/importer"
 	"github.com/lvsmon/lvsmon/internal/buildinfo"
 	"github.com/lvsmon/lvsmon/web"
 )
@@ -25,8 +26,10 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	webFile := fs.String("web.config.file", "", "also validate this web config `file` (TLS and basic auth)")
+	configID := configIDFlag(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: lvsmon check-config [--web.config.file FILE] FILE")
+		fmt.Fprintln(stderr, "usage: lvsmon check-config [--web.config.file FILE] [--config-id ID] FILE")
+		fmt.Fprintln(stderr, "FILE is an lvsmon config, or a keepalived.conf, ldirectord.cf or piranha lvs.cf that lvsmon run imports (told by its content)")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -36,15 +39,27 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return errUsage
 	}
-	cfg, err := config.Load(fs.Arg(0))
+	cfg, res, err := importer.Load(fs.Arg(0), importer.Options{ConfigID: *configID})
 	if err != nil {
 		printConfigErrors(stderr, err)
 		return errInvalidConfig
 	}
+	if res != nil {
+		// The import's report, as lvsmon import prints it: what lvsmon
+		// run would do differently from the other program.
+		for _, e := range res.Report {
+			fmt.Fprintln(stderr, e)
+		}
+		fmt.Fprintln(stderr, res.Summary())
+	}
 	for _, w := range cfg.Warnings {
 		fmt.Fprintf(stderr, "warning: %s\n", w)
 	}
-	fmt.Fprintf(stdout, "%s: valid (%d virtual services, %d real servers)\n", fs.Arg(0), len(cfg.VirtualServices), countReals(cfg))
+	from := ""
+	if o := cfg.Origin; o != nil {
+		from = fmt.Sprintf("imported from %s, %d directives not supported, %d changed: ", o.Format, o.Unsupported, o.Changed)
+	}
+	fmt.Fprintf(stdout, "%s: valid (%s%d virtual services, %d real servers)\n", fs.Arg(0), from, len(cfg.VirtualServices), countReals(cfg))
 	if *webFile != "" {
 		acc, err := web.LoadAccess(*webFile)
 		if err != nil {
@@ -82,7 +97,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	flagUsage(fs, stderr, "lvsmon run [--config.file FILE] [flags]")
 	var c common
 	c.register(fs, nil)
-	cfgFile := aliasString(fs, "config.file", "config", "/etc/lvsmon/lvsmon.yaml", "config `file`")
+	cfgFile := aliasString(fs, "config.file", "config", "/etc/lvsmon/lvsmon.yaml",
+		"config `file`: lvsmon's YAML, or a keepalived.conf, ldirectord.cf or piranha lvs.cf, imported at start and at every reload (told by its content)")
+	configID := configIDFlag(fs)
 	dryRun := fs.Bool("dry-run", false, "check and plan, but log the IPVS changes instead of making them")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -102,7 +119,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	path := &cfgFile.value
 	load := func() (*config.Config, error) {
-		cfg, err := config.Load(*path)
+		cfg, err := app.LoadConfig(*path, importer.Options{ConfigID: *configID}, log)
 		if err != nil {
 			return nil, err
 		}
@@ -121,6 +138,12 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer backend.Close()
 	return runDaemon(ctx, app.Options{Config: cfg, Reader: backend, Load: load, Log: log, DryRun: *dryRun, ConfigPath: *path,
 		TelemetryPath: c.metricsPath, WebConfigFile: c.webConfig})
+}
+
+// configIDFlag is keepalived's -i for a keepalived.conf read directly,
+// as lvsmon import has it.
+func configIDFlag(fs *flag.FlagSet) *string {
+	return fs.String("config-id", "", "for a keepalived.conf: keepalived's -i `id`, which \"@id\" lines count (default: the host name up to its first dot, as keepalived)")
 }
 
 // override applies command-line flags over the config.

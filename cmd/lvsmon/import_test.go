@@ -35,7 +35,9 @@ func TestImportExitStatus(t *testing.T) {
 		{[]string{"import", "ldirectord", "-o", out, faithful}, 0, "faithful"},
 		{[]string{"import", "ldirectord", partial}, 3, "partial.cf:3: unsupported: service"},
 		{[]string{"import", "keepalived", broken}, 1, "broken.conf:1: unbalanced braces"},
-		{[]string{"import", "piranha", faithful}, 2, "usage"},
+		{[]string{"import", "piranha", faithful}, 1, `faithful.cf:1: unknown directive "quiescent" here (piranha refuses it too)`},
+		{[]string{"import", "piranha", write("lvs.cf", "network = direct\nvirtual www {\n address = 192.0.2.1 eth0:1\n load_monitor = none\n server a {\n  address = 10.0.0.1\n }\n}\n")}, 0, "faithful"},
+		{[]string{"import", "heartbeat", faithful}, 2, "usage"},
 		{[]string{"import", "ldirectord"}, 2, "usage"},
 	} {
 		var stdout, stderr bytes.Buffer

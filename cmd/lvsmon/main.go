@@ -3,7 +3,7 @@
 // dashboard and API, and (as its features land) graphs, exports, checks
 // and alerts.
 //
-//	lvsmon run --config FILE      the daemon
+//	lvsmon run --config FILE      the daemon (FILE may be a keepalived.conf, ldirectord.cf or lvs.cf)
 //	lvsmon demo                   a simulated director on :9160
 //	lvsmon check-config FILE      validate a config; exit 1 with every error
 //	lvsmon hash-password          a bcrypt hash for the web config's users
@@ -28,16 +28,16 @@ import (
 const usage = `lvsmon: monitor and manage a Linux LVS (IPVS) director.
 
 Usage:
-  lvsmon run --config.file FILE [flags]   run the daemon
+  lvsmon run --config.file FILE [flags]   run the daemon (FILE: lvsmon's YAML, or a keepalived.conf, ldirectord.cf or piranha lvs.cf run as imported)
   lvsmon demo [flags]                     run a simulated director (no root, no IPVS needed)
-  lvsmon check-config FILE                validate a config file
+  lvsmon check-config FILE                validate a config file (another tool's file: with the import's report)
   lvsmon test-alert --config.file FILE    send a test mail and show the SMTP conversation
   lvsmon hash-password < password         print a bcrypt hash for the web config's users
   lvsmon healthcheck [--url URL]          exit 0 if a running lvsmon answers (a container's HEALTHCHECK)
   lvsmon self-check [--state-file FILE]   exit 1 while the director's self checks hand over (keepalived's vrrp_script)
   lvsmon completion bash|zsh|fish         print a shell completion script
   lvsmon ctl COMMAND [flags]              status, drain, disable, enable, reload, events of the running daemon
-  lvsmon import ldirectord|keepalived FILE  print FILE as an lvsmon config, with a report
+  lvsmon import ldirectord|keepalived|piranha FILE  print FILE as an lvsmon config, with a report
   lvsmon version                          print the version and build
 
 Flags have Prometheus' spellings (--config.file, --web.listen-address,

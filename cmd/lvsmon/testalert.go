@@ -11,7 +11,7 @@ import (
 
 	"github.com/lvsmon/lvsmon/alerting"
 	"github.com/lvsmon/lvsmon/app"
-	"github.com/lvsmon/lvsmon/config"
+	"github.com/lvsmon/lvsmon/importer"
 )
 
 // errAlertFailed: the test mail was not accepted; the reason is printed.
@@ -27,6 +27,7 @@ func cmdTestAlert(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	flagUsage(fs, stderr, "lvsmon test-alert [--config.file FILE] [--quiet]")
 	path := &aliasString(fs, "config.file", "config", "/etc/lvsmon/lvsmon.yaml", "config `file`").value
 	quiet := fs.Bool("quiet", false, "print only the outcome, not the SMTP conversation")
+	configID := configIDFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -34,7 +35,7 @@ func cmdTestAlert(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprintf(stderr, "test-alert: unexpected arguments %q\n", fs.Args())
 		return errUsage
 	}
-	cfg, err := config.Load(*path)
+	cfg, _, err := importer.Load(*path, importer.Options{ConfigID: *configID})
 	if err != nil {
 		printConfigErrors(stderr, err)
 		return errInvalidConfig

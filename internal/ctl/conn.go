@@ -13,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/lvsmon/lvsmon/config"
+	"github.com/lvsmon/lvsmon/importer"
 )
 
 // daemonConfig is what ctl takes from the daemon's config: where it
@@ -39,6 +40,11 @@ func readDaemonConfig(path string, given bool) (*daemonConfig, error) {
 		return &dc, nil
 	case err != nil:
 		return nil, fmt.Errorf("--config.file: %w", err)
+	}
+	if f, err := importer.Detect(path, b); err == nil && f != importer.FormatLvsmon {
+		// Another tool's file, which lvsmon run imports (keepalived.conf,
+		// ...), names neither: lvsmon's defaults apply.
+		return &dc, nil
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&dc); err != nil && !errors.Is(err, io.EOF) {

@@ -234,6 +234,8 @@ func TestAuthErrors(t *testing.T) {
 	os.WriteFile(short, []byte("abc\n"), 0o600)
 	noToken := filepath.Join(dir, "lvsmon.yaml")
 	os.WriteFile(noToken, []byte("listen: "+strings.TrimPrefix(d.URL, "http://")+"\n"), 0o644)
+	keepalivedConf := filepath.Join(dir, "keepalived.conf")
+	os.WriteFile(keepalivedConf, []byte("virtual_server 192.0.2.1 80 {\n}\n"), 0o644)
 	cfgToken := filepath.Join(dir, "with-token.yaml")
 	os.WriteFile(cfgToken, []byte("listen: "+strings.TrimPrefix(d.URL, "http://")+"\nweb: {api_token_file: "+d.TokenFile+"}\nvirtual_services: [{colour: red}]\n"), 0o644)
 	for _, tc := range []struct {
@@ -250,6 +252,7 @@ func TestAuthErrors(t *testing.T) {
 		{"unreachable", []string{"--url", "http://127.0.0.1:1", "--token-file", d.TokenFile}, []string{"the daemon does not answer at http://127.0.0.1:1",
 			"give its address with --url"}},
 		{"unreadable config", []string{"--config.file", filepath.Join(dir, "missing.yaml")}, []string{"--config.file: open"}},
+		{"a keepalived.conf run as imported", []string{"--url", d.URL, "--config.file", keepalivedConf}, []string{"the config names none (web.api_token_file): give --token-file"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := run(t, t.Context(), append([]string{"drain", "10.0.1.3:80"}, tc.args...)...)
