@@ -87,7 +87,7 @@ func (b *bench) feed(i int, err error) {
 func (b *bench) feedLag(i int, err error, lag time.Duration) {
 	b.c.mu.Lock()
 	st := b.c.state[rsID(i)+"#0"]
-	out := b.c.result(st, b.now, 10*time.Millisecond, err, func() time.Duration { return lag })
+	out := b.c.result(st, b.now, 10*time.Millisecond, probe.Weight{}, err, func() time.Duration { return lag })
 	b.c.mu.Unlock()
 	b.c.emit(out)
 }
@@ -446,7 +446,7 @@ func TestGuardDirectorScope(t *testing.T) {
 		var out []emitFn
 		for _, st := range c.state {
 			st.IntervalNS = time.Second
-			out = append(out, c.result(st, now, time.Millisecond, err, nil)...)
+			out = append(out, c.result(st, now, time.Millisecond, probe.Weight{}, err, nil)...)
 		}
 		c.mu.Unlock()
 		c.emit(out)

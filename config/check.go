@@ -208,6 +208,9 @@ func (v *validator) checkType(p string, c *Check, t CheckType) {
 	if t.reads("password") || t.reads("password_file") {
 		v.checkCredentials(p, c)
 	}
+	if t.reads("file") {
+		v.checkFile(p, c)
+	}
 	if t.reads("command") {
 		switch {
 		case c.Command == "":
@@ -224,6 +227,39 @@ func (v *validator) checkType(p string, c *Check, t CheckType) {
 			}
 		}
 	}
+}
+
+// MaxWeight is the largest real-server weight lvsmon configures or a
+// check sets (ipvsadm's bound; the kernel would take any int).
+const MaxWeight = 65535
+
+// checkFile validates a file check's file, weight and reverse.
+func (v *validator) checkFile(p string, c *Check) {
+	switch {
+	case c.File == "":
+		v.errf(p+".file", "a file check needs the file to read")
+	case !filepath.IsAbs(c.File):
+		v.errf(p+".file", "%q is relative to wherever lvsmon was started; use an absolute path", c.File)
+	default:
+		// A warning only: check-config may run on another machine, and
+		// a file that comes later is read then.
+		if fi, err := os.Stat(c.File); err != nil {
+			v.warnf(p+".file", "%v (until it exists the check is inconclusive)", err)
+		} else if !fi.Mode().IsRegular() {
+			v.warnf(p+".file", "%s is not a regular file", c.File)
+		}
+	}
+	if c.Weight != nil && (*c.Weight < -MaxWeight || *c.Weight > MaxWeight) {
+		v.errf(p+".weight", "weight %d is out of range %d-%d", *c.Weight, -MaxWeight, MaxWeight)
+	}
+}
+
+// FileWeight is a file check's weight multiplier (default 1).
+func (c *Check) FileWeight() int {
+	if c.Weight == nil {
+		return 1
+	}
+	return *c.Weight
 }
 
 // maxPasswordFile bounds a password file: a password, not a document.
