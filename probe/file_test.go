@@ -39,7 +39,9 @@ func runWeight(t testing.TB, p WeightProbe, c *config.Check) (Weight, error) {
 // signals fail. Without dynamic, 2 fails as before.
 func TestProbeExternalDynamic(t *testing.T) {
 	dir := t.TempDir()
-	exit := func(n int) string { return script(t, dir, fmt.Sprintf("exit%d", n), fmt.Sprintf("echo status %d\nexit %d\n", n, n)) }
+	exit := func(n int) string {
+		return script(t, dir, fmt.Sprintf("exit%d", n), fmt.Sprintf("echo status %d\nexit %d\n", n, n))
+	}
 	tests := []struct {
 		name    string
 		command string
