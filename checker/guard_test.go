@@ -157,6 +157,9 @@ func TestClassify(t *testing.T) {
 		{"reset", fmt.Errorf("http: %w", syscall.ECONNRESET), 0, ClassReset, ""},
 		{"closed", fmt.Errorf("smtp: %w", probe.ErrClosed), 0, ClassReset, ""},
 		{"wrong answer", errors.New("http: status 503, want 200-299"), time.Second, ClassAnswer, ""},
+		{"file check's file missing", probe.InconclusiveError{Err: fmt.Errorf("file: %w", &os.PathError{Op: "open", Path: "/run/w", Err: syscall.ENOENT})}, 0, ClassLocal, LocalInput},
+		{"file check's file hangs", probe.InconclusiveError{Err: fmt.Errorf("file: %w", probe.TimeoutError{After: time.Second})}, 0, ClassLocal, LocalInput},
+		{"file check's value fails", errors.New("file: /run/w holds 3, want 0"), 0, ClassAnswer, ""},
 	}
 	for _, tc := range tests {
 		class, why := classify(tc.err, tc.lag, time.Second)
