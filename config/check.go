@@ -254,6 +254,18 @@ func (v *validator) checkFile(p string, c *Check) {
 	}
 }
 
+// noWeight refuses what sets a real server's weight on a check of
+// something that has none (a self check, the peer check): there it
+// would only make failures pass.
+func (v *validator) noWeight(p string, c *Check) {
+	if c.Dynamic {
+		v.errf(p+".dynamic", "sets a real server's weight, and this check has none: without it exit 0 passes and anything else fails")
+	}
+	if c.Type == "file" && c.FileWeight() != 0 {
+		v.errf(p+".weight", "a file check with a weight sets a real server's weight, and this check has none: set weight: 0 (0 passes, anything else fails; reverse turns it round)")
+	}
+}
+
 // FileWeight is a file check's weight multiplier (default 1).
 func (c *Check) FileWeight() int {
 	if c.Weight == nil {
