@@ -197,6 +197,15 @@ func (c *composer) line(it item) string {
 		return fmt.Sprintf("%s  HELD        %s", ts, it.Message)
 	case events.GuardRelease:
 		return fmt.Sprintf("%s  HOLD ENDED  %s", ts, it.Message)
+	case events.Override:
+		if it.To == "" { // an event from before overrides had typed fields
+			break
+		}
+		s := fmt.Sprintf("%s  %-10s  %s  by %s", ts, strings.ToUpper(overrideVerb(it.To)), addr, actor(it))
+		if it.Reason != "" {
+			s += ": " + it.Reason
+		}
+		return s
 	}
 	s := ts + "  " + strings.ReplaceAll(string(it.Kind), "_", " ")
 	if it.Server != "" {
@@ -210,6 +219,31 @@ func upDown(down bool) string {
 		return "DOWN"
 	}
 	return "UP"
+}
+
+// overrideVerb is what an override did to a server: "drained",
+// "disabled", "enabled"; the mode itself when unknown.
+func overrideVerb(to string) string {
+	switch to {
+	case "drain":
+		return "drained"
+	case "disable":
+		return "disabled"
+	case events.Enabled:
+		return "enabled"
+	case "":
+		return "override"
+	}
+	return to
+}
+
+// actor is who made an override; events older than the actor field name
+// the operator only in their message.
+func actor(it item) string {
+	if it.Actor == "" {
+		return "(unknown)"
+	}
+	return it.Actor
 }
 
 // reason is why a server is down: the failing check's message (the
@@ -256,11 +290,13 @@ func (c *composer) svcLabel(id string) string {
 // summary says in one line what the items are about, the most important
 // first: role changes, servers down, sorry servers on, disagreements,
 // flapping, still down, servers up, sorry off, agreement, stable,
+// operators' overrides,
 // lvsmon's own life, reloads, the rest.
 func (c *composer) summary(items []item) string {
 	servers := map[events.Kind]map[string]string{} // kind -> server -> service
 	services := map[events.Kind]map[string]bool{}  // kind -> services (sorry)
 	var roles, disagree, agree, held, unheld []string
+	var overrides []item
 	other := map[string]int{}
 	scope := func(svc string) string {
 		if svc == "" {
@@ -296,6 +332,8 @@ func (c *composer) summary(items []item) string {
 			held = appendNew(held, scope(it.Service))
 		case events.GuardRelease:
 			unheld = appendNew(unheld, scope(it.Service))
+		case events.Override:
+			overrides = append(overrides, it)
 		case events.DaemonStart:
 			other["lvsmon started"]++
 		case events.DaemonStop:
@@ -344,6 +382,9 @@ func (c *composer) summary(items []item) string {
 	if s := servers[noteStable]; len(s) > 0 {
 		parts = append(parts, c.servers(s, "stable again"))
 	}
+	if p := overridesText(overrides); p != "" {
+		parts = append(parts, p)
+	}
 	for _, k := range []string{"lvsmon started", "lvsmon stopping", "config reload rejected", "config reloaded"} {
 		if other[k] > 0 {
 			parts = append(parts, k)
@@ -357,6 +398,39 @@ func (c *composer) summary(items []item) string {
 		return "no events"
 	}
 	return strings.Join(parts, "; ")
+}
+
+// overridesText is "real server 10.0.0.2:80 drained by alice (web,
+// 10.1.1.1)", or "3 overrides by alice, bob" for several.
+func overridesText(ovs []item) string {
+	switch len(ovs) {
+	case 0:
+		return ""
+	case 1:
+		if it := ovs[0]; it.To != "" {
+			return fmt.Sprintf("real server %s %s by %s", serverAddr(it.Server), overrideVerb(it.To), actor(it))
+		}
+	}
+	var who []string
+	for _, it := range ovs {
+		if it.Actor != "" {
+			who = appendNew(who, actorName(it.Actor))
+		}
+	}
+	s := fmt.Sprintf("%d %s", len(ovs), plural(len(ovs), "override", "overrides"))
+	if len(who) > 0 {
+		s += " by " + strings.Join(who, ", ")
+	}
+	return s
+}
+
+// actorName is the operator without the where: "alice" of "alice (web,
+// 10.1.1.1)".
+func actorName(a string) string {
+	if name, _, ok := strings.Cut(a, " ("); ok && name != "" {
+		return name
+	}
+	return a
 }
 
 // servers is "real server 10.0.0.2:80 down on web (tcp_...)", "3 real

@@ -61,6 +61,8 @@ type item struct {
 	To      string `json:"to,omitempty"`
 	Reason  string `json:"reason,omitempty"`
 	Message string `json:"message,omitempty"`
+	// Actor is who made the change (an override's operator).
+	Actor string `json:"actor,omitempty"`
 	// Since is when the server went down (up events, reminders, stable
 	// notes) or last changed (flapping notes).
 	Since time.Time `json:"since,omitzero"`
@@ -239,7 +241,7 @@ func (e *engine) observe(ev events.Event, now time.Time, master bool) string {
 	ds := st.Daemon.state(ev.Time, pol.settle)
 	st.Daemon.note(&ev)
 	it := item{Seq: ev.Seq, Time: ev.Time, Kind: ev.Kind, Service: ev.Service, Server: ev.Server, Instance: ev.Instance,
-		From: ev.From, To: ev.To, Reason: ev.Reason, Message: ev.Message}
+		From: ev.From, To: ev.To, Reason: ev.Reason, Message: ev.Message, Actor: ev.Actor}
 
 	var sm *serverMem
 	switch ev.Kind {

@@ -392,7 +392,9 @@ func TestSummaryAndLines(t *testing.T) {
 		{[]item{{Kind: noteFlapping, Service: svcWeb, Server: web(0)}}, "real server 10.0.1.2:80 flapping on web (tcp_10.0.0.1_80)"},
 		{[]item{it(g.ev(events.SorryOn, svcWeb, "", t0, "sorry on"))}, "sorry server on for web (tcp_10.0.0.1_80)"},
 		{[]item{it(g.ev(events.Reload, "", "", t0, "config reload rejected, running config kept: x"))}, "config reload rejected"},
-		{[]item{it(g.ev(events.DaemonStart, "", "", t0, "started")), it(g.ev(events.Override, svcWeb, web(0), t0, "w=0"))}, "lvsmon started; 1 event of kind override"},
+		{[]item{it(g.ev(events.DaemonStart, "", "", t0, "started")), it(g.ev(events.Override, svcWeb, web(0), t0, "w=0"))}, "1 override; lvsmon started"},
+		{[]item{{Kind: events.Override, Service: svcWeb, Server: web(0), To: "drain", Actor: "alice (web, 10.9.0.1)", Reason: "kernel update"}}, "real server 10.0.1.2:80 drained by alice (web, 10.9.0.1)"},
+		{[]item{{Kind: events.Override, Service: svcWeb, Server: web(0), To: "disable", Actor: "alice (web, 10.9.0.1)"}, {Kind: events.Override, Service: svcWeb, Server: web(1), To: events.Enabled, Actor: "bob (api, 10.9.0.2)"}, {Kind: events.Override, Service: svcWeb, Server: web(2), To: "drain", Actor: "alice (web, 10.9.0.1)"}}, "3 overrides by alice, bob"},
 		{[]item{{Kind: events.Disagreement, Instance: "VI_1"}}, "role disagreement: VI_1"},
 		{[]item{it(g.down(0, t0)), it(g.ev(events.GuardHold, svcWeb, "", t0, "mass failure"))}, "mass failure, downs held: web (tcp_10.0.0.1_80); real server 10.0.1.2:80 down on web (tcp_10.0.0.1_80)"},
 		{[]item{it(g.ev(events.GuardHold, "", "", t0, "mass failure")), it(g.ev(events.GuardRelease, "", "", t0, "ended"))}, "mass failure, downs held: the whole director; mass-failure hold ended: the whole director"},
@@ -406,6 +408,9 @@ func TestSummaryAndLines(t *testing.T) {
 		want string
 	}{
 		{it(g.down(0, t0)), "2026-03-01 12:00:00  DOWN        10.0.1.2:80  http check: connection refused"},
+		{item{Time: t0, Kind: events.Override, Server: web(0), To: "drain", Actor: "alice (web, 10.9.0.1)", Reason: "kernel update"}, "2026-03-01 12:00:00  DRAINED     10.0.1.2:80  by alice (web, 10.9.0.1): kernel update"},
+		{item{Time: t0, Kind: events.Override, Server: web(0), To: events.Enabled, Actor: "bob (api, 10.9.0.2)"}, "2026-03-01 12:00:00  ENABLED     10.0.1.2:80  by bob (api, 10.9.0.2)"},
+		{item{Time: t0, Kind: events.Override, Server: web(0), Message: "web: drain set by 127.0.0.1"}, "2026-03-01 12:00:00  override  10.0.1.2:80  web: drain set by 127.0.0.1"},
 		{item{Time: t0.Add(150 * time.Minute), Kind: events.ServerUp, Server: web(0), Since: t0}, "2026-03-01 14:30:00  UP          10.0.1.2:80  after 2h30m down (since 2026-03-01 12:00:00)"},
 		{item{Time: t0.Add(time.Hour), Kind: noteReminder, Server: web(0), Since: t0, Reason: "timeout", Message: "web: x is down: timeout"}, "2026-03-01 13:00:00  STILL DOWN  10.0.1.2:80  for 1h (since 2026-03-01 12:00:00): timeout"},
 		{role, "2026-03-01 12:00:00  role change  VI_1: BACKUP → MASTER (priority 100, keepalived)"},

@@ -3,7 +3,6 @@ package alerting
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	promconfig "github.com/prometheus/common/config"
 
 	gomail "github.com/wneessen/go-mail"
 	gomaillog "github.com/wneessen/go-mail/log"
@@ -134,18 +135,11 @@ func NewSender(cfg SMTPConfig) (*Sender, error) {
 	if s.cfg.Timeout <= 0 {
 		s.cfg.Timeout = 30 * time.Second
 	}
-	s.tlsCfg = &tls.Config{ServerName: cfg.Host, MinVersion: tls.VersionTLS12}
-	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("smtp: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("smtp: no certificate in %s", cfg.CAFile)
-		}
-		s.tlsCfg.RootCAs = pool
+	tc, err := promconfig.NewTLSConfig(&promconfig.TLSConfig{CAFile: cfg.CAFile, ServerName: cfg.Host, MinVersion: tls.VersionTLS12})
+	if err != nil {
+		return nil, fmt.Errorf("smtp: ca_file: %w", err)
 	}
+	s.tlsCfg = tc
 	if cfg.Username != "" {
 		if _, err := s.password(); err != nil {
 			return nil, err

@@ -3,8 +3,6 @@ package alerting
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +14,8 @@ import (
 	"strings"
 	"text/template"
 	"time"
+
+	promconfig "github.com/prometheus/common/config"
 
 	"github.com/lvsmon/lvsmon/events"
 )
@@ -57,18 +57,11 @@ type TLSConfig struct {
 
 func (t TLSConfig) client(timeout time.Duration) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // the operator's explicit choice
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca_file %s: no PEM certificate in it", t.CAFile)
-		}
-		tr.TLSClientConfig.RootCAs = pool
+	tc, err := promconfig.NewTLSConfig(&promconfig.TLSConfig{CAFile: t.CAFile, InsecureSkipVerify: t.InsecureSkipVerify})
+	if err != nil {
+		return nil, fmt.Errorf("ca_file: %w", err)
 	}
+	tr.TLSClientConfig = tc
 	return &http.Client{Transport: tr, Timeout: timeout,
 		// A redirect would resend the body, secrets in headers included,
 		// somewhere the config does not name.

@@ -267,7 +267,7 @@ func (a *App) newWeb(cfg *config.Config) error {
 	}
 	src := web.Source{
 		Access:  a.access.Load,
-		Control: a, Servers: a.servers, SorryActive: a.sorryActive, Reconciler: a.reconcilerStatus,
+		Control: a, Servers: a.servers, History: a.history, SorryActive: a.sorryActive, Reconciler: a.reconcilerStatus,
 		Snapshot: a.coll.Snapshot, Health: a.coll.Health, Config: a.cur.Load, Version: a.build.Version,
 		Graphs: grapher{a.renderer}, Events: a.ev, RRD: a.rrdStatus, Limiter: limiter,
 		Problems: a.problems, Peers: a.peerStatus,
@@ -295,6 +295,7 @@ func (a *App) newWeb(cfg *config.Config) error {
 	src.Metrics = collector.MetricsHandler(a.coll, a.cur.Load, collector.MetricsOptions{Build: buildInfo(a.build), Extra: extra}, a.component("metrics"))
 	src.MetricsPath = a.metrics
 	a.srv = web.New(src, log)
+	a.coll.Subscribe(a.srv.Observe) // the overview's sparklines
 	for _, addr := range cfg.Listen {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {

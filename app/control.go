@@ -91,6 +91,22 @@ func (a *App) problems() []web.Problem {
 	return append(out, a.peerProblems()...)
 }
 
+// history is a real server's recent check results for its page.
+func (a *App) history(id string) []web.CheckHistory {
+	hs := a.chk.History(id)
+	if hs == nil {
+		return nil
+	}
+	out := make([]web.CheckHistory, len(hs))
+	for i, h := range hs {
+		out[i] = web.CheckHistory{Type: h.Type, Runs: make([]web.CheckRun, len(h.Runs))}
+		for j, r := range h.Runs {
+			out[i].Runs[j] = web.CheckRun{Outcome: string(r.Outcome), Message: r.Message, Count: r.Count, First: r.First, Last: r.Last, LastDur: r.LastDur, MaxDur: r.MaxDur}
+		}
+	}
+	return out
+}
+
 // servers merges health, last check and override per real server.
 func (a *App) servers() map[string]web.ServerInfo {
 	out := map[string]web.ServerInfo{}

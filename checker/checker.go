@@ -103,6 +103,7 @@ type serverState struct {
 	server   string // the real server's id (the state's key adds the check's index)
 	service  string // the service's id
 	key      lvs.DestKey
+	hist     history // the recent results, for the server page
 	// weight is what the check's last passing result said of the weight;
 	// configured is the server's configured weight in the config in
 	// force, which a file check's value adds to.
@@ -463,6 +464,7 @@ func (c *Checker) result(st *serverState, at time.Time, d time.Duration, wt prob
 			st.LastTime, st.LastDur, st.Stalled = at, d, false
 			st.Inconclusive++
 			st.LastInconclusive = msg
+			st.hist.note(at, d, Inconclusive, msg)
 			return c.local.note(why, msg, c.now(), st.name, st.key.String(), c.log)
 		}
 		if st.failRun == 0 || st.class != class {
@@ -474,6 +476,11 @@ func (c *Checker) result(st *serverState, at time.Time, d time.Duration, wt prob
 		st.weight = wt
 	}
 	c.record(st, at, d, err)
+	if err == nil {
+		st.hist.note(at, d, Passed, "")
+	} else {
+		st.hist.note(at, d, Failed, st.LastMsg)
+	}
 	now := c.now()
 	wasUp := c.agg[st.server] == health.Up
 	out := c.settle(st.server, now)

@@ -21,6 +21,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/go-ldap/ldap/v3"
 )
 
 // DNSQueryTypes are the record types a dns check can ask for.
@@ -143,6 +145,15 @@ func (c *Check) applyTypeDefaults() {
 			c.QueryType = "A"
 		}
 	}
+	if t.reads("scope") {
+		c.Scope = strings.ToLower(c.Scope)
+		if c.Scope == "" {
+			c.Scope = "base"
+		}
+	}
+	if t.reads("filter") && c.Filter == "" {
+		c.Filter = DefaultLDAPFilter
+	}
 	if t.reads("ehlo") && c.EHLO == "" {
 		c.EHLO, _ = os.Hostname()
 		if c.EHLO == "" {
@@ -180,7 +191,10 @@ func (v *validator) checkType(p string, c *Check, t CheckType) {
 		c.ExpectRE = re
 	}
 	if t.reads("method") {
-		v.checkHTTP(p, c, t) // max_body too
+		v.checkHTTP(p, c, t) // max_body and TLS too
+	}
+	if t.reads("sip_uri") || t.reads("sip_transport") {
+		v.checkSIP(p, c)
 	}
 	if t.reads("send") {
 		b, err := ParsePayload(c.Send)
@@ -210,6 +224,15 @@ func (v *validator) checkType(p string, c *Check, t CheckType) {
 	}
 	if t.reads("file") {
 		v.checkFile(p, c)
+	}
+	if t.reads("base_dn") {
+		v.checkLDAP(p, c)
+	}
+	if t.reads("secret") {
+		v.checkRADIUS(p, c)
+	}
+	if t.reads("tls_ca") && !t.reads("method") { // ldaps, imaps, pop3s
+		v.checkTLS(p, c, t)
 	}
 	if t.reads("command") {
 		switch {
@@ -291,33 +314,111 @@ func (v *validator) checkCredentials(p string, c *Check) {
 		v.errf(p+".username", "%q holds a NUL or line break", c.Username)
 		return
 	}
+	if strings.ContainsAny(c.Password, "\x00\r\n") {
+		// As a password_file's: no login protocol here can send them.
+		v.errf(p+".password", "the password holds a NUL or line break")
+		return
+	}
 	c.Secret = c.Password
 	if c.PasswordFile == "" {
 		return
 	}
-	f, err := os.Open(c.PasswordFile)
+	s, err := readSecretFile(c.PasswordFile, "a password")
 	if err != nil {
 		v.errf(p+".password_file", "%v", err)
 		return
+	}
+	c.Secret = s
+}
+
+// readSecretFile reads a one-line secret file (a password, a shared
+// secret), its last newline dropped. The errors name the file, never
+// its content.
+func readSecretFile(path, what string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, maxPasswordFile+1))
 	switch {
 	case err != nil:
-		v.errf(p+".password_file", "%s: %v", c.PasswordFile, err)
-		return
+		return "", fmt.Errorf("%s: %w", path, err)
 	case len(b) > maxPasswordFile:
-		v.errf(p+".password_file", "%s is over %d bytes: not a password", c.PasswordFile, maxPasswordFile)
-		return
+		return "", fmt.Errorf("%s is over %d bytes: not %s", path, maxPasswordFile, what)
 	}
 	s := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
 	switch {
 	case s == "":
-		v.errf(p+".password_file", "%s is empty", c.PasswordFile)
+		return "", fmt.Errorf("%s is empty", path)
 	case strings.ContainsAny(s, "\x00\r\n"):
-		v.errf(p+".password_file", "%s holds more than one line", c.PasswordFile)
+		return "", fmt.Errorf("%s holds more than one line", path)
+	}
+	return s, nil
+}
+
+// DefaultLDAPFilter matches any entry: with scope base, the search asks
+// only whether the base entry is there (ldirectord's search).
+const DefaultLDAPFilter = "(objectClass=*)"
+
+// LDAPScopes are the search scopes of an ldap check.
+var LDAPScopes = []string{"base", "one", "sub"}
+
+// checkLDAP validates an ldap check's bind and search: a bind as a user
+// needs that user's password (ldirectord binds anonymously without
+// both; a bind with a name and no password is "unauthenticated", which
+// servers refuse or take for anonymous, so it proves nothing), the base
+// must be a DN and the filter must compile, so that a typo shows at
+// load rather than as every server failing.
+func (v *validator) checkLDAP(p string, c *Check) {
+	if c.Username != "" && c.Password == "" && c.PasswordFile == "" {
+		v.errf(p+".username", "a bind as %q needs its password (password or password_file); without username the bind is anonymous", c.Username)
+	}
+	if _, err := ldap.ParseDN(c.BaseDN); err != nil {
+		v.errf(p+".base_dn", "%q is not a DN like dc=example,dc=org: %v", c.BaseDN, err)
+	}
+	if !slices.Contains(LDAPScopes, c.Scope) {
+		v.errf(p+".scope", "unknown scope %q (want base, one or sub)", c.Scope)
+	}
+	if _, err := ldap.CompileFilter(c.Filter); err != nil {
+		v.errf(p+".filter", "%q is not an LDAP filter like (objectClass=*): %v", c.Filter, err)
+	}
+}
+
+// checkRADIUS validates a radius check's Access-Request: it needs a
+// user and password to ask for (ldirectord's login and passwd) and the
+// shared secret, read into SharedSecret. Messages never show a secret.
+func (v *validator) checkRADIUS(p string, c *Check) {
+	if c.Username == "" {
+		v.errf(p+".username", "a radius check asks the server to accept a test user: set username and password (or password_file)")
+	} else if c.Password == "" && c.PasswordFile == "" {
+		v.errf(p+".password", "a radius check asks the server to accept %q: set its password (or password_file)", c.Username)
+	}
+	// RFC 2865 5.1, 5.2: what the attributes can carry.
+	if len(c.Username) > 253 {
+		v.errf(p+".username", "%d bytes: RADIUS carries a user name of at most 253", len(c.Username))
+	}
+	if len(c.Secret) > 128 {
+		key := ".password"
+		if c.PasswordFile != "" {
+			key = ".password_file"
+		}
+		v.errf(p+key, "%d bytes: RADIUS carries a password of at most 128", len(c.Secret))
+	}
+	switch {
+	case c.RADIUSSecret != "" && c.RADIUSSecretFile != "":
+		v.errf(p+".secret_file", "set secret or secret_file, not both")
+	case c.RADIUSSecretFile != "":
+		s, err := readSecretFile(c.RADIUSSecretFile, "a shared secret")
+		if err != nil {
+			v.errf(p+".secret_file", "%v", err)
+			return
+		}
+		c.SharedSecret = s
+	case c.RADIUSSecret == "":
+		v.errf(p+".secret", "a radius check needs the shared secret the server has for this director (secret or secret_file)")
 	default:
-		c.Secret = s
+		c.SharedSecret = c.RADIUSSecret
 	}
 }
 
@@ -373,6 +474,11 @@ func (v *validator) checkHTTP(p string, c *Check, t CheckType) {
 		v.errf(p+".host", "%q is not a Host header value (a name, optionally with :port)", c.Host)
 	}
 	v.checkMaxBody(p, c)
+	v.checkTLS(p, c, t)
+}
+
+// checkTLS validates sni and tls_ca and loads the CA file into TLSRoots.
+func (v *validator) checkTLS(p string, c *Check, t CheckType) {
 	if t.reads("sni") && c.SNI != "" {
 		if _, err := netip.ParseAddr(c.SNI); err == nil {
 			v.errf(p+".sni", "%s is an address; SNI carries a host name (TLS sends none for addresses)", c.SNI)
@@ -395,6 +501,29 @@ func (v *validator) checkHTTP(p string, c *Check, t CheckType) {
 			return
 		}
 		c.TLSRoots = pool
+	}
+}
+
+// maxSIPURI bounds sip_uri: a Request-URI, not a document.
+const maxSIPURI = 256
+
+// checkSIP validates a sip check's Request-URI and transport.
+func (v *validator) checkSIP(p string, c *Check) {
+	if c.SIPURI != "" {
+		rest, ok := strings.CutPrefix(c.SIPURI, "sip:")
+		switch {
+		case !ok || rest == "":
+			v.errf(p+".sip_uri", "%q is not a sip: URI (sip:user@host or sip:host:port)", c.SIPURI)
+		case len(c.SIPURI) > maxSIPURI:
+			v.errf(p+".sip_uri", "%d bytes is longer than a Request-URI needs (at most %d)", len(c.SIPURI), maxSIPURI)
+		case strings.IndexFunc(c.SIPURI, func(r rune) bool { return r <= ' ' || r >= 0x7f || strings.ContainsRune(`<>"`, r) }) >= 0:
+			v.errf(p+".sip_uri", "%q holds a space, a control character, <, > or \" or a non-ASCII character: escape them (%%XX)", c.SIPURI)
+		}
+	}
+	switch c.SIPTransport {
+	case "", "udp", "tcp":
+	default:
+		v.errf(p+".sip_transport", "unknown transport %q (want udp or tcp)", c.SIPTransport)
 	}
 }
 

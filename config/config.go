@@ -426,7 +426,7 @@ type Check struct {
 	// Expect is what a healthy answer looks like. For http and https it
 	// is a regular expression searched in the body; for udp in the reply
 	// datagram; for simpletcp in what the server sends back; for smtp,
-	// ftp, pop3 and imap in the greeting banner. For dns it is a value
+	// ftp, pop3(s) and imap(s) in the greeting banner. For dns it is a value
 	// one answer must have, as written in a zone file (192.0.2.1,
 	// "10 mail.example.org"). Empty: any well-formed answer will do.
 	// Regular expressions are Go's (RE2) and match text: \xHH is a
@@ -453,8 +453,8 @@ type Check struct {
 	// and ranges: "200-299,301". Default 200-299. Redirects are not
 	// followed: a 302 is healthy only if listed.
 	Status string `yaml:"status"`
-	// TLSVerify checks the https server's certificate against the
-	// system's roots (or TLSCA) and the name in SNI or Host. Off by
+	// TLSVerify checks the https, imaps or pop3s server's certificate
+	// against the system's roots (or TLSCA) and the name in SNI or Host. Off by
 	// default, as in ldirectord: real servers are checked by address and
 	// their certificates carry the service's name.
 	TLSVerify bool `yaml:"tls_verify"`
@@ -517,6 +517,30 @@ type Check struct {
 	Password     string `yaml:"password"`
 	PasswordFile string `yaml:"password_file"`
 
+	// BaseDN, Scope and Filter are an ldap or ldaps check's search, made
+	// after the bind (anonymous unless Username is set). The defaults,
+	// the root DSE ("") with scope base and (objectClass=*), are what
+	// ldirectord asks without a request, and every LDAP server answers
+	// them; ldirectord's request is the base. The search must find an
+	// entry, and expect is matched against its DN (ldirectord's receive).
+	BaseDN string `yaml:"base_dn"`
+	Scope  string `yaml:"scope"`
+	Filter string `yaml:"filter"`
+	// RADIUSSecret (or RADIUSSecretFile, read at load and at each reload
+	// as password_file is) is a radius check's shared secret
+	// (ldirectord's secret): the server knows this director's requests
+	// by it. It is never logged or shown.
+	RADIUSSecret     string `yaml:"secret"`
+	RADIUSSecretFile string `yaml:"secret_file"`
+	// SIPURI is the Request-URI and To of a sip check's OPTIONS
+	// (ldirectord's login, as sip:login); default sip:ADDRESS:PORT of
+	// the target, the server itself, which any SIP server answers.
+	SIPURI string `yaml:"sip_uri"`
+	// SIPTransport is udp or tcp; default the service's protocol (udp
+	// for a UDP service and for a fwmark, tcp for a TCP one), as
+	// ldirectord follows the virtual's protocol.
+	SIPTransport string `yaml:"sip_transport"`
+
 	// Derived at load from the fields above; nil or empty when the Check
 	// was built in code, in which case the checker derives them itself.
 	ExpectRE *regexp.Regexp `yaml:"-"`
@@ -525,6 +549,9 @@ type Check struct {
 	TLSRoots *x509.CertPool `yaml:"-"`
 	// Secret is the password: Password, or PasswordFile's content.
 	Secret string `yaml:"-"`
+	// SharedSecret is the radius secret: RADIUSSecret, or
+	// RADIUSSecretFile's content.
+	SharedSecret string `yaml:"-"`
 }
 
 // Defaults.

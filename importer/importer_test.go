@@ -551,3 +551,79 @@ virtual_server 192.0.2.12 80 {
 		t.Errorf("the output does not load: %v\n%s", err, r.YAML)
 	}
 }
+
+// TestLdirectordMailAndSIP: imap, imaps, pop and pops keep login and
+// passwd (the check logs in), sip's login is its URI, and the output
+// validates.
+func TestLdirectordMailAndSIP(t *testing.T) {
+	conf := `virtual=192.0.2.10:993
+	real=10.0.0.1:993 gate
+	service=imaps
+	login="monitor"
+	passwd="pa ss\"word"
+virtual=192.0.2.10:995
+	real=10.0.0.1:995 gate
+virtual=192.0.2.10:110
+	real=10.0.0.1:110 gate
+	service=pop
+	login="monitor"
+	passwd="s3cret"
+	receive="ready"
+virtual=192.0.2.10:143
+	real=10.0.0.1:143 gate
+	passwd="unused"
+virtual=192.0.2.10:5060
+	real=10.0.0.1:5060 gate
+	protocol=udp
+	service=sip
+	login="ping@lvs.example.org"
+	passwd="not sent"
+virtual=9
+	real=10.0.0.1:5060 gate
+	service=sip
+virtual=192.0.2.10:21
+	real=10.0.0.1:21 gate
+	service=ftp
+	login="anonymous"
+`
+	r, err := Ldirectord("ldirectord.cf", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.Parse("again", r.YAML); err != nil {
+		t.Fatalf("the output does not parse: %v\n%s", err, r.YAML)
+	}
+	vs := r.Config.VirtualServices
+	for i, want := range []config.Check{
+		{Type: "imaps", Username: "monitor", Password: `pa ss\"word`}, // ldirectord unescapes nothing
+		{Type: "pop3s"},
+		{Type: "pop3", Username: "monitor", Password: "s3cret"},
+		{Type: "imap"},
+		{Type: "sip", SIPURI: "sip:ping@lvs.example.org"},
+		{Type: "sip", SIPTransport: "tcp"},
+		{Type: "ftp"},
+	} {
+		c := vs[i].Check
+		if c.Type != want.Type || c.Username != want.Username || c.Password != want.Password || c.SIPURI != want.SIPURI || c.SIPTransport != want.SIPTransport {
+			t.Errorf("%s: check %+v, want %+v", vs[i].Name, c, want)
+		}
+	}
+	for _, w := range []struct {
+		line      int
+		directive string
+		status    Status
+	}{
+		{3, "service", Mapped}, {4, "login, passwd", Mapped}, {5, "login, passwd", Mapped},
+		{13, "receive", Ignored},
+		{16, "login, passwd, database, secret", Changed},
+		{21, "login (sip)", Mapped}, {22, "login, passwd, database, secret", Changed},
+		{29, "login, passwd, database, secret", Changed},
+	} {
+		if e := entry(r, w.line, w.directive); e == nil || e.Status != w.status {
+			t.Errorf("line %d %s: %+v, want %s\n%s", w.line, w.directive, e, w.status, reportText(r))
+		}
+	}
+	if strings.Contains(reportText(r), "s3cret") {
+		t.Errorf("the report shows a password:\n%s", reportText(r))
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-ldap/ldap/v3"
+
 	"github.com/lvsmon/lvsmon/config"
 )
 
@@ -307,7 +309,8 @@ var ldServicePorts = map[int]string{21: "ftp", 25: "smtp", 53: "dns", 80: "http"
 // ldServices maps ldirectord's services to lvsmon check types; the rest
 // have none.
 var ldServices = map[string]string{"http": "http", "https": "https", "ftp": "ftp", "smtp": "smtp", "submission": "smtp",
-	"pop": "pop3", "imap": "imap", "dns": "dns", "simpletcp": "simpletcp", "none": "none"}
+	"pop": "pop3", "imap": "imap", "dns": "dns", "simpletcp": "simpletcp", "none": "none",
+	"ldap": "ldap", "ldaps": "ldaps", "radius": "radius", "pops": "pop3s", "imaps": "imaps", "sip": "sip"}
 
 // ldPortNames are the port names ldirectord's getservbyname would know
 // that configs use; others are refused rather than guessed.
@@ -466,8 +469,6 @@ func (m *ldMapper) virtual(v *ldVirtual) {
 			} else {
 				m.as(d.key, Unsupported, d, "a virtual's own mail settings: lvsmon has one alerting section for all.")
 			}
-		case "login", "passwd", "database", "secret":
-			m.rep.rule("login, passwd, database, secret", m.file, d.line, 0, d.key+":")
 		}
 	}
 	if q, ok := x.get("quiescent"); !ok || (q.val != "yes" && q.val != "no") {
@@ -496,6 +497,13 @@ func (m *ldMapper) virtual(v *ldVirtual) {
 	vs.Sorry = m.fallback(x, &vs, fam)
 	if !off {
 		vs.Check = m.check(x, &vs)
+	}
+	// Credentials the check did not take (the ldap, ldaps and radius
+	// checks take theirs).
+	for _, d := range v.lines {
+		if slices.Contains([]string{"login", "passwd", "database", "secret"}, d.key) && !m.reported(d.line) {
+			m.rep.rule("login, passwd, database, secret", m.file, d.line, 0, d.key+":")
+		}
 	}
 	// A virtual's per-real request and receive, when they differ from the
 	// service's, are dropped.
@@ -764,6 +772,18 @@ func (m *ldMapper) check(x ldv, vs *config.VirtualService) *config.Check {
 			} else {
 				m.rep.ruleAs("service unsupported", Unsupported, m.file, x.v.head.line, 0, fmt.Sprintf("checktype negotiate with service %s (by the port): lvsmon has no %s check: %s instead, weaker than ldirectord's.", service, service, typ))
 			}
+		} else if typ == "radius" && !m.radiusReady(x) {
+			// ldirectord sends empty ones, which no server accepts.
+			typ = "tcp"
+			if udp {
+				typ = "ping"
+			}
+			at := x.v.head
+			if svcOK {
+				at = svc
+			}
+			m.as("service", Unsupported, at, fmt.Sprintf("service radius without login, passwd and secret: ldirectord's check cannot pass without them: %s instead.", typ))
+			known = false
 		} else if svcOK {
 			m.ok("service", svc, "")
 		}
@@ -828,7 +848,30 @@ func (m *ldMapper) check(x ldv, vs *config.VirtualService) *config.Check {
 			if rcvOK {
 				m.expect(c, rcv)
 			}
-		case "ftp", "pop3", "imap", "smtp":
+		case "ldap", "ldaps":
+			m.ldapCheck(x, c, path, req, reqOK, rcv, rcvOK)
+		case "radius":
+			m.radiusCheck(x, c)
+		case "pop3", "imap", "pop3s", "imaps":
+			if d, ok := x.get("login"); ok && d.val != "" {
+				c.Username = d.val
+				m.ok("login, passwd", d, "login:")
+				if p, ok := x.get("passwd"); ok {
+					c.Password = p.val
+					m.ok("login, passwd", p, "passwd:")
+				}
+			}
+		case "sip":
+			if d, ok := x.get("login"); ok && d.val != "" {
+				c.SIPURI = "sip:" + d.val
+				m.ok("login (sip)", d, "")
+			}
+			if vs.FWMark != 0 {
+				c.SIPTransport = "tcp" // ldirectord opens a stream socket for protocol fwm
+			}
+		}
+		switch typ {
+		case "ftp", "smtp":
 			for _, d := range []ldLine{req, rcv} {
 				if d.key != "" {
 					m.as(d.key, Changed, d, "lvsmon's "+typ+" check reads the greeting only: left out.")
@@ -906,6 +949,64 @@ func (m *ldMapper) check(x ldv, vs *config.VirtualService) *config.Check {
 		c.Retries, c.Fall = 0, 0
 	}
 	return c
+}
+
+// ldCreds is the rule of the credentials the ldap, ldaps and radius
+// checks take.
+const ldCreds = "login, passwd, secret (ldap, radius)"
+
+// ldapCheck maps an ldap or ldaps check as ldirectord's check_ldap
+// reads it: request is the search's base (scope base, any entry), receive
+// is matched against the entry's DN, and login and passwd, when both are
+// set, make the bind.
+func (m *ldMapper) ldapCheck(x ldv, c *config.Check, path string, req ldLine, reqOK bool, rcv ldLine, rcvOK bool) {
+	if reqOK {
+		base := strings.TrimPrefix(path, "/")
+		if _, err := ldap.ParseDN(base); err != nil {
+			m.as("request", Unsupported, req, fmt.Sprintf("%q is not a DN: the search is of the root DSE.", base))
+		} else {
+			c.BaseDN = base
+			m.ok("request", req, "the search base:")
+		}
+	}
+	if rcvOK {
+		m.expect(c, rcv)
+	}
+	login, lok := x.get("login")
+	pw, pok := x.get("passwd")
+	if lok && pok {
+		c.Username, c.Password = login.val, pw.val
+		m.ok(ldCreds, login, "login:")
+		m.ok(ldCreds, pw, "passwd:")
+		return
+	}
+	for _, d := range []ldLine{login, pw} {
+		if d.key != "" {
+			m.as(ldCreds, Changed, d, d.key+": ldirectord binds anonymously unless both login and passwd are set, and so does the import: left out.")
+		}
+	}
+}
+
+// radiusReady reports whether a virtual has what a radius check needs.
+func (m *ldMapper) radiusReady(x ldv) bool {
+	for _, k := range []string{"login", "passwd", "secret"} {
+		if d, ok := x.get(k); !ok || d.val == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// radiusCheck maps a radius check (radiusReady): login, passwd and
+// secret make the Access-Request.
+func (m *ldMapper) radiusCheck(x ldv, c *config.Check) {
+	login, _ := x.get("login")
+	pw, _ := x.get("passwd")
+	secret, _ := x.get("secret")
+	c.Username, c.Password, c.RADIUSSecret = login.val, pw.val, secret.val
+	for _, d := range []ldLine{login, pw, secret} {
+		m.ok(ldCreds, d, d.key+":")
+	}
 }
 
 func (m *ldMapper) reported(line int) bool {

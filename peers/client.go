@@ -3,7 +3,6 @@ package peers
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	promconfig "github.com/prometheus/common/config"
 
 	"github.com/lvsmon/lvsmon/config"
 )
@@ -54,24 +55,12 @@ func newClient(p config.Peer) (*client, error) {
 		return nil, fmt.Errorf("url: %w", err)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: p.InsecureSkipVerify} //nolint:gosec // the operator's explicit choice
-	if p.CAFile != "" {
-		pem, err := os.ReadFile(p.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca_file %s: no PEM certificate in it", p.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if p.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(p.CertFile, p.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("cert_file/key_file: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
+	// The certificate and key are read again at each handshake, so a
+	// renewed pair takes effect without a reload.
+	tc, err := promconfig.NewTLSConfig(&promconfig.TLSConfig{CAFile: p.CAFile, CertFile: p.CertFile, KeyFile: p.KeyFile,
+		InsecureSkipVerify: p.InsecureSkipVerify, MinVersion: tls.VersionTLS12})
+	if err != nil {
+		return nil, fmt.Errorf("ca_file/cert_file/key_file: %w", err)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.Proxy = nil // the peer is on the management network

@@ -37,6 +37,9 @@ test) pkgs+=(qemu-system-x86 busybox-static kmod cpio iproute2 ipvsadm file rrdt
 	python3-aiosmtpd
 	# a real Alertmanager for the alerting channels' test.
 	prometheus-alertmanager
+	# the ldap, ldaps and radius checks' lab tests run a private slapd
+	# and freeradius.
+	slapd freeradius
 	# real HA pairs in network namespaces for the HA role tests: a
 	# keepalived VRRP pair, a heartbeat (haresources) pair and a
 	# corosync + pacemaker pair.
@@ -47,6 +50,9 @@ test) pkgs+=(qemu-system-x86 busybox-static kmod cpio iproute2 ipvsadm file rrdt
 	# .rpm's file list, the unit's verify and security score (systemd),
 	# and the zsh and fish completions run by their shells.
 	debootstrap rpm systemd zsh fish
+	# a private dovecot and kamailio for the imap(s), pop3(s) and sip
+	# checks' lab tests.
+	dovecot-imapd dovecot-pop3d kamailio
 	# lvsmon import reads ldirectord's example config in a lab test
 	# (keepalived's samples come with keepalived above).
 	ldirectord) ;;

@@ -64,6 +64,25 @@ type ServerInfo struct {
 	CheckWeight *int32 `json:"-"`
 }
 
+// CheckHistory is one check's recent results on a server page, as runs
+// of like results, newest first.
+type CheckHistory struct {
+	Type string     `json:"type"`
+	Runs []CheckRun `json:"runs"`
+}
+
+// CheckRun is a run of like results: passed, failed or inconclusive
+// (the director's own trouble), with the failure's message.
+type CheckRun struct {
+	Outcome string        `json:"outcome"`
+	Message string        `json:"message,omitempty"`
+	Count   int           `json:"count"`
+	First   time.Time     `json:"first"`
+	Last    time.Time     `json:"last"`
+	LastDur time.Duration `json:"last_duration_ns"`
+	MaxDur  time.Duration `json:"max_duration_ns"`
+}
+
 func (s *Server) controlRoutes() {
 	s.engine.POST("/api/v1/servers/:id/:action", s.auth, s.override)
 	s.engine.POST("/-/reload", s.auth, s.reloadAPI)

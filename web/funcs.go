@@ -14,21 +14,22 @@ import (
 // the page is read by a person at a glance, while the API keeps raw
 // numbers.
 var funcs = template.FuncMap{
-	"actions":  actions,
-	"si":       si,
-	"bytes":    bytesHuman,
-	"rate":     rate,
-	"brate":    brate,
-	"ago":      ago,
-	"since":    since,
-	"refresh":  refresh,
-	"deref":    func(p *int32) int32 { return *p },
-	"isNilW":   func(p *int32) bool { return p == nil },
-	"portText": func(p *uint16) string { return fmt.Sprint(*p) },
-	"graphURL": graphURL,
-	"hostport": hostport,
-	"stateSym": stateSym,
-	"dur":      func(d time.Duration) string { return d.Round(time.Millisecond).String() },
+	"actions":      actions,
+	"si":           si,
+	"bytes":        bytesHuman,
+	"rate":         rate,
+	"brate":        brate,
+	"ago":          ago,
+	"since":        since,
+	"refresh":      refresh,
+	"deref":        func(p *int32) int32 { return *p },
+	"isNilW":       func(p *int32) bool { return p == nil },
+	"portText":     func(p *uint16) string { return fmt.Sprint(*p) },
+	"graphURL":     graphURL,
+	"hostport":     hostport,
+	"stateSym":     stateSym,
+	"outcomeState": outcomeState,
+	"dur":          func(d time.Duration) string { return d.Round(time.Millisecond).String() },
 	"seq": func(n int) []int {
 		out := make([]int, n)
 		for i := range out {
@@ -70,6 +71,19 @@ func stateSym(state string) string {
 		return "○"
 	}
 	return "·"
+}
+
+// outcomeState is the state a check result is drawn as: a pass as up, a
+// failure as down, an inconclusive result (which said nothing about the
+// server) as unknown.
+func outcomeState(outcome string) string {
+	switch outcome {
+	case "passed":
+		return "up"
+	case "failed":
+		return "down"
+	}
+	return "unknown"
 }
 
 // graphURL fills a graph URL template of the status (graph_templates).

@@ -284,6 +284,8 @@ type graphPage struct {
 	Server *RealServerStatus
 	// Service is the service with its real servers, on a service page.
 	Service *serviceLine
+	// History is the server's recent check results, on a server page.
+	History []CheckHistory
 	// EventsURL is the events page of the object; Step the live update's
 	// interval in seconds.
 	EventsURL string
@@ -327,9 +329,12 @@ func (s *Server) serverPage(c *gin.Context) {
 	if svc, found := s.findService(svcID); ok && found {
 		for _, rs := range svc.RealServers {
 			if rs.ID == id {
-				s.showPage(c, graphPage{Title: fmt.Sprintf("%s → %s", serviceTitle(svc), lvs.DestKey{Addr: mustAddr(rs.Address), Port: rs.Port}),
-					Subtitle: "real server " + rs.ID, Back: "/service/" + svc.ID, Director: s.src.Config().Director, Server: &rs},
-					"server", rs.ID, events.Filter{Server: rs.ID, Director: true})
+				p := graphPage{Title: fmt.Sprintf("%s → %s", serviceTitle(svc), lvs.DestKey{Addr: mustAddr(rs.Address), Port: rs.Port}),
+					Subtitle: "real server " + rs.ID, Back: "/service/" + svc.ID, Director: s.src.Config().Director, Server: &rs}
+				if s.src.History != nil {
+					p.History = s.src.History(rs.ID)
+				}
+				s.showPage(c, p, "server", rs.ID, events.Filter{Server: rs.ID, Director: true})
 				return
 			}
 		}

@@ -3,6 +3,7 @@ package web
 import (
 	"cmp"
 	"fmt"
+	"html/template"
 	"net/url"
 	"slices"
 	"strconv"
@@ -91,6 +92,9 @@ type serviceLine struct {
 	// the kernel) or idle (no real server configured or in the kernel).
 	State    string
 	severity int
+	// Spark is the sparkline of its recent new connections per second
+	// (set for the lines of the page shown).
+	Spark template.HTML
 }
 
 func summarize(svc *ServiceStatus) serviceLine {

@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	ttemplate "text/template"
@@ -45,6 +46,9 @@ type Source struct {
 	Control Control
 	// Servers gives the checker's view by real-server id; nil: no checker.
 	Servers func() map[string]ServerInfo
+	// History gives a real server's recent check results, per check;
+	// nil: no checker.
+	History func(serverID string) []CheckHistory
 	// SorryActive reports whether a service's sorry server is in use.
 	SorryActive func(serviceID string) bool
 	// Reconciler reports the reconciler's counters for the status API.
@@ -96,6 +100,8 @@ type Server struct {
 	sessions *sessions
 	// overviewCache keeps the status the page was last built from.
 	overviewCache statusCache
+	// sparks are the services' recent rates for the overview.
+	sparks sparks
 }
 
 // DefaultMetricsPath is where Prometheus metrics are served unless
@@ -329,6 +335,10 @@ type indexPage struct {
 func (s *Server) index(c *gin.Context) {
 	st := indexPage{Status: s.cachedStatus(), Viewer: s.viewerOf(c)}
 	st.O = buildOverview(&st.Status, c)
+	step := strconv.FormatFloat(st.StepSeconds, 'f', -1, 64) + " s"
+	for i := range st.O.Lines {
+		st.O.Lines[i].Spark = sparkSVG(s.spark(st.O.Lines[i].ID), step)
+	}
 	c.Header("Content-Type", "text/html; charset=utf-8")
 	if err := s.page.ExecuteTemplate(c.Writer, "index.html", st); err != nil {
 		s.templateFailed(c, "index.html", err)

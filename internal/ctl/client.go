@@ -22,6 +22,8 @@ import (
 	"strings"
 	"time"
 
+	promconfig "github.com/prometheus/common/config"
+
 	"github.com/lvsmon/lvsmon/events"
 	"github.com/lvsmon/lvsmon/web"
 )
@@ -69,28 +71,14 @@ func New(o Options) (*Client, error) {
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.Proxy = nil                                                                            // the daemon is local or on the management network
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: o.InsecureSkipVerify} //nolint:gosec // the operator's explicit choice
-	if o.CAFile != "" {
-		pem, err := os.ReadFile(o.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("--ca-file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--ca-file %s: no PEM certificate in it", o.CAFile)
-		}
-		tc.RootCAs = pool
-	}
+	tr.Proxy = nil // the daemon is local or on the management network
 	if (o.CertFile == "") != (o.KeyFile == "") {
 		return nil, fmt.Errorf("--cert-file and --key-file go together: %w", ErrUsage)
 	}
-	if o.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("--cert-file/--key-file: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
+	tc, err := promconfig.NewTLSConfig(&promconfig.TLSConfig{CAFile: o.CAFile, CertFile: o.CertFile, KeyFile: o.KeyFile,
+		InsecureSkipVerify: o.InsecureSkipVerify, MinVersion: tls.VersionTLS12})
+	if err != nil {
+		return nil, fmt.Errorf("--ca-file/--cert-file/--key-file: %w", err)
 	}
 	tr.TLSClientConfig = tc
 	c := &Client{base: u, http: &http.Client{Transport: tr, Timeout: o.Timeout}, token: o.Token, user: o.BasicAuthUser, pageSize: web.MaxStatusLimit}
@@ -165,6 +153,8 @@ func (e *UnreachableError) Error() string {
 		msg += "\n(the certificate is not for this host name: use a --url with one of its names)"
 	case errors.As(e.Err, &recordHdr):
 		msg += "\n(the server speaks plain HTTP: use an http:// --url)"
+	case strings.Contains(e.Err.Error(), "remote error: tls: unknown certificate authority"):
+		msg += "\n(the server does not trust this client certificate: give --cert-file and --key-file of one its client CA signed)"
 	case strings.Contains(e.Err.Error(), "certificate required"), strings.Contains(e.Err.Error(), "bad certificate"):
 		msg += "\n(the server wants a client certificate it trusts: give --cert-file and --key-file)"
 	case strings.Contains(e.Err.Error(), "server gave HTTP response to HTTPS client"):

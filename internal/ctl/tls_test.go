@@ -152,7 +152,7 @@ func TestTLS(t *testing.T) {
 		{"the wrong CA", []string{"--ca-file", other.file(), "--cert-file", cert, "--key-file", key}, "give --ca-file"},
 		{"http to TLS", []string{"--url", strings.Replace(u, "https:", "http:", 1)}, "the daemon speaks TLS: use an https:// --url"},
 		{"https to http", []string{"--url", strings.Replace(d.URL, "http:", "https:", 1)}, "the server speaks plain HTTP: use an http:// --url"},
-		{"CA file of no certificate", []string{"--ca-file", key}, "no PEM certificate"},
+		{"CA file of no certificate", []string{"--ca-file", key}, "unable to use specified CA cert file " + key},
 		{"key of another certificate", []string{"--ca-file", ca.file(), "--cert-file", cert, "--key-file", otherKey}, "--cert-file/--key-file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

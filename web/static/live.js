@@ -54,6 +54,7 @@
   function tick() {
     if (busy || document.hidden) return;
     busy = true;
+    var asked = Date.now();
     fetch(location.href, { cache: "no-store", credentials: "same-origin", headers: { Accept: "text/html" } })
       .then(function (r) {
         if (r.redirected) { location.reload(); return null; } // signed out: the login page
@@ -63,6 +64,9 @@
       .then(function (html) {
         if (html === null) return;
         swap(new DOMParser().parseFromString(html, "text/html"));
+        // When the page shown was asked for: how fresh it is, for a
+        // script (or a test) to tell.
+        document.body.setAttribute("data-live-asked", String(asked));
         refreshGraphs();
         say("live, updated " + new Date().toLocaleTimeString());
       })
