@@ -356,7 +356,7 @@ func (e *engine) filter(ev *events.Event, daemonState string, master bool) strin
 // rule apply to: what the checker says about real servers.
 func realServerKind(kind events.Kind) bool {
 	switch kind {
-	case events.ServerDown, events.ServerUp, events.SorryOn, events.SorryOff, events.SimulatedDown, events.SimulatedUp:
+	case events.ServerDown, events.ServerUp, events.SorryOn, events.SorryOff, events.SimulatedDown, events.SimulatedUp, events.WeightChange:
 		return true
 	}
 	return false

@@ -1090,3 +1090,16 @@ func TestPipelineReconfigure(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// A checker's word on a real server's weight is a real-server kind:
+// master_only and daemon_states apply to it as to its ups and downs.
+func TestWeightChangeIsARealServerKind(t *testing.T) {
+	for _, k := range []events.Kind{events.ServerDown, events.WeightChange} {
+		if !realServerKind(k) {
+			t.Errorf("%s is not a real-server kind", k)
+		}
+	}
+	if realServerKind(events.RoleChange) {
+		t.Error("role_change is a real-server kind")
+	}
+}

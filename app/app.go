@@ -169,8 +169,12 @@ func New(o Options) (_ *App, err error) {
 	probeFn := o.Probe
 	if probeFn == nil {
 		probeFn = probe.ProbeServer
+		// The real check types: an external check's dynamic exit status
+		// and a file check's value set weights.
+		a.chk = checker.NewWeight(probe.ProbeServerWeight, a.ev, a.component("checker"), kick.Kick)
+	} else {
+		a.chk = checker.New(probeFn, a.ev, a.component("checker"), kick.Kick)
 	}
-	a.chk = checker.New(probeFn, a.ev, a.component("checker"), kick.Kick)
 	a.self = a.newSelfCheck(cfg, probeFn)
 	act := func() bool { return true }
 	if cfg.HA.Enabled() || len(o.RoleSources) > 0 {
@@ -178,7 +182,7 @@ func New(o Options) (_ *App, err error) {
 		act = a.role.acting
 	}
 	if b, ok := o.Reader.(lvs.Backend); ok && cfg.IPVS.Backend != config.BackendProcfs {
-		ro := reconcile.Options{Backend: b, Config: a.cur.Load, Health: a.chk.Health, Overrides: a.ovr, Events: a.ev,
+		ro := reconcile.Options{Backend: b, Config: a.cur.Load, Health: a.chk.Health, Weights: a.chk.Weights, Overrides: a.ovr, Events: a.ev,
 			Log: a.component("reconciler"), DryRun: o.DryRun, Act: act, Trigger: kick}
 		if cfg.IPVS.Backend == config.BackendNetlink {
 			// Only the kernel's table has other writers: keepalived,

@@ -114,7 +114,7 @@ func (a *App) history(id string) []web.CheckHistory {
 func (a *App) servers() map[string]web.ServerInfo {
 	out := map[string]web.ServerInfo{}
 	for _, st := range a.chk.Status() {
-		out[st.ID] = web.ServerInfo{Health: st.Health.String(), Check: st, Message: st.LastMsg, Since: st.Since}
+		out[st.ID] = web.ServerInfo{Health: st.Health.String(), Check: st, Message: st.LastMsg, Since: st.Since, CheckWeight: st.CheckWeight}
 	}
 	for id, e := range a.ovr.Entries() {
 		in := out[id]

@@ -34,12 +34,18 @@ import (
 	"github.com/lvsmon/lvsmon/events"
 	"github.com/lvsmon/lvsmon/health"
 	"github.com/lvsmon/lvsmon/lvs"
+	"github.com/lvsmon/lvsmon/probe"
 )
 
 // ProbeFunc runs check c of real server r once (with the check's retries)
 // and returns nil when it passes, or why not. It must return by the
 // deadline of ctx.
 type ProbeFunc func(ctx context.Context, vs *config.VirtualService, r *config.RealServer, c *config.Check) error
+
+// WeightProbeFunc is a ProbeFunc that also says, when the check passes,
+// what the server's weight should be (probe.ProbeServerWeight): an
+// external check's dynamic exit status, a file check's value.
+type WeightProbeFunc func(ctx context.Context, vs *config.VirtualService, r *config.RealServer, c *config.Check) (probe.Weight, error)
 
 // ServerStatus is what the checker shows of one real server.
 type ServerStatus struct {
@@ -65,6 +71,11 @@ type ServerStatus struct {
 	// last committed one, which is what the kernel follows.
 	Pending bool `json:"pending_down,omitempty"`
 	Held    bool `json:"held,omitempty"`
+	// CheckWeight is the weight the checks set (an external check's
+	// dynamic exit status, a file check's value), which the reconciler
+	// writes in place of the configured weight while the server is up;
+	// absent when no check sets one.
+	CheckWeight *int32 `json:"check_weight,omitempty"`
 	// Checks has one entry per check when the service has several; the
 	// fields above then sum or combine them (the server is up only while
 	// every check passes).
@@ -93,6 +104,11 @@ type serverState struct {
 	service  string // the service's id
 	key      lvs.DestKey
 	hist     history // the recent results, for the server page
+	// weight is what the check's last passing result said of the weight;
+	// configured is the server's configured weight in the config in
+	// force, which a file check's value adds to.
+	weight     probe.Weight
+	configured int32
 }
 
 // window is how long a run of failures counts as "at the same moment" as
@@ -115,7 +131,7 @@ type worker struct {
 
 // Checker schedules the checks and keeps the health.
 type Checker struct {
-	probe    ProbeFunc
+	probe    WeightProbeFunc
 	ev       *events.Log
 	log      *slog.Logger
 	onChange func() // a server changed between up and down
@@ -137,10 +153,19 @@ type Checker struct {
 	pending map[string]*pendingDown // by server id
 	holds   []*hold
 	local   localTrouble
+	// told is, by server id, the check-set weight last said in an event.
+	told map[string]*toldWeight
 }
 
 // New returns a checker; call Run, then Apply with each config.
-func New(probe ProbeFunc, ev *events.Log, log *slog.Logger, onChange func()) *Checker {
+func New(p ProbeFunc, ev *events.Log, log *slog.Logger, onChange func()) *Checker {
+	return NewWeight(func(ctx context.Context, vs *config.VirtualService, r *config.RealServer, c *config.Check) (probe.Weight, error) {
+		return probe.Weight{}, p(ctx, vs, r, c)
+	}, ev, log, onChange)
+}
+
+// NewWeight returns a checker whose checks may set weights.
+func NewWeight(probe WeightProbeFunc, ev *events.Log, log *slog.Logger, onChange func()) *Checker {
 	if onChange == nil {
 		onChange = func() {}
 	}
@@ -148,7 +173,7 @@ func New(probe ProbeFunc, ev *events.Log, log *slog.Logger, onChange func()) *Ch
 		state: map[string]*serverState{}, workers: map[string]*worker{},
 		units: map[string][]*serverState{}, agg: map[string]health.State{}, pending: map[string]*pendingDown{},
 		guard: config.Guard{Share: config.DefaultGuardShare, MinServers: config.DefaultGuardMinServers},
-		local: newLocalTrouble()}
+		local: newLocalTrouble(), told: map[string]*toldWeight{}}
 }
 
 // Run runs the watchdog, the guard's clock and the lag monitor until ctx
@@ -200,6 +225,7 @@ const guardTick = 100 * time.Millisecond
 func (c *Checker) Tick(now time.Time) {
 	c.mu.Lock()
 	out := c.evaluate(now)
+	out = append(out, c.flushWeights(now)...)
 	c.mu.Unlock()
 	c.emit(out)
 }
@@ -257,6 +283,7 @@ func (c *Checker) Apply(cfg *config.Config) {
 				}
 				units[id] = append(units[id], st)
 				st.name, st.assumeUp, st.service, st.key = vs.Name, vs.AssumeUp(), vs.Key.ID(), r.Key
+				st.configured = r.ConfiguredWeight()
 				if st.name == "" {
 					st.name = vs.Key.String()
 				}
@@ -268,6 +295,9 @@ func (c *Checker) Apply(cfg *config.Config) {
 					w.gone = true
 					stopped = append(stopped, w)
 					delete(c.workers, unit)
+					if !keepsWeight(&w.check, chk) {
+						st.weight = probe.Weight{} // the new check sets none
+					}
 				}
 				st.CheckType, st.IntervalNS = chk.Type, chk.Interval.D()
 				st.timeout = chk.Timeout.D() * time.Duration(1+max(0, chk.Retries))
@@ -292,6 +322,11 @@ func (c *Checker) Apply(cfg *config.Config) {
 	for id := range c.agg {
 		if _, ok := units[id]; !ok {
 			delete(c.agg, id)
+		}
+	}
+	for id := range c.told {
+		if _, ok := units[id]; !ok {
+			delete(c.told, id)
 		}
 	}
 	c.units = units
@@ -368,14 +403,14 @@ func (c *Checker) loop(ctx context.Context, w *worker) {
 		start := time.Now()
 		late := start.Sub(due) // how late this check starts: the process's own lag
 		pctx, cancel := context.WithTimeout(ctx, budget)
-		err := c.probe(pctx, &w.vs, &w.r, chk)
+		wt, err := c.probe(pctx, &w.vs, &w.r, chk)
 		cancel()
 		if ctx.Err() != nil {
 			finish() // stopped mid-check: the result means nothing
 			return
 		}
 		end := time.Now()
-		c.report(w, start, end.Sub(start), err, func() time.Duration {
+		c.report(w, start, end.Sub(start), wt, err, func() time.Duration {
 			return max(late, c.lag.maxLag(start, end))
 		})
 		// A check that took longer than the interval goes again now.
@@ -400,21 +435,21 @@ func (c *Checker) loop(ctx context.Context, w *worker) {
 // lvsmon itself was while the check ran (asked only for failures).
 // A result from a loop that Apply has replaced meanwhile is dropped: it
 // was measured with the old check.
-func (c *Checker) report(w *worker, at time.Time, d time.Duration, err error, lag func() time.Duration) {
+func (c *Checker) report(w *worker, at time.Time, d time.Duration, wt probe.Weight, err error, lag func() time.Duration) {
 	c.mu.Lock()
 	if w.gone {
 		c.mu.Unlock()
 		return
 	}
-	out := c.result(w.st, at, d, err, lag)
+	out := c.result(w.st, at, d, wt, err, lag)
 	c.mu.Unlock()
 	c.emit(out)
 }
 
 // result takes one check result: an inconclusive one is counted and
 // changes nothing; a conclusive one goes through rise, fall and the
-// guard; c.mu is held.
-func (c *Checker) result(st *serverState, at time.Time, d time.Duration, err error, lag func() time.Duration) []emitFn {
+// guard; c.mu is held. wt is what a passing check said of the weight.
+func (c *Checker) result(st *serverState, at time.Time, d time.Duration, wt probe.Weight, err error, lag func() time.Duration) []emitFn {
 	if err != nil {
 		var l time.Duration
 		if lag != nil {
@@ -437,13 +472,19 @@ func (c *Checker) result(st *serverState, at time.Time, d time.Duration, err err
 		}
 		st.class = class
 	}
+	if err == nil {
+		st.weight = wt
+	}
 	c.record(st, at, d, err)
 	if err == nil {
 		st.hist.note(at, d, Passed, "")
 	} else {
 		st.hist.note(at, d, Failed, st.LastMsg)
 	}
-	return c.settle(st.server, c.now())
+	now := c.now()
+	wasUp := c.agg[st.server] == health.Up
+	out := c.settle(st.server, now)
+	return append(out, c.reweigh(st.server, now, wasUp)...)
 }
 
 // record applies one conclusive result to a check's counters, rise and
@@ -664,6 +705,9 @@ func (c *Checker) Status() []ServerStatus {
 		}
 		s.Pending = c.pending[id] != nil
 		s.Held = c.holdOf(id) != nil
+		if w, ok := weightOf(sts); ok {
+			s.CheckWeight = &w
+		}
 		s.ID = id
 		out = append(out, s)
 	}

@@ -87,7 +87,7 @@ func (b *bench) feed(i int, err error) {
 func (b *bench) feedLag(i int, err error, lag time.Duration) {
 	b.c.mu.Lock()
 	st := b.c.state[rsID(i)+"#0"]
-	out := b.c.result(st, b.now, 10*time.Millisecond, err, func() time.Duration { return lag })
+	out := b.c.result(st, b.now, 10*time.Millisecond, probe.Weight{}, err, func() time.Duration { return lag })
 	b.c.mu.Unlock()
 	b.c.emit(out)
 }
@@ -157,6 +157,9 @@ func TestClassify(t *testing.T) {
 		{"reset", fmt.Errorf("http: %w", syscall.ECONNRESET), 0, ClassReset, ""},
 		{"closed", fmt.Errorf("smtp: %w", probe.ErrClosed), 0, ClassReset, ""},
 		{"wrong answer", errors.New("http: status 503, want 200-299"), time.Second, ClassAnswer, ""},
+		{"file check's file missing", probe.InconclusiveError{Err: fmt.Errorf("file: %w", &os.PathError{Op: "open", Path: "/run/w", Err: syscall.ENOENT})}, 0, ClassLocal, LocalInput},
+		{"file check's file hangs", probe.InconclusiveError{Err: fmt.Errorf("file: %w", probe.TimeoutError{After: time.Second})}, 0, ClassLocal, LocalInput},
+		{"file check's value fails", errors.New("file: /run/w holds 3, want 0"), 0, ClassAnswer, ""},
 	}
 	for _, tc := range tests {
 		class, why := classify(tc.err, tc.lag, time.Second)
@@ -446,7 +449,7 @@ func TestGuardDirectorScope(t *testing.T) {
 		var out []emitFn
 		for _, st := range c.state {
 			st.IntervalNS = time.Second
-			out = append(out, c.result(st, now, time.Millisecond, err, nil)...)
+			out = append(out, c.result(st, now, time.Millisecond, probe.Weight{}, err, nil)...)
 		}
 		c.mu.Unlock()
 		c.emit(out)

@@ -288,6 +288,7 @@ type kernRig struct {
 	ev   *events.Log
 	chk  *Checker
 	rec  *reconcile.Reconciler
+	ovr  *reconcile.Overrides
 	cur  atomic.Pointer[config.Config]
 	key  lvs.ServiceKey
 	rs1  lvs.DestKey
@@ -356,23 +357,24 @@ func startKernRig(t *testing.T, cfg *config.Config) *kernRig {
 	k := &kernRig{t: t, nl: nl, wr: &kernWrites{Backend: nl}, ev: ev, key: vs.Key, rs1: vs.Reals[0].Key, rs2: vs.Reals[1].Key,
 		sry: vs.Sorry.Key, seen: len(ev.Query(events.Filter{})), logs: logs, results: map[string]time.Time{}}
 	k.cur.Store(cfg)
+	k.ovr = ovr
 	// The daemon's probe, with the time each result came back noted (not
 	// those of checks cut short by a stop).
-	probe := func(ctx context.Context, vs *config.VirtualService, r *config.RealServer, c *config.Check) error {
-		err := probe.ProbeServer(ctx, vs, r, c)
+	probe := func(ctx context.Context, vs *config.VirtualService, r *config.RealServer, c *config.Check) (probe.Weight, error) {
+		w, err := probe.ProbeServerWeight(ctx, vs, r, c)
 		k.mu.Lock()
 		if id := lvs.DestID(vs.Key, r.Key); k.results[id].IsZero() && !errors.Is(ctx.Err(), context.Canceled) {
 			k.results[id] = time.Now()
 		}
 		k.mu.Unlock()
-		return err
+		return w, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	k.cancel, k.started = cancel, time.Now()
 	kick := reconcile.NewTrigger()
-	k.chk = New(probe, ev, log.With("component", "checker"), kick.Kick)
+	k.chk = NewWeight(probe, ev, log.With("component", "checker"), kick.Kick)
 	k.chk.Apply(cfg) // before the reconciler's first round, as the daemon does
-	k.rec = reconcile.New(reconcile.Options{Backend: k.wr, Config: k.cur.Load, Health: k.chk.Health, Overrides: ovr, Events: ev,
+	k.rec = reconcile.New(reconcile.Options{Backend: k.wr, Config: k.cur.Load, Health: k.chk.Health, Weights: k.chk.Weights, Overrides: ovr, Events: ev,
 		Log: log.With("component", "reconciler"), Trigger: kick})
 	k.wg.Add(2)
 	go func() { defer k.wg.Done(); k.rec.Run(ctx, time.Second) }()
@@ -468,7 +470,7 @@ func (k *kernRig) settled(step string, tab lvs.Table, want map[string]string) {
 		k.t.Errorf("%s: netlink view %v differs from ipvsadm -Ln:\n%s", step, nv, raw)
 	}
 	cfg := k.cur.Load()
-	st := reconcile.State{Health: k.chk.Health(), SorryActive: map[string]bool{k.key.ID(): k.rec.SorryActive(k.key.ID())}, Act: true}
+	st := reconcile.State{Health: k.chk.Health(), Weights: k.chk.Weights(), Overrides: k.ovr.All(), SorryActive: map[string]bool{k.key.ID(): k.rec.SorryActive(k.key.ID())}, Act: true}
 	if res := reconcile.Plan(cfg, tab, st); len(res.Actions) > 0 {
 		k.t.Errorf("%s: lvsmon still plans %v on the settled table", step, res.Actions)
 	}
@@ -1539,4 +1541,97 @@ func TestKernelRestartStartupDown(t *testing.T) {
 	tab, _ := r.k.wait("after the restart", func(*lvs.Service) bool { return true })
 	r.k.settled("restarted", tab, map[string]string{rs1: "Route 3", rs2: "Masq 2"})
 	t.Logf("took %s", time.Since(begin).Round(time.Millisecond))
+}
+
+// TestKernelDynamicWeight: an external check with dynamic: true sets the
+// real servers' weights in the kernel from its exit status (keepalived's
+// misc_dynamic), as ipvsadm -Ln shows them: 2-255 up at status-2, 0 the
+// configured weight again, 1 down (quiesced). An operator's drain beats
+// the check's weight, and a file check's value adds to the configured
+// weight; a file that goes missing changes nothing.
+func TestKernelDynamicWeight(t *testing.T) {
+	kernNet(t)
+	st1, st2 := filepath.Join(kernWWW, "status1"), filepath.Join(kernWWW, "status2")
+	kernWrite(t, st1, "0\n")
+	kernWrite(t, st2, "0\n")
+	script := filepath.Join(kernWWW, "weight.sh")
+	// $3 is the real server's address (VIP VPORT RIP RPORT).
+	kernWrite(t, script, "#!/bin/sh\ncase \"$3\" in "+kernRS1+") exit $(cat "+st1+");; *) exit $(cat "+st2+");; esac\n")
+	if err := os.Chmod(script, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := kernConfigWith(t, t.TempDir(), "on_failure: quiescent",
+		"{type: external, command: "+script+", dynamic: true, interval: 200ms, timeout: 2s, rise: 1, fall: 1}")
+	k := startKernRig(t, cfg)
+	rs1, rs2 := k.rs1.String(), k.rs2.String()
+	step := func(what string, want map[string]int32, view map[string]string) {
+		t.Helper()
+		tab, took := k.wait(what, func(s *lvs.Service) bool { return maps.Equal(weights(s), want) })
+		t.Logf("%s: in the kernel %s after the change", what, took.Round(time.Millisecond))
+		k.settled(what, tab, view)
+	}
+	step("exit 0: the configured weights", map[string]int32{rs1: 3, rs2: 2}, map[string]string{rs1: "Route 3", rs2: "Masq 2"})
+	kernWrite(t, st1, "12\n")
+	step("rs1 exits 12: weight 10", map[string]int32{rs1: 10, rs2: 2}, map[string]string{rs1: "Route 10", rs2: "Masq 2"})
+	kernWrite(t, st2, "255\n")
+	step("rs2 exits 255: weight 253", map[string]int32{rs1: 10, rs2: 253}, map[string]string{rs1: "Route 10", rs2: "Masq 253"})
+	kernWrite(t, st1, "2\n")
+	step("rs1 exits 2: up at weight 0", map[string]int32{rs1: 0, rs2: 253}, map[string]string{rs1: "Route 0", rs2: "Masq 253"})
+	k.health("rs1 at weight 0", health.Up, health.Up)
+	if err := k.ovr.Set(lvs.DestID(k.key, k.rs2), reconcile.Drain, "test"); err != nil {
+		t.Fatal(err)
+	}
+	k.rec.Kick()
+	step("rs2 drained: the drain wins", map[string]int32{rs1: 0, rs2: 0, k.sry.String(): 1}, map[string]string{rs1: "Route 0", rs2: "Masq 0", k.sry.String(): "Route 1"})
+	if err := k.ovr.Set(lvs.DestID(k.key, k.rs2), reconcile.NoOverride, "test"); err != nil {
+		t.Fatal(err)
+	}
+	k.rec.Kick()
+	k.wait("rs2 back at 253", func(s *lvs.Service) bool { return weights(s)[rs2] == 253 })
+	kernWrite(t, st1, "1\n")
+	k.wait("rs1 exits 1: down", func(s *lvs.Service) bool { return weights(s)[rs1] == 0 })
+	k.health("rs1 exits 1", health.Down, health.Up)
+	kernWrite(t, st1, "0\n")
+	kernWrite(t, st2, "0\n")
+	k.wait("exit 0: the configured weights again, the sorry server out", func(s *lvs.Service) bool {
+		w := weights(s)
+		return w[rs1] == 3 && w[rs2] == 2 && w[k.sry.String()] == 0
+	})
+	if n := kernKinds(k.ev, events.WeightChange)[events.WeightChange]; n == 0 {
+		t.Error("no weight_change event")
+	}
+
+	// A file check: the value is added to the configured weight.
+	wf := filepath.Join(kernWWW, "weight")
+	kernWrite(t, wf, "4\n")
+	next := kernConfigWith(t, cfg.DataDir, "on_failure: quiescent", "{type: file, file: "+wf+", interval: 200ms, timeout: 1s, rise: 1, fall: 1}")
+	k.cur.Store(next)
+	k.chk.Apply(next)
+	k.rec.Kick()
+	tab, _ := k.wait("file holds 4: weights 7 and 6", func(s *lvs.Service) bool {
+		return weights(s)[rs1] == 7 && weights(s)[rs2] == 6
+	})
+	k.settled("file holds 4", tab, map[string]string{rs1: "Route 7", rs2: "Masq 6"})
+	if err := os.Remove(wf); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for inconclusive := func() uint64 { return k.chk.Local().Inconclusive[LocalInput] }; inconclusive() < 4; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the missing file was never inconclusive: %+v", k.chk.Local())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	k.settled("the file gone: nothing changes", kernTable(t, k), map[string]string{rs1: "Route 7", rs2: "Masq 6"})
+	k.health("the file gone", health.Up, health.Up)
+}
+
+// kernTable reads the kernel's table through lvsmon's netlink backend.
+func kernTable(t *testing.T, k *kernRig) lvs.Table {
+	t.Helper()
+	tab, err := k.nl.Table(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tab
 }

@@ -16,7 +16,7 @@ type Metrics struct {
 	cfg                                      func() *config.Config
 	up, dur, fails, stalled                  *prometheus.Desc
 	inconclusive, srvInconclusive, lag, held *prometheus.Desc
-	holds, heldTotal                         *prometheus.Desc
+	holds, heldTotal, weight                 *prometheus.Desc
 }
 
 // NewMetrics exports c; cfg names the servers.
@@ -27,18 +27,19 @@ func NewMetrics(c *Checker, cfg func() *config.Config) *Metrics {
 		dur:             n("lvsmon_real_server_check_duration_seconds", "How long the real server's last health check took.", lvs.RealServerLabels, nil),
 		fails:           n("lvsmon_real_server_check_failures_total", "Failed health checks of the real server.", lvs.RealServerLabels, nil),
 		stalled:         n("lvsmon_real_server_check_stalled", "1 when the real server's check loop has not reported for three intervals plus its timeout (a frozen checker).", lvs.RealServerLabels, nil),
-		inconclusive:    n("lvsmon_checks_inconclusive_total", "Health check results that said nothing about the real server because of the director's own trouble (reason: fd_exhausted, no_buffers, no_memory, ports_exhausted, exec_failed, scheduling_lag); they change no health and no weight.", []string{"reason"}, nil),
+		inconclusive:    n("lvsmon_checks_inconclusive_total", "Health check results that said nothing about the real server because of the director's own trouble (reason: fd_exhausted, no_buffers, no_memory, ports_exhausted, exec_failed, scheduling_lag, check_input: a file check's file missing, unreadable or not a number); they change no health and no weight.", []string{"reason"}, nil),
 		srvInconclusive: n("lvsmon_real_server_checks_inconclusive_total", "The real server's inconclusive check results (the director's own trouble).", lvs.RealServerLabels, nil),
 		lag:             n("lvsmon_checker_scheduling_lag_seconds", "The largest lateness of lvsmon's own timers over the last minute: a starved director (check timeouts during such lag are inconclusive).", nil, nil),
 		held:            n("lvsmon_real_server_down_held", "1 while the mass-failure guard holds this real server's down (nothing is written for it).", lvs.RealServerLabels, nil),
 		heldTotal:       n("lvsmon_guard_held_servers", "Real servers whose down the mass-failure guard holds now (0 when no hold is in force).", nil, nil),
+		weight:          n("lvsmon_real_server_check_weight", "The weight the real server's checks set (an external check's dynamic exit status, a file check's value), written instead of the configured weight while it is up; absent when no check sets one.", lvs.RealServerLabels, nil),
 		holds:           n("lvsmon_guard_holds", "Mass-failure holds in force, by scope (a service id, or director) and failure class.", []string{"scope", "class"}, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.up, m.dur, m.fails, m.stalled, m.inconclusive, m.srvInconclusive, m.lag, m.held, m.holds, m.heldTotal} {
+	for _, d := range []*prometheus.Desc{m.up, m.dur, m.fails, m.stalled, m.inconclusive, m.srvInconclusive, m.lag, m.held, m.holds, m.heldTotal, m.weight} {
 		ch <- d
 	}
 }
@@ -75,6 +76,9 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		gauge(m.stalled, st.Stalled, lv...)
 		ch <- prometheus.MustNewConstMetric(m.srvInconclusive, prometheus.CounterValue, float64(st.Inconclusive), lv...)
 		gauge(m.held, st.Held, lv...)
+		if st.CheckWeight != nil {
+			ch <- prometheus.MustNewConstMetric(m.weight, prometheus.GaugeValue, float64(*st.CheckWeight), lv...)
+		}
 	}
 	loc := m.c.Local()
 	for _, r := range LocalReasons {

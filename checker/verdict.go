@@ -49,17 +49,23 @@ const (
 	LocalPorts     = "ports_exhausted" // EADDRNOTAVAIL: no local port or address
 	LocalProcesses = "exec_failed"     // fork or exec failed, or the command is missing
 	LocalLag       = "scheduling_lag"  // lvsmon was starved while the probe waited
+	// LocalInput is a check whose own input failed it: a file check's
+	// file missing, unreadable or not a number (probe.InconclusiveError).
+	LocalInput = "check_input"
 )
 
 // LocalReasons lists the local reasons in a stable order (metrics).
-var LocalReasons = []string{LocalFDs, LocalBuffers, LocalMemory, LocalPorts, LocalProcesses, LocalLag}
+var LocalReasons = []string{LocalFDs, LocalBuffers, LocalMemory, LocalPorts, LocalProcesses, LocalLag, LocalInput}
 
 // classify sorts a failed check's error. It returns the local reason for
 // ClassLocal. lag is the scheduling lag seen while the check ran, and
 // timeout its whole budget: a timeout during which lvsmon itself was
 // late by a quarter of the budget (at least 50 ms) is not the server's.
 func classify(err error, lag, timeout time.Duration) (Class, string) {
+	var in probe.InconclusiveError
 	switch {
+	case errors.As(err, &in):
+		return ClassLocal, LocalInput
 	case errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE):
 		return ClassLocal, LocalFDs
 	case errors.Is(err, syscall.ENOBUFS):

@@ -222,6 +222,9 @@ func (v *validator) checkType(p string, c *Check, t CheckType) {
 	if t.reads("password") || t.reads("password_file") {
 		v.checkCredentials(p, c)
 	}
+	if t.reads("file") {
+		v.checkFile(p, c)
+	}
 	if t.reads("base_dn") {
 		v.checkLDAP(p, c)
 	}
@@ -247,6 +250,51 @@ func (v *validator) checkType(p string, c *Check, t CheckType) {
 			}
 		}
 	}
+}
+
+// MaxWeight is the largest real-server weight lvsmon configures or a
+// check sets (ipvsadm's bound; the kernel would take any int).
+const MaxWeight = 65535
+
+// checkFile validates a file check's file, weight and reverse.
+func (v *validator) checkFile(p string, c *Check) {
+	switch {
+	case c.File == "":
+		v.errf(p+".file", "a file check needs the file to read")
+	case !filepath.IsAbs(c.File):
+		v.errf(p+".file", "%q is relative to wherever lvsmon was started; use an absolute path", c.File)
+	default:
+		// A warning only: check-config may run on another machine, and
+		// a file that comes later is read then.
+		if fi, err := os.Stat(c.File); err != nil {
+			v.warnf(p+".file", "%v (until it exists the check is inconclusive)", err)
+		} else if !fi.Mode().IsRegular() {
+			v.warnf(p+".file", "%s is not a regular file", c.File)
+		}
+	}
+	if c.Weight != nil && (*c.Weight < -MaxWeight || *c.Weight > MaxWeight) {
+		v.errf(p+".weight", "weight %d is out of range %d-%d", *c.Weight, -MaxWeight, MaxWeight)
+	}
+}
+
+// noWeight refuses what sets a real server's weight on a check of
+// something that has none (a self check, the peer check): there it
+// would only make failures pass.
+func (v *validator) noWeight(p string, c *Check) {
+	if c.Dynamic {
+		v.errf(p+".dynamic", "sets a real server's weight, and this check has none: without it exit 0 passes and anything else fails")
+	}
+	if c.Type == "file" && c.FileWeight() != 0 {
+		v.errf(p+".weight", "a file check with a weight sets a real server's weight, and this check has none: set weight: 0 (0 passes, anything else fails; reverse turns it round)")
+	}
+}
+
+// FileWeight is a file check's weight multiplier (default 1).
+func (c *Check) FileWeight() int {
+	if c.Weight == nil {
+		return 1
+	}
+	return *c.Weight
 }
 
 // maxPasswordFile bounds a password file: a password, not a document.

@@ -493,6 +493,20 @@ type Check struct {
 	// lvsmon's environment when it has them.
 	Env     map[string]string `yaml:"env"`
 	PassEnv []string          `yaml:"pass_env"`
+	// Dynamic makes an external check's exit status set the weight, as
+	// keepalived's misc_dynamic: 0 healthy at the configured weight, 1
+	// failing, 2-255 healthy with weight status-2.
+	Dynamic bool `yaml:"dynamic"`
+	// File, Weight and Reverse are a file check (keepalived's
+	// FILE_CHECK and track_file): File holds one integer, read every
+	// interval. With Weight 0 the value is health only (0 healthy,
+	// anything else failing; the other way round with Reverse); otherwise
+	// value times Weight (negated with Reverse) is added to the
+	// configured weight, and a sum at or below -2^31 fails. Weight nil is
+	// 1.
+	File    string `yaml:"file"`
+	Weight  *int   `yaml:"weight"`
+	Reverse bool   `yaml:"reverse"`
 	// EHLO is the name an smtp check greets with (default: the host name).
 	EHLO string `yaml:"ehlo"`
 
@@ -1112,8 +1126,8 @@ func (v *validator) real(p string, r *RealServer, vs *VirtualService, fam lvs.Fa
 		v.errf(p+".port", "missing port")
 		ok = false
 	}
-	if r.Weight != nil && (*r.Weight < 0 || *r.Weight > 65535) {
-		v.errf(p+".weight", "weight %d is out of range 0-65535", *r.Weight)
+	if r.Weight != nil && (*r.Weight < 0 || *r.Weight > MaxWeight) {
+		v.errf(p+".weight", "weight %d is out of range 0-%d", *r.Weight, MaxWeight)
 		ok = false
 	}
 	fwd, err := lvs.ParseForward(r.Forward)

@@ -230,6 +230,12 @@ func TestParseErrors(t *testing.T) {
 		{"external without command", "virtual_services:\n  - address: 10.0.0.1\n    port: 80\n    check: {type: external, args: [-v]}\n  - address: 10.0.0.2\n    port: 80\n    check: {type: external, command: bin/check}\n", []string{
 			"t.yaml:4: virtual_services[0].check.command: an external check needs a command",
 			`t.yaml:7: virtual_services[1].check.command: "bin/check" is relative to wherever lvsmon was started`}},
+		{"file check", "virtual_services:\n  - address: 10.0.0.1\n    port: 80\n    check: {type: file, weight: 70000}\n  - address: 10.0.0.2\n    port: 80\n    check: {type: file, file: run/weight}\n  - address: 10.0.0.3\n    port: 80\n    check: {type: tcp, dynamic: true, reverse: true}\n", []string{
+			"t.yaml:4: virtual_services[0].check.file: a file check needs the file to read",
+			"t.yaml:4: virtual_services[0].check.weight: weight 70000 is out of range -65535-65535",
+			`t.yaml:7: virtual_services[1].check.file: "run/weight" is relative to wherever lvsmon was started`,
+			"t.yaml:10: virtual_services[2].check.dynamic: dynamic does nothing for a tcp check (it is read by external)",
+			"t.yaml:10: virtual_services[2].check.reverse: reverse does nothing for a tcp check (it is read by file)"}},
 		{"smtp ehlo", "virtual_services:\n  - address: 10.0.0.1\n    port: 25\n    check: {type: smtp, ehlo: 'two words'}\n", []string{`t.yaml:4: virtual_services[0].check.ehlo: "two words" is not a host name to greet with`}},
 		{"check port on an all-ports service", "virtual_services:\n  - address: 10.0.0.1\n    persistence: 300s\n    check: {type: http}\n    real_servers: [{address: 10.0.1.1}]\n", []string{
 			"t.yaml:4: virtual_services[0].check.port: http checks connect to a port, and the real servers of an all-ports service have none: set the check's port"}},

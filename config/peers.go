@@ -153,6 +153,12 @@ func CheckSettings(vs *VirtualService) string {
 		add("env", strings.Join(envKeys, ","))
 		add("pass_env", strings.Join(c.PassEnv, ","))
 		add("ehlo", c.EHLO)
+		add("dynamic", strconv.FormatBool(c.Dynamic))
+		add("file", c.File)
+		if c.Weight != nil {
+			f = append(f, "weight="+strconv.Itoa(*c.Weight))
+		}
+		add("reverse", strconv.FormatBool(c.Reverse))
 		s := strings.Join(f, " ")
 		if len(vs.AllChecks()) > 1 {
 			s = fmt.Sprintf("[%d] %s", i, s)

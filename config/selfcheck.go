@@ -208,6 +208,7 @@ func (v *validator) selfChecks(c *Config) {
 			v.checkSchedule(p, &sc.Check)
 		default:
 			v.check(p, &sc.Check)
+			v.noWeight(p, &sc.Check)
 			if t, ok := LookupCheckType(sc.Type); ok && !t.NoPort && sc.Port == 0 {
 				v.errf(p+".port", "a %s self check needs the port to check", sc.Type)
 			}
@@ -268,6 +269,7 @@ func (v *validator) selfChecks(c *Config) {
 			v.errf("ha.handover.peer_check.address", "required: the peer director's address")
 		}
 		v.check("ha.handover.peer_check", pc)
+		v.noWeight("ha.handover.peer_check", pc)
 		if t, ok := LookupCheckType(pc.Type); ok && !t.NoPort && pc.Port == 0 {
 			v.errf("ha.handover.peer_check.port", "a %s check needs the port to check", pc.Type)
 		}

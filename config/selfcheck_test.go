@@ -13,6 +13,9 @@ func TestSelfCheckErrors(t *testing.T) {
 		{"unknown type", "ha:\n  self_checks:\n    - {type: telepathy}\n", []string{`t.yaml:3: ha.self_checks[0].type: unknown check type "telepathy"`}},
 		{"tcp needs a port", "ha:\n  self_checks:\n    - {type: tcp}\n", []string{`ha.self_checks[0].port: a tcp self check needs the port`}},
 		{"key of another type", "ha:\n  self_checks:\n    - {type: tcp, port: 22, method: GET}\n", []string{`t.yaml:3: ha.self_checks[0].method: method does nothing for a tcp check`}},
+		{"weights mean nothing here", "ha:\n  self_checks:\n    - {type: external, command: /bin/true, dynamic: true}\n    - {type: file, file: /etc/hostname}\n", []string{
+			`t.yaml:3: ha.self_checks[0].dynamic: sets a real server's weight, and this check has none`,
+			`t.yaml:4: ha.self_checks[1].weight: a file check with a weight sets a real server's weight`}},
 		{"builtin with a port", "ha:\n  self_checks:\n    - {type: collector, port: 80, fall: 0}\n    - {type: reconciler, interval: 10ms}\n", []string{
 			`t.yaml:3: ha.self_checks[0].port: does nothing for the built-in collector check`,
 			`t.yaml:4: ha.self_checks[1].interval: 10ms is too short`}},

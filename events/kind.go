@@ -53,13 +53,18 @@ const (
 	// over and lvsmon writes them again. Reason says who or what.
 	OtherWriter     = Kind("other_writer")
 	OtherWriterGone = Kind("other_writer_gone")
+	// WeightChange is written when a real server's checks change the
+	// weight it gets while up (an external check's dynamic exit status,
+	// a file check's value); From and To are the weights. At most one a
+	// minute per server: changes in between are folded into the next.
+	WeightChange = Kind("weight_change")
 )
 
 var kinds = []Kind{
 	ServerDown, ServerUp, SorryOn, SorryOff, RoleChange, Disagreement, Agreement, Override, Reload,
 	SimulatedDown, SimulatedUp, DaemonStart, DaemonStop, GuardHold, GuardRelease,
 	PeerDrift, PeerInSync, PeerUnreachable, PeerReachable,
-	OtherWriter, OtherWriterGone,
+	OtherWriter, OtherWriterGone, WeightChange,
 	HandOver, HandBack, HandOverRefused,
 }
 

@@ -17,6 +17,7 @@ func FuzzKeepalived(f *testing.F) {
 		"virtual_server fwmark 1 {\n ip_family inet6\n real_server 2001:db8::1 80 {\n  HTTP_GET {\n   url {\n    path /x\n    status_code 200-299 404\n   }\n  }\n }\n}\n",
 		"$A=1\n@x a {\n}\n\"q\" { } }\n",
 		"virtual_server 192.0.2.1 0 {\n persistence_timeout\n sorry_server 192.0.2.2 80\n real_server 192.0.2.2 80 {\n  MISC_CHECK {\n   misc_path \"/bin/x 'a b'\"\n  }\n }\n}\n",
+		"track_file t {\n file /run/w\n weight -3 reverse\n}\nvirtual_server 192.0.2.1 80 {\n real_server 192.0.2.2 80 {\n  FILE_CHECK {\n   track_file t\n   weight 70000 noreverse\n   dynamic\n  }\n  MISC_CHECK {\n   misc_path /bin/w\n   misc_dynamic\n  }\n }\n}\n",
 		"include *.conf\n",
 	} {
 		f.Add(s)

@@ -165,7 +165,7 @@ virtual_server 2001:db8::80 53 {
 		t.Errorf("fwmark 9: %+v", misc)
 	}
 	if ch := misc.Check; ch == nil || ch.Type != "external" || ch.Command != "/usr/local/bin/check" || !slices.Equal(ch.Args, []string{"--mode", "deep probe"}) ||
-		ch.Retries != 0 || ch.Timeout.D() != 60*time.Second {
+		ch.Retries != 0 || ch.Timeout.D() != 60*time.Second || !ch.Dynamic {
 		t.Errorf("misc check: %+v", misc.Check)
 	}
 	dns := c.VirtualServices[5]
@@ -185,7 +185,7 @@ virtual_server 2001:db8::80 53 {
 		{lineOf(conf, "root"), "notification_email", Unsupported},
 		{lineOf(conf, "vrrp_instance"), "vrrp_instance", Mapped},
 		{lineOf(conf, "virtual_server_group"), "virtual_server_group", Changed},
-		{lineOf(conf, "misc_dynamic"), "misc_dynamic", Unsupported},
+		{lineOf(conf, "misc_dynamic"), "misc_dynamic", Mapped},
 		{lineOf(conf, "FILE_CHECK"), "FILE_CHECK", Unsupported},
 		{lineOf(conf, "HTTP_GET"), "HTTP_GET", Mapped},
 		{lineOf(conf, "nb_get_retry"), "nb_get_retry", Changed},
@@ -466,6 +466,89 @@ func TestOutputValidates(t *testing.T) {
 	}
 	if c.VirtualServices[0].Check.Type != "http" || c.VirtualServices[0].Check.Timeout.D() != 30*time.Second {
 		t.Errorf("got %+v", c.VirtualServices[0].Check)
+	}
+}
+
+// TestKeepalivedFileCheck: a FILE_CHECK becomes a file check with its
+// track_file's file, and its own weight and reverse or else the
+// track_file's; a track_file only VRRP uses stays with keepalived, and
+// one a FILE_CHECK names but that is not defined leaves the check out.
+func TestKeepalivedFileCheck(t *testing.T) {
+	conf := `track_file weights {
+  file "/run/lb/weight"
+  weight 5 reverse
+  init_file 3
+}
+vrrp_track_file vrrp_only {
+  file /run/lb/vrrp
+}
+virtual_server 192.0.2.10 80 {
+  real_server 198.51.100.1 80 {
+    FILE_CHECK {
+      track_file weights
+      dynamic
+    }
+  }
+}
+virtual_server 192.0.2.11 80 {
+  real_server 198.51.100.1 80 {
+    FILE_CHECK {
+      track_file weights
+      weight 0
+    }
+    MISC_CHECK {
+      misc_path /usr/local/bin/weight
+      misc_dynamic
+    }
+  }
+}
+virtual_server 192.0.2.12 80 {
+  real_server 198.51.100.1 80 {
+    FILE_CHECK {
+      track_file nowhere
+    }
+  }
+}
+`
+	r, err := importK(t, mapSource{"/etc/keepalived/keepalived.conf": conf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs := r.Config.VirtualServices
+	if len(vs) != 3 {
+		t.Fatalf("%d services:\n%s", len(vs), r.YAML)
+	}
+	if c := vs[0].Check; c == nil || c.Type != "file" || c.File != "/run/lb/weight" || c.Weight == nil || *c.Weight != 5 || !c.Reverse ||
+		c.Interval.D() != time.Second || c.Rise != 1 || c.Fall != 1 || c.Retries != 0 {
+		t.Errorf("the track_file's weight: %+v", vs[0].Check)
+	}
+	if cs := vs[1].AllChecks(); len(cs) != 2 || cs[0].Type != "file" || cs[0].Weight == nil || *cs[0].Weight != 0 || cs[0].Reverse ||
+		cs[1].Type != "external" || !cs[1].Dynamic {
+		t.Errorf("its own weight and a dynamic MISC_CHECK: %+v", vs[1].AllChecks())
+	}
+	if len(vs[2].AllChecks()) != 0 {
+		t.Errorf("an undefined track_file: %+v", vs[2].AllChecks())
+	}
+	for _, want := range []struct {
+		line      int
+		directive string
+		status    Status
+	}{
+		{lineOf(conf, "track_file weights"), "track_file", Mapped},
+		{lineOf(conf, "init_file"), "init_file", Unsupported},
+		{lineOf(conf, "vrrp_track_file"), "vrrp_track_file", Ignored},
+		{lineOf(conf, "dynamic"), "dynamic", Ignored},
+		{lineOf(conf, "FILE_CHECK"), "FILE_CHECK", Changed},
+		{lineOf(conf, "weight 0"), "weight", Mapped},
+		{lineOf(conf, "track_file nowhere") - 1, "FILE_CHECK", Unsupported},
+	} {
+		e := entry(r, want.line, want.directive)
+		if e == nil || e.Status != want.status {
+			t.Errorf("line %d %s: got %+v, want %s\nreport:\n%s", want.line, want.directive, e, want.status, reportText(r))
+		}
+	}
+	if _, err := config.Parse("out.yaml", r.YAML); err != nil {
+		t.Errorf("the output does not load: %v\n%s", err, r.YAML)
 	}
 }
 

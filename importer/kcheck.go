@@ -193,7 +193,7 @@ func (m *kMapper) real(s *kService, n *kNode) *kReal {
 // none).
 var checkerTypes = map[string]string{
 	"HTTP_GET": "http", "SSL_GET": "https", "TCP_CHECK": "tcp", "SMTP_CHECK": "smtp", "DNS_CHECK": "dns",
-	"UDP_CHECK": "udp", "PING_CHECK": "ping", "MISC_CHECK": "external", "FILE_CHECK": "", "BFD_CHECK": "",
+	"UDP_CHECK": "udp", "PING_CHECK": "ping", "MISC_CHECK": "external", "FILE_CHECK": "file", "BFD_CHECK": "",
 }
 
 // checker maps one checker block to lvsmon checks (several for an
@@ -201,6 +201,9 @@ var checkerTypes = map[string]string{
 func (m *kMapper) checker(c0 *kNode, r *kReal, t kTiming, proto string) []*config.Check {
 	c := c0
 	typ := checkerTypes[c.Key]
+	if typ == "file" {
+		return m.fileCheck(c)
+	}
 	if typ == "" {
 		m.rep.rule(c.Key, c.File, c.Line, c.End, "")
 		return nil
@@ -318,6 +321,7 @@ func (m *kMapper) checker(c0 *kNode, r *kReal, t kTiming, proto string) []*confi
 			miscTimeout = d
 			ok("misc_timeout", n)
 		case n.Key == "misc_dynamic" && typ == "external":
+			base.Dynamic = true
 			ok("misc_dynamic", n)
 		case n.Key == "user" && typ == "external":
 			ok("user", n)
@@ -638,4 +642,126 @@ func (m *kMapper) sorry(s *kService, vs *config.VirtualService, fam string) *con
 	}
 	m.once(Entry{File: n.File, Line: n.Line, Directive: "sorry_server", Status: Mapped, Note: "→ sorry_server. " + m.rep.rules["sorry_server"].Note})
 	return r
+}
+
+// kTrackFile is a top-level track_file block (vrrp_track_file is its
+// older name): a file and the weight its value is multiplied by.
+type kTrackFile struct {
+	n       *kNode
+	path    string
+	weight  int
+	reverse bool
+	used    bool // a FILE_CHECK names it
+	// notes are the entries of its lines, reported with the block once
+	// it is known whether a FILE_CHECK uses it.
+	notes []Entry
+}
+
+// trackFile reads a track_file block. keepalived bounds its weight to
+// -254..254.
+func (m *kMapper) trackFile(n *kNode) *kTrackFile {
+	tf := &kTrackFile{n: n, weight: 1}
+	note := func(k *kNode, st Status, why string) {
+		tf.notes = append(tf.notes, Entry{File: k.File, Line: k.Line, Directive: k.Key, Status: st, Note: why})
+	}
+	for _, k := range n.Kids {
+		switch k.Key {
+		case "file":
+			if len(k.Args) == 1 {
+				tf.path = k.Args[0]
+			}
+		case "weight":
+			w, err := strconv.Atoi(strings.Join(k.Args[:min(1, len(k.Args))], ""))
+			if err != nil || w < -254 || w > 254 {
+				note(k, Unsupported, fmt.Sprintf("%q is not a weight in -254..254: keepalived uses 1, and so does the import.", strings.Join(k.Args, " ")))
+				continue
+			}
+			tf.weight = w
+			if len(k.Args) >= 2 {
+				tf.reverse = k.Args[1] == "reverse"
+			}
+		case "init_file":
+			note(k, Unsupported, "lvsmon does not create or write the file: until it exists a file check is inconclusive (it changes nothing).")
+		}
+	}
+	return tf
+}
+
+// reportTrackFiles reports the top-level track_file blocks: mapped into
+// the file checks of the FILE_CHECKs that name them, or left with
+// keepalived's VRRP.
+func (m *kMapper) reportTrackFiles(root *kNode) {
+	for _, n := range root.Kids {
+		if n.Key != "track_file" && n.Key != "vrrp_track_file" {
+			continue
+		}
+		tf := m.trackFiles[strings.Join(n.Args, " ")]
+		if tf == nil || tf.n != n || !tf.used {
+			m.whole("vrrp_track_file", n, n.Key+":")
+			continue
+		}
+		m.whole("track_file", n, strings.Join(n.Args, " ")+":")
+		for _, e := range tf.notes {
+			m.rep.add(e)
+		}
+	}
+}
+
+// fileCheck maps a FILE_CHECK block to a file check. keepalived reads
+// the file when inotify says it changed; lvsmon reads it every second.
+func (m *kMapper) fileCheck(c *kNode) []*config.Check {
+	var tf *kTrackFile
+	var name string
+	weight, reverse, own := 0, false, false
+	for _, n := range c.Kids {
+		arg := strings.Join(n.Args, " ")
+		switch n.Key {
+		case "track_file":
+			name = arg
+			tf = m.trackFiles[arg]
+			if tf == nil {
+				continue // the block is reported as a whole below
+			}
+			m.rep.rule("FILE_CHECK.track_file", n.File, n.Line, 0, "")
+		case "weight":
+			w, err := strconv.Atoi(strings.Join(n.Args[:min(1, len(n.Args))], ""))
+			switch {
+			case err != nil || (len(n.Args) >= 2 && n.Args[1] != "reverse" && n.Args[1] != "noreverse"):
+				m.rep.ruleAs("FILE_CHECK.weight", Unsupported, n.File, n.Line, 0, fmt.Sprintf("%q is not a weight [reverse]: the track_file's weight applies, as in keepalived.", arg))
+				continue
+			case w < -config.MaxWeight || w > config.MaxWeight:
+				m.rep.ruleAs("FILE_CHECK.weight", Changed, n.File, n.Line, 0, fmt.Sprintf("weight %d is beyond lvsmon's -%d..%d: bounded to it.", w, config.MaxWeight, config.MaxWeight))
+				w = max(-config.MaxWeight, min(w, config.MaxWeight))
+			default:
+				m.rep.rule("FILE_CHECK.weight", n.File, n.Line, 0, "")
+			}
+			weight, reverse, own = w, len(n.Args) >= 2 && n.Args[1] == "reverse", true
+		case "dynamic":
+			m.rep.rule("FILE_CHECK.dynamic", n.File, n.Line, 0, "")
+		default:
+			m.unknown(n, c.Key)
+		}
+	}
+	switch {
+	case name == "":
+		m.rep.ruleAs("FILE_CHECK", Unsupported, c.File, c.Line, c.End, "no track_file: the check is left out, as keepalived leaves it.")
+		return nil
+	case tf == nil:
+		m.rep.ruleAs("FILE_CHECK", Unsupported, c.File, c.Line, c.End, fmt.Sprintf("track_file %q is not defined: the check is left out.", name))
+		return nil
+	case tf.path == "" || !filepath.IsAbs(tf.path):
+		m.rep.ruleAs("FILE_CHECK", Unsupported, c.File, c.Line, c.End, fmt.Sprintf("track_file %q has no absolute file path (%q): the check is left out.", name, tf.path))
+		return nil
+	}
+	tf.used = true
+	m.rep.rule("FILE_CHECK", c.File, c.Line, 0, "")
+	if !own {
+		weight, reverse = tf.weight, tf.reverse
+	}
+	chk := &config.Check{Type: "file", File: tf.path, Reverse: reverse,
+		Interval: config.Duration(time.Second), Timeout: config.Duration(time.Second), Rise: 1, Fall: 1}
+	if weight != 1 {
+		chk.Weight = &weight
+	}
+	return []*config.Check{chk}
 }

@@ -35,7 +35,7 @@ func importKeepalived(path string, data []byte, src source, opts Options) (*Resu
 	if err != nil {
 		return nil, err
 	}
-	m := &kMapper{rep: rep, cfg: &config.Config{}, groups: map[string]*kNode{}, seen: map[string]string{}}
+	m := &kMapper{rep: rep, cfg: &config.Config{}, groups: map[string]*kNode{}, seen: map[string]string{}, trackFiles: map[string]*kTrackFile{}}
 	m.top(&p.root)
 	res, err := finish(FormatKeepalived, path, m.cfg, m.spans, rep)
 	if err != nil {
@@ -58,6 +58,8 @@ type kMapper struct {
 	suspendedAt   []*kNode
 	vrrp          bool
 	notifyFIFO    string
+	// trackFiles are the top-level track_file blocks by name.
+	trackFiles map[string]*kTrackFile
 }
 
 func where(n *kNode) string {
@@ -89,7 +91,7 @@ func blockEnd(n *kNode) int {
 var vrrpRoots = map[string]string{
 	"vrrp_sync_group": "vrrp_sync_group", "vrrp_script": "vrrp_script", "vrrp_track_file": "vrrp_track_file",
 	"static_ipaddress": "static_ipaddress", "static_routes": "static_routes", "static_rules": "static_rules",
-	"track_file": "vrrp_track_file", "vrrp_track_process": "vrrp_script", "track_process": "vrrp_script",
+	"vrrp_track_process": "vrrp_script", "track_process": "vrrp_script",
 }
 
 // processRoots are top-level settings of keepalived's own process.
@@ -105,9 +107,19 @@ func (m *kMapper) top(root *kNode) {
 			}
 		}
 	}
+	// Track files too: a FILE_CHECK names one.
+	for _, n := range root.Kids {
+		if (n.Key == "track_file" || n.Key == "vrrp_track_file") && len(n.Args) == 1 && n.Block {
+			if _, dup := m.trackFiles[n.Args[0]]; !dup {
+				m.trackFiles[n.Args[0]] = m.trackFile(n)
+			}
+		}
+	}
 	var alert kAlert
 	for _, n := range root.Kids {
 		switch {
+		case n.Key == "track_file" || n.Key == "vrrp_track_file":
+			// Reported below, once it is known whether a FILE_CHECK uses it.
 		case n.Key == "global_defs" && n.Block:
 			m.rep.rule("global_defs", n.File, n.Line, 0, "")
 			m.globalDefs(n, &alert)
@@ -146,6 +158,7 @@ func (m *kMapper) top(root *kNode) {
 			m.rep.rule("ha_suspend", n.File, n.Line, 0, "")
 		}
 	}
+	m.reportTrackFiles(root)
 	m.alerting(&alert)
 }
 

@@ -22,8 +22,18 @@ import (
 )
 
 func init() {
-	Register(config.CheckType{Name: "external", Keys: []string{"command", "args", "env", "pass_env"}, NoPort: true}, probeExternal)
+	RegisterWeight(config.CheckType{Name: "external", Keys: []string{"command", "args", "env", "pass_env", "dynamic"}, NoPort: true}, probeExternalWeight)
 }
+
+// probeExternal is probeExternalWeight without the weight.
+func probeExternal(ctx context.Context, t Target, c *config.Check) error {
+	_, err := probeExternalWeight(ctx, t, c)
+	return err
+}
+
+// MaxDynamicWeight is the largest weight a dynamic external check sets:
+// exit status 255 less 2, as in keepalived.
+const MaxDynamicWeight = 253
 
 // maxExternalOutput is how much of an external command's output is kept
 // for the message.
@@ -40,7 +50,10 @@ const externalWaitDelay = 500 * time.Millisecond
 // are the real server's own even when the check's address or port is
 // overridden). Exit status 0 is healthy; anything else is not, and the
 // first line of its output (stdout and stderr, at most 200 bytes) goes
-// into the message.
+// into the message. With dynamic (keepalived's misc_dynamic) exit
+// statuses 2-255 are healthy too, and set the server's weight to the
+// status less 2; 0 is healthy at the configured weight, as keepalived
+// has it (a weight set before is undone), and 1 fails.
 //
 // The command runs with a minimal environment (externalEnv), never
 // lvsmon's own, and in a process group of its own. When it exits, or
@@ -48,7 +61,29 @@ const externalWaitDelay = 500 * time.Millisecond
 // left a child running (a forgotten "sleep &", a hung curl in a
 // subshell) must not leave one more process behind on every interval.
 // A process that escapes the group with setsid is beyond this reach.
-func probeExternal(ctx context.Context, t Target, c *config.Check) error {
+func probeExternalWeight(ctx context.Context, t Target, c *config.Check) (Weight, error) {
+	err := runExternal(ctx, t, c)
+	var ex exitError
+	if c.Dynamic && errors.As(err, &ex) && ex.status >= 2 && ex.status <= 255 {
+		return Weight{Kind: WeightSet, Value: int64(ex.status - 2)}, nil
+	}
+	return Weight{}, err
+}
+
+// exitError is an external command that exited with a status other
+// than 0.
+type exitError struct {
+	name   string
+	status int
+	tail   string
+}
+
+func (e exitError) Error() string {
+	return fmt.Sprintf("external: %s exited %d%s", e.name, e.status, e.tail)
+}
+
+// runExternal runs the command once; nil when it exited 0.
+func runExternal(ctx context.Context, t Target, c *config.Check) error {
 	if c.Command == "" {
 		return errors.New("external: no command")
 	}
@@ -106,7 +141,7 @@ func probeExternal(ctx context.Context, t Target, c *config.Check) error {
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			return fmt.Errorf("external: %s killed by signal %s%s", name, ws.Signal(), out.tail())
 		}
-		return fmt.Errorf("external: %s exited %d%s", name, ee.ExitCode(), out.tail())
+		return exitError{name: name, status: ee.ExitCode(), tail: out.tail()}
 	}
 	if errors.Is(err, exec.ErrWaitDelay) {
 		return nil // it exited 0; only an escaped process kept its output open

@@ -76,8 +76,36 @@ func (t Target) String() string { return t.AddrPort().String() }
 // check's timeout), whatever the server does.
 type Probe func(ctx context.Context, t Target, c *config.Check) error
 
+// A WeightProbe is a Probe that may also say what the server's weight
+// should be (keepalived's misc_dynamic and FILE_CHECK): the Weight of a
+// passing attempt; with an error it is ignored.
+type WeightProbe func(ctx context.Context, t Target, c *config.Check) (Weight, error)
+
+// Weight is what a passing check says of the server's weight besides
+// its health. The zero Weight says nothing: the configured weight
+// stands.
+type Weight struct {
+	Kind  WeightKind
+	Value int64
+}
+
+// WeightKind says how a Weight's Value applies.
+type WeightKind uint8
+
+// Weight kinds.
+const (
+	// WeightNone: the check says nothing of the weight.
+	WeightNone WeightKind = iota
+	// WeightSet: Value is the weight (an external check's dynamic exit
+	// status).
+	WeightSet
+	// WeightAdd: Value is added to the configured weight (a file check,
+	// as keepalived adds a tracked file's value).
+	WeightAdd
+)
+
 // The registry: each check type's file registers it from its init.
-var probes = map[string]Probe{}
+var probes = map[string]WeightProbe{}
 
 // Register makes a check type known: to config's validation (its name
 // and the keys it reads, config.RegisterCheckType) and to RunCheck (its
@@ -87,12 +115,32 @@ func Register(t config.CheckType, p Probe) {
 	if p == nil {
 		panic("probe: " + t.Name + " registered without a probe")
 	}
+	RegisterWeight(t, func(ctx context.Context, tg Target, c *config.Check) (Weight, error) {
+		return Weight{}, p(ctx, tg, c)
+	})
+}
+
+// RegisterWeight is Register for a check type whose results may set the
+// server's weight.
+func RegisterWeight(t config.CheckType, p WeightProbe) {
+	if p == nil {
+		panic("probe: " + t.Name + " registered without a probe")
+	}
 	config.RegisterCheckType(t)
 	probes[t.Name] = p
 }
 
 // Lookup returns the probe of a registered check type, or nil.
-func Lookup(name string) Probe { return probes[name] }
+func Lookup(name string) Probe {
+	p := probes[name]
+	if p == nil {
+		return nil
+	}
+	return func(ctx context.Context, t Target, c *config.Check) error {
+		_, err := p(ctx, t, c)
+		return err
+	}
+}
 
 // CheckResult is the outcome of one check (all its attempts).
 type CheckResult struct {
@@ -102,6 +150,7 @@ type CheckResult struct {
 	Time     time.Time     // when the check started
 	Duration time.Duration // all attempts together
 	Attempts int           // 1 + the retries used
+	Weight   Weight        // what the passing attempt said of the weight
 }
 
 // RunCheck runs check c against t with its retries: attempts run one
@@ -135,7 +184,7 @@ func RunCheck(ctx context.Context, t Target, c *config.Check) CheckResult {
 		if dl, ok := ctx.Deadline(); !ok || !dl.Before(time.Now().Add(timeout)) {
 			actx, cancel = context.WithTimeout(ctx, timeout)
 		}
-		err = probe(actx, t, c)
+		res.Weight, err = probe(actx, t, c)
 		cancel()
 		if err == nil || ctx.Err() != nil {
 			break
@@ -145,6 +194,7 @@ func RunCheck(ctx context.Context, t Target, c *config.Check) CheckResult {
 	res.OK, res.Err = err == nil, err
 	if err != nil {
 		res.Msg = err.Error()
+		res.Weight = Weight{}
 	}
 	return res
 }
@@ -153,14 +203,21 @@ func RunCheck(ctx context.Context, t Target, c *config.Check) CheckResult {
 // retries: the checker.ProbeFunc of the real check types. A nil check
 // passes.
 func ProbeServer(ctx context.Context, vs *config.VirtualService, r *config.RealServer, c *config.Check) error {
+	_, err := ProbeServerWeight(ctx, vs, r, c)
+	return err
+}
+
+// ProbeServerWeight is ProbeServer with what a passing check said of
+// the weight: the checker.WeightProbeFunc of the real check types.
+func ProbeServerWeight(ctx context.Context, vs *config.VirtualService, r *config.RealServer, c *config.Check) (Weight, error) {
 	if c == nil {
-		return nil
+		return Weight{}, nil
 	}
 	res := RunCheck(ctx, TargetOf(vs, r, c), c)
 	if !res.OK && res.Attempts > 1 {
-		return fmt.Errorf("%w (%d attempts)", res.Err, res.Attempts)
+		return Weight{}, fmt.Errorf("%w (%d attempts)", res.Err, res.Attempts)
 	}
-	return res.Err
+	return res.Weight, res.Err
 }
 
 // TimeoutError is a probe that ran out of time; its text names the

@@ -386,9 +386,9 @@ func TestProcessScanOfAProcTree(t *testing.T) {
 }
 
 // TestOwnWritesAreNeverStray runs many rounds with flapping health,
-// operator overrides, config reloads, refused writes and writes that
-// were applied but reported failed: lvsmon must never take its own
-// writes for another writer's.
+// weights set by checks, operator overrides, config reloads, refused
+// writes and writes that were applied but reported failed: lvsmon must
+// never take its own writes for another writer's.
 func TestOwnWritesAreNeverStray(t *testing.T) {
 	g := newOtherRig(t, "when_gone")
 	rnd := rand.New(rand.NewPCG(1, 2))
@@ -403,6 +403,9 @@ func TestOwnWritesAreNeverStray(t *testing.T) {
 		t.Fatal(err)
 	}
 	configs := []*config.Config{g.cfg, other}
+	weights := map[string]int32{}
+	g.r.wts = func() map[string]int32 { return weights }
+	wrnd := rand.New(rand.NewPCG(3, 4)) // its own: the other draws stay as they were
 	ids := slices.Sorted(func(yield func(string) bool) {
 		for id := range g.hs {
 			if !yield(id) {
@@ -416,6 +419,12 @@ func TestOwnWritesAreNeverStray(t *testing.T) {
 		for _, id := range ids {
 			if rnd.IntN(4) == 0 {
 				g.hs[id] = []health.State{health.Up, health.Down, health.Unknown}[rnd.IntN(3)]
+			}
+			switch wrnd.IntN(8) {
+			case 0:
+				weights[id] = int32(wrnd.IntN(254))
+			case 1:
+				delete(weights, id)
 			}
 		}
 		if rnd.IntN(10) == 0 {

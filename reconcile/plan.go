@@ -58,7 +58,13 @@ type State struct {
 	// restarts, so a server the kernel already has keeps its kernel state
 	// until its own first result, and only a server lvsmon adds follows
 	// the service's startup policy.
-	Health    map[string]health.State
+	Health map[string]health.State
+	// Weights are the weights the checks set (an external check's
+	// dynamic exit status, a file check's value) by lvs.DestID: they
+	// replace the configured weight of a server whose checks pass.
+	// Overrides still win, and a down server is quiesced or removed
+	// whatever its checks said of its weight.
+	Weights   map[string]int32
 	Overrides map[string]Override // by lvs.DestID
 	// SorryActive says, per service id, whether the sorry server was in
 	// use after the previous round: quorum hysteresis needs memory. A
@@ -191,6 +197,10 @@ func planService(vs *config.VirtualService, ks *lvs.Service, wasSorry bool, st S
 			wants[i] = desired{present: true, dest: d, why: "health check failing (quiescent)"}
 		case checked:
 			wants[i] = desired{present: true, dest: d, why: "health check passing"}
+			if w, ok := st.Weights[id]; ok {
+				d.Weight = min(max(w, 0), config.MaxWeight)
+				wants[i] = desired{present: true, dest: d, why: fmt.Sprintf("health check passing, weight %d set by the check (configured %d)", d.Weight, r.ConfiguredWeight())}
+			}
 			live += int64(d.Weight)
 		default:
 			wants[i] = desired{present: true, dest: d, why: "configured (no health check)"}

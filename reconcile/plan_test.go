@@ -340,3 +340,49 @@ func TestPlanSorryServerLeavesQuiesced(t *testing.T) {
 }
 
 var quiet = slog.New(slog.DiscardHandler)
+
+// TestPlanCheckWeights: the weight a check set replaces the configured
+// weight of a server whose checks pass, counts in the quorum as the
+// weight it is, and loses to an operator's drain or disable and to a
+// failing check; a server without a result keeps the kernel's weight.
+func TestPlanCheckWeights(t *testing.T) {
+	cfg := planConfig(t, "quiescent")
+	cfg.VirtualServices[0].Check = &config.Check{Type: "tcp"} // checked: no check type is registered here
+	f := lvs.NewFake(lvs.Table{})
+	st := State{Health: map[string]health.State{rs1: health.Up, rs2: health.Up}, Weights: map[string]int32{}, Overrides: map[string]Override{}, SorryActive: map[string]bool{}, Act: true}
+	apply(t, f, Plan(cfg, lvs.Table{}, st).Actions)
+	steps := []struct {
+		name   string
+		change func()
+		want   string
+		sorry  bool
+	}{
+		{"rs1's check sets 7", func() { st.Weights[rs1] = 7 }, "set-weight " + svc + " 10.0.1.13:80 w7", false},
+		{"rs2's check sets 0: up, no weight", func() { st.Weights[rs2] = 0 }, "set-weight " + svc + " 10.0.1.14:80 w0", false},
+		{"rs1's check sets 0 too: the live weight is 0, sorry in", func() { st.Weights[rs1] = 0 },
+			"set-weight " + svc + " 10.0.1.13:80 w0; create-dest " + svc + " 127.0.0.1:80 w1", true},
+		{"rs1 at 5: sorry out", func() { st.Weights[rs1] = 5 },
+			"set-weight " + svc + " 10.0.1.13:80 w5; set-weight " + svc + " 127.0.0.1:80 w0", false},
+		{"the sorry server goes", func() {}, "delete-dest " + svc + " 127.0.0.1:80", false},
+		{"drained: the drain wins", func() { st.Overrides[rs1] = Drain }, "set-weight " + svc + " 10.0.1.13:80 w0; create-dest " + svc + " 127.0.0.1:80 w1", true},
+		{"enabled: the check's weight again", func() { delete(st.Overrides, rs1) }, "set-weight " + svc + " 10.0.1.13:80 w5; set-weight " + svc + " 127.0.0.1:80 w0", false},
+		{"the sorry server goes again", func() {}, "delete-dest " + svc + " 127.0.0.1:80", false},
+		{"rs2's check sets none: configured 2", func() { delete(st.Weights, rs2) }, "set-weight " + svc + " 10.0.1.14:80 w2", false},
+		{"rs1 fails: quiesced whatever its weight", func() { st.Health[rs1] = health.Down }, "set-weight " + svc + " 10.0.1.13:80 w0", false},
+		{"rs1 unknown (a restart): the kernel's weight kept", func() { st.Health[rs1] = health.Unknown; st.Weights[rs1] = 9 }, "", false},
+		{"rs1 up: its check's weight, bounded", func() { st.Health[rs1] = health.Up; st.Weights[rs1] = 70000 }, "set-weight " + svc + " 10.0.1.13:80 w65535", false},
+	}
+	for _, step := range steps {
+		step.change()
+		tab, _ := f.Table(t.Context())
+		res := Plan(cfg, tab, st)
+		if got := ops(res.Actions); got != step.want {
+			t.Fatalf("%s:\n got  %s\n want %s", step.name, got, step.want)
+		}
+		if res.SorryActive["tcp_10.0.0.100_80"] != step.sorry {
+			t.Fatalf("%s: sorry active = %v", step.name, !step.sorry)
+		}
+		apply(t, f, res.Actions)
+		st.SorryActive = res.SorryActive
+	}
+}

@@ -23,6 +23,7 @@ type Reconciler struct {
 	b      lvs.Backend
 	cfg    func() *config.Config
 	health func() map[string]health.State
+	wts    func() map[string]int32
 	ovr    *Overrides
 	ev     *events.Log
 	log    *slog.Logger
@@ -45,7 +46,10 @@ type Options struct {
 	Backend lvs.Backend
 	Config  func() *config.Config
 	// Health gives the checker's current view by real-server id.
-	Health    func() map[string]health.State
+	Health func() map[string]health.State
+	// Weights gives the weights the checks set by real-server id
+	// (checker.Weights); nil: none.
+	Weights   func() map[string]int32
 	Overrides *Overrides  // nil: no operator overrides
 	Events    *events.Log // nil: no events
 	Log       *slog.Logger
@@ -106,7 +110,7 @@ func New(o Options) *Reconciler {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Reconciler{b: o.Backend, cfg: o.Config, health: o.Health, ovr: o.Overrides, ev: o.Events, log: o.Log,
+	return &Reconciler{b: o.Backend, cfg: o.Config, health: o.Health, wts: o.Weights, ovr: o.Overrides, ev: o.Events, log: o.Log,
 		dryRun: o.DryRun, act: o.Act, kick: o.Trigger, now: o.Now, procs: o.Processes, sorry: map[string]bool{}}
 }
 
@@ -161,6 +165,9 @@ func (r *Reconciler) Round(ctx context.Context) error {
 	st := State{Health: r.health(), SorryActive: prevSorry, Act: r.act == nil || r.act()}
 	if r.ovr != nil {
 		st.Overrides = r.ovr.All()
+	}
+	if r.wts != nil {
+		st.Weights = r.wts()
 	}
 	// Another writer's services are planned (the plan is logged) but
 	// not written: two writers would undo each other for ever.

@@ -60,6 +60,8 @@ type ServerInfo struct {
 	// last changed, for the pages.
 	Message string    `json:"-"`
 	Since   time.Time `json:"-"`
+	// CheckWeight is the weight the server's checks set (nil: none).
+	CheckWeight *int32 `json:"-"`
 }
 
 // CheckHistory is one check's recent results on a server page, as runs

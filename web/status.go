@@ -201,15 +201,19 @@ type RealServerStatus struct {
 	Forward          string `json:"forward"`
 	Weight           *int32 `json:"weight"` // nil when not in the kernel
 	ConfiguredWeight *int32 `json:"configured_weight"`
-	Sorry            bool   `json:"sorry_server,omitempty"`
-	Configured       bool   `json:"configured"`
-	InKernel         bool   `json:"in_kernel"`
-	Health           string `json:"health,omitempty"` // up, down, unknown; empty without a check
-	Check            any    `json:"check,omitempty"`  // the checker\'s last result and counts
-	Override         any    `json:"override,omitempty"`
-	ActiveConns      uint32 `json:"active_conns"`
-	InactiveConns    uint32 `json:"inactive_conns"`
-	PersistentConns  uint32 `json:"persistent_conns"`
+	// CheckWeight is the weight the server's checks set (an external
+	// check's dynamic exit status, a file check's value), written
+	// instead of ConfiguredWeight while it is up; absent when none does.
+	CheckWeight     *int32 `json:"check_weight,omitempty"`
+	Sorry           bool   `json:"sorry_server,omitempty"`
+	Configured      bool   `json:"configured"`
+	InKernel        bool   `json:"in_kernel"`
+	Health          string `json:"health,omitempty"` // up, down, unknown; empty without a check
+	Check           any    `json:"check,omitempty"`  // the checker\'s last result and counts
+	Override        any    `json:"override,omitempty"`
+	ActiveConns     uint32 `json:"active_conns"`
+	InactiveConns   uint32 `json:"inactive_conns"`
+	PersistentConns uint32 `json:"persistent_conns"`
 	// Stats are the kernel's counters; absent when not in the kernel.
 	Stats *Counters `json:"stats,omitempty"`
 	// mode is the operator override ("drain", "disable" or ""); the
@@ -326,6 +330,7 @@ func (b *builder) service(ref svcRef) ServiceStatus {
 		rs := &ss.RealServers[j]
 		if in, ok := b.info[rs.ID]; ok {
 			rs.Health, rs.Check, rs.Override, rs.mode = in.Health, in.Check, in.Override, in.Mode
+			rs.CheckWeight = in.CheckWeight
 			rs.message, rs.since, rs.overrideBy, rs.overrideSince = in.Message, in.Since, in.OverrideBy, in.OverrideSince
 		}
 	}

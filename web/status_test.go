@@ -243,3 +243,56 @@ func TestProblems(t *testing.T) {
 		t.Errorf("no problems: %.300s", body)
 	}
 }
+
+// TestCheckWeightShown: the weight a check set is in the status API
+// beside the live and configured weights, and on the server page.
+func TestCheckWeightShown(t *testing.T) {
+	s := statusFixture(t)
+	servers := s.src.Servers
+	w := int32(7)
+	s.src.Servers = func() map[string]ServerInfo {
+		m := servers()
+		in := m["tcp_198.51.100.10_80__10.1.1.2_80"]
+		in.CheckWeight = &w
+		m["tcp_198.51.100.10_80__10.1.1.2_80"] = in
+		return m
+	}
+	rec := get(t, s.Handler(), "GET", "/api/v1/status")
+	var st struct {
+		Services []struct {
+			RealServers []struct {
+				ID               string `json:"id"`
+				Weight           *int32 `json:"weight"`
+				ConfiguredWeight *int32 `json:"configured_weight"`
+				CheckWeight      *int32 `json:"check_weight"`
+			} `json:"real_servers"`
+		} `json:"virtual_services"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for _, svc := range st.Services {
+		for _, rs := range svc.RealServers {
+			switch {
+			case rs.ID == "tcp_198.51.100.10_80__10.1.1.2_80":
+				if rs.CheckWeight == nil || *rs.CheckWeight != 7 || rs.ConfiguredWeight == nil || rs.Weight == nil {
+					t.Errorf("%s: weights %v %v %v", rs.ID, rs.Weight, rs.ConfiguredWeight, rs.CheckWeight)
+				}
+				found++
+			case rs.CheckWeight != nil:
+				t.Errorf("%s has check_weight %d", rs.ID, *rs.CheckWeight)
+			}
+		}
+	}
+	if found != 1 {
+		t.Fatalf("the server was listed %d times", found)
+	}
+	page := get(t, s.Handler(), "GET", "/server/tcp_198.51.100.10_80__10.1.1.2_80").Body.String()
+	if !strings.Contains(page, `<th scope="row">weight set by check</th><td>7</td>`) {
+		t.Errorf("the server page does not say the check's weight:\n%.3000s", page)
+	}
+	if page := get(t, s.Handler(), "GET", "/server/tcp_198.51.100.10_80__10.1.2.2_80").Body.String(); strings.Contains(page, "weight set by check") {
+		t.Error("a server without a check weight shows one")
+	}
+}
