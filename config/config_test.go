@@ -209,7 +209,7 @@ func TestParseErrors(t *testing.T) {
       path: /
       sni: www.example.org
 `, []string{
-			"t.yaml:6: virtual_services[0].check.expect: expect does nothing for a tcp check (it is read by dns, ftp, http, https, imap, pop3, simpletcp, smtp, udp)",
+			"t.yaml:6: virtual_services[0].check.expect: expect does nothing for a tcp check (it is read by dns, ftp, http, https, imap, mysql, pgsql, pop3, simpletcp, smtp, udp)",
 			"t.yaml:7: virtual_services[0].check.path: path does nothing for a tcp check (it is read by http, https)",
 			"t.yaml:8: virtual_services[0].check.sni: sni does nothing for a tcp check (it is read by https)"}},
 		{"dns fields", `virtual_services:

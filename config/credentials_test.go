@@ -38,7 +38,7 @@ func TestCheckCredentials(t *testing.T) {
 		{"empty file", "{type: credtest, username: u, password_file: " + empty + "}", "", "is empty"},
 		{"two lines", "{type: credtest, username: u, password_file: " + twoLines + "}", "", "holds more than one line"},
 		{"too big", "{type: credtest, username: u, password_file: " + big + "}", "", "not a password"},
-		{"other type", "{type: tcp, username: u}", "", "username does nothing for a tcp check (it is read by credtest)"},
+		{"other type", "{type: tcp, username: u}", "", "username does nothing for a tcp check (it is read by credtest"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Parse("t.yaml", []byte("virtual_services:\n  - address: 10.0.0.1\n    port: 3306\n    check: "+tc.check+"\n"))
