@@ -307,7 +307,10 @@ var ldServicePorts = map[int]string{21: "ftp", 25: "smtp", 53: "dns", 80: "http"
 // ldServices maps ldirectord's services to lvsmon check types; the rest
 // have none.
 var ldServices = map[string]string{"http": "http", "https": "https", "ftp": "ftp", "smtp": "smtp", "submission": "smtp",
-	"pop": "pop3", "imap": "imap", "dns": "dns", "simpletcp": "simpletcp", "none": "none"}
+	"pop": "pop3", "imap": "imap", "dns": "dns", "simpletcp": "simpletcp", "none": "none", "mysql": "mysql", "pgsql": "pgsql"}
+
+// ldSQL are the check types of ldirectord's check_sql, which log in.
+var ldSQL = map[string]bool{"mysql": true, "pgsql": true}
 
 // ldPortNames are the port names ldirectord's getservbyname would know
 // that configs use; others are refused rather than guessed.
@@ -404,6 +407,7 @@ func (m *ldMapper) virtual(v *ldVirtual) {
 	}
 	m.rep.rule(v.head.key, m.file, v.head.line, 0, head+":")
 	// Plain per-virtual directives.
+	var creds []ldLine
 	for _, d := range v.lines {
 		switch d.key {
 		case "scheduler":
@@ -467,7 +471,7 @@ func (m *ldMapper) virtual(v *ldVirtual) {
 				m.as(d.key, Unsupported, d, "a virtual's own mail settings: lvsmon has one alerting section for all.")
 			}
 		case "login", "passwd", "database", "secret":
-			m.rep.rule("login, passwd, database, secret", m.file, d.line, 0, d.key+":")
+			creds = append(creds, d) // reported with the check, which may log in
 		}
 	}
 	if q, ok := x.get("quiescent"); !ok || (q.val != "yes" && q.val != "no") {
@@ -496,6 +500,13 @@ func (m *ldMapper) virtual(v *ldVirtual) {
 	vs.Sorry = m.fallback(x, &vs, fam)
 	if !off {
 		vs.Check = m.check(x, &vs)
+	}
+	for _, d := range creds {
+		if vs.Check != nil && ldSQL[vs.Check.Type] && d.key != "secret" {
+			m.rep.rule("login, passwd, database (mysql, pgsql)", m.file, d.line, 0, d.key+":")
+		} else {
+			m.rep.rule("login, passwd, database, secret", m.file, d.line, 0, d.key+":")
+		}
 	}
 	// A virtual's per-real request and receive, when they differ from the
 	// service's, are dropped.
@@ -764,6 +775,18 @@ func (m *ldMapper) check(x ldv, vs *config.VirtualService) *config.Check {
 			} else {
 				m.rep.ruleAs("service unsupported", Unsupported, m.file, x.v.head.line, 0, fmt.Sprintf("checktype negotiate with service %s (by the port): lvsmon has no %s check: %s instead, weaker than ldirectord's.", service, service, typ))
 			}
+		} else if login, ok := x.get("login"); ldSQL[typ] && (!ok || login.val == "") {
+			// ldirectord's check_sql refuses to run without a login
+			// (every server stays out); lvsmon cannot log in either.
+			typ = "tcp"
+			at := x.v.head
+			if svcOK {
+				at = svc
+			} else if ctOK {
+				at = ct
+			}
+			m.as("service", Changed, at, fmt.Sprintf("service %s without login: ldirectord's check cannot run and keeps every server out; lvsmon's needs a username: tcp instead (set username, password and query).", service))
+			known = false
 		} else if svcOK {
 			m.ok("service", svc, "")
 		}
@@ -827,6 +850,28 @@ func (m *ldMapper) check(x ldv, vs *config.VirtualService) *config.Check {
 			}
 			if rcvOK {
 				m.expect(c, rcv)
+			}
+		case "mysql", "pgsql":
+			login, _ := x.get("login")
+			c.Username = login.val
+			if d, ok := x.get("passwd"); ok {
+				c.Password = d.val
+			}
+			if d, ok := x.get("database"); ok {
+				c.Database = d.val
+			}
+			// ldirectord drops a leading slash (a request is a path
+			// for most services).
+			if q := strings.TrimSpace(strings.TrimPrefix(req.val, "/")); reqOK && q != "" {
+				c.Query = q
+				m.ok("request", req, "")
+			} else {
+				c.Query = config.DefaultQuery
+				at := req
+				if !reqOK {
+					at = login
+				}
+				m.as("request", Changed, at, "ldirectord's check needs a request and keeps every server out without one; lvsmon runs "+config.DefaultQuery+".")
 			}
 		case "ftp", "pop3", "imap", "smtp":
 			for _, d := range []ldLine{req, rcv} {
