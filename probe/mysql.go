@@ -22,9 +22,9 @@ func init() {
 // must match expect when set. A refused login, a failed query and an
 // empty result are the server's answers: down, as in ldirectord (which
 // a replica can use: "SELECT 1 FROM ... WHERE lag < 10"). Plain TCP, no
-// TLS, as ldirectord's; the password goes out hashed
-// (mysql_native_password, caching_sha2_password's fast path) and never
-// in clear text. go-sql-driver/mysql speaks the protocol, one fresh
+// TLS, as ldirectord's; the password goes out hashed or encrypted
+// (mysql_native_password, caching_sha2_password, MariaDB's ed25519),
+// never in clear text (the driver refuses mysql_clear_password). go-sql-driver/mysql speaks the protocol, one fresh
 // connection per attempt, never a pool.
 func probeMySQL(ctx context.Context, t Target, c *config.Check) error {
 	d := &sqlDialer{t: t, f: &mysqlFramer{}}

@@ -103,22 +103,47 @@ func (c *sqlConn) ioErr() error {
 // sqlDialer opens the connection of one attempt for a client and
 // remembers it (a client's errors are then read through it).
 type sqlDialer struct {
-	t       Target
-	f       framer
+	t Target
+	f framer
+
+	mu      sync.Mutex
+	dialed  bool
 	conn    *sqlConn
 	dialErr error
 }
 
+// errOneConn refuses a client's second connection in one attempt: pgconn
+// opens one to send a cancel request when a query times out, which
+// would outlive the probe (up to 15 s) for a server that is stuck
+// anyway; closing the connection is enough.
+var errOneConn = errors.New("one connection per check attempt")
+
 // dial is the client's dial function: it connects to the target,
-// whatever address the client was given.
+// whatever address the client was given, once.
 func (d *sqlDialer) dial(ctx context.Context, _, _ string) (net.Conn, error) {
+	d.mu.Lock()
+	again := d.dialed
+	d.dialed = true
+	d.mu.Unlock()
+	if again {
+		return nil, errOneConn
+	}
 	conn, err := dialTarget(ctx, "tcp", d.t)
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if err != nil {
 		d.dialErr = err
 		return nil, err
 	}
 	d.conn = &sqlConn{Conn: conn, r: newCapReader(conn, maxSQLRead, "answer"), f: d.f}
 	return d.conn, nil
+}
+
+// state is what dial left.
+func (d *sqlDialer) state() (*sqlConn, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.conn, d.dialErr
 }
 
 // failure explains a client's error in operator terms when it was not
@@ -134,14 +159,17 @@ func (d *sqlDialer) failure(ctx context.Context, c *config.Check, name, stage st
 		return fmt.Errorf("%s: %s: %s: %w", name, d.t, stage, errCanceled)
 	case answered:
 		return nil
+	}
+	conn, dialErr := d.state()
+	switch {
+	case dialErr != nil:
+		return fmt.Errorf("%s: connect %s: %w", name, d.t, reason(ctx, dialErr, c))
 	case ctx.Err() != nil:
 		return fmt.Errorf("%s: %s: %s: %w", name, d.t, stage, reason(ctx, err, c))
-	case d.dialErr != nil:
-		return fmt.Errorf("%s: connect %s: %w", name, d.t, reason(ctx, d.dialErr, c))
-	case d.conn == nil:
+	case conn == nil:
 		return nil
 	}
-	ioErr := d.conn.ioErr()
+	ioErr := conn.ioErr()
 	var ns errNotServer
 	switch {
 	case ioErr == nil:
@@ -155,8 +183,8 @@ func (d *sqlDialer) failure(ctx context.Context, c *config.Check, name, stage st
 // close closes the attempt's connection, whatever state the client left
 // it in (a result set read only to its first row).
 func (d *sqlDialer) close() {
-	if d.conn != nil {
-		d.conn.Close()
+	if conn, _ := d.state(); conn != nil {
+		conn.Close()
 	}
 }
 

@@ -30,18 +30,19 @@ type labDB struct {
 	addr string
 	cmd  *exec.Cmd
 	log  string
+	quit syscall.Signal // the fast shutdown: SIGTERM waits for PostgreSQL's sessions
 }
 
 // signal sends sig to the server's process group.
 func (d *labDB) signal(sig syscall.Signal) { syscall.Kill(-d.cmd.Process.Pid, sig) }
 
-// stop ends the server and waits for it (SIGTERM, then SIGKILL).
+// stop ends the server and waits for it (quit, then SIGKILL).
 func (d *labDB) stop() {
 	if d.cmd.ProcessState != nil {
 		return
 	}
 	d.signal(syscall.SIGCONT)
-	d.signal(syscall.SIGTERM)
+	d.signal(d.quit)
 	done := make(chan struct{})
 	go func() { d.cmd.Wait(); close(done) }()
 	select {
@@ -106,13 +107,14 @@ func startDaemon(t *testing.T, cmd *exec.Cmd, log string, addr string) *labDB {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	d := &labDB{addr: addr, cmd: cmd, log: log}
+	d := &labDB{addr: addr, cmd: cmd, log: log, quit: syscall.SIGTERM}
 	t.Cleanup(d.stop)
 	return d
 }
 
 // startMariaDB starts a private mariadbd with a database lvs, a table
-// health holding "ok", and a user monitor (password pw) who may read it.
+// health holding "ok", and users monitor (mysql_native_password) and
+// monitor2 (ed25519), password pw, who may read it.
 func startMariaDB(t *testing.T) *labDB {
 	mariadbd := labProgram(t, "mariadb-server", "/usr/sbin/mariadbd")
 	install := labProgram(t, "mariadb-server", "/usr/bin/mariadb-install-db", "/usr/bin/mysql_install_db")
@@ -125,7 +127,8 @@ func startMariaDB(t *testing.T) *labDB {
 		"--port="+strconv.Itoa(port), "--bind-address=127.0.0.1", "--skip-networking=0", "--skip-name-resolve",
 		"--pid-file="+dir+"/pid", "--innodb-buffer-pool-size=16M", "--skip-log-bin"), dir+"/log", fmt.Sprintf("127.0.0.1:%d", port))
 	setup := "CREATE DATABASE lvs; CREATE USER monitor@'127.0.0.1' IDENTIFIED BY 'pw'; GRANT SELECT ON lvs.* TO monitor@'127.0.0.1';" +
-		" CREATE TABLE lvs.health (state VARCHAR(20)); INSERT INTO lvs.health VALUES ('ok');"
+		" CREATE TABLE lvs.health (state VARCHAR(20)); INSERT INTO lvs.health VALUES ('ok');" +
+		" INSTALL SONAME 'auth_ed25519'; CREATE USER monitor2@'127.0.0.1' IDENTIFIED VIA ed25519 USING PASSWORD('pw'); GRANT SELECT ON lvs.* TO monitor2@'127.0.0.1';"
 	var out []byte
 	testutil.Eventually(t, 60*time.Second, func() bool {
 		var err error
@@ -166,6 +169,7 @@ func startPostgres(t *testing.T) *labDB {
 	port := freeLoopbackPort(t)
 	d := startDaemon(t, asPostgres(exec.Command(bin+"/postgres", "-D", dir+"/data", "-k", dir, "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-c", "fsync=off")),
 		filepath.Join(t.TempDir(), "log"), fmt.Sprintf("127.0.0.1:%d", port))
+	d.quit = syscall.SIGINT
 	psql := func(db string, sql ...string) *exec.Cmd {
 		args := []string{"-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", dir, "-p", strconv.Itoa(port), "-U", "postgres", "-d", db}
 		for _, s := range sql {
@@ -189,7 +193,7 @@ type sqlLabCase struct {
 
 // runSQLLab runs the cases against d, then stops d and wants a refused
 // connection.
-func runSQLLab(t *testing.T, typ string, p Probe, d *labDB, cases []sqlLabCase) {
+func runSQLLab(t *testing.T, typ string, p Probe, d *labDB, slowQuery string, cases []sqlLabCase) {
 	pwFile := filepath.Join(t.TempDir(), "pw")
 	if err := os.WriteFile(pwFile, []byte("pw\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -210,6 +214,10 @@ func runSQLLab(t *testing.T, typ string, p Probe, d *labDB, cases []sqlLabCase) 
 			}
 		})
 	}
+	t.Run("slow query", func(t *testing.T) {
+		c := parseCheck(t, "tcp", "{type: "+typ+", timeout: 500ms, username: monitor, password: pw, database: lvs, query: '"+slowQuery+"'}")
+		wantErr(t, runBounded(t, p, targetAt(t, d.addr), c), typ+": "+d.addr+": query: no answer within 500ms")
+	})
 	t.Run("frozen server", func(t *testing.T) {
 		d.signal(syscall.SIGSTOP)
 		defer d.signal(syscall.SIGCONT)
@@ -226,10 +234,11 @@ func runSQLLab(t *testing.T, typ string, p Probe, d *labDB, cases []sqlLabCase) 
 func TestLabMySQL(t *testing.T) {
 	d := startMariaDB(t)
 	login := "login as monitor to database lvs refused: "
-	runSQLLab(t, "mysql", probeMySQL, d, []sqlLabCase{
+	runSQLLab(t, "mysql", probeMySQL, d, "SELECT SLEEP(10)", []sqlLabCase{
 		{"healthy", "username: monitor, password: pw, database: lvs, query: 'SELECT state FROM health', expect: '^ok$'", ""},
 		{"defaults: SELECT 1, no database", "username: monitor, password: pw", ""},
 		{"password file", "username: monitor, password_file: PWFILE, database: lvs", ""},
+		{"ed25519 account", "username: monitor2, password: pw, database: lvs", ""},
 		{"NULL", "username: monitor, password: pw, query: 'SELECT NULL', expect: '^$'", ""},
 		{"ten million rows, the first read", "username: monitor, password: pw, database: lvs, query: 'SELECT seq FROM seq_1_to_10000000'", ""},
 		{"wrong password", "username: monitor, password: wrong-pw, database: lvs",
@@ -245,7 +254,7 @@ func TestLabMySQL(t *testing.T) {
 func TestLabPgSQL(t *testing.T) {
 	d := startPostgres(t)
 	login := "login as monitor to database lvs refused: "
-	runSQLLab(t, "pgsql", probePgSQL, d, []sqlLabCase{
+	runSQLLab(t, "pgsql", probePgSQL, d, "SELECT pg_sleep(10)", []sqlLabCase{
 		{"healthy", "username: monitor, password: pw, database: lvs, query: 'SELECT state FROM health', expect: '^ok$'", ""},
 		{"default query", "username: monitor, password: pw, database: lvs", ""},
 		{"password file", "username: monitor, password_file: PWFILE, database: lvs", ""},

@@ -252,6 +252,10 @@ func TestProbeSQL(t *testing.T) {
 			c := parseCheck(t, "tcp", "{type: "+typ.name+", username: monitor, timeout: 300ms}")
 			wantErr(t, runBounded(t, typ.probe, targetAt(t, closedPort(t, "tcp")), c), typ.name+": connect 127.0.0.1:|: connection refused")
 		})
+		t.Run(typ.name+"/connect hangs", func(t *testing.T) {
+			c := parseCheck(t, "tcp", "{type: "+typ.name+", username: monitor, timeout: 300ms}")
+			wantErr(t, runBounded(t, typ.probe, targetAt(t, fullBacklog(t)), c), typ.name+": connect 127.0.0.1:|: no answer within 300ms")
+		})
 	}
 }
 
