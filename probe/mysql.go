@@ -24,8 +24,9 @@ func init() {
 // a replica can use: "SELECT 1 FROM ... WHERE lag < 10"). Plain TCP, no
 // TLS, as ldirectord's; the password goes out hashed or encrypted
 // (mysql_native_password, caching_sha2_password, MariaDB's ed25519),
-// never in clear text (the driver refuses mysql_clear_password). go-sql-driver/mysql speaks the protocol, one fresh
-// connection per attempt, never a pool.
+// never in clear text (the driver refuses mysql_clear_password).
+// go-sql-driver/mysql speaks the protocol, one fresh connection per
+// attempt, never a pool.
 func probeMySQL(ctx context.Context, t Target, c *config.Check) error {
 	d := &sqlDialer{t: t, f: &mysqlFramer{}}
 	defer d.close()
@@ -48,7 +49,7 @@ func probeMySQL(ctx context.Context, t Target, c *config.Check) error {
 		if f := d.failure(ctx, c, "mysql", login, err, isMySQLError(err)); f != nil {
 			return f
 		}
-		return fmt.Errorf("mysql: %s: %s refused: %s", t, login, mysqlMessage(err))
+		return fmt.Errorf("mysql: %s: %s %s: %s", t, login, refusedOr(isMySQLError(err)), mysqlMessage(err))
 	}
 	defer dc.Close()
 	q, ok := dc.(driver.QueryerContext)
@@ -96,13 +97,28 @@ func isMySQLError(err error) bool {
 
 // mysqlMessage is the server's error as its manual lists it: "Access
 // denied for user 'monitor'@'10.0.0.1' (using password: YES) (error
-// 1045)". The server's messages never hold the password.
+// 1045)", or the driver's, in lvsmon's terms. The server's messages
+// never hold the password.
 func mysqlMessage(err error) string {
 	var me *mysql.MySQLError
-	if errors.As(err, &me) {
+	switch {
+	case errors.As(err, &me):
 		return fmt.Sprintf("%s (error %d)", me.Message, me.Number)
+	case errors.Is(err, mysql.ErrCleartextPassword):
+		return "the server asks for the password in clear text, which lvsmon does not send"
+	case errors.Is(err, mysql.ErrOldPassword):
+		return "the account has a pre-4.1 password hash, which lvsmon does not use (set a new password)"
 	}
 	return err.Error()
+}
+
+// refusedOr is how a login ended: refused by the server, or failed on
+// the client's side (an authentication method it does not speak).
+func refusedOr(answered bool) string {
+	if answered {
+		return "refused"
+	}
+	return "failed"
 }
 
 // mysqlFramer follows MySQL's packets: a 3-byte little-endian length and

@@ -63,7 +63,7 @@ func probePgSQL(ctx context.Context, t Target, c *config.Check) error {
 		if f := d.failure(ctx, c, "pgsql", login, err, isPgError(err)); f != nil {
 			return f
 		}
-		return fmt.Errorf("pgsql: %s: %s refused: %s", t, login, pgMessage(err))
+		return fmt.Errorf("pgsql: %s: %s %s: %s", t, login, refusedOr(isPgError(err)), pgMessage(err))
 	}
 	// Closing the connection, not the results, ends the attempt: closing
 	// a result reads the rest of it, however long.
@@ -107,6 +107,10 @@ func isPgError(err error) bool {
 	return errors.As(err, &pe)
 }
 
+// isRequireAuth is a server that asked for an authentication lvsmon
+// refuses (the password in clear text); pgconn has no error type for it.
+func isRequireAuth(err error) bool { return strings.Contains(err.Error(), "require_auth") }
+
 // pgMessage is the server's error: "password authentication failed for
 // user "monitor" (28P01)". The server's messages never hold the
 // password, and pgx's own (which name the user and database) are not
@@ -116,7 +120,7 @@ func pgMessage(err error) string {
 	if errors.As(err, &pe) {
 		return fmt.Sprintf("%s (%s)", pe.Message, pe.Code)
 	}
-	if strings.Contains(err.Error(), "require_auth") {
+	if isRequireAuth(err) {
 		return "the server asks for the password in clear text, which lvsmon does not send (pg_hba.conf: use scram-sha-256 or md5)"
 	}
 	var ce *pgconn.ConnectError

@@ -71,6 +71,11 @@ func (f *fakeSQL) mysql(c net.Conn) {
 	if _, err := readMySQLPacket(r); err != nil {
 		return
 	}
+	if f.refuse == "cleartext" { // switch to mysql_clear_password
+		mysqlPacket(c, 2, []byte("\xfemysql_clear_password\x00"))
+		tarpitHandler(c)
+		return
+	}
 	if f.refuse != "" {
 		mysqlPacket(c, 2, append([]byte{0xff, 0x15, 0x04, '#', '2', '8', '0', '0', '0'}, f.refuse...))
 		return
@@ -203,6 +208,7 @@ func TestProbeSQL(t *testing.T) {
 		{"endless rows", (*fakeSQL).mysqlHandler, &fakeSQL{rows: []string{"1"}, endless: true}, "", ""},
 		{"login refused", (*fakeSQL).mysqlHandler, &fakeSQL{refuse: "Access denied for user 'monitor'@'localhost' (using password: YES)"}, "",
 			"mysql: 127.0.0.1:|: login as monitor to database lvs refused: Access denied for user 'monitor'@'localhost' (using password: YES) (error 1045)"},
+		{"asks the password in clear", (*fakeSQL).mysqlHandler, &fakeSQL{refuse: "cleartext"}, "", "mysql: 127.0.0.1:|: login as monitor to database lvs failed: the server asks for the password in clear text"},
 		{"hangs", func(*fakeSQL) func(net.Conn) { return tarpitHandler }, &fakeSQL{}, "", "mysql: 127.0.0.1:|: login as monitor to database lvs: no answer within 300ms"},
 		{"greets, then hangs", func(*fakeSQL) func(net.Conn) { return writeThenHang(mysqlFrame(mysqlGreeting())) }, &fakeSQL{}, "", "mysql: 127.0.0.1:|: login as monitor to database lvs: no answer within 300ms"},
 		{"closes", func(*fakeSQL) func(net.Conn) { return func(net.Conn) {} }, &fakeSQL{}, "", "mysql: 127.0.0.1:|: login as monitor to database lvs: connection closed by the server"},
@@ -217,7 +223,7 @@ func TestProbeSQL(t *testing.T) {
 		{"endless rows", (*fakeSQL).pgsqlHandler, &fakeSQL{rows: []string{"1"}, endless: true}, "", ""},
 		{"login refused", (*fakeSQL).pgsqlHandler, &fakeSQL{refuse: `password authentication failed for user "monitor"`}, "",
 			`pgsql: 127.0.0.1:|: login as monitor to database lvs refused: password authentication failed for user "monitor" (28P01)`},
-		{"asks the password in clear", (*fakeSQL).pgsqlHandler, &fakeSQL{refuse: "cleartext"}, "", "pgsql: 127.0.0.1:|: login as monitor to database lvs refused: the server asks for the password in clear text"},
+		{"asks the password in clear", (*fakeSQL).pgsqlHandler, &fakeSQL{refuse: "cleartext"}, "", "pgsql: 127.0.0.1:|: login as monitor to database lvs failed: the server asks for the password in clear text"},
 		{"hangs", func(*fakeSQL) func(net.Conn) { return tarpitHandler }, &fakeSQL{}, "", "pgsql: 127.0.0.1:|: login as monitor to database lvs: no answer within 300ms"},
 		{"closes", func(*fakeSQL) func(net.Conn) { return readThenClose }, &fakeSQL{}, "", "pgsql: 127.0.0.1:|: login as monitor to database lvs: connection closed by the server"},
 		{"garbage", func(*fakeSQL) func(net.Conn) { return bannerHandler("HTTP/1.1 400 Bad Request\r\n\r\n") }, &fakeSQL{}, "", `pgsql: 127.0.0.1:|: not a PostgreSQL server: it sent "HTTP/1.1 400 Bad Request\r\n\r\n"`},
