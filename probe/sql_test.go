@@ -317,3 +317,27 @@ func mysqlFrame(body []byte) []byte {
 	mysqlPacket(&b, 0, body)
 	return b.Bytes()
 }
+
+// BenchmarkProbeSQL: one check attempt, login and query, against the
+// fakes (the cost on the director's side).
+func BenchmarkProbeSQL(b *testing.B) {
+	for name, p := range map[string]Probe{"mysql": probeMySQL, "pgsql": probePgSQL} {
+		b.Run(name, func(b *testing.B) {
+			f := &fakeSQL{rows: []string{"1"}}
+			handle := f.mysql
+			if name == "pgsql" {
+				handle = f.pgsql
+			}
+			tg := targetAt(b, serveTCP(b, "127.0.0.1", handle).addr())
+			c := parseCheck(b, "tcp", "{type: "+name+", username: monitor, password: pw}")
+			b.ReportAllocs()
+			for b.Loop() {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				if err := p(ctx, tg, c); err != nil {
+					b.Fatal(err)
+				}
+				cancel()
+			}
+		})
+	}
+}
