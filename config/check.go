@@ -38,6 +38,14 @@ const (
 	MaxMaxBody     = 64 << 20
 	// MaxUDPPayload is the largest datagram IPv4 can carry.
 	MaxUDPPayload = 65507
+	// DefaultQuery is a mysql or pgsql check's query when none is set:
+	// it proves the server logs the monitor in and answers a query,
+	// needs no table and no privilege, and is the same in both SQL
+	// dialects. ldirectord has no default (it refuses a check without
+	// request).
+	DefaultQuery = "SELECT 1"
+	// MaxQuery bounds a check's query: a health query, not a script.
+	MaxQuery = 16 << 10
 )
 
 // StatusRange is an inclusive range of HTTP status codes.
@@ -154,6 +162,9 @@ func (c *Check) applyTypeDefaults() {
 	if t.reads("filter") && c.Filter == "" {
 		c.Filter = DefaultLDAPFilter
 	}
+	if t.reads("query") && strings.TrimSpace(c.Query) == "" {
+		c.Query = DefaultQuery
+	}
 	if t.reads("ehlo") && c.EHLO == "" {
 		c.EHLO, _ = os.Hostname()
 		if c.EHLO == "" {
@@ -233,6 +244,9 @@ func (v *validator) checkType(p string, c *Check, t CheckType) {
 	}
 	if t.reads("tls_ca") && !t.reads("method") { // ldaps, imaps, pop3s
 		v.checkTLS(p, c, t)
+	}
+	if t.reads("query") {
+		v.checkSQL(p, c)
 	}
 	if t.reads("command") {
 		switch {
@@ -420,6 +434,42 @@ func (v *validator) checkRADIUS(p string, c *Check) {
 	default:
 		c.SharedSecret = c.RADIUSSecret
 	}
+}
+
+// sqlReadOnly are the first words of statements that return rows; a
+// check's query that starts otherwise gets a warning (ldirectord's
+// manual, too, assumes a SELECT).
+var sqlReadOnly = []string{"SELECT", "WITH", "SHOW", "VALUES", "TABLE", "EXPLAIN", "DESCRIBE", "DESC", "CALL"}
+
+// checkSQL validates a check that logs in to a database and queries it
+// (mysql, pgsql): it needs the account, and a query the protocols can
+// carry.
+func (v *validator) checkSQL(p string, c *Check) {
+	if c.Username == "" {
+		v.errf(p+".username", "a %s check logs in: set the username (and password or password_file) of an account that may run the query", c.Type)
+	}
+	if strings.ContainsAny(c.Database, "\x00\r\n") {
+		v.errf(p+".database", "%q holds a NUL or line break", c.Database)
+	}
+	switch q := strings.TrimSpace(c.Query); {
+	case len(c.Query) > MaxQuery:
+		v.errf(p+".query", "%d bytes is over %d: a health check's query, not a script", len(c.Query), MaxQuery)
+	case strings.ContainsRune(c.Query, 0):
+		v.errf(p+".query", "the query holds a NUL byte, which the protocol cannot carry")
+	default:
+		words := strings.FieldsFunc(q, func(r rune) bool { return !unicode.IsLetter(r) })
+		if len(words) == 0 || !slices.Contains(sqlReadOnly, strings.ToUpper(words[0])) {
+			v.warnf(p+".query", "%q does not start like a query that returns rows (SELECT, SHOW, WITH, ...): the check is healthy only when the query returns a row, and it runs every interval", excerptQuery(q))
+		}
+	}
+}
+
+// excerptQuery shortens a query for a message.
+func excerptQuery(q string) string {
+	if len(q) > 60 {
+		return q[:60] + "..."
+	}
+	return q
 }
 
 // envNameRe is what a shell and every exec'd program take as a variable

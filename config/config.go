@@ -429,9 +429,10 @@ type Check struct {
 	// Expect is what a healthy answer looks like. For http and https it
 	// is a regular expression searched in the body; for udp in the reply
 	// datagram; for simpletcp in what the server sends back; for smtp,
-	// ftp, pop3(s) and imap(s) in the greeting banner. For dns it is a value
-	// one answer must have, as written in a zone file (192.0.2.1,
-	// "10 mail.example.org"). Empty: any well-formed answer will do.
+	// ftp, pop3(s) and imap(s) in the greeting banner; for mysql and pgsql
+	// in the first column of the first row (as text; NULL is empty). For
+	// dns it is a value one answer must have, as written in a zone file
+	// (192.0.2.1, "10 mail.example.org"). Empty: any well-formed answer will do.
 	// Regular expressions are Go's (RE2) and match text: \xHH is a
 	// character, so a binary reply can be matched in its ASCII bytes only.
 	Expect   string   `yaml:"expect"`
@@ -519,6 +520,12 @@ type Check struct {
 	Username     string `yaml:"username"`
 	Password     string `yaml:"password"`
 	PasswordFile string `yaml:"password_file"`
+	// Database and Query are a mysql or pgsql check's (ldirectord's
+	// database and request): it logs in to Database (default: none for
+	// mysql, the user's own for pgsql, as their clients do), runs Query
+	// (default DefaultQuery) and is healthy when it returns a row.
+	Database string `yaml:"database"`
+	Query    string `yaml:"query"`
 
 	// BaseDN, Scope and Filter are an ldap or ldaps check's search, made
 	// after the bind (anonymous unless Username is set). The defaults,

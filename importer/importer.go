@@ -443,6 +443,10 @@ func fixCheck(c *config.Check) []string {
 		notes = append(notes, fmt.Sprintf("ehlo %q is not a host name: left out", c.EHLO))
 		c.EHLO = ""
 	}
+	if c.Query != "" && (len(c.Query) > config.MaxQuery || strings.ContainsRune(c.Query, 0)) {
+		notes = append(notes, fmt.Sprintf("query of %d bytes is not one lvsmon can send: %s instead", len(c.Query), config.DefaultQuery))
+		c.Query = config.DefaultQuery
+	}
 	if c.Type == "dns" && !domainName(c.QueryName) {
 		notes = append(notes, fmt.Sprintf("%q is not a domain name: the check asks for the root", c.QueryName))
 		c.QueryName = "."

@@ -408,10 +408,10 @@ virtual=192.0.2.10:8000
 		t.Errorf("per-real request: %+v", e)
 	}
 	sql := c.VirtualServices[1]
-	if sql.Check.Type != "tcp" || sql.OnFailure != "quiescent" || sql.Check.Timeout.D() != 9*time.Second {
-		t.Errorf("mysql falls back to a tcp connect check: %+v %+v", sql, sql.Check)
+	if sql.Check.Type != "mysql" || sql.Check.Username != "u" || sql.Check.Query != "SELECT 1" || sql.OnFailure != "quiescent" || sql.Check.Timeout.D() != 9*time.Second {
+		t.Errorf("mysql: %+v %+v", sql, sql.Check)
 	}
-	if e := entry(r, 27, "service unsupported"); e == nil || e.Status != Unsupported {
+	if e := entry(r, 27, "service"); e == nil || e.Status != Mapped {
 		t.Errorf("service=mysql: %+v\n%s", e, reportText(r))
 	}
 	if dns := c.VirtualServices[2]; dns.Protocol != "udp" || dns.Check.Type != "ping" || dns.Check.Timeout.D() != 4*time.Second {
@@ -625,5 +625,82 @@ virtual=192.0.2.10:21
 	}
 	if strings.Contains(reportText(r), "s3cret") {
 		t.Errorf("the report shows a password:\n%s", reportText(r))
+	}
+}
+
+// ldirectord's check_mysql and check_pgsql become the mysql and pgsql
+// checks: login, passwd, database and request carry over; receive is
+// not read by ldirectord's check, nor by the import; without a login
+// (ldirectord's check cannot run) the servers get a tcp check.
+func TestLdirectordSQL(t *testing.T) {
+	conf := `virtual=192.0.2.10:3306
+	real=10.0.0.5:3306 gate
+	service=mysql
+	login="readuser"
+	passwd="genericpassword"
+	database="portal"
+	request="/SELECT * FROM link"
+	receive="ok"
+virtual=192.0.2.10:5432
+	real=10.0.0.6:5432 gate
+	login="readuser"
+	passwd="genericpassword"
+	request="SELECT 1 WHERE NOT pg_is_in_recovery()"
+virtual=192.0.2.10:3307
+	real=10.0.0.7:3307 gate
+	service=mysql
+virtual=192.0.2.10:3308
+	real=10.0.0.8:3308 gate
+	service=pgsql
+	checktype=connect
+	login="readuser"
+`
+	r, err := Ldirectord("ldirectord.cf", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := reportText(r)
+	vs := r.Config.VirtualServices
+	if len(vs) != 4 {
+		t.Fatalf("%d services:\n%s", len(vs), r.YAML)
+	}
+	if c := vs[0].Check; c.Type != "mysql" || c.Username != "readuser" || c.Password != "genericpassword" || c.Secret != "genericpassword" ||
+		c.Database != "portal" || c.Query != "SELECT * FROM link" || c.Expect != "" {
+		t.Errorf("mysql: %+v", c)
+	}
+	for line, st := range map[int]Status{4: Mapped, 5: Mapped, 6: Mapped, 7: Mapped, 8: Ignored} {
+		found := false
+		for _, e := range r.Report {
+			if e.Line == line {
+				found = true
+				if e.Status != st {
+					t.Errorf("line %d: %s, want %s", line, e, st)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("line %d not reported:\n%s", line, text)
+		}
+	}
+	if c := vs[1].Check; c.Type != "pgsql" || c.Username != "readuser" || c.Database != "" || c.Query != "SELECT 1 WHERE NOT pg_is_in_recovery()" {
+		t.Errorf("pgsql by the port: %+v", c)
+	}
+	if c := vs[2].Check; c.Type != "tcp" || c.Username != "" {
+		t.Errorf("mysql without login: %+v", c)
+	}
+	if e := entry(r, 16, "service"); e == nil || e.Status != Changed || !strings.Contains(e.Note, "without login") {
+		t.Errorf("mysql without login: %+v\n%s", e, text)
+	}
+	if c := vs[3].Check; c.Type != "tcp" || c.Username != "" {
+		t.Errorf("checktype=connect: %+v", c)
+	}
+	if e := entry(r, 21, "login, passwd, database, secret"); e == nil || e.Status != Changed {
+		t.Errorf("a login a tcp check does not use: %+v\n%s", e, text)
+	}
+	if strings.Contains(text, "genericpassword") {
+		t.Errorf("the report shows the password:\n%s", text)
+	}
+	if !r.Partial() {
+		t.Error("an import with changed lines counts as faithful")
 	}
 }

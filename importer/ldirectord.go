@@ -310,7 +310,10 @@ var ldServicePorts = map[int]string{21: "ftp", 25: "smtp", 53: "dns", 80: "http"
 // have none.
 var ldServices = map[string]string{"http": "http", "https": "https", "ftp": "ftp", "smtp": "smtp", "submission": "smtp",
 	"pop": "pop3", "imap": "imap", "dns": "dns", "simpletcp": "simpletcp", "none": "none",
-	"ldap": "ldap", "ldaps": "ldaps", "radius": "radius", "pops": "pop3s", "imaps": "imaps", "sip": "sip"}
+	"ldap": "ldap", "ldaps": "ldaps", "radius": "radius", "pops": "pop3s", "imaps": "imaps", "sip": "sip", "mysql": "mysql", "pgsql": "pgsql"}
+
+// ldSQL are the check types of ldirectord's check_sql, which log in.
+var ldSQL = map[string]bool{"mysql": true, "pgsql": true}
 
 // ldPortNames are the port names ldirectord's getservbyname would know
 // that configs use; others are refused rather than guessed.
@@ -498,10 +501,15 @@ func (m *ldMapper) virtual(v *ldVirtual) {
 	if !off {
 		vs.Check = m.check(x, &vs)
 	}
-	// Credentials the check did not take (the ldap, ldaps and radius
-	// checks take theirs).
+	// Credentials the check did not take (the ldap, ldaps, radius and
+	// mail checks take theirs; the mysql and pgsql checks' are named here).
 	for _, d := range v.lines {
-		if slices.Contains([]string{"login", "passwd", "database", "secret"}, d.key) && !m.reported(d.line) {
+		if !slices.Contains([]string{"login", "passwd", "database", "secret"}, d.key) || m.reported(d.line) {
+			continue
+		}
+		if vs.Check != nil && ldSQL[vs.Check.Type] && d.key != "secret" {
+			m.rep.rule("login, passwd, database (mysql, pgsql)", m.file, d.line, 0, d.key+":")
+		} else {
 			m.rep.rule("login, passwd, database, secret", m.file, d.line, 0, d.key+":")
 		}
 	}
@@ -783,6 +791,17 @@ func (m *ldMapper) check(x ldv, vs *config.VirtualService) *config.Check {
 				at = svc
 			}
 			m.as("service", Unsupported, at, fmt.Sprintf("service radius without login, passwd and secret: ldirectord's check cannot pass without them: %s instead.", typ))
+		} else if login, ok := x.get("login"); ldSQL[typ] && (!ok || login.val == "") {
+			// ldirectord's check_sql refuses to run without a login
+			// (every server stays out); lvsmon cannot log in either.
+			typ = "tcp"
+			at := x.v.head
+			if svcOK {
+				at = svc
+			} else if ctOK {
+				at = ct
+			}
+			m.as("service", Changed, at, fmt.Sprintf("service %s without login: ldirectord's check cannot run and keeps every server out; lvsmon's needs a username: tcp instead (set username, password and query).", service))
 			known = false
 		} else if svcOK {
 			m.ok("service", svc, "")
@@ -868,6 +887,28 @@ func (m *ldMapper) check(x ldv, vs *config.VirtualService) *config.Check {
 			}
 			if vs.FWMark != 0 {
 				c.SIPTransport = "tcp" // ldirectord opens a stream socket for protocol fwm
+			}
+		case "mysql", "pgsql":
+			login, _ := x.get("login")
+			c.Username = login.val
+			if d, ok := x.get("passwd"); ok {
+				c.Password = d.val
+			}
+			if d, ok := x.get("database"); ok {
+				c.Database = d.val
+			}
+			// ldirectord drops a leading slash (a request is a path
+			// for most services).
+			if q := strings.TrimSpace(strings.TrimPrefix(req.val, "/")); reqOK && q != "" {
+				c.Query = q
+				m.ok("request", req, "")
+			} else {
+				c.Query = config.DefaultQuery
+				at := req
+				if !reqOK {
+					at = login
+				}
+				m.as("request", Changed, at, "ldirectord's check needs a request and keeps every server out without one; lvsmon runs "+config.DefaultQuery+".")
 			}
 		}
 		switch typ {

@@ -55,7 +55,10 @@ test) pkgs+=(qemu-system-x86 busybox-static kmod cpio iproute2 ipvsadm file rrdt
 	dovecot-imapd dovecot-pop3d kamailio
 	# lvsmon import reads ldirectord's example config in a lab test
 	# (keepalived's samples come with keepalived above).
-	ldirectord) ;;
+	ldirectord
+	# the mysql and pgsql checks' lab tests run a private MariaDB and
+	# PostgreSQL (postgresql-client: psql sets the database up).
+	mariadb-server postgresql postgresql-client) ;;
 bench) pkgs+=(prometheus-node-exporter
 	# bench/checker measures Debian's ldirectord, with a fake ipvsadm
 	# bind-mounted over the real one in a private mount namespace.

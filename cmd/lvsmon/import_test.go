@@ -24,7 +24,7 @@ func TestImportExitStatus(t *testing.T) {
 		return p
 	}
 	faithful := write("faithful.cf", "quiescent=yes\ncleanstop=no\nvirtual=192.0.2.1:80\n\treal=10.0.0.1:80 gate\n\tservice=http\n")
-	partial := write("partial.cf", "virtual=192.0.2.1:3306\n\treal=10.0.0.1:3306 gate\n\tservice=mysql\n")
+	partial := write("partial.cf", "virtual=192.0.2.1:1521\n\treal=10.0.0.1:1521 gate\n\tservice=oracle\n")
 	broken := write("broken.conf", "virtual_server 192.0.2.1 80 {\n")
 	out := filepath.Join(dir, "out.yaml")
 	for _, tc := range []struct {
