@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -139,258 +138,89 @@ func sbConf(web, tcp [3]int) string {
 	return fmt.Sprintf(sbKeepalived, strings.TrimRight(w.String(), "\n"), strings.TrimRight(c.String(), "\n"))
 }
 
-// sbTable is the table keepalived.conf describes with real servers 1 to
-// 3 at these weights (-1: not in the table) and the sorry servers at
-// theirs, as ipvsadmView shows it.
-func sbTable(web [3]int, webSorry int, tcp [3]int, tcpSorry int) view {
+// kernTable is tab as the kernel table of this setting shows it.
+func kernTable(x tab) view {
 	a := []string{"TCP 10.210.0.10:80 wrr"}
 	b := []string{"TCP 10.210.0.11:8080 rr persistent 60"}
 	for i := range 3 {
-		if web[i] >= 0 {
+		if x.web[i] >= 0 {
 			th := "0 0"
 			if i == 0 {
 				th = "100 10"
 			}
-			a = append(a, fmt.Sprintf("  -> 10.211.%d.2:80 Masq %d %s", i+1, web[i], th))
+			a = append(a, fmt.Sprintf("  -> 10.211.%d.2:80 Masq %d %s", i+1, x.web[i], th))
 		}
-		if tcp[i] >= 0 {
-			b = append(b, fmt.Sprintf("  -> 10.211.%d.2:8080 Route %d 0 0", i+1, tcp[i]))
+		if x.tcp[i] >= 0 {
+			b = append(b, fmt.Sprintf("  -> 10.211.%d.2:8080 Route %d 0 0", i+1, x.tcp[i]))
 		}
 	}
-	if webSorry >= 0 {
-		a = append(a, fmt.Sprintf("  -> 10.211.9.2:80 Masq %d 0 0", webSorry))
+	if x.webSorry >= 0 {
+		a = append(a, fmt.Sprintf("  -> 10.211.9.2:80 Masq %d 0 0", x.webSorry))
 	}
-	if tcpSorry >= 0 {
-		b = append(b, fmt.Sprintf("  -> 10.211.9.2:8080 Route %d 0 0", tcpSorry))
+	if x.tcpSorry >= 0 {
+		b = append(b, fmt.Sprintf("  -> 10.211.9.2:8080 Route %d 0 0", x.tcpSorry))
 	}
 	return joinView([][]string{a, b})
 }
 
-// The real servers' weights in the config, before and after the reload.
-var (
-	sbWeb  = [3]int{3, 2, 1}
-	sbTCP  = [3]int{1, 1, 2}
-	sbWeb2 = [3]int{3, 2, 5}
-	sbTCP2 = [3]int{3, 1, 2}
-	sbNone = [3]int{-1, -1, -1}
-)
-
-// A director under test: keepalived or lvsmon.
-type director interface {
-	// reload makes the director take the keepalived.conf at path, as a
-	// SIGHUP to keepalived, a reload of lvsmon with the import of it.
-	reload(t *testing.T, path string)
-	stop(t *testing.T)
-}
-
-// sbStep is one step of the sequence: what happens, and the table
-// keepalived leaves. Where lvsmon differs on purpose (README, "Migrating
-// from"), lvsmon says what it leaves instead, and why.
-type sbStep struct {
-	name string
-	do   func(t *testing.T, l *sbLab, d director)
-	want view
-	// held: lvsmon's mass-failure guard holds the downs; its table stays
-	// what it was before the step.
-	held bool
-}
-
-var sbSteps = []sbStep{
-	{name: "start", do: func(*testing.T, *sbLab, director) {},
-		want: sbTable(sbWeb, -1, sbTCP, -1)},
-	{name: "rs1's health page fails", do: func(t *testing.T, l *sbLab, _ director) { l.rs[0].set(t, rsSick) },
-		want: sbTable([3]int{0, 2, 1}, -1, sbTCP, -1)},
-	// The TCP port of a hung application still accepts: TCP_CHECK and
-	// lvsmon's tcp check see nothing wrong.
-	{name: "rs2 hangs", do: func(t *testing.T, l *sbLab, _ director) { l.rs[1].set(t, rsHang) },
-		want: sbTable([3]int{0, 0, 1}, -1, sbTCP, -1)},
-	// Refused connections: an answer from each server.
-	{name: "every server is down", do: func(t *testing.T, l *sbLab, _ director) { l.all(t, rsDown) },
-		want: sbTable([3]int{0, 0, 0}, 1, sbNone, 1)},
-	{name: "every server is back", do: func(t *testing.T, l *sbLab, _ director) { l.all(t, rsOK) },
-		want: sbTable(sbWeb, -1, sbTCP, -1)},
-	// Every web check times out at once: keepalived empties the service;
-	// lvsmon's guard takes the cause for the director's more likely than
-	// every server's and holds the downs (for guard.max_hold, 1m).
-	{name: "every server hangs", do: func(t *testing.T, l *sbLab, _ director) { l.all(t, rsHang) },
-		want: sbTable([3]int{0, 0, 0}, 1, sbTCP, -1), held: true},
-	{name: "every server is back again", do: func(t *testing.T, l *sbLab, _ director) { l.all(t, rsOK) },
-		want: sbTable(sbWeb, -1, sbTCP, -1)},
-	{name: "reload with changed weights", do: func(t *testing.T, l *sbLab, d director) {
-		d.reload(t, l.write(t, "keepalived-2.conf", sbConf(sbWeb2, sbTCP2)))
-	}, want: sbTable(sbWeb2, -1, sbTCP2, -1)},
-}
-
-// Settling: the table is read every sbPoll (an ipvsadm run costs ~0.1 s
-// of the VM's one CPU) until it is the one wanted and stays so for
-// sbQuiet (two check rounds), for at most sbBound (lvsmon deletes a
+// Settling in the VM: the table is read every 250 ms (an ipvsadm run
+// costs ~0.1 s of the VM's one CPU) until it is the one wanted and stays
+// so for 2 s (two check rounds), for at most 20 s (lvsmon deletes a
 // quiesced sorry server at a resync, every step: 10 s).
 const (
-	sbPoll  = 250 * time.Millisecond
-	sbQuiet = 2 * time.Second
-	sbBound = 20 * time.Second
+	kernPoll  = 250 * time.Millisecond
+	kernQuiet = 2 * time.Second
+	kernBound = 20 * time.Second
 )
 
 // TestKernelSideBySideKeepalived runs Debian's keepalived (its checkers
 // only, -C: no VRRP) with a config, then lvsmon with the import of the
 // same config, against the same real servers through the same steps,
-// and compares `ipvsadm -Ln --thresholds` after each step settles:
-// weights, forwarding, thresholds, persistence, sorry servers.
-// keepalived's tables are checked against the ones the config describes;
-// lvsmon's against keepalived's, but where the README's "Migrating from"
-// lists a deliberate difference, which is asserted as such.
+// and compares `ipvsadm -Ln` and `ipvsadm -Ln --thresholds` after each
+// step settles: weights, forwarding, thresholds, persistence, sorry
+// servers. keepalived's tables are checked against the ones the config
+// describes; lvsmon's against keepalived's, but where the README's
+// "Migrating from" lists a deliberate difference, which is asserted as
+// such.
 func TestKernelSideBySideKeepalived(t *testing.T) {
-	begin := time.Now()
-	l := newSBLab(t)
-	conf := l.write(t, "keepalived.conf", sbConf(sbWeb, sbTCP))
-
-	// keepalived.
-	k := startKeepalived(t, conf)
-	var kept []settled
-	for _, st := range sbSteps {
-		st.do(t, l, k)
-		s := settle(t, func() view { return l.ipvsadm(t) }, st.want, sbPoll, sbQuiet, sbBound)
-		kept = append(kept, s)
-		if !s.ok {
-			t.Errorf("keepalived, %s: the table is not the one the config describes after %s:\n%s\nwant:\n%s\non the way:\n%s\nkeepalived's log:\n%s",
-				st.name, s.took.Round(time.Millisecond), indent(s.table), indent(st.want), strings.Join(s.path, "\n"), tail(k.logs.String(), 60))
-		}
-	}
-	last := l.ipvsadm(t)
-	k.stop(t)
-	// keepalived removes its services as it stops; lvsmon leaves them.
-	if v := l.ipvsadm(t); v != "" {
-		t.Errorf("keepalived stopped: the table is not empty:\n%s", indent(v))
-	}
-	if t.Failed() {
-		t.FailNow()
-	}
-
-	// lvsmon, with the import of the same config, from the same start.
-	l.all(t, rsOK)
-	kernSh(t, "ipvsadm -C")
-	data := t.TempDir()
-	m := startLvsmonKernel(t, l, conf, data)
-	var prev view
-	wasHeld := false
-	for i, st := range sbSteps {
-		starved := m.rig.inconclusive(sbWebID)
-		st.do(t, l, m)
-		want := kept[i].table
-		held := false
-		if st.held {
-			// The guard holds and the table stays the one before the
-			// step; but a guard that heard one of the three only
-			// inconclusively (lvsmon was starved: the VM's CPU is its
-			// host's leftovers) counts two failing and believes them.
-			if held = waitHeld(t, m.rig, st.name); held {
-				want = prev
-			} else if n := m.rig.inconclusive(sbWebID) - starved; n > 0 {
-				t.Logf("lvsmon, %s: not held: %d check results of the web service were inconclusive (lvsmon itself was late), so the guard did not count three failing; the servers went down as with keepalived", st.name, n)
-			} else {
-				t.Errorf("lvsmon, %s: the guard did not hold, and no check result was inconclusive", st.name)
-			}
-		}
-		s := settle(t, func() view { return l.ipvsadm(t) }, want, sbPoll, sbQuiet, sbBound)
-		if !s.ok {
-			t.Errorf("lvsmon, %s: the table is not keepalived's after %s:\n%s\nkeepalived's:\n%s\non the way:\n%s",
-				st.name, s.took.Round(time.Millisecond), indent(s.table), indent(want), strings.Join(s.path, "\n"))
-		}
-		switch {
-		case held:
-			if got := m.rig.held(); len(got) != 3 {
-				t.Errorf("lvsmon, %s: the guard holds %v, want the web service's three servers", st.name, got)
-			}
-			t.Logf("lvsmon, %s: held, as the README says; keepalived emptied the service:\n%s", st.name, indent(kept[i].table))
-		case wasHeld:
-			if got := m.rig.held(); len(got) != 0 {
-				t.Errorf("lvsmon, %s: the guard still holds %v", st.name, got)
-			}
-		}
-		wasHeld = held
-		t.Logf("%-28s keepalived %6s, lvsmon %6s (to the settled table)", st.name, kept[i].took.Round(10*time.Millisecond), s.took.Round(10*time.Millisecond))
-		logPath(t, "keepalived", st.name, kept[i].path)
-		logPath(t, "lvsmon", st.name, s.path)
-		prev = s.table
-	}
-	if v := l.ipvsadm(t); v != last {
-		t.Errorf("lvsmon's last table is not keepalived's:\n%s\nkeepalived's:\n%s", indent(v), indent(last))
-	}
-	m.stop(t)
-	// lvsmon leaves the table as it is when it stops (a restart changes
-	// nothing); keepalived removed its services.
-	if v := l.ipvsadm(t); v != last {
-		t.Errorf("lvsmon stopped: the table changed:\n%s\nwant it as it was:\n%s", indent(v), indent(last))
-	}
-	kernSh(t, "ipvsadm -C")
-	t.Logf("took %s", time.Since(begin).Round(time.Millisecond))
-}
-
-// logPath logs the tables a director went through in a step, when it
-// went through more than one.
-func logPath(t *testing.T, who, step string, path []string) {
-	if len(path) > 1 {
-		t.Logf("%s, %s, on the way:\n%s", who, step, strings.Join(path, "\n"))
-	}
-}
-
-// sbWebID is the web service's id.
-const sbWebID = "tcp_10.210.0.10_80"
-
-// waitHeld waits until lvsmon's guard holds the downs of the web
-// service's three servers (true), or lvsmon took all three down (false).
-func waitHeld(t *testing.T, r *lvsmonRig, step string) bool {
-	t.Helper()
-	deadline := time.Now().Add(sbBound)
-	for {
-		switch {
-		case len(r.held()) == 3:
-			return true
-		case r.down(sbWebID) == 3:
-			return false
-		case time.Now().After(deadline):
-			t.Fatalf("lvsmon, %s: after %s the guard holds %v and the health is %v; want the three web servers held or down", step, sbBound, r.held(), r.chk.Health())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// sbLab is the topology with its three real servers.
-type sbLab struct {
-	dir string
-	rs  [3]*realServer
-}
-
-func newSBLab(t *testing.T) *sbLab {
-	t.Helper()
-	l := &sbLab{dir: t.TempDir()}
-	if v := l.ipvsadm(t); v != "" {
+	l := &sbLab{dir: t.TempDir(), table: kernTable, read: kernIpvsadm, poll: kernPoll, quiet: kernQuiet, bound: kernBound}
+	if v := kernIpvsadm(t); v != "" {
 		t.Fatalf("the kernel table is not empty at the start:\n%s", v)
 	}
 	kernSh(t, sbTopology)
 	t.Cleanup(func() { exec.Command("/bin/sh", "-c", sbTeardown).Run() })
 	for i := range l.rs {
-		l.rs[i] = startRealServer(t, fmt.Sprintf("sb%d", i+1))
+		ns := fmt.Sprintf("sb%d", i+1)
+		l.rs[i] = startRealServer(t, ns, func() (web, tcp net.Listener, err error) {
+			err = inNS(ns, func() (err error) {
+				if web, err = net.Listen("tcp", ":80"); err != nil {
+					return err
+				}
+				tcp, err = net.Listen("tcp", ":8080")
+				return err
+			})
+			return web, tcp, err
+		})
 	}
-	return l
+	l.conf = func(t *testing.T, name string, web, tcp [3]int) string {
+		return l.write(t, "keepalived-"+name+".conf", sbConf(web, tcp))
+	}
+	sideBySide(t, l, "keepalived",
+		func(t *testing.T, conf string) director { return startKeepalived(t, conf) },
+		func(t *testing.T, conf string) *lvsmonDirector {
+			kernSh(t, "ipvsadm -C")
+			nl, err := lvs.NewNetlink()
+			if err != nil {
+				t.Fatalf("netlink in the VM: %v", err)
+			}
+			t.Cleanup(func() { nl.Close() })
+			return startLvsmonDirector(t, importer.FormatKeepalived, conf, nl, true, false)
+		})
 }
 
-func (l *sbLab) all(t *testing.T, mode string) {
-	for _, s := range l.rs {
-		s.set(t, mode)
-	}
-}
-
-func (l *sbLab) write(t *testing.T, name, content string) string {
-	t.Helper()
-	p := filepath.Join(l.dir, name)
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func (l *sbLab) ipvsadm(t *testing.T) view {
+// kernIpvsadm reads the kernel table with `ipvsadm -Ln` and `ipvsadm
+// -Ln --thresholds`.
+func kernIpvsadm(t *testing.T) view {
 	t.Helper()
 	for {
 		ln := kernSh(t, "ipvsadm -Ln")
@@ -483,123 +313,6 @@ func (k *keepalived) stop(t *testing.T) {
 			<-k.done
 		}
 	})
-}
-
-// lvsmonKernel is lvsmon on the netlink backend with the import of a
-// keepalived.conf.
-type lvsmonKernel struct {
-	rig  *lvsmonRig
-	nl   *lvs.Netlink
-	data string
-}
-
-func startLvsmonKernel(t *testing.T, l *sbLab, conf, data string) *lvsmonKernel {
-	t.Helper()
-	cfg := importConfig(t, importer.FormatKeepalived, conf, data)
-	nl, err := lvs.NewNetlink()
-	if err != nil {
-		t.Fatalf("netlink in the VM: %v", err)
-	}
-	t.Cleanup(func() { nl.Close() })
-	return &lvsmonKernel{rig: startLvsmon(t, cfg, nl, true), nl: nl, data: data}
-}
-
-func (m *lvsmonKernel) reload(t *testing.T, path string) {
-	t.Helper()
-	m.rig.reload(importConfig(t, importer.FormatKeepalived, path, m.data))
-}
-
-func (m *lvsmonKernel) stop(*testing.T) { m.rig.stop() }
-
-// Real server modes.
-const (
-	rsOK   = "ok"   // passes its checks
-	rsSick = "sick" // its health page answers 503; its TCP port accepts
-	rsHang = "hang" // accepts connections and never answers (a hung application)
-	rsDown = "down" // nothing listens: connections are refused
-)
-
-// realServer is a real server in its namespace: HTTP on port 80 (the
-// health page /health.html) and a TCP port 8080 that accepts and
-// closes, each of which can be made to fail.
-type realServer struct {
-	ns   string
-	mu   sync.Mutex
-	mode string
-	wake chan struct{} // closed (and replaced) at every mode change
-	web  *http.Server
-	tcp  net.Listener
-}
-
-func startRealServer(t *testing.T, ns string) *realServer {
-	t.Helper()
-	s := &realServer{ns: ns, mode: rsDown, wake: make(chan struct{})}
-	s.set(t, rsOK)
-	t.Cleanup(func() { s.set(t, rsDown) })
-	return s
-}
-
-func (s *realServer) set(t *testing.T, mode string) {
-	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.mode == mode {
-		return
-	}
-	was := s.mode
-	s.mode = mode
-	close(s.wake)
-	s.wake = make(chan struct{})
-	switch {
-	case mode == rsDown:
-		s.web.Close()
-		s.tcp.Close()
-	case was == rsDown:
-		var web net.Listener
-		err := inNS(s.ns, func() (err error) {
-			if web, err = net.Listen("tcp", ":80"); err != nil {
-				return err
-			}
-			s.tcp, err = net.Listen("tcp", ":8080")
-			return err
-		})
-		if err != nil {
-			t.Fatalf("real server in %s: %v", s.ns, err)
-		}
-		s.web = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
-		s.web.SetKeepAlivesEnabled(false)
-		go s.web.Serve(web)
-		go func(l net.Listener) {
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				c.Close()
-			}
-		}(s.tcp)
-	}
-}
-
-func (s *realServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	for {
-		s.mu.Lock()
-		mode, wake := s.mode, s.wake
-		s.mu.Unlock()
-		if mode != rsHang {
-			if mode == rsSick {
-				http.Error(w, "sick", http.StatusServiceUnavailable)
-				return
-			}
-			fmt.Fprintln(w, "OK")
-			return
-		}
-		select {
-		case <-wake:
-		case <-r.Context().Done():
-			return
-		}
-	}
 }
 
 // inNS runs fn on an OS thread of its own that has joined the network

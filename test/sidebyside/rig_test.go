@@ -32,8 +32,11 @@ import (
 // importConfig imports the other tool's config as `lvsmon import` does
 // and reads the YAML it prints back through config.Parse, as the daemon
 // reads its file, with the data dir in a test directory (the only line
-// added). The report's changed and unsupported lines are logged.
-func importConfig(t *testing.T, format, path, dataDir string) *config.Config {
+// added). The report's changed and unsupported lines are logged; a
+// config warning fails the test, but the one about NAT to a loopback
+// address where loopback says the real servers are there (the lab tier
+// has no other addresses).
+func importConfig(t *testing.T, format, path, dataDir string, loopback bool) *config.Config {
 	t.Helper()
 	res, err := importer.Import(format, path, importer.Options{})
 	if err != nil {
@@ -53,6 +56,9 @@ func importConfig(t *testing.T, format, path, dataDir string) *config.Config {
 		t.Fatalf("the import of %s does not parse: %v\n%s", path, err, y)
 	}
 	for _, w := range cfg.Warnings {
+		if loopback && strings.Contains(w.String(), "to the loopback address") {
+			continue
+		}
 		t.Errorf("the import of %s: config warning: %s", path, w)
 	}
 	return cfg
