@@ -48,8 +48,10 @@ test) pkgs+=(qemu-system-x86 busybox-static kmod cpio iproute2 ipvsadm file rrdt
 	# and the zsh and fish completions run by their shells.
 	debootstrap rpm systemd zsh fish
 	# lvsmon import reads ldirectord's example config in a lab test
-	# (keepalived's samples come with keepalived above).
-	ldirectord) ;;
+	# (keepalived's samples come with keepalived above); test/sidebyside
+	# runs ldirectord beside lvsmon, its fake ipvsadm bind-mounted over
+	# the real one (ipvsadm above) in a mount namespace of its own.
+	ldirectord util-linux mount) ;;
 bench) pkgs+=(prometheus-node-exporter
 	# bench/checker measures Debian's ldirectord, with a fake ipvsadm
 	# bind-mounted over the real one in a private mount namespace.

@@ -3,6 +3,7 @@
 package sidebyside
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -163,7 +164,13 @@ func sideBySide(t *testing.T, l *sbLab, name string, other func(t *testing.T, co
 			// The guard holds and the table stays the one before the
 			// step; but a guard that heard one of the three only
 			// inconclusively (lvsmon itself was late: a starved VM or
-			// host) counts two failing and believes them.
+			// host) counts two failing and believes them. The guard
+			// believes a pending down once every other server has a
+			// result that started after the failing check did: a
+			// passing check that started a moment later, but before
+			// the hang, would count as that server's word, so the
+			// real servers hang only the connections accepted after
+			// the change.
 			if held = waitHeld(t, m.rig, st.name, l.bound); held {
 				want = prev
 			} else if n := m.rig.inconclusive(sbWebID) - starved; n > 0 {
@@ -306,7 +313,7 @@ func (s *realServer) set(t *testing.T, mode string) {
 			t.Fatalf("real server %s: %v", s.name, err)
 		}
 		s.tcp = tcp
-		s.web = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+		s.web = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, ConnContext: s.accept}
 		s.web.SetKeepAlivesEnabled(false)
 		go s.web.Serve(web)
 		go func() {
@@ -321,24 +328,39 @@ func (s *realServer) set(t *testing.T, mode string) {
 	}
 }
 
+// accepted is a connection's mode, taken when it was accepted: a mode
+// change applies to the connections that come after it, so that a check
+// in flight when a server starts to hang finishes as it began, and the
+// servers of a step all fail from the same moment (see sideBySide's
+// note on the guard).
+type accepted struct {
+	mode string
+	wake chan struct{}
+}
+
+type acceptedKey struct{}
+
+func (s *realServer) accept(ctx context.Context, _ net.Conn) context.Context {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return context.WithValue(ctx, acceptedKey{}, accepted{s.mode, s.wake})
+}
+
 func (s *realServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	for {
-		s.mu.Lock()
-		mode, wake := s.mode, s.wake
-		s.mu.Unlock()
-		switch mode {
-		case rsHang:
-			select {
-			case <-wake:
-				continue
-			case <-r.Context().Done():
-				return
-			}
-		case rsSick:
-			http.Error(w, "sick", http.StatusServiceUnavailable)
-		default:
-			fmt.Fprintln(w, "OK")
+	a, _ := r.Context().Value(acceptedKey{}).(accepted)
+	for a.mode == rsHang {
+		select {
+		case <-a.wake:
+			s.mu.Lock()
+			a = accepted{s.mode, s.wake}
+			s.mu.Unlock()
+		case <-r.Context().Done():
+			return
 		}
+	}
+	if a.mode == rsSick {
+		http.Error(w, "sick", http.StatusServiceUnavailable)
 		return
 	}
+	fmt.Fprintln(w, "OK")
 }
