@@ -160,6 +160,20 @@ func (r *lvsmonRig) inconclusive(service string) uint64 {
 	return n
 }
 
+// status is the checker's status of the real servers of service, one
+// line each, for a failure's message.
+func (r *lvsmonRig) status(service string) string {
+	var lines []string
+	for _, s := range r.chk.Status() {
+		if strings.HasPrefix(s.ID, service+"__") {
+			lines = append(lines, fmt.Sprintf("    %s: %s since %s, last check %s (%s) ok=%v %q, pending=%v held=%v",
+				s.ID, s.Health, s.Since.Format("15:04:05.000"), s.LastTime.Format("15:04:05.000"), s.LastDur.Round(time.Millisecond), s.LastOK, s.LastMsg, s.Pending, s.Held))
+		}
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
+}
+
 // down counts the real servers of service that lvsmon holds down.
 func (r *lvsmonRig) down(service string) int {
 	n := 0

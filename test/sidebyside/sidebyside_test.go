@@ -176,7 +176,7 @@ func sideBySide(t *testing.T, l *sbLab, name string, other func(t *testing.T, co
 			} else if n := m.rig.inconclusive(sbWebID) - starved; n > 0 {
 				t.Logf("lvsmon, %s: not held: %d check results of the web service were inconclusive (lvsmon itself was late), so the guard did not count three failing; the servers went down as with %s", st.name, n, name)
 			} else {
-				t.Errorf("lvsmon, %s: the guard did not hold, and no check result was inconclusive", st.name)
+				t.Errorf("lvsmon, %s: the guard did not hold, and no check result was inconclusive; the checker's status:\n%s", st.name, m.rig.status(sbWebID))
 			}
 		}
 		s := settle(t, func() view { return l.read(t) }, want, l.poll, l.quiet, l.bound)
