@@ -61,7 +61,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags lab ./...
-	$(GO) vet -tags ipvskernel ./lvs/ ./checker/
+	$(GO) vet -tags ipvskernel ./lvs/ ./checker/ ./test/sidebyside/
 
 ## test-unit: the unit and lab tiers with -race, as root: the lab tag adds
 ## the tests that need root, namespaces, Debian's daemons and tools, load
@@ -69,11 +69,12 @@ lint:
 test-unit: deps-test
 	$(GO) test -race -count=1 -tags lab ./...
 
-## test-kernel: the netlink backend, the checker's classic scenario and restarts
+## test-kernel: the netlink backend, the checker's classic scenario and restarts,
+## and Debian's keepalived side by side with lvsmon's import of its config,
 ## against Debian's own kernel in qemu (one VM per package)
 test-kernel: deps-test
 	test/vm/setup.sh
-	CGO_ENABLED=0 $(GO) test -tags ipvskernel -exec $(VMEXEC) -count=1 -v -run '^TestKernel' ./lvs/ ./checker/
+	CGO_ENABLED=0 $(GO) test -tags ipvskernel -exec $(VMEXEC) -count=1 -v -run '^TestKernel' ./lvs/ ./checker/ ./test/sidebyside/
 
 ## fuzz: run every fuzz target for FUZZTIME each (seed corpora run in test-unit)
 FUZZTIME ?= 30s

@@ -607,7 +607,7 @@ func (m *ldMapper) reals(v *ldVirtual, vs *config.VirtualService, lines []ldLine
 				continue
 			}
 			if vs.FWMark == 0 && rs.Port != 0 && rs.Port != vs.Port && fwd != "nat" {
-				detail = fmt.Sprintf("port %d: with %s IPVS keeps the destination port %d, which lvsmon writes.", rs.Port, fwd, vs.Port)
+				detail = fmt.Sprintf("port %d: with %s IPVS keeps the destination port %d, which lvsmon writes; ldirectord's checks went to %d, lvsmon's go to %d unless checkport sets one.", rs.Port, fwd, vs.Port, rs.Port, vs.Port)
 				rs.Port = vs.Port
 			}
 			k := net2(a, cmpInt(rs.Port, vs.Port))

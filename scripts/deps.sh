@@ -54,8 +54,10 @@ test) pkgs+=(qemu-system-x86 busybox-static kmod cpio iproute2 ipvsadm file rrdt
 	# checks' lab tests.
 	dovecot-imapd dovecot-pop3d kamailio
 	# lvsmon import reads ldirectord's example config in a lab test
-	# (keepalived's samples come with keepalived above).
-	ldirectord
+	# (keepalived's samples come with keepalived above); test/sidebyside
+	# runs ldirectord beside lvsmon, its fake ipvsadm bind-mounted over
+	# the real one (ipvsadm above) in a mount namespace of its own.
+	ldirectord util-linux mount
 	# the mysql and pgsql checks' lab tests run a private MariaDB and
 	# PostgreSQL (postgresql-client: psql sets the database up).
 	mariadb-server postgresql postgresql-client) ;;

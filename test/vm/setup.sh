@@ -434,6 +434,70 @@ else
 	log "initramfs cached: $KDIR/initramfs.gz"
 fi
 
+# ------------------------------------------------------------- extras
+# Programs only some packages' tests need in the guest (keepalived for the
+# side-by-side comparison) go in archives of their own, cached next to the
+# base: vmexec.sh appends one only for a package that names it in its
+# testdata/vm-extras, so the base stays small and the other packages boot
+# as fast as before. keepalived and its libraries are ~25 MB: gzip'd they
+# would cost the guest a second or more of decompression under TCG, so the
+# archive stays uncompressed (qemu loads it as it is). An extra whose
+# program is not installed is skipped here; vmexec.sh then says what to
+# install.
+EXTRAS=(keepalived:/usr/sbin/keepalived)
+
+build_extra() {
+	local name=$1 bin=$2 out=$3 root ld lib outl
+	root=$(mktemp -d "$KDIR/.rootfs.XXXXXX")
+	TMPS+=("$root")
+	copy_with_libs "$bin" "${bin#/}" "$root"
+	ld=$root/lib64/ld-linux-x86-64.so.2
+	if ! outl=$("$ld" --library-path "$root/lib/x86_64-linux-gnu" --list "$root$bin" 2>&1) ||
+		grep -q 'not found' <<<"$outl"; then
+		die "copied $bin misses libraries: $outl"
+	fi
+	# The base has the loader, libc and more, copied from the same host
+	# files: leave out what it already holds.
+	while read -r lib; do
+		[[ -n ${BASE_FILES[$lib]:-} ]] && rm -f "$root/$lib"
+	done < <(cd "$root" && find . -type f ! -path "./${bin#/}" -printf '%P\n')
+	(cd "$root" && find . -mindepth 1 | LC_ALL=C sort |
+		cpio -o -H newc -R 0:0 --quiet --reproducible) >"$out.new" || die "building the $name archive failed"
+	mv -f "$out.new" "$out"
+	rm -rf "$root"
+}
+
+# The files of the base, so that an extra does not carry them again.
+declare -A BASE_FILES=()
+base_listed=0
+for e in "${EXTRAS[@]}"; do
+	name=${e%%:*} bin=${e#*:}
+	out=$KDIR/extra-$name.cpio
+	if [[ ! -x $bin ]]; then
+		rm -f "$out" "$out.stamp"
+		log "extra $name skipped: $bin is not installed"
+		continue
+	fi
+	# Rebuilt when this script, the base, the program or its libraries change.
+	estamp=$( {
+		echo "$SELF_SUM" "$ISTAMP"
+		sha256sum "$bin"
+		ldd "$bin" | awk '/=> \//{print $3}' | xargs -r stat -L -c '%n %s %Y'
+	} | sha256sum | cut -c1-16)
+	if [[ $FORCE == 0 && -f $out && -f $out.stamp && $(cat "$out.stamp") == "$estamp" ]]; then
+		log "extra $name cached: $out"
+		continue
+	fi
+	if ((!base_listed)); then
+		while read -r f; do BASE_FILES[${f#./}]=1; done < <(gzip -dc "$KDIR/initramfs.gz" | cpio -it --quiet 2>/dev/null)
+		base_listed=1
+	fi
+	t=$EPOCHREALTIME
+	build_extra "$name" "$bin" "$out"
+	echo "$estamp" >"$out.stamp"
+	log "extra $name built: $(du -h "$out" | cut -f1) ($(elapsed "$t"))"
+done
+
 # ---------------------------------------------------------------- publish
 echo "$SELF_SUM" >"$KDIR/ready"
 if [[ $(readlink "$CACHE/current" 2>/dev/null) != "$KEY" ]]; then

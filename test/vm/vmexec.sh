@@ -224,14 +224,31 @@ done
 # cpio archives in order, later files win.
 (cd "$P" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet | gzip -1) >"$TMP/payload.cpio.gz" ||
 	die "building the payload cpio failed"
+# Extras the package asks for (testdata/vm-extras, one name a line: the
+# archives setup.sh builds, e.g. keepalived) go between the base and the
+# payload.
+ARCHIVES=("$KDIR/initramfs.gz")
+if [[ -f $PKGDIR/testdata/vm-extras ]]; then
+	while read -r name _; do
+		[[ -z $name || $name == \#* ]] && continue
+		f=$KDIR/extra-$name.cpio
+		if [[ ! -f $f && ${LVSMON_VM_AUTOSETUP:-1} == 1 ]]; then
+			debug "extra $name missing, running setup.sh"
+			"$HERE/setup.sh" >&2 || die "setup.sh failed; run $HERE/setup.sh (as root) and retry"
+		fi
+		[[ -f $f ]] || die "$PKGDIR/testdata/vm-extras asks for $name, which setup.sh did not build: is it installed (scripts/deps.sh test)? Then run $HERE/setup.sh"
+		ARCHIVES+=("$f")
+	done <"$PKGDIR/testdata/vm-extras"
+fi
+ARCHIVES+=("$TMP/payload.cpio.gz")
 # Zero padding to a 4-byte boundary between the archives: the kernel skips
 # NULs there, and requires an uncompressed cpio to start aligned.
-base_size=$(stat -c %s "$KDIR/initramfs.gz")
-{
-	cat "$KDIR/initramfs.gz"
-	head -c $(((4 - base_size % 4) % 4)) /dev/zero
-	cat "$TMP/payload.cpio.gz"
-} >"$TMP/initrd"
+: >"$TMP/initrd"
+for f in "${ARCHIVES[@]}"; do
+	size=$(stat -c %s "$TMP/initrd")
+	head -c $(((4 - size % 4) % 4)) /dev/zero >>"$TMP/initrd"
+	cat "$f" >>"$TMP/initrd"
+done
 debug "payload $(du -h "$TMP/payload.cpio.gz" | cut -f1) built in $(elapsed "$T0"), vm timeout ${VM_TIMEOUT}s"
 rm -rf "$P" "$TMP/payload.cpio.gz"
 
