@@ -304,7 +304,7 @@ const statusCacheAge = time.Second
 // is fresh. The services are shared: callers only read them.
 func (s *Server) cachedStatus() Status {
 	cfg, snap := s.src.Config(), s.src.Snapshot()
-	b := &builder{cfg: cfg, snap: snap, sorry: s.src.SorryActive}
+	b := &builder{cfg: cfg, snap: snap, sorry: s.src.SorryActive, ids: &s.ids}
 	st := Status{StatusHead: s.head(b)}
 	c := &s.overviewCache
 	c.mu.Lock()

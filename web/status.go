@@ -1,6 +1,7 @@
 package web
 
 import (
+	"sync"
 	"time"
 
 	"github.com/lvsmon/lvsmon/config"
@@ -230,6 +231,45 @@ type builder struct {
 	snap  *lvs.Snapshot
 	info  map[string]ServerInfo
 	sorry func(serviceID string) bool
+	ids   *idCache // nil: names are made afresh
+}
+
+// idCache keeps real servers' ids and address strings between builds: at
+// 1,000 services of 50 servers, making them afresh is 200,000 small
+// allocations per status page, for strings that never change.
+type idCache struct {
+	mu sync.Mutex
+	m  map[destRef]destNames
+}
+
+type destRef struct {
+	svc  lvs.ServiceKey
+	dest lvs.DestKey
+}
+
+type destNames struct{ id, addr string }
+
+// maxIDCache bounds the cache; past it, it starts again (servers come
+// and go over a director's life).
+const maxIDCache = 200_000
+
+// names returns the id and address string of dest d of service k.
+func (c *idCache) names(k lvs.ServiceKey, d lvs.DestKey) (id, addr string) {
+	if c == nil {
+		return lvs.DestID(k, d), d.Addr.String()
+	}
+	ref := destRef{k, d}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n, ok := c.m[ref]; ok {
+		return n.id, n.addr
+	}
+	if c.m == nil || len(c.m) >= maxIDCache {
+		c.m = map[destRef]destNames{}
+	}
+	n := destNames{lvs.DestID(k, d), d.Addr.String()}
+	c.m[ref] = n
+	return n.id, n.addr
 }
 
 // svcRef is one service of the status: the kernel's i-th (kernel >= 0)
@@ -297,20 +337,28 @@ func (b *builder) service(ref svcRef) ServiceStatus {
 		ss.Stats = &Counters{Stats: svc.Stats, Rates: snap.ServiceRates[i]}
 		listed := make(map[lvs.DestKey]bool, len(svc.Dests))
 		ss.RealServers = make([]RealServerStatus, 0, len(svc.Dests))
+		// One allocation each for the service's weights and counters,
+		// which the servers point into.
+		weights := make([]int32, 2*len(svc.Dests))
+		counters := make([]Counters, len(svc.Dests))
 		for j := range svc.Dests {
 			d := &svc.Dests[j]
 			listed[d.Key] = true
-			w := d.Weight
+			w := &weights[2*j]
+			*w = d.Weight
+			counters[j] = Counters{Stats: d.Stats, Rates: snap.DestRates[i][j]}
+			id, addr := b.ids.names(svc.Key, d.Key)
 			rs := RealServerStatus{
-				ID: lvs.DestID(svc.Key, d.Key), Address: d.Key.Addr.String(), Port: d.Key.Port,
-				Forward: d.Forward.String(), Weight: &w, InKernel: true,
+				ID: id, Address: addr, Port: d.Key.Port,
+				Forward: d.Forward.String(), Weight: w, InKernel: true,
 				ActiveConns: d.ActiveConns, InactiveConns: d.InactiveConns, PersistentConns: d.PersistentConns,
-				Stats: &Counters{Stats: d.Stats, Rates: snap.DestRates[i][j]},
+				Stats: &counters[j],
 			}
 			if vs != nil {
 				if r := vs.Real(d.Key); r != nil {
-					cw := r.ConfiguredWeight()
-					rs.ConfiguredWeight, rs.Configured = &cw, true
+					cw := &weights[2*j+1]
+					*cw = r.ConfiguredWeight()
+					rs.ConfiguredWeight, rs.Configured = cw, true
 				} else if vs.Sorry != nil && vs.Sorry.Key == d.Key {
 					rs.Sorry, rs.Configured = true, true
 				}

@@ -102,6 +102,8 @@ type Server struct {
 	overviewCache statusCache
 	// sparks are the services' recent rates for the overview.
 	sparks sparks
+	// ids keeps real servers' names between status builds.
+	ids idCache
 }
 
 // DefaultMetricsPath is where Prometheus metrics are served unless
