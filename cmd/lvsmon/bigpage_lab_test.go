@@ -3,9 +3,7 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -21,10 +19,7 @@ import (
 // The time is logged, not asserted: this machine is shared.
 func TestBrowserBigOverview(t *testing.T) {
 	t.Parallel()
-	chrome, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatalf("chromium is needed (scripts/deps.sh test installs it): %v", err)
-	}
+	chrome := chromium(t)
 	var b strings.Builder
 	b.WriteString("director: big\nstep: 10s\nipvs: {backend: fake}\nvirtual_services:\n")
 	for i := range 1000 {
@@ -40,14 +35,7 @@ func TestBrowserBigOverview(t *testing.T) {
 	d := startDaemon(t, "run", "--config.file", writeFile(t, "big.yaml", b.String()), "--web.listen-address", "127.0.0.1:0", "--data-dir", t.TempDir())
 	base := d.url(t)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chrome), chromedp.NoSandbox,
-		chromedp.Flag("disable-gpu", true), chromedp.UserDataDir(t.TempDir()))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 120*time.Second)
-	defer cancel()
+	ctx := browser(t, chrome, 120*time.Second)
 	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(`#services`))); err != nil {
 		t.Fatalf("loading the page: %v\n%s", err, d.logText())
 	}

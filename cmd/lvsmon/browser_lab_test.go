@@ -8,7 +8,6 @@ package main
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -29,23 +28,13 @@ import (
 // graph pages, and no failed request or script error on the way.
 func TestBrowserDashboard(t *testing.T) {
 	t.Parallel()
-	chrome, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatalf("chromium is needed (scripts/deps.sh test installs it): %v", err)
-	}
+	chrome := chromium(t)
 	d := startDaemon(t, "demo", "--listen", "127.0.0.1:0", "--step", "1s", "--speed", "60")
 	base := d.url(t)
 	// Graphs need a couple of samples in the RRD files.
 	d.waitLog(t, "demo timeline: real server goes down")
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chrome), chromedp.NoSandbox,
-		chromedp.Flag("disable-gpu", true), chromedp.UserDataDir(t.TempDir()))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 200*time.Second)
-	defer cancel()
+	ctx := browser(t, chrome, 200*time.Second)
 
 	var (
 		mu       sync.Mutex
@@ -97,7 +86,7 @@ func TestBrowserDashboard(t *testing.T) {
 		return bad, n
 	}
 
-	_, err = chromedp.Call(ctx, cdplog.Enable, cdp.Empty{})
+	_, err := chromedp.Call(ctx, cdplog.Enable, cdp.Empty{})
 	fail("log domain", err)
 	fail("status page", chromedp.Do(ctx, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(`#role`))))
 	bad, nImages := page("status page")

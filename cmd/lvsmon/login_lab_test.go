@@ -3,11 +3,9 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,10 +22,7 @@ import (
 // fake kernel gives it weight 0; the page and the event log say who.
 func TestBrowserLoginAndDrain(t *testing.T) {
 	t.Parallel()
-	chrome, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatalf("chromium is needed (scripts/deps.sh test installs it): %v", err)
-	}
+	chrome := chromium(t)
 	h, _ := bcrypt.GenerateFromPassword([]byte("wonderland"), bcrypt.MinCost)
 	web := filepath.Join(t.TempDir(), "web.yml")
 	os.WriteFile(web, []byte("basic_auth_users:\n  alice: "+string(h)+"\n"), 0o600)
@@ -69,14 +64,7 @@ func TestBrowserLoginAndDrain(t *testing.T) {
 		return false
 	})
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chrome), chromedp.NoSandbox,
-		chromedp.Flag("disable-gpu", true), chromedp.UserDataDir(t.TempDir()))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
+	ctx := browser(t, chrome, 90*time.Second)
 	fail := func(what string, err error) {
 		t.Helper()
 		if err != nil {

@@ -3,13 +3,11 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -29,10 +27,7 @@ import (
 // reload. The measure is the order of events, not a duration.
 func TestBrowserTroubleWithinAStep(t *testing.T) {
 	t.Parallel()
-	chrome, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatalf("chromium is needed (scripts/deps.sh test installs it): %v", err)
-	}
+	chrome := chromium(t)
 	var broken atomic.Bool
 	var ports []int
 	for range 3 {
@@ -76,14 +71,7 @@ virtual_services:
 	base := d.url(t)
 	target := fmt.Sprintf("127.0.0.1:%d", ports[0])
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chrome), chromedp.NoSandbox,
-		chromedp.Flag("disable-gpu", true), chromedp.UserDataDir(t.TempDir()))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
+	ctx := browser(t, chrome, 90*time.Second)
 	fail := func(what string, err error) {
 		t.Helper()
 		if err != nil {
@@ -91,7 +79,7 @@ virtual_services:
 		}
 	}
 	fail("overview", chromedp.Do(ctx, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(`#services`))))
-	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector("#services tbody tr td:nth-child(3)").textContent == "3/3"`, chromedp.WithPollingTimeout(30*time.Second)))
+	_, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector("#services tbody tr td:nth-child(3)").textContent == "3/3"`, chromedp.WithPollingTimeout(30*time.Second)))
 	fail("3/3 up on the page", err)
 	// From now on the page records, at each live update, when the page
 	// shown was asked for, and stops at the first one showing the trouble.
