@@ -154,7 +154,7 @@ func TestIMAPS(t *testing.T) {
 		{"verified by name", tlsAddr, "{type: imaps, tls_verify: true, tls_ca: '" + pki.caFile + "', sni: mail.test}", ""},
 		{"verified by address", tlsAddr, "{type: imaps, tls_verify: true, tls_ca: '" + pki.caFile + "'}", ""},
 		{"wrong name", tlsAddr, "{type: imaps, tls_verify: true, tls_ca: '" + pki.caFile + "', sni: other.test}",
-			"imaps: TLS handshake with 127.0.0.1:|certificate is valid for mail.test, not other.test"},
+			"imaps: TLS handshake with 127.0.0.1:|certificate is valid for localhost, mail.test, not other.test"},
 		{"unknown authority", tlsAddr, "{type: imaps, tls_verify: true}", "imaps: TLS handshake with 127.0.0.1:|certificate signed by unknown authority"},
 		{"plain server", plainAddr, "{type: imaps}", "imaps: TLS handshake with 127.0.0.1:"},
 		{"silent", silentAddr, "{type: imaps, timeout: 300ms}", "imaps: TLS handshake with 127.0.0.1:|: no answer within 300ms"},
