@@ -32,7 +32,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,14 +40,13 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/lvsmon/lvsmon/config"
 	"github.com/lvsmon/lvsmon/events"
 	"github.com/lvsmon/lvsmon/health"
 	"github.com/lvsmon/lvsmon/lvs"
 	"github.com/lvsmon/lvsmon/reconcile"
 
+	"github.com/lvsmon/lvsmon/internal/netns"
 	"github.com/lvsmon/lvsmon/internal/testutil"
 	"github.com/lvsmon/lvsmon/probe"
 )
@@ -888,29 +886,6 @@ func (wt *kernWatch) end() []kernSeen {
 	return slices.Clone(wt.seen)
 }
 
-// kernInNS runs fn on an OS thread of its own that has joined the
-// network namespace ns (as ha/sources does): the sockets fn
-// creates live in ns. The thread is never handed back to the scheduler.
-func kernInNS(ns string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // and never unlocked: the thread dies with the goroutine
-		fd, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- err
-			return
-		}
-		err = unix.Setns(fd, unix.CLONE_NEWNET)
-		unix.Close(fd)
-		if err != nil {
-			errc <- fmt.Errorf("setns %s: %w", ns, err)
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
-}
-
 // Real server modes.
 const (
 	rsOK   = "ok"   // serves its page and passes its health check
@@ -941,7 +916,7 @@ func startKernServer(t *testing.T, ns, name string) *kernServer {
 	t.Helper()
 	s := &kernServer{name: name, mode: rsOK, wake: make(chan struct{})}
 	var l net.Listener
-	if err := kernInNS(ns, func() (err error) { l, err = net.Listen("tcp", ":80"); return err }); err != nil {
+	if err := netns.Named(ns, func() (err error) { l, err = net.Listen("tcp", ":80"); return err }); err != nil {
 		t.Fatalf("real server %s: %v", name, err)
 	}
 	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
@@ -1058,7 +1033,7 @@ func startKernClient(t *testing.T) *kernClient {
 	go func() {
 		defer close(c.done)
 		defer func() { cancel(); <-lagDone }()
-		err := kernInNS("cl", func() error {
+		err := netns.Named("cl", func() error {
 			started <- nil
 			// Bounded: at most 2000 requests or two minutes, whatever the test does.
 			end := time.Now().Add(2 * time.Minute)
@@ -1096,7 +1071,7 @@ func startKernClient(t *testing.T) *kernClient {
 func kernDial(t *testing.T) net.Conn {
 	t.Helper()
 	var conn net.Conn
-	err := kernInNS("cl", func() (err error) {
+	err := netns.Named("cl", func() (err error) {
 		conn, err = net.DialTimeout("tcp", net.JoinHostPort(kernVIP, "80"), kernClientTimeout)
 		return err
 	})

@@ -13,44 +13,19 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/lvsmon/lvsmon/config"
 	"github.com/lvsmon/lvsmon/events"
 	"github.com/lvsmon/lvsmon/internal/netlab"
+	"github.com/lvsmon/lvsmon/internal/netns"
 	"github.com/lvsmon/lvsmon/internal/vrrplab"
 	"github.com/lvsmon/lvsmon/probe"
 	"github.com/lvsmon/lvsmon/selfcheck"
 )
-
-// inNetNS runs fn on a new OS thread that joined the network namespace
-// at path; sockets fn creates stay there. The thread is never unlocked,
-// so the runtime ends it rather than reuse it in the wrong namespace.
-func inNetNS(path string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- err
-			return
-		}
-		err = unix.Setns(fd, unix.CLONE_NEWNET)
-		unix.Close(fd)
-		if err != nil {
-			errc <- fmt.Errorf("setns %s: %w", path, err)
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
-}
 
 // port is a TCP port in a namespace that the test opens and closes.
 type port struct {
@@ -65,7 +40,7 @@ func (p *port) open() {
 	p.t.Helper()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	err := inNetNS(p.ns, func() error {
+	err := netns.Do(p.ns, func() error {
 		ln, err := net.Listen("tcp", p.addr.String())
 		p.ln = ln
 		return err
@@ -145,7 +120,7 @@ func tcpCheck(name, ns string, addr netip.AddrPort, fails *atomic.Int64) selfche
 	tgt := probe.Target{Addr: addr.Addr(), Port: addr.Port()}
 	return selfcheck.Check{Name: name, Type: "tcp", Interval: interval, Rise: rise, Fall: fall, Run: func(ctx context.Context) error {
 		var res probe.CheckResult
-		if err := inNetNS(ns, func() error { res = probe.RunCheck(ctx, tgt, c); return nil }); err != nil {
+		if err := netns.Do(ns, func() error { res = probe.RunCheck(ctx, tgt, c); return nil }); err != nil {
 			return err
 		}
 		if !res.OK && fails != nil {

@@ -31,13 +31,10 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/lvsmon/lvsmon/ha"
 )
@@ -96,36 +93,6 @@ func cloneReport(r ha.Report) ha.Report {
 		r.Routers = rs
 	}
 	return r
-}
-
-// inNetNS runs fn on a new OS thread that has joined the network
-// namespace at path ("" runs fn on the caller's goroutine). Sockets that fn
-// creates stay in that namespace for their whole life, whatever thread
-// later reads them. The thread is never handed back to the Go scheduler:
-// the goroutine exits while still locked, so the runtime ends the thread
-// instead of reusing it in the wrong namespace.
-func inNetNS(path string, fn func() error) error {
-	if path == "" {
-		return fn()
-	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		// No UnlockOSThread, on purpose: see above.
-		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- fmt.Errorf("network namespace %s: %w", path, err)
-			return
-		}
-		err = unix.Setns(fd, unix.CLONE_NEWNET)
-		unix.Close(fd)
-		if err != nil {
-			errc <- fmt.Errorf("network namespace %s: setns: %w", path, err)
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
 }
 
 // procInfo is what /proc says about one process.

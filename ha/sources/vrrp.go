@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/lvsmon/lvsmon/ha"
+	"github.com/lvsmon/lvsmon/internal/netns"
 )
 
 // VRRP watches VRRP adverts (IP protocol 112, v2 and v3, IPv4 and IPv6) on
@@ -275,7 +276,7 @@ func (v *VRRP) open() (*os.File, error) {
 		prog[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
 	}
 	var f *os.File
-	err = inNetNS(v.NetNS, func() error {
+	err = netns.Do(v.NetNS, func() error {
 		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			return fmt.Errorf("socket: %w", err)

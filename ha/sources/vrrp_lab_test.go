@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/lvsmon/lvsmon/ha"
+	"github.com/lvsmon/lvsmon/internal/netns"
 )
 
 // sender puts raw IP packets on an interface of a namespace, as a VRRP
@@ -29,7 +30,7 @@ type sender struct {
 func newSender(t *testing.T, nsPath, ifname string) *sender {
 	t.Helper()
 	s := &sender{fd: -1}
-	err := inNetNS(nsPath, func() error {
+	err := netns.Do(nsPath, func() error {
 		ifi, err := net.InterfaceByName(ifname)
 		if err != nil {
 			return err

@@ -17,7 +17,7 @@ const module = "github.com/lvsmon/lvsmon/"
 // lower layer (or its own subpackages). Packages not listed (bench,
 // dashboards, internal helpers of tests) are not checked.
 var layers = map[string]int{
-	"lvs": 0, "config": 0, "events": 0, "health": 0, "internal/atomicfile": 0, "internal/buildinfo": 0,
+	"lvs": 0, "config": 0, "events": 0, "health": 0, "internal/atomicfile": 0, "internal/buildinfo": 0, "internal/netns": 0,
 	"web": 1, "collector": 1, "checker": 1, "probe": 1, "reconcile": 1, "ha": 1, "ha/sources": 1, "alerting": 1, "graphs": 1,
 	"importer": 1, "peers": 1, "selfcheck": 1,
 	"internal/demo": 2, "internal/ctl": 2,

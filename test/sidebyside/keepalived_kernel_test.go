@@ -15,16 +15,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/lvsmon/lvsmon/importer"
+	"github.com/lvsmon/lvsmon/internal/netns"
 	"github.com/lvsmon/lvsmon/internal/testutil"
 	"github.com/lvsmon/lvsmon/lvs"
 )
@@ -212,7 +210,7 @@ func TestKernelSideBySideKeepalived(t *testing.T) {
 	for i := range l.rs {
 		ns := fmt.Sprintf("sb%d", i+1)
 		l.rs[i] = startRealServer(t, ns, func() (web, tcp net.Listener, err error) {
-			err = inNS(ns, func() (err error) {
+			err = netns.Named(ns, func() (err error) {
 				if web, err = net.Listen("tcp", ":80"); err != nil {
 					return err
 				}
@@ -334,27 +332,4 @@ func (k *keepalived) stop(t *testing.T) {
 			<-k.done
 		}
 	})
-}
-
-// inNS runs fn on an OS thread of its own that has joined the network
-// namespace ns: the sockets fn creates live in ns. The thread is never
-// handed back to the scheduler.
-func inNS(ns string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // and never unlocked: the thread dies with the goroutine
-		fd, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- err
-			return
-		}
-		err = unix.Setns(fd, unix.CLONE_NEWNET)
-		unix.Close(fd)
-		if err != nil {
-			errc <- fmt.Errorf("setns %s: %w", ns, err)
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
 }
