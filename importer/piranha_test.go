@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/lvsmon/lvsmon/config"
 )
 
 // TestPiranhaSample imports the hand-written lvs.cf of testdata/piranha
@@ -137,17 +135,8 @@ func FuzzPiranha(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	f.Fuzz(func(t *testing.T, s string) {
-		r, err := Piranha("p.cf", []byte(s))
-		if err != nil {
-			if _, ok := err.(*Error); !ok {
-				t.Fatalf("not an *Error: %v", err)
-			}
-			return
-		}
-		if _, err := config.Parse("again", r.YAML); err != nil {
-			t.Fatalf("the output does not validate: %v", err)
-		}
+	fuzzImport(f, func(s string) (*Result, error) {
+		return Piranha("p.cf", []byte(s))
 	})
 }
 
