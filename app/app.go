@@ -267,7 +267,7 @@ func (a *App) newWeb(cfg *config.Config) error {
 	}
 	src := web.Source{
 		Access:  a.access.Load,
-		Control: a, Servers: a.servers, History: a.history, SorryActive: a.sorryActive, Reconciler: a.reconcilerStatus,
+		Control: a, Server: a.server, History: a.history, SorryActive: a.sorryActive, Reconciler: a.reconcilerStatus,
 		Snapshot: a.coll.Snapshot, Health: a.coll.Health, Config: a.cur.Load, Version: a.build.Version,
 		Graphs: grapher{a.renderer}, Events: a.ev, RRD: a.rrdStatus, Limiter: limiter,
 		Problems: a.problems, Peers: a.peerStatus,

@@ -110,23 +110,25 @@ func (a *App) history(id string) []web.CheckHistory {
 	return out
 }
 
-// servers merges health, last check and override per real server.
-func (a *App) servers() map[string]web.ServerInfo {
-	out := map[string]web.ServerInfo{}
-	for _, st := range a.chk.Status() {
-		out[st.ID] = web.ServerInfo{Health: st.Health.String(), Check: st, Message: st.LastMsg, Since: st.Since, CheckWeight: st.CheckWeight}
+// server merges a real server's health, last check and override, for
+// the status pages and API (one server at a time: a page of 100 services
+// asks for 5,000 of 50,000).
+func (a *App) server(id string) (web.ServerInfo, bool) {
+	var in web.ServerInfo
+	st, checked := a.chk.StatusOf(id)
+	if checked {
+		in = web.ServerInfo{Health: st.Health.String(), Check: st, Message: st.LastMsg, Since: st.Since, CheckWeight: st.CheckWeight}
 	}
-	for id, e := range a.ovr.Entries() {
-		in := out[id]
+	e, overridden := a.ovr.Get(id)
+	if overridden {
 		o := map[string]any{"mode": string(e.Mode), "since": e.Since, "by": e.By}
 		if e.Comment != "" {
 			o["comment"] = e.Comment
 		}
 		in.Override = o
 		in.Mode, in.OverrideBy, in.OverrideSince = string(e.Mode), e.By, e.Since
-		out[id] = in
 	}
-	return out
+	return in, checked || overridden
 }
 
 func (a *App) sorryActive(id string) bool { return a.rec != nil && a.rec.SorryActive(id) }

@@ -673,44 +673,61 @@ func (c *Checker) Status() []ServerStatus {
 	defer c.mu.Unlock()
 	out := make([]ServerStatus, 0, len(c.units))
 	for id, sts := range c.units {
-		s := sts[0].ServerStatus
-		s.Health = c.agg[id]
-		if len(sts) > 1 {
-			s.Checks = make([]ServerStatus, len(sts))
-			types := make([]string, len(sts))
-			for i, st := range sts {
-				s.Checks[i], types[i] = st.ServerStatus, st.CheckType
-				if i == 0 {
-					continue
-				}
-				s.Successes += st.Successes
-				s.Failures += st.Failures
-				s.Inconclusive += st.Inconclusive
-				if s.LastInconclusive == "" {
-					s.LastInconclusive = st.LastInconclusive
-				}
-				s.Stalled = s.Stalled || st.Stalled
-				s.LastOK = s.LastOK && st.LastOK
-				if st.LastTime.After(s.LastTime) {
-					s.LastTime, s.LastDur = st.LastTime, st.LastDur
-				}
-				if st.health == health.Down && s.LastMsg == "" {
-					s.LastMsg = st.CheckType + " check: " + st.LastMsg
-				}
-				if st.Since.After(s.Since) {
-					s.Since = st.Since
-				}
-			}
-			s.CheckType = strings.Join(types, "+")
-		}
-		s.Pending = c.pending[id] != nil
-		s.Held = c.holdOf(id) != nil
-		if w, ok := weightOf(sts); ok {
-			s.CheckWeight = &w
-		}
-		s.ID = id
-		out = append(out, s)
+		out = append(out, c.statusOf(id, sts))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
+}
+
+// StatusOf returns one checked server's status: what a page of the
+// status API needs, without the whole director's (Status).
+func (c *Checker) StatusOf(id string) (ServerStatus, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	sts := c.units[id]
+	if len(sts) == 0 {
+		return ServerStatus{}, false
+	}
+	return c.statusOf(id, sts), true
+}
+
+// statusOf combines a server's checks into its status; c.mu is held.
+func (c *Checker) statusOf(id string, sts []*serverState) ServerStatus {
+	s := sts[0].ServerStatus
+	s.Health = c.agg[id]
+	if len(sts) > 1 {
+		s.Checks = make([]ServerStatus, len(sts))
+		types := make([]string, len(sts))
+		for i, st := range sts {
+			s.Checks[i], types[i] = st.ServerStatus, st.CheckType
+			if i == 0 {
+				continue
+			}
+			s.Successes += st.Successes
+			s.Failures += st.Failures
+			s.Inconclusive += st.Inconclusive
+			if s.LastInconclusive == "" {
+				s.LastInconclusive = st.LastInconclusive
+			}
+			s.Stalled = s.Stalled || st.Stalled
+			s.LastOK = s.LastOK && st.LastOK
+			if st.LastTime.After(s.LastTime) {
+				s.LastTime, s.LastDur = st.LastTime, st.LastDur
+			}
+			if st.health == health.Down && s.LastMsg == "" {
+				s.LastMsg = st.CheckType + " check: " + st.LastMsg
+			}
+			if st.Since.After(s.Since) {
+				s.Since = st.Since
+			}
+		}
+		s.CheckType = strings.Join(types, "+")
+	}
+	s.Pending = c.pending[id] != nil
+	s.Held = c.holdOf(id) != nil
+	if w, ok := weightOf(sts); ok {
+		s.CheckWeight = &w
+	}
+	s.ID = id
+	return s
 }

@@ -176,6 +176,14 @@ func (o *Overrides) All() map[string]Override {
 	return out
 }
 
+// Get returns one server's entry.
+func (o *Overrides) Get(id string) (OverrideEntry, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	e, ok := o.m[id]
+	return e, ok
+}
+
 // Entries returns a copy of every entry.
 func (o *Overrides) Entries() map[string]OverrideEntry {
 	o.mu.Lock()

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -238,10 +239,15 @@ func TestRequestCap(t *testing.T) {
 	statusIn, statusRelease := make(chan struct{}), make(chan struct{})
 	metricsIn, metricsRelease := make(chan struct{}), make(chan struct{})
 	s.src.Graphs = bg
-	s.src.Servers = func() map[string]ServerInfo {
-		statusIn <- struct{}{}
-		<-statusRelease
-		return nil
+	// The first call of each of the two held requests blocks (a request
+	// makes no second call while its first blocks); later calls pass.
+	var calls atomic.Int32
+	s.src.Server = func(string) (ServerInfo, bool) {
+		if calls.Add(1) <= 2 {
+			statusIn <- struct{}{}
+			<-statusRelease
+		}
+		return ServerInfo{}, false
 	}
 	s.src.Metrics = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("block") != "" {
@@ -312,7 +318,7 @@ lvsmon_web_requests_in_flight{class="metrics"} 4
 	close(statusRelease)
 	close(bg.release)
 	wg.Wait()
-	s.src.Servers = nil
+	s.src.Server = nil
 	if rec := get(t, h, "GET", "/api/v1/status"); rec.Code != 200 {
 		t.Errorf("after the release: %d", rec.Code)
 	}

@@ -313,9 +313,7 @@ func (s *Server) cachedStatus() Status {
 		st.Services = c.services
 		return st
 	}
-	if s.src.Servers != nil {
-		b.info = s.src.Servers()
-	}
+	b.info = s.src.Server
 	st.Services = []ServiceStatus{}
 	for _, r := range b.refs() {
 		st.Services = append(st.Services, b.service(r))

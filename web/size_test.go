@@ -66,7 +66,18 @@ func bigDirector(t testing.TB, inKernel bool) *Server {
 	}
 	c := collector.New(lvs.NewFake(tab), time.Second, quietLog)
 	c.Sample(t.Context())
-	s := New(Source{Snapshot: c.Snapshot, Health: c.Health, Config: func() *config.Config { return cfg }, Version: "t", Graphs: &lvsmonGrapher{}}, quietLog)
+	// The checker's view of a server, made afresh at each call as the
+	// daemon's is (app.server): its cost is part of a page's.
+	type checkView struct {
+		ID, Health, LastMsg string
+		LastTime, Since     time.Time
+		LastDur             time.Duration
+		Successes, Failures uint64
+	}
+	server := func(id string) (ServerInfo, bool) {
+		return ServerInfo{Health: "up", Check: checkView{ID: id, Health: "up", LastTime: time.Now(), LastDur: time.Millisecond, Successes: 1000}}, true
+	}
+	s := New(Source{Snapshot: c.Snapshot, Health: c.Health, Config: func() *config.Config { return cfg }, Version: "t", Graphs: &lvsmonGrapher{}, Server: server}, quietLog)
 	// A full sparkline on every line, each point a different height:
 	// the largest the lines get.
 	base := c.Snapshot()

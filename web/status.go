@@ -229,7 +229,7 @@ type RealServerStatus struct {
 type builder struct {
 	cfg   *config.Config
 	snap  *lvs.Snapshot
-	info  map[string]ServerInfo
+	info  func(id string) (ServerInfo, bool) // nil: no checker
 	sorry func(serviceID string) bool
 	ids   *idCache // nil: names are made afresh
 }
@@ -376,7 +376,10 @@ func (b *builder) service(ref svcRef) ServiceStatus {
 	}
 	for j := range ss.RealServers {
 		rs := &ss.RealServers[j]
-		if in, ok := b.info[rs.ID]; ok {
+		if b.info == nil {
+			break
+		}
+		if in, ok := b.info(rs.ID); ok {
 			rs.Health, rs.Check, rs.Override, rs.mode = in.Health, in.Check, in.Override, in.Mode
 			rs.CheckWeight = in.CheckWeight
 			rs.message, rs.since, rs.overrideBy, rs.overrideSince = in.Message, in.Since, in.OverrideBy, in.OverrideSince

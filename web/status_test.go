@@ -23,13 +23,15 @@ func statusFixture(t *testing.T) *Server {
 		tb.Services[1].Dests = []lvs.Dest{{Key: lvs.DestKey{Addr: netip.MustParseAddr("10.7.7.7")}, Forward: lvs.Tunnel, Weight: 1}}
 	})
 	c.Sample(t.Context())
-	s.src.Servers = func() map[string]ServerInfo {
-		return map[string]ServerInfo{
-			"tcp_198.51.100.10_80__10.1.1.2_80":       {Health: "up"},
-			"tcp_198.51.100.10_80__10.1.2.2_80":       {Health: "down", Override: map[string]any{"mode": "drain"}, Mode: "drain"},
-			"tcp_198.51.100.10_80__10.1.3.2_80":       {Health: "unknown"},
-			"tcp_2001-db8--10_443__2001-db8--1-2_443": {Health: "unknown", Mode: "disable"},
-		}
+	info := map[string]ServerInfo{
+		"tcp_198.51.100.10_80__10.1.1.2_80":       {Health: "up"},
+		"tcp_198.51.100.10_80__10.1.2.2_80":       {Health: "down", Override: map[string]any{"mode": "drain"}, Mode: "drain"},
+		"tcp_198.51.100.10_80__10.1.3.2_80":       {Health: "unknown"},
+		"tcp_2001-db8--10_443__2001-db8--1-2_443": {Health: "unknown", Mode: "disable"},
+	}
+	s.src.Server = func(id string) (ServerInfo, bool) {
+		in, ok := info[id]
+		return in, ok
 	}
 	return s
 }
@@ -248,14 +250,14 @@ func TestProblems(t *testing.T) {
 // beside the live and configured weights, and on the server page.
 func TestCheckWeightShown(t *testing.T) {
 	s := statusFixture(t)
-	servers := s.src.Servers
+	server := s.src.Server
 	w := int32(7)
-	s.src.Servers = func() map[string]ServerInfo {
-		m := servers()
-		in := m["tcp_198.51.100.10_80__10.1.1.2_80"]
-		in.CheckWeight = &w
-		m["tcp_198.51.100.10_80__10.1.1.2_80"] = in
-		return m
+	s.src.Server = func(id string) (ServerInfo, bool) {
+		in, ok := server(id)
+		if id == "tcp_198.51.100.10_80__10.1.1.2_80" {
+			in.CheckWeight = &w
+		}
+		return in, ok
 	}
 	rec := get(t, s.Handler(), "GET", "/api/v1/status")
 	var st struct {

@@ -218,9 +218,7 @@ func (s *Server) writeStatus(c *gin.Context, head StatusHead, services []Service
 // builder builds services from the sources' state of this moment.
 func (s *Server) builder() *builder {
 	b := &builder{cfg: s.src.Config(), snap: s.src.Snapshot(), sorry: s.src.SorryActive, ids: &s.ids}
-	if s.src.Servers != nil {
-		b.info = s.src.Servers()
-	}
+	b.info = s.src.Server
 	return b
 }
 

@@ -44,8 +44,9 @@ type Source struct {
 	Events *events.Log
 	// Control is the write API's target; nil: no write API.
 	Control Control
-	// Servers gives the checker's view by real-server id; nil: no checker.
-	Servers func() map[string]ServerInfo
+	// Server gives the checker's view and the override of one real
+	// server by id; nil: no checker.
+	Server func(id string) (ServerInfo, bool)
 	// History gives a real server's recent check results, per check;
 	// nil: no checker.
 	History func(serverID string) []CheckHistory
