@@ -113,11 +113,14 @@ func (a *App) history(id string) []web.CheckHistory {
 // server merges a real server's health, last check and override, for
 // the status pages and API (one server at a time: a page of 100 services
 // asks for 5,000 of 50,000).
-func (a *App) server(id string) (web.ServerInfo, bool) {
+func (a *App) server(id string, check bool) (web.ServerInfo, bool) {
 	var in web.ServerInfo
 	st, checked := a.chk.StatusOf(id)
 	if checked {
-		in = web.ServerInfo{Health: st.Health.String(), Check: st, Message: st.LastMsg, Since: st.Since, CheckWeight: st.CheckWeight}
+		in = web.ServerInfo{Health: st.Health.String(), Message: st.LastMsg, Since: st.Since, CheckWeight: st.CheckWeight}
+		if check {
+			in.Check = st
+		}
 	}
 	e, overridden := a.ovr.Get(id)
 	if overridden {

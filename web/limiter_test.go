@@ -242,7 +242,7 @@ func TestRequestCap(t *testing.T) {
 	// The first call of each of the two held requests blocks (a request
 	// makes no second call while its first blocks); later calls pass.
 	var calls atomic.Int32
-	s.src.Server = func(string) (ServerInfo, bool) {
+	s.src.Server = func(string, bool) (ServerInfo, bool) {
 		if calls.Add(1) <= 2 {
 			statusIn <- struct{}{}
 			<-statusRelease

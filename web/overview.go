@@ -313,7 +313,7 @@ func (s *Server) cachedStatus() Status {
 		st.Services = c.services
 		return st
 	}
-	b.info = s.src.Server
+	b.info, b.light = s.src.Server, true
 	st.Services = []ServiceStatus{}
 	for _, r := range b.refs() {
 		st.Services = append(st.Services, b.service(r))

@@ -74,8 +74,12 @@ func bigDirector(t testing.TB, inKernel bool) *Server {
 		LastDur             time.Duration
 		Successes, Failures uint64
 	}
-	server := func(id string) (ServerInfo, bool) {
-		return ServerInfo{Health: "up", Check: checkView{ID: id, Health: "up", LastTime: time.Now(), LastDur: time.Millisecond, Successes: 1000}}, true
+	server := func(id string, check bool) (ServerInfo, bool) {
+		in := ServerInfo{Health: "up"}
+		if check {
+			in.Check = checkView{ID: id, Health: "up", LastTime: time.Now(), LastDur: time.Millisecond, Successes: 1000}
+		}
+		return in, true
 	}
 	s := New(Source{Snapshot: c.Snapshot, Health: c.Health, Config: func() *config.Config { return cfg }, Version: "t", Graphs: &lvsmonGrapher{}, Server: server}, quietLog)
 	// A full sparkline on every line, each point a different height:

@@ -227,9 +227,12 @@ type RealServerStatus struct {
 // the config and the checker's view, one service at a time, so that a
 // page of the API never builds the services it does not return.
 type builder struct {
-	cfg   *config.Config
-	snap  *lvs.Snapshot
-	info  func(id string) (ServerInfo, bool) // nil: no checker
+	cfg  *config.Config
+	snap *lvs.Snapshot
+	info func(id string, check bool) (ServerInfo, bool) // nil: no checker
+	// light leaves out the checker's full status (RealServerStatus.Check),
+	// which the overview does not show.
+	light bool
 	sorry func(serviceID string) bool
 	ids   *idCache // nil: names are made afresh
 }
@@ -379,7 +382,7 @@ func (b *builder) service(ref svcRef) ServiceStatus {
 		if b.info == nil {
 			break
 		}
-		if in, ok := b.info(rs.ID); ok {
+		if in, ok := b.info(rs.ID, !b.light); ok {
 			rs.Health, rs.Check, rs.Override, rs.mode = in.Health, in.Check, in.Override, in.Mode
 			rs.CheckWeight = in.CheckWeight
 			rs.message, rs.since, rs.overrideBy, rs.overrideSince = in.Message, in.Since, in.OverrideBy, in.OverrideSince

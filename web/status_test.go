@@ -29,7 +29,7 @@ func statusFixture(t *testing.T) *Server {
 		"tcp_198.51.100.10_80__10.1.3.2_80":       {Health: "unknown"},
 		"tcp_2001-db8--10_443__2001-db8--1-2_443": {Health: "unknown", Mode: "disable"},
 	}
-	s.src.Server = func(id string) (ServerInfo, bool) {
+	s.src.Server = func(id string, _ bool) (ServerInfo, bool) {
 		in, ok := info[id]
 		return in, ok
 	}
@@ -252,8 +252,8 @@ func TestCheckWeightShown(t *testing.T) {
 	s := statusFixture(t)
 	server := s.src.Server
 	w := int32(7)
-	s.src.Server = func(id string) (ServerInfo, bool) {
-		in, ok := server(id)
+	s.src.Server = func(id string, check bool) (ServerInfo, bool) {
+		in, ok := server(id, check)
 		if id == "tcp_198.51.100.10_80__10.1.1.2_80" {
 			in.CheckWeight = &w
 		}

@@ -45,8 +45,10 @@ type Source struct {
 	// Control is the write API's target; nil: no write API.
 	Control Control
 	// Server gives the checker's view and the override of one real
-	// server by id; nil: no checker.
-	Server func(id string) (ServerInfo, bool)
+	// server by id; nil: no checker. With check false the caller needs
+	// no ServerInfo.Check (the overview): 50,000 fewer copies of the
+	// checker's status per build.
+	Server func(id string, check bool) (ServerInfo, bool)
 	// History gives a real server's recent check results, per check;
 	// nil: no checker.
 	History func(serverID string) []CheckHistory
