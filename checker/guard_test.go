@@ -92,6 +92,36 @@ func (b *bench) feedLag(i int, err error, lag time.Duration) {
 	b.c.emit(out)
 }
 
+// feedFrom reports, at the bench's clock, a result of server i whose
+// check started at start: a timeout arrives its whole budget after the
+// check began, and the guard must tell when each check began.
+func (b *bench) feedFrom(i int, start time.Time, err error) {
+	b.c.mu.Lock()
+	st := b.c.state[rsID(i)+"#0"]
+	out := b.c.result(st, start, b.now.Sub(start), probe.Weight{}, err, func() time.Duration { return 0 })
+	b.c.mu.Unlock()
+	b.c.emit(out)
+}
+
+// timing gives every check the interval and whole budget the guard's
+// windows follow.
+func (b *bench) timing(interval, timeout time.Duration) {
+	b.c.mu.Lock()
+	defer b.c.mu.Unlock()
+	for _, st := range b.c.state {
+		st.IntervalNS, st.timeout = interval, timeout
+	}
+}
+
+// at moves the bench's clock to t, ticking the guard every 100 ms on the
+// way, as Run does.
+func (b *bench) at(t time.Time) {
+	for b.now.Add(100 * time.Millisecond).Before(t) {
+		b.tick(100 * time.Millisecond)
+	}
+	b.tick(t.Sub(b.now))
+}
+
 func (b *bench) tick(d time.Duration) {
 	b.now = b.now.Add(d)
 	b.c.Tick(b.now)
@@ -559,5 +589,119 @@ func TestGuardMassTimeoutAtStart(t *testing.T) {
 	b.tick(100 * time.Millisecond)
 	if len(b.c.Holds()) != 1 || b.countDown() != 0 {
 		t.Fatalf("holds %+v, %d down", b.c.Holds(), b.countDown())
+	}
+}
+
+// The real schedule with a timeout longer than the interval (1s, 2s) and
+// servers whose checks start a few ms apart: the hang begins between
+// server 2's check and the others', so server 2 passes once more and
+// hangs one interval later. Its timeout arrives up to a whole window
+// after the others' first failing checks began; they still fail, and
+// the three are one mass failure.
+func TestGuardHoldsHangsOneIntervalApart(t *testing.T) {
+	b := newBench(t, 3, 1, "")
+	b.timing(time.Second, 2*time.Second)
+	p := b.now.Add(time.Second) // the checks' phase: 1 and 3 at p, 2 just before
+	for i := 1; i <= 3; i++ {
+		b.feedFrom(i, b.now, nil)
+	}
+	b.at(p.Add(5 * time.Millisecond))
+	b.feedFrom(2, p.Add(-time.Millisecond), nil) // started before the hang began
+	b.at(p.Add(2 * time.Second))
+	b.feedFrom(1, p, errTimeout)
+	b.feedFrom(3, p, errTimeout)
+	b.at(p.Add(3*time.Second - time.Millisecond))
+	b.feedFrom(2, p.Add(time.Second-time.Millisecond), errTimeout)
+	b.at(p.Add(3*time.Second + 100*time.Millisecond))
+	if h := b.c.Holds(); len(h) != 1 || len(h[0].Servers) != 3 || b.countDown() != 0 || b.kinds() != "guard_hold" {
+		t.Fatalf("holds %+v, %d down, events %q", h, b.countDown(), b.kinds())
+	}
+}
+
+// A hang that begins while server 1's check is in flight: servers 2 and
+// 3 start theirs a moment later, before the hang, and pass. That word
+// came before server 1's failure was known, so it is no evidence
+// against a mass failure: server 1's down waits, and when the others
+// time out too, the three are held.
+func TestGuardWordFromBeforeTheFailureIsNotHeard(t *testing.T) {
+	b := newBench(t, 3, 1, "")
+	b.timing(time.Second, 2*time.Second)
+	p := b.now.Add(time.Second)
+	for i := 1; i <= 3; i++ {
+		b.feedFrom(i, b.now, nil)
+	}
+	b.at(p.Add(5 * time.Millisecond))
+	b.feedFrom(2, p.Add(time.Millisecond), nil)
+	b.feedFrom(3, p.Add(2*time.Millisecond), nil)
+	b.at(p.Add(2 * time.Second))
+	b.feedFrom(1, p, errTimeout)
+	b.at(p.Add(3 * time.Second))
+	if b.health(1) != health.Up || !b.status(1).Pending {
+		t.Fatalf("down on the word of checks that started before its failure was known: %+v", b.status(1))
+	}
+	b.feedFrom(2, p.Add(time.Second+time.Millisecond), errTimeout)
+	b.feedFrom(3, p.Add(time.Second+2*time.Millisecond), errTimeout)
+	b.at(p.Add(3*time.Second + 100*time.Millisecond))
+	if h := b.c.Holds(); len(h) != 1 || len(h[0].Servers) != 3 || b.countDown() != 0 || b.kinds() != "guard_hold" {
+		t.Fatalf("holds %+v, %d down, events %q", h, b.countDown(), b.kinds())
+	}
+}
+
+// With fall 2 a run of failures lasts two checks (4s with a 2s timeout
+// that restarts at once): the servers still failing count, however long
+// ago their run began.
+func TestGuardHoldsWithFallTwo(t *testing.T) {
+	b := newBench(t, 3, 2, "")
+	b.timing(time.Second, 2*time.Second)
+	p := b.now.Add(time.Second)
+	for i := 1; i <= 3; i++ {
+		b.feedFrom(i, b.now, nil)
+	}
+	for run := range 2 {
+		start := p.Add(time.Duration(run) * 2 * time.Second)
+		for i := 1; i <= 3; i++ {
+			b.at(start.Add(2*time.Second + time.Duration(i)*10*time.Millisecond))
+			b.feedFrom(i, start.Add(time.Duration(i)*10*time.Millisecond), errTimeout)
+		}
+	}
+	b.at(b.now.Add(200 * time.Millisecond))
+	if h := b.c.Holds(); len(h) != 1 || len(h[0].Servers) != 3 || b.countDown() != 0 || b.kinds() != "guard_hold" {
+		t.Fatalf("holds %+v, %d down, events %q", h, b.countDown(), b.kinds())
+	}
+}
+
+// The opposite risk, on the same schedule: one server hangs and the
+// others pass. Its down waits for a check of each other server that
+// started once its failure was known, then goes through (within about
+// one interval), for fall 1 and fall 2.
+func TestGuardSingleHangGoesDownOnTheSchedule(t *testing.T) {
+	for _, fall := range []int{1, 2} {
+		t.Run(fmt.Sprintf("fall %d", fall), func(t *testing.T) {
+			b := newBench(t, 3, fall, "")
+			b.timing(time.Second, 2*time.Second)
+			p := b.now.Add(time.Second) // 2 hangs from p; 1 and 3 pass at p+300ms, p+600ms, ...
+			var failed time.Time
+			for start := p; start.Before(p.Add(10 * time.Second)); start = start.Add(2 * time.Second) {
+				for _, tc := range []struct {
+					i   int
+					off time.Duration
+				}{{1, 300 * time.Millisecond}, {3, 600 * time.Millisecond}, {1, 1300 * time.Millisecond}, {3, 1600 * time.Millisecond}} {
+					b.at(start.Add(tc.off + 5*time.Millisecond))
+					b.feedFrom(tc.i, start.Add(tc.off), nil)
+				}
+				b.at(start.Add(2 * time.Second))
+				b.feedFrom(2, start, errTimeout)
+				if b.health(2) == health.Down {
+					break
+				}
+				if b.status(2).Pending && failed.IsZero() {
+					failed = b.now
+				}
+			}
+			b.at(b.now.Add(100 * time.Millisecond))
+			if failed.IsZero() || b.health(2) != health.Down || len(b.c.Holds()) != 0 || b.countDown() != 1 {
+				t.Fatalf("health %v, holds %+v, %d down, events %q", b.health(2), b.c.Holds(), b.countDown(), b.kinds())
+			}
+		})
 	}
 }
