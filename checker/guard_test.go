@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"slices"
@@ -703,5 +704,107 @@ func TestGuardSingleHangGoesDownOnTheSchedule(t *testing.T) {
 				t.Fatalf("health %v, holds %+v, %d down, events %q", b.health(2), b.c.Holds(), b.countDown(), b.kinds())
 			}
 		})
+	}
+}
+
+// schedule simulates the check loops of n servers on the bench's clock,
+// as loop() runs them (interval 1s, timeout 2s): each server's checks
+// start at its phase, the next an interval after a check started, or at
+// once after a check that took longer. A check hangs when the server
+// (the hanging set) takes its connection at or after hang; the server
+// takes it a random moment (up to accept) after the check starts, so a
+// check that started just before the hang may hang and one that started
+// just after may pass. Results and the guard's ticks (every 100 ms, at
+// tickAt) go in time order until end. It returns, by server, when its
+// down became pending and when it was committed.
+func (b *bench) schedule(r *rand.Rand, phases []time.Duration, hanging map[int]bool, hang time.Time, accept time.Duration, tickAt time.Duration, end time.Time) (pending, down map[int]time.Time) {
+	type result struct {
+		at, start time.Time
+		i         int
+		err       error
+	}
+	var rs []result
+	t0 := b.now
+	for i, ph := range phases {
+		for s := t0.Add(ph); s.Before(end); {
+			a := time.Duration(r.Int64N(int64(accept) + 1))
+			if !hanging[i+1] || s.Add(a).Before(hang) {
+				rs = append(rs, result{at: s.Add(a + time.Millisecond), start: s, i: i + 1})
+				s = s.Add(time.Second)
+				continue
+			}
+			rs = append(rs, result{at: s.Add(2 * time.Second), start: s, i: i + 1, err: errTimeout})
+			s = s.Add(2 * time.Second)
+		}
+	}
+	slices.SortFunc(rs, func(x, y result) int { return x.at.Compare(y.at) })
+	pending, down = map[int]time.Time{}, map[int]time.Time{}
+	note := func() {
+		for i := 1; i <= len(phases); i++ {
+			if _, ok := pending[i]; !ok && b.status(i).Pending {
+				pending[i] = b.now
+			}
+			if _, ok := down[i]; !ok && b.health(i) == health.Down {
+				down[i] = b.now
+			}
+		}
+	}
+	tick := t0.Add(tickAt)
+	for _, res := range rs {
+		for ; !tick.After(res.at); tick = tick.Add(100 * time.Millisecond) {
+			b.now = tick
+			b.c.Tick(tick)
+			note()
+		}
+		b.now = res.at
+		b.feedFrom(res.i, res.start, res.err)
+		note()
+	}
+	for ; tick.Before(end); tick = tick.Add(100 * time.Millisecond) {
+		b.now = tick
+		b.c.Tick(tick)
+		note()
+	}
+	return pending, down
+}
+
+// Many moments for a hang on the real schedule, seeded: the checks of
+// the three servers start anywhere in the interval, or within 5 ms of
+// each other (as after a moment when the director was starved), the
+// hang comes at any moment, connections are taken up to 50 ms late.
+// Every server hanging is held, with no release on the way; one server
+// hanging goes down, about one interval after its failure is known.
+func TestGuardOnTheSchedule(t *testing.T) {
+	for _, fall := range []int{1, 2} {
+		for _, all := range []bool{true, false} {
+			t.Run(fmt.Sprintf("fall %d, all hang %v", fall, all), func(t *testing.T) {
+				for run := range 150 {
+					r := rand.New(rand.NewPCG(uint64(run), uint64(fall)))
+					b := newBench(t, 3, fall, "")
+					b.timing(time.Second, 2*time.Second)
+					base := time.Duration(r.Int64N(int64(time.Second)))
+					phases := make([]time.Duration, 3)
+					for i := range phases {
+						phases[i] = time.Duration(r.Int64N(int64(time.Second)))
+						if run%2 == 0 {
+							phases[i] = base + time.Duration(r.Int64N(int64(5*time.Millisecond)))
+						}
+					}
+					hanging := map[int]bool{1: true, 2: all, 3: all}
+					t0 := b.now
+					hang := b.now.Add(3*time.Second + time.Duration(r.Int64N(int64(time.Second))))
+					pending, down := b.schedule(r, phases, hanging, hang, time.Duration(r.Int64N(int64(50*time.Millisecond))),
+						time.Duration(r.Int64N(int64(100*time.Millisecond))), hang.Add(9*time.Second))
+					switch {
+					case all && (b.countDown() != 0 || len(b.c.Holds()) != 1 || b.kinds() != "guard_hold"):
+						t.Fatalf("run %d (phases %v, hang at +%s): %d down, holds %+v, events %q", run, phases, hang.Sub(t0), b.countDown(), b.c.Holds(), b.kinds())
+					case !all && (b.health(1) != health.Down || b.countDown() != 1 || b.kinds() != "server_down"):
+						t.Fatalf("run %d (phases %v): health %v, %d down, events %q", run, phases, b.health(1), b.countDown(), b.kinds())
+					case !all && down[1].Sub(pending[1]) > time.Second+150*time.Millisecond:
+						t.Fatalf("run %d (phases %v): down %s after its failure was known, want about an interval", run, phases, down[1].Sub(pending[1]))
+					}
+				}
+			})
+		}
 	}
 }
