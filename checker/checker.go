@@ -111,9 +111,9 @@ type serverState struct {
 	configured int32
 }
 
-// window is how long a run of failures counts as "at the same moment" as
-// another: one interval plus the check's whole budget, the time in which
-// every server on the same schedule has had a check finish.
+// window is how long a failing result counts as "now" for the guard:
+// one interval plus the check's whole budget, the time in which every
+// server on the same schedule has had a check finish.
 func (st *serverState) window() time.Duration { return st.IntervalNS + st.timeout }
 
 // worker is one check loop of one server.
@@ -536,11 +536,19 @@ func (c *Checker) settle(id string, now time.Time) []emitFn {
 	case c.pending[id] != nil:
 		return nil
 	}
-	class, since, window := downClass(sts)
-	if !class.guarded() || c.guard.Share >= 1 {
+	st := downState(sts)
+	if st == nil || !st.class.guarded() || c.guard.Share >= 1 {
 		return c.commit(id, health.Down)
 	}
-	c.pending[id] = &pendingDown{service: sts[0].service, class: class, since: since, deadline: since.Add(window + pendingSlack(window))}
+	// The others' word must come from checks that started once the
+	// failure was known (its check's end), and the wait lasts until each
+	// had the time for one: an interval after that end.
+	window, known := st.window(), st.LastTime.Add(st.LastDur)
+	deadline := st.failSince.Add(window + pendingSlack(window))
+	if d := known.Add(st.IntervalNS + pendingSlack(window)); d.After(deadline) {
+		deadline = d
+	}
+	c.pending[id] = &pendingDown{service: st.service, class: st.class, since: st.failSince, known: known, deadline: deadline}
 	return nil
 }
 
@@ -552,20 +560,20 @@ func pendingSlack(window time.Duration) time.Duration {
 	return max(window/2, 500*time.Millisecond)
 }
 
-// downClass is the class of a down server's failing run (the first
-// failing check's, for several), when it started and its window.
-func downClass(sts []*serverState) (Class, time.Time, time.Duration) {
+// downState is the check of a down server whose failing run decides
+// the down: the first failing check's, for several; nil if none is down.
+func downState(sts []*serverState) *serverState {
 	for _, st := range sts {
 		if st.health == health.Down && st.failRun > 0 {
-			return st.class, st.failSince, st.window()
+			return st
 		}
 	}
 	for _, st := range sts {
 		if st.health == health.Down {
-			return st.class, st.failSince, st.window()
+			return st
 		}
 	}
-	return ClassAnswer, time.Time{}, 0
+	return nil
 }
 
 // failing reports whether some check of the server fails now.

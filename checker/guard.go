@@ -15,15 +15,24 @@ import (
 
 // The mass-failure guard. A server whose checks fail without an answer
 // (timeouts, unreachable) does not go down at once: its down is pending
-// until the other servers' results are in (or one window has passed).
+// until every other server of its service has passed a check that
+// started after the failing check ended (or about one interval more has
+// passed). Not from its start: a timeout is known only at its end, and
+// a check of another server that began a moment after the failing one,
+// before the trouble hit, passes and yet says nothing about that
+// moment; with a timeout longer than the interval the others' own
+// failing checks may still be running when the first result is in.
 // When more than guard.share of a service's servers in service, or of the
-// whole director's, fail that way within one window (and at least
-// guard.min_servers of them), the cause is more likely the director's
-// than theirs: a hold keeps their downs back, so nothing is written for
-// them. The hold ends
-//   - when the evidence becomes per server: enough of them pass again.
-//     Those still failing must then fail `fall` more times on their own
-//     before they go down;
+// whole director's, fail that way at the same time (each still failing,
+// its latest failure within one window: with fall > 1, or servers whose
+// checks began one interval apart, a run may have begun longer ago), and
+// at least guard.min_servers of them, the cause is more likely the
+// director's than theirs: a hold keeps their downs back, so nothing is
+// written for them. The hold ends
+//   - when the evidence becomes per server: enough of them pass again
+//     (the scope's servers failing that way count, members of the hold
+//     or not yet). Those still failing must then fail `fall` more times
+//     on their own before they go down;
 //   - after guard.max_hold: the failures are believed (a real outage of
 //     every server still brings the sorry server in);
 //   - when an operator releases it: the failures are believed now.
@@ -32,10 +41,13 @@ import (
 
 // pendingDown is a down that waits for the other servers' results.
 type pendingDown struct {
-	service  string
-	class    Class
-	since    time.Time // when the first failing check started
-	deadline time.Time // since + the check's window
+	service string
+	class   Class
+	since   time.Time // when the first failing check started
+	// known is when the failing check that made the down ended: the
+	// other servers' word counts only from checks started after it.
+	known    time.Time
+	deadline time.Time // when the failure is believed without their word
 }
 
 // DirectorScope is a hold's scope when it counts the whole director.
@@ -75,23 +87,25 @@ func (c *Checker) holdOf(id string) *hold {
 }
 
 // scopeCount is, for one scope, the servers in service and those failing
-// without an answer within their window, by class.
+// without an answer now (their latest failure within their window), by
+// class.
 type scopeCount struct {
 	atStake int
 	failing map[Class][]string
 	// quiet counts the servers in service that are not failing, and
 	// oldest is the earliest start of their latest checks: a pending down
-	// whose run started before it has every other server's word. A
-	// server without a result yet makes unheard true: its word is not in.
+	// known (its failing check ended) before it has every other server's
+	// word. A server without a result yet makes unheard true: its word is
+	// not in.
 	quiet   int
 	oldest  time.Time
 	unheard bool
 }
 
 // heard says whether every quiet server has a result that started at or
-// after since.
-func (sc *scopeCount) heard(since time.Time) bool {
-	return sc.quiet == 0 || !sc.unheard && !sc.oldest.Before(since)
+// after known.
+func (sc *scopeCount) heard(known time.Time) bool {
+	return sc.quiet == 0 || !sc.unheard && !sc.oldest.Before(known)
 }
 
 // count tallies every scope at now; c.mu is held.
@@ -107,9 +121,11 @@ func (c *Checker) count(now time.Time) map[string]*scopeCount {
 			sc = &scopeCount{failing: map[Class][]string{}}
 			out[svc] = sc
 		}
+		// Failing now: the latest failure is recent, however long ago
+		// the run began.
 		var class Class
 		for _, st := range sts {
-			if st.failRun > 0 && st.class.guarded() && !st.failSince.Before(now.Add(-st.window())) {
+			if st.failRun > 0 && st.class.guarded() && !st.LastTime.Add(st.LastDur).Before(now.Add(-st.window())) {
 				class = st.class
 				break
 			}
@@ -186,7 +202,7 @@ func (c *Checker) evaluate(now time.Time) []emitFn {
 			continue
 		}
 		sc := counts[p.service]
-		if !now.Before(p.deadline) || sc == nil || sc.heard(p.since) {
+		if !now.Before(p.deadline) || sc == nil || sc.heard(p.known) {
 			if failing(c.units[id]) {
 				out = append(out, c.commit(id, health.Down)...)
 			}
@@ -198,14 +214,22 @@ func (c *Checker) evaluate(now time.Time) []emitFn {
 	for _, hd := range c.holds {
 		still := c.stillFailing(hd)
 		sc := counts[hd.scope]
-		atStake := hd.atStake
+		atStake, failingNow := hd.atStake, len(still)
 		if sc != nil {
+			// The scope's servers failing that way count too, members or
+			// not yet: with fall > 1 the others' downs come later, and
+			// the hold must not end before they join it.
 			atStake = sc.atStake
+			for _, id := range sc.failing[hd.class] {
+				if !slices.Contains(still, id) {
+					failingNow++
+				}
+			}
 		}
 		switch max := c.guard.Hold(); {
 		case max > 0 && now.Sub(hd.since) >= max:
 			out = append(out, c.release(hd, still, now, fmt.Sprintf("held for %s (guard.max_hold): the failures are believed", max), events.ActorChecker)...)
-		case !c.trips(len(still), atStake):
+		case !c.trips(failingNow, atStake):
 			out = append(out, c.recover(hd, still, now)...)
 		default:
 			kept = append(kept, hd)

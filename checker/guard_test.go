@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"slices"
@@ -90,6 +91,36 @@ func (b *bench) feedLag(i int, err error, lag time.Duration) {
 	out := b.c.result(st, b.now, 10*time.Millisecond, probe.Weight{}, err, func() time.Duration { return lag })
 	b.c.mu.Unlock()
 	b.c.emit(out)
+}
+
+// feedFrom reports, at the bench's clock, a result of server i whose
+// check started at start: a timeout arrives its whole budget after the
+// check began, and the guard must tell when each check began.
+func (b *bench) feedFrom(i int, start time.Time, err error) {
+	b.c.mu.Lock()
+	st := b.c.state[rsID(i)+"#0"]
+	out := b.c.result(st, start, b.now.Sub(start), probe.Weight{}, err, func() time.Duration { return 0 })
+	b.c.mu.Unlock()
+	b.c.emit(out)
+}
+
+// timing gives every check the interval and whole budget the guard's
+// windows follow.
+func (b *bench) timing(interval, timeout time.Duration) {
+	b.c.mu.Lock()
+	defer b.c.mu.Unlock()
+	for _, st := range b.c.state {
+		st.IntervalNS, st.timeout = interval, timeout
+	}
+}
+
+// at moves the bench's clock to t, ticking the guard every 100 ms on the
+// way, as Run does.
+func (b *bench) at(t time.Time) {
+	for b.now.Add(100 * time.Millisecond).Before(t) {
+		b.tick(100 * time.Millisecond)
+	}
+	b.tick(t.Sub(b.now))
 }
 
 func (b *bench) tick(d time.Duration) {
@@ -559,5 +590,221 @@ func TestGuardMassTimeoutAtStart(t *testing.T) {
 	b.tick(100 * time.Millisecond)
 	if len(b.c.Holds()) != 1 || b.countDown() != 0 {
 		t.Fatalf("holds %+v, %d down", b.c.Holds(), b.countDown())
+	}
+}
+
+// The real schedule with a timeout longer than the interval (1s, 2s) and
+// servers whose checks start a few ms apart: the hang begins between
+// server 2's check and the others', so server 2 passes once more and
+// hangs one interval later. Its timeout arrives up to a whole window
+// after the others' first failing checks began; they still fail, and
+// the three are one mass failure.
+func TestGuardHoldsHangsOneIntervalApart(t *testing.T) {
+	b := newBench(t, 3, 1, "")
+	b.timing(time.Second, 2*time.Second)
+	p := b.now.Add(time.Second) // the checks' phase: 1 and 3 at p, 2 just before
+	for i := 1; i <= 3; i++ {
+		b.feedFrom(i, b.now, nil)
+	}
+	b.at(p.Add(5 * time.Millisecond))
+	b.feedFrom(2, p.Add(-time.Millisecond), nil) // started before the hang began
+	b.at(p.Add(2 * time.Second))
+	b.feedFrom(1, p, errTimeout)
+	b.feedFrom(3, p, errTimeout)
+	b.at(p.Add(3*time.Second - time.Millisecond))
+	b.feedFrom(2, p.Add(time.Second-time.Millisecond), errTimeout)
+	b.at(p.Add(3*time.Second + 100*time.Millisecond))
+	if h := b.c.Holds(); len(h) != 1 || len(h[0].Servers) != 3 || b.countDown() != 0 || b.kinds() != "guard_hold" {
+		t.Fatalf("holds %+v, %d down, events %q", h, b.countDown(), b.kinds())
+	}
+}
+
+// A hang that begins while server 1's check is in flight: servers 2 and
+// 3 start theirs a moment later, before the hang, and pass. That word
+// came before server 1's failure was known, so it is no evidence
+// against a mass failure: server 1's down waits, and when the others
+// time out too, the three are held.
+func TestGuardWordFromBeforeTheFailureIsNotHeard(t *testing.T) {
+	b := newBench(t, 3, 1, "")
+	b.timing(time.Second, 2*time.Second)
+	p := b.now.Add(time.Second)
+	for i := 1; i <= 3; i++ {
+		b.feedFrom(i, b.now, nil)
+	}
+	b.at(p.Add(5 * time.Millisecond))
+	b.feedFrom(2, p.Add(time.Millisecond), nil)
+	b.feedFrom(3, p.Add(2*time.Millisecond), nil)
+	b.at(p.Add(2 * time.Second))
+	b.feedFrom(1, p, errTimeout)
+	b.at(p.Add(3 * time.Second))
+	if b.health(1) != health.Up || !b.status(1).Pending {
+		t.Fatalf("down on the word of checks that started before its failure was known: %+v", b.status(1))
+	}
+	b.feedFrom(2, p.Add(time.Second+time.Millisecond), errTimeout)
+	b.feedFrom(3, p.Add(time.Second+2*time.Millisecond), errTimeout)
+	b.at(p.Add(3*time.Second + 100*time.Millisecond))
+	if h := b.c.Holds(); len(h) != 1 || len(h[0].Servers) != 3 || b.countDown() != 0 || b.kinds() != "guard_hold" {
+		t.Fatalf("holds %+v, %d down, events %q", h, b.countDown(), b.kinds())
+	}
+}
+
+// With fall 2 a run of failures lasts two checks (4s with a 2s timeout
+// that restarts at once): the servers still failing count, however long
+// ago their run began.
+func TestGuardHoldsWithFallTwo(t *testing.T) {
+	b := newBench(t, 3, 2, "")
+	b.timing(time.Second, 2*time.Second)
+	p := b.now.Add(time.Second)
+	for i := 1; i <= 3; i++ {
+		b.feedFrom(i, b.now, nil)
+	}
+	for run := range 2 {
+		start := p.Add(time.Duration(run) * 2 * time.Second)
+		for i := 1; i <= 3; i++ {
+			b.at(start.Add(2*time.Second + time.Duration(i)*10*time.Millisecond))
+			b.feedFrom(i, start.Add(time.Duration(i)*10*time.Millisecond), errTimeout)
+		}
+	}
+	b.at(b.now.Add(200 * time.Millisecond))
+	if h := b.c.Holds(); len(h) != 1 || len(h[0].Servers) != 3 || b.countDown() != 0 || b.kinds() != "guard_hold" {
+		t.Fatalf("holds %+v, %d down, events %q", h, b.countDown(), b.kinds())
+	}
+}
+
+// The opposite risk, on the same schedule: one server hangs and the
+// others pass. Its down waits for a check of each other server that
+// started once its failure was known, then goes through (within about
+// one interval), for fall 1 and fall 2.
+func TestGuardSingleHangGoesDownOnTheSchedule(t *testing.T) {
+	for _, fall := range []int{1, 2} {
+		t.Run(fmt.Sprintf("fall %d", fall), func(t *testing.T) {
+			b := newBench(t, 3, fall, "")
+			b.timing(time.Second, 2*time.Second)
+			p := b.now.Add(time.Second) // 2 hangs from p; 1 and 3 pass at p+300ms, p+600ms, ...
+			var failed time.Time
+			for start := p; start.Before(p.Add(10 * time.Second)); start = start.Add(2 * time.Second) {
+				for _, tc := range []struct {
+					i   int
+					off time.Duration
+				}{{1, 300 * time.Millisecond}, {3, 600 * time.Millisecond}, {1, 1300 * time.Millisecond}, {3, 1600 * time.Millisecond}} {
+					b.at(start.Add(tc.off + 5*time.Millisecond))
+					b.feedFrom(tc.i, start.Add(tc.off), nil)
+				}
+				b.at(start.Add(2 * time.Second))
+				b.feedFrom(2, start, errTimeout)
+				if b.health(2) == health.Down {
+					break
+				}
+				if b.status(2).Pending && failed.IsZero() {
+					failed = b.now
+				}
+			}
+			b.at(b.now.Add(100 * time.Millisecond))
+			if failed.IsZero() || b.health(2) != health.Down || len(b.c.Holds()) != 0 || b.countDown() != 1 {
+				t.Fatalf("health %v, holds %+v, %d down, events %q", b.health(2), b.c.Holds(), b.countDown(), b.kinds())
+			}
+		})
+	}
+}
+
+// schedule simulates the check loops of n servers on the bench's clock,
+// as loop() runs them (interval 1s, timeout 2s): each server's checks
+// start at its phase, the next an interval after a check started, or at
+// once after a check that took longer. A check hangs when the server
+// (the hanging set) takes its connection at or after hang; the server
+// takes it a random moment (up to accept) after the check starts, so a
+// check that started just before the hang may hang and one that started
+// just after may pass. Results and the guard's ticks (every 100 ms, at
+// tickAt) go in time order until end. It returns, by server, when its
+// down became pending and when it was committed.
+func (b *bench) schedule(r *rand.Rand, phases []time.Duration, hanging map[int]bool, hang time.Time, accept time.Duration, tickAt time.Duration, end time.Time) (pending, down map[int]time.Time) {
+	type result struct {
+		at, start time.Time
+		i         int
+		err       error
+	}
+	var rs []result
+	t0 := b.now
+	for i, ph := range phases {
+		for s := t0.Add(ph); s.Before(end); {
+			a := time.Duration(r.Int64N(int64(accept) + 1))
+			if !hanging[i+1] || s.Add(a).Before(hang) {
+				rs = append(rs, result{at: s.Add(a + time.Millisecond), start: s, i: i + 1})
+				s = s.Add(time.Second)
+				continue
+			}
+			rs = append(rs, result{at: s.Add(2 * time.Second), start: s, i: i + 1, err: errTimeout})
+			s = s.Add(2 * time.Second)
+		}
+	}
+	slices.SortFunc(rs, func(x, y result) int { return x.at.Compare(y.at) })
+	pending, down = map[int]time.Time{}, map[int]time.Time{}
+	note := func() {
+		for i := 1; i <= len(phases); i++ {
+			if _, ok := pending[i]; !ok && b.status(i).Pending {
+				pending[i] = b.now
+			}
+			if _, ok := down[i]; !ok && b.health(i) == health.Down {
+				down[i] = b.now
+			}
+		}
+	}
+	tick := t0.Add(tickAt)
+	for _, res := range rs {
+		for ; !tick.After(res.at); tick = tick.Add(100 * time.Millisecond) {
+			b.now = tick
+			b.c.Tick(tick)
+			note()
+		}
+		b.now = res.at
+		b.feedFrom(res.i, res.start, res.err)
+		note()
+	}
+	for ; tick.Before(end); tick = tick.Add(100 * time.Millisecond) {
+		b.now = tick
+		b.c.Tick(tick)
+		note()
+	}
+	return pending, down
+}
+
+// Many moments for a hang on the real schedule, seeded: the checks of
+// the three servers start anywhere in the interval, or within 5 ms of
+// each other (as after a moment when the director was starved), the
+// hang comes at any moment, connections are taken up to 50 ms late.
+// Every server hanging is held, with no release on the way; one server
+// hanging goes down, about one interval after its failure is known.
+func TestGuardOnTheSchedule(t *testing.T) {
+	for _, fall := range []int{1, 2} {
+		for _, all := range []bool{true, false} {
+			t.Run(fmt.Sprintf("fall %d, all hang %v", fall, all), func(t *testing.T) {
+				for run := range 150 {
+					r := rand.New(rand.NewPCG(uint64(run), uint64(fall)))
+					b := newBench(t, 3, fall, "")
+					b.timing(time.Second, 2*time.Second)
+					base := time.Duration(r.Int64N(int64(time.Second)))
+					phases := make([]time.Duration, 3)
+					for i := range phases {
+						phases[i] = time.Duration(r.Int64N(int64(time.Second)))
+						if run%2 == 0 {
+							phases[i] = base + time.Duration(r.Int64N(int64(5*time.Millisecond)))
+						}
+					}
+					hanging := map[int]bool{1: true, 2: all, 3: all}
+					t0 := b.now
+					hang := b.now.Add(3*time.Second + time.Duration(r.Int64N(int64(time.Second))))
+					pending, down := b.schedule(r, phases, hanging, hang, time.Duration(r.Int64N(int64(50*time.Millisecond))),
+						time.Duration(r.Int64N(int64(100*time.Millisecond))), hang.Add(9*time.Second))
+					switch {
+					case all && (b.countDown() != 0 || len(b.c.Holds()) != 1 || b.kinds() != "guard_hold"):
+						t.Fatalf("run %d (phases %v, hang at +%s): %d down, holds %+v, events %q", run, phases, hang.Sub(t0), b.countDown(), b.c.Holds(), b.kinds())
+					case !all && (b.health(1) != health.Down || b.countDown() != 1 || b.kinds() != "server_down"):
+						t.Fatalf("run %d (phases %v): health %v, %d down, events %q", run, phases, b.health(1), b.countDown(), b.kinds())
+					case !all && down[1].Sub(pending[1]) > time.Second+150*time.Millisecond:
+						t.Fatalf("run %d (phases %v): down %s after its failure was known, want about an interval", run, phases, down[1].Sub(pending[1]))
+					}
+				}
+			})
+		}
 	}
 }

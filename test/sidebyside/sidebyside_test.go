@@ -166,11 +166,12 @@ func sideBySide(t *testing.T, l *sbLab, name string, other func(t *testing.T, co
 			// inconclusively (lvsmon itself was late: a starved VM or
 			// host) counts two failing and believes them. The guard
 			// believes a pending down once every other server has a
-			// result that started after the failing check did: a
-			// passing check that started a moment later, but before
-			// the hang, would count as that server's word, so the
-			// real servers hang only the connections accepted after
-			// the change.
+			// result that started after the failing check ended (a
+			// passing check that started a moment after the failing
+			// one, but before the hang, is no word on it), and counts
+			// every server still failing, however long ago its run
+			// began. The real servers hang only the connections
+			// accepted after the change.
 			if held = waitHeld(t, m.rig, st.name, l.bound); held {
 				want = prev
 			} else if n := m.rig.inconclusive(sbWebID) - starved; n > 0 {
