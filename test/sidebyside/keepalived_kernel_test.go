@@ -16,8 +16,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -268,11 +266,8 @@ func kernSh(t *testing.T, script string) string {
 // keepalived is Debian's keepalived, in the foreground, its checkers
 // only.
 type keepalived struct {
-	cmd  *exec.Cmd
+	tool
 	logs *testutil.SyncBuffer
-	conf string
-	done chan struct{}
-	once sync.Once
 }
 
 // startKeepalived runs keepalived on a copy of conf of its own, which a
@@ -280,22 +275,13 @@ type keepalived struct {
 func startKeepalived(t *testing.T, conf string) *keepalived {
 	t.Helper()
 	dir := t.TempDir()
-	k := &keepalived{logs: &testutil.SyncBuffer{}, conf: filepath.Join(dir, "keepalived.conf"), done: make(chan struct{})}
-	b, err := os.ReadFile(conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(k.conf, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	k := &keepalived{tool: tool{name: "keepalived", conf: filepath.Join(dir, "keepalived.conf"), stopWait: 15 * time.Second}, logs: &testutil.SyncBuffer{}}
+	k.writeConf(t, conf)
 	k.cmd = exec.Command("keepalived", "--dont-fork", "--log-console", "--log-detail", "--no-syslog", "--check",
 		"--use-file", k.conf, "--pid", filepath.Join(dir, "keepalived.pid"), "--checkers_pid", filepath.Join(dir, "checkers.pid"),
 		"--vrrp_pid", filepath.Join(dir, "vrrp.pid"), "--bfd_pid", filepath.Join(dir, "bfd.pid"))
 	k.cmd.Stdout, k.cmd.Stderr = k.logs, k.logs
-	if err := k.cmd.Start(); err != nil {
-		t.Fatalf("keepalived: %v", err)
-	}
-	go func() { k.cmd.Wait(); close(k.done) }()
+	k.start(t)
 	t.Cleanup(func() {
 		k.stop(t)
 		if t.Failed() {
@@ -303,33 +289,4 @@ func startKeepalived(t *testing.T, conf string) *keepalived {
 		}
 	})
 	return k
-}
-
-// reload: keepalived re-reads its -f file on SIGHUP.
-func (k *keepalived) reload(t *testing.T, path string) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(k.conf, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := k.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatalf("keepalived reload: %v", err)
-	}
-}
-
-// stop ends keepalived with SIGTERM, as systemd does, and waits for it.
-func (k *keepalived) stop(t *testing.T) {
-	k.once.Do(func() {
-		k.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-k.done:
-		case <-time.After(15 * time.Second):
-			t.Errorf("keepalived did not stop within 15 s of SIGTERM")
-			k.cmd.Process.Kill()
-			<-k.done
-		}
-	})
 }

@@ -11,8 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -201,22 +199,19 @@ func TestLdirectordSideBySide(t *testing.T) {
 // with the fake ipvsadm bind-mounted over /usr/sbin/ipvsadm in a mount
 // namespace of its own, as bench/checker runs it.
 type ldirectord struct {
-	cmd  *exec.Cmd
+	tool
 	dir  string // the fake's table and log
 	fake string
-	cf   string // its own copy of the config, which a reload replaces
-	done chan struct{}
-	once sync.Once
 }
 
 func startLdirectord(t *testing.T, bin, fake, conf string) *ldirectord {
 	t.Helper()
-	ld := &ldirectord{dir: t.TempDir(), fake: fake, done: make(chan struct{})}
+	ld := &ldirectord{tool: tool{name: "ldirectord", stopWait: 20 * time.Second}, dir: t.TempDir(), fake: fake}
 	// ldirectord names its pid file after the config's: one of its own.
-	ld.cf = filepath.Join(ld.dir, "lvsmon-sidebyside.cf")
-	ld.replace(t, conf)
+	ld.conf = filepath.Join(ld.dir, "lvsmon-sidebyside.cf")
+	ld.writeConf(t, conf)
 	ld.cmd = exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c",
-		`mount --bind "$0" /usr/sbin/ipvsadm && exec "$1" "$2" start`, fake, bin, ld.cf)
+		`mount --bind "$0" /usr/sbin/ipvsadm && exec "$1" "$2" start`, fake, bin, ld.conf)
 	ld.cmd.Env = append(os.Environ(), "FAKE_IPVSADM_DIR="+ld.dir)
 	out, err := os.Create(filepath.Join(ld.dir, "ldirectord.out"))
 	if err != nil {
@@ -224,10 +219,7 @@ func startLdirectord(t *testing.T, bin, fake, conf string) *ldirectord {
 	}
 	defer out.Close()
 	ld.cmd.Stdout, ld.cmd.Stderr = out, out
-	if err := ld.cmd.Start(); err != nil {
-		t.Fatalf("ldirectord: %v", err)
-	}
-	go func() { ld.cmd.Wait(); close(ld.done) }()
+	ld.start(t)
 	t.Cleanup(func() {
 		ld.stop(t)
 		if t.Failed() {
@@ -240,40 +232,6 @@ func startLdirectord(t *testing.T, bin, fake, conf string) *ldirectord {
 		}
 	})
 	return ld
-}
-
-func (ld *ldirectord) replace(t *testing.T, conf string) {
-	t.Helper()
-	b, err := os.ReadFile(conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(ld.cf, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// reload: ldirectord re-reads its config on SIGHUP (ldirectord reload).
-func (ld *ldirectord) reload(t *testing.T, path string) {
-	t.Helper()
-	ld.replace(t, path)
-	if err := ld.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatalf("ldirectord reload: %v", err)
-	}
-}
-
-// stop ends ldirectord with SIGTERM (ldirectord stop) and waits for it.
-func (ld *ldirectord) stop(t *testing.T) {
-	ld.once.Do(func() {
-		ld.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-ld.done:
-		case <-time.After(20 * time.Second):
-			t.Errorf("ldirectord did not stop within 20 s of SIGTERM")
-			ld.cmd.Process.Kill()
-			<-ld.done
-		}
-	})
 }
 
 // read lists the fake's table as ldirectord reads it.

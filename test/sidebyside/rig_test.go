@@ -9,12 +9,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -354,4 +357,61 @@ func indent(v view) string {
 		return "    (empty)"
 	}
 	return "    " + strings.ReplaceAll(strings.TrimRight(string(v), "\n"), "\n", "\n    ")
+}
+
+// tool is the other tool's process (keepalived, ldirectord): it runs on
+// a copy of its config of its own, reloads on SIGHUP with a new one, and
+// stops on SIGTERM, as their init scripts have them do.
+type tool struct {
+	name     string
+	cmd      *exec.Cmd
+	conf     string // its own copy of the config, which a reload replaces
+	stopWait time.Duration
+	done     chan struct{}
+	once     sync.Once
+}
+
+// start runs cmd and closes done when it exits.
+func (p *tool) start(t *testing.T) {
+	t.Helper()
+	p.done = make(chan struct{})
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("%s: %v", p.name, err)
+	}
+	go func() { p.cmd.Wait(); close(p.done) }()
+}
+
+// writeConf copies the config at path over the tool's own.
+func (p *tool) writeConf(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p.conf, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// reload gives the tool the config at path and a SIGHUP.
+func (p *tool) reload(t *testing.T, path string) {
+	t.Helper()
+	p.writeConf(t, path)
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatalf("%s reload: %v", p.name, err)
+	}
+}
+
+// stop ends the tool with SIGTERM and waits for it, at most stopWait.
+func (p *tool) stop(t *testing.T) {
+	p.once.Do(func() {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(p.stopWait):
+			t.Errorf("%s did not stop within %s of SIGTERM", p.name, p.stopWait)
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
 }
