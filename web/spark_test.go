@@ -3,7 +3,6 @@ package web
 import (
 	"fmt"
 	"math"
-	"net/netip"
 	"regexp"
 	"strings"
 	"testing"
@@ -101,60 +100,5 @@ func TestSparklinesOnTheOverview(t *testing.T) {
 	c.Sample(t.Context())
 	if v := s.spark(extra.ID()); v != nil {
 		t.Errorf("a service gone from the kernel keeps its history: %v", v)
-	}
-}
-
-// TestServerPageHistory: the server page lists the checks' recent runs,
-// newest first, each outcome in its own state and words.
-func TestServerPageHistory(t *testing.T) {
-	s, c, _ := fixture(t)
-	c.Sample(t.Context())
-	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	s.src.History = func(id string) []CheckHistory {
-		if id != "tcp_198.51.100.10_80__10.1.1.2_80" {
-			return nil
-		}
-		return []CheckHistory{{Type: "http", Runs: []CheckRun{
-			{Outcome: "inconclusive", Message: "too many open files", Count: 1, First: t0.Add(20 * time.Second), Last: t0.Add(20 * time.Second)},
-			{Outcome: "failed", Message: "http: status 503, want 200-299", Count: 3, First: t0.Add(5 * time.Second), Last: t0.Add(15 * time.Second), LastDur: 4 * time.Millisecond, MaxDur: 9 * time.Millisecond},
-			{Outcome: "passed", Count: 360, First: t0.Add(-time.Hour), Last: t0, LastDur: time.Millisecond, MaxDur: 2 * time.Millisecond},
-		}}, {Type: "tcp"}}
-	}
-	body := get(t, s.Handler(), "GET", "/server/tcp_198.51.100.10_80__10.1.1.2_80").Body.String()
-	i := strings.Index(body, `<section id="history"`)
-	if i < 0 {
-		t.Fatalf("no history section")
-	}
-	sec := body[i : i+strings.Index(body[i:], "</section>")]
-	for _, want := range []string{"? inconclusive", "too many open files", "✗ failed", "http: status 503, want 200-299", "<td>3</td>", "12:00:05", "4ms, 9ms", "✓ passed", "<td>360</td>", "no result yet"} {
-		if !strings.Contains(sec, want) {
-			t.Errorf("history lacks %q", want)
-		}
-	}
-	if strings.Index(sec, "inconclusive") > strings.Index(sec, "failed") || strings.Index(sec, "failed") > strings.Index(sec, "passed") {
-		t.Errorf("not newest first: %s", sec)
-	}
-	other := get(t, s.Handler(), "GET", "/server/tcp_198.51.100.10_80__10.1.2.2_80").Body.String()
-	if strings.Contains(other, `id="history"`) {
-		t.Errorf("a server without history shows the section")
-	}
-}
-
-// TestIDCache: cached names are the ones made afresh, and the cache
-// starts again once full.
-func TestIDCache(t *testing.T) {
-	var c idCache
-	k := lvs.AddrKey(lvs.TCP, netip.MustParseAddr("2001:db8::10"), 443)
-	d := lvs.DestKey{Addr: netip.MustParseAddr("2001:db8::1:2"), Port: 443}
-	id, addr := c.names(k, d)
-	wantID, wantAddr := (*idCache)(nil).names(k, d)
-	if id != wantID || addr != wantAddr || id != "tcp_2001-db8--10_443__2001-db8--1-2_443" {
-		t.Fatalf("names %q %q, want %q %q", id, addr, wantID, wantAddr)
-	}
-	for i := range maxIDCache {
-		c.names(k, lvs.DestKey{Addr: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), Port: 80})
-	}
-	if n := len(c.m); n > maxIDCache {
-		t.Errorf("the cache holds %d names, more than %d", n, maxIDCache)
 	}
 }

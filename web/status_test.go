@@ -298,3 +298,22 @@ func TestCheckWeightShown(t *testing.T) {
 		t.Error("a server without a check weight shows one")
 	}
 }
+
+// TestIDCache: cached names are the ones made afresh, and the cache
+// starts again once full.
+func TestIDCache(t *testing.T) {
+	var c idCache
+	k := lvs.AddrKey(lvs.TCP, netip.MustParseAddr("2001:db8::10"), 443)
+	d := lvs.DestKey{Addr: netip.MustParseAddr("2001:db8::1:2"), Port: 443}
+	id, addr := c.names(k, d)
+	wantID, wantAddr := (*idCache)(nil).names(k, d)
+	if id != wantID || addr != wantAddr || id != "tcp_2001-db8--10_443__2001-db8--1-2_443" {
+		t.Fatalf("names %q %q, want %q %q", id, addr, wantID, wantAddr)
+	}
+	for i := range maxIDCache {
+		c.names(k, lvs.DestKey{Addr: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), Port: 80})
+	}
+	if n := len(c.m); n > maxIDCache {
+		t.Errorf("the cache holds %d names, more than %d", n, maxIDCache)
+	}
+}
